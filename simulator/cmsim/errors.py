@@ -1,0 +1,47 @@
+"""Errors a user can cause or a firmware can raise; each renders as one clear line."""
+
+from __future__ import annotations
+
+
+class CmsimError(Exception):
+    """Base class: a problem the CLI reports as one line and a non-zero exit code."""
+
+    exit_code = 2
+
+
+class ImageError(CmsimError):
+    """The file is missing, not an ELF, for another architecture, or does not fit the board."""
+
+
+class BoardError(CmsimError):
+    """Unknown board name or malformed board file."""
+
+
+class FirmwareFault(CmsimError):
+    """The firmware faulted: bad memory access, undefined instruction, bad PC."""
+
+    exit_code = 134
+
+    def __init__(self, kind: str, pc: int, function: str | None, address: int | None = None):
+        self.kind = kind
+        self.pc = pc
+        self.function = function
+        self.address = address
+        where = f"pc=0x{pc:08x} in {function or '??'}"
+        extra = f", address 0x{address:08x}" if address is not None else ""
+        super().__init__(f"firmware fault: {kind} at {where}{extra}")
+
+
+class LimitReached(CmsimError):
+    """The firmware ran past the instruction limit without exiting."""
+
+    exit_code = 124
+
+    def __init__(self, limit: int, pc: int, function: str | None):
+        self.limit = limit
+        self.pc = pc
+        self.function = function
+        super().__init__(
+            f"firmware did not exit within {limit:,} instructions "
+            f"(--max-instructions); stopped at pc=0x{pc:08x} in {function or '??'}"
+        )

@@ -1,0 +1,288 @@
+"""The Unicorn M-profile machine: maps the board, loads the image, resets, runs, decodes faults."""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from unicorn import (
+    UC_ARCH_ARM,
+    UC_ERR_INSN_INVALID,
+    UC_HOOK_INTR,
+    UC_HOOK_MEM_INVALID,
+    UC_MEM_FETCH_PROT,
+    UC_MEM_FETCH_UNMAPPED,
+    UC_MEM_READ_PROT,
+    UC_MEM_READ_UNMAPPED,
+    UC_MEM_WRITE_PROT,
+    UC_MEM_WRITE_UNMAPPED,
+    UC_MODE_MCLASS,
+    UC_MODE_THUMB,
+    UC_PROT_EXEC,
+    UC_PROT_READ,
+    UC_PROT_WRITE,
+    Uc,
+    UcError,
+)
+from unicorn.arm_const import (
+    UC_ARM_REG_LR,
+    UC_ARM_REG_PC,
+    UC_ARM_REG_R0,
+    UC_ARM_REG_R1,
+    UC_ARM_REG_SP,
+)
+
+from cmsim.board import Board, Region
+from cmsim.errors import CmsimError, FirmwareFault, ImageError
+from cmsim.image import Image
+from cmsim.peripherals import PPB_BASE, PPB_SIZE, SystemPeripherals
+from cmsim.semihost import Exit, Semihost
+
+SEMIHOSTING_BKPT = 0xAB
+EXCP_UDEF, EXCP_SWI, EXCP_BKPT = 1, 2, 7  # QEMU's exception numbers, as Unicorn reports them
+NEVER = 0xFFFFFFFF  # an odd address: a Thumb PC can never equal it, so emu_start runs until stopped
+
+ACCESS_FAULTS = {
+    UC_MEM_READ_UNMAPPED: "read from unmapped memory",
+    UC_MEM_WRITE_UNMAPPED: "write to unmapped memory",
+    UC_MEM_FETCH_UNMAPPED: "bad PC: instruction fetch from unmapped memory",
+    UC_MEM_WRITE_PROT: "write to read-only memory",
+    UC_MEM_READ_PROT: "read from unreadable memory",
+    UC_MEM_FETCH_PROT: "bad PC: instruction fetch from non-executable memory",
+}
+
+
+class Clock(Protocol):
+    """What the machine asks of the engine: the model's time at the current instruction."""
+
+    def issue_cycle(self) -> int: ...
+
+    def next_issue_cycle(self) -> int: ...
+
+
+class _NoClock:
+    def issue_cycle(self) -> int:
+        return 0
+
+    def next_issue_cycle(self) -> int:
+        return 0
+
+
+@dataclass
+class Stop:
+    """Why the run ended: an exit code, or an error to raise."""
+
+    exit_code: int | None = None
+    error: CmsimError | None = None
+
+
+class Machine:
+    """A Cortex-M4 with the board's memory map and the image loaded, ready to reset and run."""
+
+    def __init__(
+        self,
+        image: Image,
+        board: Board,
+        stdout: BinaryIO | None = None,
+        stderr: BinaryIO | None = None,
+    ):
+        self.image = image
+        self.board = board
+        self.clock: Clock = _NoClock()
+        self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
+        self._buffers: list[ctypes.Array] = []  # keep host memory behind mem_map_ptr alive
+        self._map_regions()
+        self.peripherals = SystemPeripherals(
+            lambda: self.clock.issue_cycle(), lambda: self.clock.next_issue_cycle()
+        )
+        self.semihost = Semihost(stdout, stderr, self._centiseconds)
+        self._map_ppb()
+        self.load(image)
+        self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_access)
+        self._stop: Stop | None = None
+        self._pending_fault: FirmwareFault | None = None
+        self.host_seconds = 0.0
+
+    # -- memory ----------------------------------------------------------------------------
+    def _map_regions(self) -> None:
+        for region in self.board.regions:
+            if region.kind == "ppb":
+                continue  # served by SystemPeripherals through MMIO callbacks
+            perms = UC_PROT_READ | (UC_PROT_EXEC if region.exec else 0)
+            if region.kind != "flash":
+                perms |= UC_PROT_WRITE
+            buffer = (ctypes.c_ubyte * region.size)()
+            self._buffers.append(buffer)
+            for start in (region.base, *region.aliases):
+                self.uc.mem_map_ptr(start, region.size, perms, ctypes.addressof(buffer))
+
+    def _map_ppb(self) -> None:
+        def read(_uc: Uc, offset: int, size: int, _data: object) -> int:
+            address = PPB_BASE + offset
+            word = self.peripherals.read(address & ~3)
+            return (word >> (8 * (address & 3))) & ((1 << (8 * size)) - 1)
+
+        def write(_uc: Uc, offset: int, size: int, value: int, _data: object) -> None:
+            address = PPB_BASE + offset
+            if size == 4:
+                self.peripherals.write(address, value)
+                return
+            shift, mask = 8 * (address & 3), (1 << (8 * size)) - 1
+            word = self.peripherals.registers.get(address & ~3, 0)
+            word = (word & ~(mask << shift)) | ((value & mask) << shift)
+            self.peripherals.write(address & ~3, word)
+
+        self.uc.mmio_map(PPB_BASE, PPB_SIZE, read, None, write, None)
+
+    def load(self, image: Image) -> None:
+        """Write every segment at its load address; each must fit the board's memory map."""
+        for segment in image.segments:
+            _check_fits(self.board, segment.name, segment.load_address, len(segment.data))
+            _check_fits(self.board, segment.name, segment.virtual_address, segment.memory_size)
+            if segment.data:
+                self.uc.mem_write(segment.load_address, segment.data)
+
+    def read_word(self, address: int) -> int:
+        return int.from_bytes(self.uc.mem_read(address, 4), "little")
+
+    # -- reset and run ---------------------------------------------------------------------
+    def reset(self) -> None:
+        """Reset as the core does: SP from vector word 0, PC from word 1 (M-profile reset).
+
+        Without a plausible vector table at address 0, start at the ELF entry with the stack at
+        the top of the first SRAM region.
+        """
+        sp, pc = self._vector_reset() or self._entry_reset()
+        self.uc.reg_write(UC_ARM_REG_SP, sp)
+        self.uc.reg_write(UC_ARM_REG_LR, 0xFFFFFFFF)
+        self.uc.reg_write(UC_ARM_REG_PC, pc)
+        self.pc = pc
+        self._stop = None
+
+    def _vector_reset(self) -> tuple[int, int] | None:
+        if self.board.region_at(0, 8) is None:
+            return None
+        sp, reset = self.read_word(0), self.read_word(4)
+        code = self.board.region_at(reset & ~1, 2)
+        stack = self.board.region_at(sp - 4, 4)
+        if not reset & 1 or code is None or not code.exec or stack is None:
+            return None
+        if stack.kind not in ("sram", "ccm"):
+            return None
+        return sp, reset
+
+    def _entry_reset(self) -> tuple[int, int]:
+        sram = self.board.first_sram()
+        return sram.end, self.image.entry | 1
+
+    def stop(self, stop: Stop) -> None:
+        """Ask the run loop to end (called from hooks)."""
+        if self._stop is None:
+            self._stop = stop
+        self.uc.emu_stop()
+
+    def run(self, start: int | None = None) -> int:
+        """Run until the firmware exits; return its exit code or raise the error that stopped it."""
+        begin = time.perf_counter()
+        pc = self.uc.reg_read(UC_ARM_REG_PC) if start is None else start
+        try:
+            self.uc.emu_start(pc | 1, NEVER)
+        except UcError as exc:
+            self._stop = self._stop or Stop(error=self._fault_from(exc))
+        finally:
+            self.host_seconds += time.perf_counter() - begin
+        stop = self._stop or Stop(error=CmsimError("emulation stopped for an unknown reason"))
+        if stop.error is not None:
+            raise stop.error
+        assert stop.exit_code is not None
+        return stop.exit_code
+
+    # -- hooks -----------------------------------------------------------------------------
+    def _on_interrupt(self, uc: Uc, intno: int, _data: object) -> None:
+        pc = uc.reg_read(UC_ARM_REG_PC)
+        if intno == EXCP_BKPT:
+            immediate = uc.mem_read(pc, 2)[0]
+            if immediate == SEMIHOSTING_BKPT:
+                self._semihosting_call(pc)
+                return
+            self.stop(Stop(error=self.fault(f"breakpoint BKPT #{immediate}", pc)))
+        elif intno == EXCP_SWI:
+            self.stop(Stop(error=self.fault("SVC exception (no handler model)", pc - 2)))
+        elif intno == EXCP_UDEF:
+            self.stop(Stop(error=self.fault("undefined instruction", pc)))
+        else:
+            self.stop(Stop(error=self.fault(f"unhandled exception #{intno}", pc)))
+
+    def _semihosting_call(self, pc: int) -> None:
+        operation = self.uc.reg_read(UC_ARM_REG_R0)
+        argument = self.uc.reg_read(UC_ARM_REG_R1)
+        try:
+            result = self.semihost.handle(self.uc, operation, argument)
+        except CmsimError as exc:
+            self.stop(Stop(error=FirmwareFault(str(exc), pc, self.image.function_name(pc))))
+            return
+        except UcError:
+            fault = self.fault("semihosting argument points to unmapped memory", pc, argument)
+            self.stop(Stop(error=fault))
+            return
+        if isinstance(result, Exit):
+            self.stop(Stop(exit_code=result.code))
+            return
+        self.uc.reg_write(UC_ARM_REG_R0, result & 0xFFFFFFFF)
+        self.uc.reg_write(UC_ARM_REG_PC, (pc + 2) | 1)
+
+    def _on_invalid_access(
+        self, uc: Uc, access: int, address: int, _size: int, _value: int, _data: object
+    ) -> bool:
+        pc = uc.reg_read(UC_ARM_REG_PC)
+        kind = ACCESS_FAULTS.get(access, f"memory access fault ({access})")
+        if access in (UC_MEM_FETCH_UNMAPPED, UC_MEM_FETCH_PROT):
+            self._pending_fault = self._bad_pc_fault(kind, address)
+        else:
+            self._pending_fault = self.fault(kind, pc, address)
+        return False
+
+    def _bad_pc_fault(self, kind: str, target: int) -> FirmwareFault:
+        caller = self.uc.reg_read(UC_ARM_REG_LR)
+        fault = self.fault(kind, target, target)
+        where = self.image.function_name(caller & ~1)
+        if where:
+            fault.args = (f"{fault.args[0]} (return address 0x{caller & ~1:08x} in {where})",)
+        return fault
+
+    def _fault_from(self, exc: UcError) -> CmsimError:
+        if self._pending_fault is not None:
+            return self._pending_fault
+        pc = self.uc.reg_read(UC_ARM_REG_PC)
+        if exc.errno == UC_ERR_INSN_INVALID:
+            return self.fault("undefined instruction", pc)
+        return self.fault(f"emulation error: {exc}", pc)
+
+    def fault(self, kind: str, pc: int, address: int | None = None) -> FirmwareFault:
+        """A FirmwareFault naming the function that holds `pc`."""
+        return FirmwareFault(kind, pc, self.image.function_name(pc), address)
+
+    def _centiseconds(self) -> int:
+        return self.clock.issue_cycle() * 100 // self.board.clock_hz
+
+    @property
+    def registers(self) -> dict[str, int]:
+        """r0, r1, sp, lr, pc: handy for tests and error reports."""
+        names = {"r0": UC_ARM_REG_R0, "r1": UC_ARM_REG_R1, "sp": UC_ARM_REG_SP,
+                 "lr": UC_ARM_REG_LR, "pc": UC_ARM_REG_PC}
+        return {name: self.uc.reg_read(reg) for name, reg in names.items()}
+
+
+def _check_fits(board: Board, name: str, address: int, length: int) -> None:
+    if length == 0:
+        return
+    region: Region | None = board.region_at(address, length)
+    if region is None or region.kind == "ppb":
+        raise ImageError(
+            f"segment {name} at 0x{address:08x}-0x{address + length - 1:08x} lies outside "
+            f"the memory of board {board.name!r}"
+        )
+

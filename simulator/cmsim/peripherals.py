@@ -1,0 +1,131 @@
+"""DWT cycle counter and SysTick as memory-mapped registers backed by the model's cycle count.
+
+Addresses and semantics: ARMv7-M ARM C1.8 (DWT) and B3.3 (SysTick); counting rules
+shared/timing/cortex-m4.md M4-DWT-1 and M4-SYST-1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+PPB_BASE = 0xE0000000
+PPB_SIZE = 0x100000
+
+DWT_CTRL = 0xE0001000
+DWT_CYCCNT = 0xE0001004
+DEMCR = 0xE000EDFC
+CPUID = 0xE000ED00
+SYST_CSR = 0xE000E010
+SYST_RVR = 0xE000E014
+SYST_CVR = 0xE000E018
+SYST_CALIB = 0xE000E01C
+
+CPUID_CORTEX_M4_R0P1 = 0x410FC241
+DEMCR_TRCENA = 1 << 24
+CTRL_CYCCNTENA = 1
+CTRL_RESET = 0x40000000  # NUMCOMP = 4 comparators, as on a Cortex-M4 with the DWT
+CSR_ENABLE, CSR_TICKINT, CSR_CLKSOURCE, CSR_COUNTFLAG = 1, 2, 4, 1 << 16
+MASK32, MASK24 = 0xFFFFFFFF, 0xFFFFFF
+
+
+class SystemPeripherals:
+    """The private peripheral bus: DWT, SysTick, and plain storage for other registers.
+
+    `issue_cycle()` gives the issue cycle of the instruction doing the access;
+    `next_issue_cycle()` the issue cycle of the instruction after it (M4-DWT-1: a write to
+    CYCCNT sets the value seen at the next instruction's issue).
+    """
+
+    def __init__(self, issue_cycle: Callable[[], int], next_issue_cycle: Callable[[], int]):
+        self.issue_cycle = issue_cycle
+        self.next_issue_cycle = next_issue_cycle
+        self.registers: dict[int, int] = {DWT_CTRL: CTRL_RESET, CPUID: CPUID_CORTEX_M4_R0P1}
+        self._cyccnt_value = 0  # CYCCNT at `_cyccnt_since` (or frozen when not counting)
+        self._cyccnt_since = 0
+        self._syst_start_value = 0  # CVR when SysTick was last (re)started
+        self._syst_since = 0
+        self._syst_flag_seen = 0  # cycle of the last CSR read (COUNTFLAG clears on read)
+
+    # -- DWT CYCCNT (M4-DWT-1) -------------------------------------------------------------
+    def cyccnt_running(self) -> bool:
+        return bool(
+            self.registers.get(DEMCR, 0) & DEMCR_TRCENA
+            and self.registers[DWT_CTRL] & CTRL_CYCCNTENA
+        )
+
+    def cyccnt(self, now: int) -> int:
+        if not self.cyccnt_running():
+            return self._cyccnt_value
+        return (self._cyccnt_value + now - self._cyccnt_since) & MASK32
+
+    def _set_cyccnt(self, value: int, at: int) -> None:
+        self._cyccnt_value, self._cyccnt_since = value & MASK32, at
+
+    # -- SysTick (M4-SYST-1) ---------------------------------------------------------------
+    def systick_running(self) -> bool:
+        csr = self.registers.get(SYST_CSR, 0)
+        return bool(csr & CSR_ENABLE and csr & CSR_CLKSOURCE)
+
+    def systick_value(self, now: int) -> int:
+        if not self.systick_running():
+            return self._syst_start_value
+        elapsed = now - self._syst_since
+        start = self._syst_start_value
+        if elapsed <= start:
+            return start - elapsed
+        reload = self.registers.get(SYST_RVR, 0)
+        return reload - (elapsed - start - 1) % (reload + 1)
+
+    def systick_wrapped_since(self, since: int, now: int) -> bool:
+        """True when the counter reached 0 at some cycle in (since, now]."""
+        if not self.systick_running():
+            return False
+        first_zero = self._syst_since + self._syst_start_value
+        if now < first_zero:
+            return False
+        period = self.registers.get(SYST_RVR, 0) + 1
+        last_zero = first_zero + (now - first_zero) // period * period
+        return last_zero > since
+
+    # -- bus interface ---------------------------------------------------------------------
+    def read(self, address: int) -> int:
+        """A 32-bit register read at the current instruction's issue cycle."""
+        now = self.issue_cycle()
+        if address == DWT_CYCCNT:
+            return self.cyccnt(now)
+        if address == SYST_CVR:
+            return self.systick_value(now)
+        if address == SYST_CSR:
+            csr = self.registers.get(SYST_CSR, 0) & ~CSR_COUNTFLAG
+            if self.systick_wrapped_since(self._syst_flag_seen, now):
+                csr |= CSR_COUNTFLAG
+            self._syst_flag_seen = now
+            return csr
+        return self.registers.get(address, 0)
+
+    def write(self, address: int, value: int) -> None:
+        """A 32-bit register write; CYCCNT and SysTick keep counting from the model's cycles."""
+        now = self.next_issue_cycle()
+        if address == DWT_CYCCNT:
+            self._set_cyccnt(value, now)
+            return
+        if address in (DWT_CTRL, DEMCR):
+            frozen = self.cyccnt(now)
+            self.registers[address] = value & MASK32
+            self._set_cyccnt(frozen, now)  # counting starts after the enabling store
+            return
+        if address == SYST_CVR:
+            self._restart_systick(0, now)
+            self._syst_flag_seen = now
+            return
+        if address == SYST_CSR:
+            current = self.systick_value(now)
+            self.registers[SYST_CSR] = value & (CSR_ENABLE | CSR_TICKINT | CSR_CLKSOURCE)
+            self._restart_systick(current, now)
+            return
+        if address == SYST_RVR:
+            value &= MASK24
+        self.registers[address] = value & MASK32
+
+    def _restart_systick(self, value: int, now: int) -> None:
+        self._syst_start_value, self._syst_since = value, now

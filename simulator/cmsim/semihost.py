@@ -1,0 +1,129 @@
+"""ARM semihosting (BKPT 0xAB): console output, exit with a code, clock and time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from cmsim.errors import CmsimError
+
+SYS_OPEN = 0x01
+SYS_CLOSE = 0x02
+SYS_WRITEC = 0x03
+SYS_WRITE0 = 0x04
+SYS_WRITE = 0x05
+SYS_CLOCK = 0x10
+SYS_TIME = 0x11
+SYS_ERRNO = 0x13
+SYS_EXIT = 0x18
+SYS_EXIT_EXTENDED = 0x20
+
+ADP_STOPPED_APPLICATION_EXIT = 0x20026
+STDOUT, STDERR = 1, 2
+MAX_STRING = 1 << 20  # a SYS_WRITE0 string longer than this is a firmware bug
+
+OPERATION_NAMES = {
+    0x01: "SYS_OPEN", 0x02: "SYS_CLOSE", 0x03: "SYS_WRITEC", 0x04: "SYS_WRITE0",
+    0x05: "SYS_WRITE", 0x06: "SYS_READ", 0x07: "SYS_READC", 0x08: "SYS_ISERROR",
+    0x09: "SYS_ISTTY", 0x0A: "SYS_SEEK", 0x0C: "SYS_FLEN", 0x0D: "SYS_TMPNAM",
+    0x0E: "SYS_REMOVE", 0x0F: "SYS_RENAME", 0x10: "SYS_CLOCK", 0x11: "SYS_TIME",
+    0x12: "SYS_SYSTEM", 0x13: "SYS_ERRNO", 0x15: "SYS_GET_CMDLINE", 0x16: "SYS_HEAPINFO",
+    0x18: "SYS_EXIT", 0x20: "SYS_EXIT_EXTENDED", 0x30: "SYS_ELAPSED", 0x31: "SYS_TICKFREQ",
+}
+
+
+class Memory(Protocol):
+    def mem_read(self, address: int, size: int) -> bytes | bytearray: ...
+
+
+class UnsupportedSemihosting(CmsimError):
+    """The firmware asked for a semihosting operation cmsim does not provide."""
+
+    exit_code = 134
+
+
+@dataclass
+class Exit:
+    """Returned by Semihost.handle when the firmware asked to exit."""
+
+    code: int
+
+
+class Semihost:
+    """Serves semihosting calls; output goes to the given binary streams and is also kept."""
+
+    def __init__(
+        self,
+        stdout: BinaryIO | None,
+        stderr: BinaryIO | None,
+        centiseconds: Callable[[], int],
+    ):
+        self.streams = {STDOUT: stdout, STDERR: stderr}
+        self.centiseconds = centiseconds
+        self.output = bytearray()
+
+    def handle(self, memory: Memory, operation: int, argument: int) -> int | Exit:
+        """Serve one call: returns the value for r0, or Exit when the firmware stops."""
+        if operation == SYS_WRITEC:
+            self._emit(STDOUT, bytes(memory.mem_read(argument, 1)))
+            return 0
+        if operation == SYS_WRITE0:
+            self._emit(STDOUT, read_c_string(memory, argument))
+            return 0
+        if operation == SYS_WRITE:
+            handle, buffer, length = _words(memory, argument, 3)
+            self._emit(handle, bytes(memory.mem_read(buffer, length)) if length else b"")
+            return 0  # bytes *not* written
+        if operation == SYS_OPEN:
+            name_ptr, mode, _length = _words(memory, argument, 3)
+            if read_c_string(memory, name_ptr) == b":tt":
+                return STDERR if mode >= 8 else STDOUT  # modes "a"/"a+"/"ab" select stderr
+            return -1
+        if operation == SYS_CLOSE:
+            return 0
+        if operation == SYS_CLOCK:
+            return self.centiseconds()
+        if operation == SYS_TIME:
+            return int(time.time())
+        if operation == SYS_ERRNO:
+            return 0
+        if operation == SYS_EXIT:
+            return Exit(0 if argument == ADP_STOPPED_APPLICATION_EXIT else 1)
+        if operation == SYS_EXIT_EXTENDED:
+            reason, subcode = _words(memory, argument, 2)
+            return Exit(_signed_byte_code(subcode) if reason == ADP_STOPPED_APPLICATION_EXIT else 1)
+        name = OPERATION_NAMES.get(operation, "unknown")
+        raise UnsupportedSemihosting(
+            f"unsupported semihosting operation 0x{operation:02x} ({name})"
+        )
+
+    def _emit(self, handle: int, data: bytes) -> None:
+        self.output += data
+        stream = self.streams.get(handle)
+        if stream is not None:
+            stream.write(data)
+            stream.flush()
+
+
+def read_c_string(memory: Memory, address: int) -> bytes:
+    """Read a NUL-terminated string, a chunk at a time."""
+    text = bytearray()
+    while len(text) < MAX_STRING:
+        chunk = bytes(memory.mem_read(address + len(text), 64 - (address + len(text)) % 64))
+        end = chunk.find(b"\0")
+        if end >= 0:
+            return bytes(text + chunk[:end])
+        text += chunk
+    raise UnsupportedSemihosting(f"unterminated string at 0x{address:08x}")
+
+
+def _words(memory: Memory, address: int, count: int) -> list[int]:
+    raw = bytes(memory.mem_read(address, 4 * count))
+    return [int.from_bytes(raw[4 * i : 4 * i + 4], "little") for i in range(count)]
+
+
+def _signed_byte_code(value: int) -> int:
+    """Process exit codes are 0..255, as a shell sees `exit(code)`."""
+    return value & 0xFF

@@ -1,0 +1,40 @@
+"""Shared fixtures: firmware ELFs are cross-compiled once per session by `make` (incremental)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+
+
+def build_firmware(board: str = "m4-ideal") -> Path:
+    """Run the firmware Makefile for a board (make only rebuilds what changed)."""
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.fail("arm-none-eabi-gcc not found: install gcc-arm-none-eabi (see README)")
+    subprocess.run(
+        ["make", "-s", "-j2", f"BOARD={board}"], cwd=FIRMWARE, check=True, capture_output=True
+    )
+    return FIRMWARE / "build" / board
+
+
+@pytest.fixture(scope="session")
+def firmware_dir() -> Path:
+    """Folder of the m4-ideal test ELFs (hello.elf, exitcode.elf, ...)."""
+    return build_firmware("m4-ideal")
+
+
+@pytest.fixture(scope="session")
+def elf(firmware_dir: Path):
+    """elf("hello") -> path of firmware/build/m4-ideal/hello.elf."""
+
+    def path(name: str) -> Path:
+        found = firmware_dir / f"{name}.elf"
+        assert found.exists(), f"{found} was not built"
+        return found
+
+    return path
