@@ -1,0 +1,142 @@
+"""The memory timing model (spec §9): per-region wait states, flash prefetch, ART I/D caches.
+
+Configured entirely from the board profile's regions. The model is stateful (caches, the
+instruction stream's current flash line, the prefetched line) and must see accesses and
+fetches in program order; both engine paths feed it the same sequence.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from cmsim.board import Board, Region
+
+PAGE_SHIFT = 12  # board regions are 4 KiB aligned (board.py checks it)
+PPB_BLOCK = "ppb"
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an address lives, as the timing rules need it."""
+
+    region: Region | None
+    block: str  # M4-MEM-BLOCK pipelining domain
+    canonical_base: int  # region base (aliases fold onto it, so cache lines match)
+
+
+class LruLines:
+    """A set of cache lines with LRU replacement (spec §9.1: ART caches, LRU [I])."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._lines: OrderedDict[int, None] = OrderedDict()
+
+    def __contains__(self, line: int) -> bool:
+        return line in self._lines
+
+    def touch(self, line: int) -> bool:
+        """Use `line`; True on a hit. A miss fills the line, evicting the least recent."""
+        if line in self._lines:
+            self._lines.move_to_end(line)
+            return True
+        self._lines[line] = None
+        if len(self._lines) > self.capacity:
+            self._lines.popitem(last=False)
+        return False
+
+
+class MemoryModel:
+    """Wait states for data accesses and instruction fetch on one board."""
+
+    def __init__(self, board: Board):
+        self.board = board
+        self._places: dict[int, Place] = {}
+        self._dcache: dict[str, LruLines] = {
+            r.name: LruLines(r.dcache_lines) for r in board.regions if r.dcache_lines > 0
+        }
+        self._icache: dict[str, LruLines] = {
+            r.name: LruLines(r.icache_lines) for r in board.regions if r.icache_lines > 0
+        }
+        # Instruction-side state of M4-MEM-FETCH: current line, prefetched line and its ready time.
+        self.cur_line: int | None = None
+        self.pf_line: int | None = None
+        self.pf_ready = 0
+        self.has_slow_fetch = any(r.fetch_ws > 0 for r in board.regions)
+
+    def place(self, address: int) -> Place:
+        """Region and block of an address (cached per 4 KiB page)."""
+        page = address >> PAGE_SHIFT
+        found = self._places.get(page)
+        if found is None:
+            region = self.board.region_at(address)
+            if region is None:
+                found = Place(None, "unmapped", 0)
+            else:
+                found = Place(region, region.block, region.base)
+            self._places[page] = found
+        return found
+
+    def _canonical(self, place: Place, address: int) -> int:
+        region = place.region
+        assert region is not None
+        for start in (region.base, *region.aliases):
+            if start <= address < start + region.size:
+                return region.base + (address - start)
+        return address
+
+    # -- data side (M4-MEM-DATA) ---------------------------------------------------------------
+    def read_wait(self, address: int, nbytes: int, beats: int) -> int:
+        """Wait states of a load-class access of `beats` bus beats covering `nbytes` bytes."""
+        place = self.place(address)
+        region = place.region
+        if region is None or region.read_ws == 0:
+            return 0
+        cache = self._dcache.get(region.name)
+        if cache is None:
+            return region.read_ws * beats  # every beat waits (no data-side line buffer [I])
+        first = self._canonical(place, address)
+        line_bytes = region.line_bytes
+        wait = 0
+        for line in range(first // line_bytes, (first + nbytes - 1) // line_bytes + 1):
+            if not cache.touch(line):
+                wait += region.read_ws  # a miss reads the line once, then it is cached
+        return wait
+
+    def write_wait(self, address: int, beats: int) -> int:
+        """Store wait states when the store's transfer is on the critical path."""
+        region = self.place(address).region
+        return 0 if region is None else region.write_ws * beats
+
+    def is_device(self, address: int) -> bool:
+        region = self.place(address).region
+        return region is not None and region.device
+
+    # -- instruction side (M4-MEM-FETCH, spec §9.3) ------------------------------------------------
+    def fetch_stall(self, address: int, size: int, t: int) -> int:
+        """Cycles the instruction at `address` waits for its flash line when about to issue at t."""
+        place = self.place(address)
+        region = place.region
+        if region is None or region.fetch_ws == 0:
+            self.cur_line = None  # leaving flash: coming back needs the line again
+            self.pf_line = None
+            return 0
+        line_bytes = region.line_bytes
+        line = self._canonical(place, address + size - 1) // line_bytes
+        if line == self.cur_line:
+            return 0
+        wait = region.fetch_ws
+        icache = self._icache.get(region.name)
+        if icache is not None and line in icache:
+            stall = 0
+        elif region.prefetch and self.pf_line == line:
+            stall = max(0, self.pf_ready - t)
+        else:
+            stall = wait  # demand read of the line
+        t += stall
+        self.cur_line = line
+        if icache is not None:
+            icache.touch(line)
+        if region.prefetch and not (icache is not None and line + 1 in icache):
+            self.pf_line, self.pf_ready = line + 1, t + wait + 1
+        return stall

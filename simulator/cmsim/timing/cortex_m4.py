@@ -1,0 +1,369 @@
+"""Cortex-M4 timing rules (shared/timing/cortex-m4.md) as pure functions, and the pipeline
+sequencer that applies them to instructions one at a time in execution order.
+
+Accounting (M4-ACC-1): each executed or condition-failed instruction k has an issue cycle t_k
+and a cost c_k = t_{k+1} - t_k. Pairing discounts and penalties that depend on the next
+instruction are charged to the earlier one, so c_k is final only when k+1 is known; the
+sequencer therefore keeps one *pending* instruction and settles it when the next one arrives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cmsim import decode as D
+from cmsim.decode import LR, PC, SP, Instr
+from cmsim.memory import PPB_BLOCK, MemoryModel
+
+# -- base costs (section 2) ---------------------------------------------------------------------
+
+# Executed, not-taken cost per class. Single loads are 2 before pipelining (§2.5); LDRD/STRD 3
+# (M4-LS-MULTI); LDM/STM 1 + N is computed from the register count.
+BASE_COST = {
+    D.ALU: 1,  # M4-DP-1, M4-MUL-1, M4-DSP-1, hints, MRS/MSR/CPS (§2.8: 1 chosen)
+    D.NOP: 1,  # §2.8
+    D.IT: 1,  # M4-IT-FOLD: 1 unless folded
+    D.LOAD: 2,  # §2.5
+    D.STORE: 1,  # §2.5 immediate offset
+    D.STORE_REG: 2,  # §2.5 register offset / STREX
+    D.LOAD_DOUBLE: 3,  # M4-LS-MULTI
+    D.STORE_DOUBLE: 3,  # M4-LS-MULTI
+    D.BARRIER: 1,  # §2.8 DMB/DSB (+1 after a single store)
+    D.B: 1,  # not taken (M4-BR-NT adds the bubble)
+    D.BL: 1,
+    D.BX: 1,  # only not taken inside IT
+    D.CBZ: 1,  # M4-BR-1: CBZ not taken 1
+    D.LDR_PC: 1,
+    D.POP_PC: 1,
+    D.TB: 1,
+    D.BKPT: 1,  # §2.8: semihosting host time not counted
+    D.SVC: 1,
+    D.WFI: 1,
+}
+
+# M4-BR-1: taken costs at 0 WS (the branch's own cost, refill included).
+TAKEN_DECODE_TIME = 2  # B, B<cond>, BL, BX LR with clean LR
+TAKEN_EXECUTE_TIME = 3  # BX Rm, BLX Rm, MOV PC,Rm, ADD PC,Rm, dirty BX LR
+TAKEN_CBZ = 3
+TAKEN_LDR_PC = 5
+TAKEN_POP_PC_EXTRA = 4  # N + 4 (N counts PC)
+TAKEN_TB = 6
+CONDITION_FAILED = 1  # M4-IT-SKIP
+
+
+def base_cost(ins: Instr) -> int:
+    """Executed cost of an instruction before pairing, memory and branch effects (section 2)."""
+    k = ins.klass
+    if k in (D.LOAD_MULTI, D.STORE_MULTI):
+        return 1 + ins.nregs  # M4-LS-MULTI: 1 + N
+    if k in (D.FIXED, D.VLOAD, D.VSTORE, D.VLOAD_MULTI, D.VSTORE_MULTI, D.ISB):
+        return ins.cost  # M4-FPU-1 table values, ISB 3 (§2.8)
+    return BASE_COST[k]
+
+
+def highest_bit(x: int) -> int:
+    """h(x) of M4-DIV-1: floor(log2 x) for x > 0."""
+    return x.bit_length() - 1
+
+
+def udiv_cycles(n: int, m: int) -> int:
+    """M4-DIV-1, UDIV: cycles from the operand values (unsigned 32-bit)."""
+    n &= 0xFFFFFFFF
+    m &= 0xFFFFFFFF
+    if n == 0 or m == 0:
+        return 2
+    if highest_bit(n) < highest_bit(m):
+        return 3
+    return 5 + (highest_bit(n) - highest_bit(m)) // 4
+
+
+def sdiv_cycles(n: int, m: int) -> int:
+    """M4-DIV-1, SDIV: cycles from the operand values (signed 32-bit, given as raw words)."""
+    n &= 0xFFFFFFFF
+    m &= 0xFFFFFFFF
+    if n == 0 or m == 0:
+        return 2
+    int_min = 0x80000000
+    neg_n, neg_m = n & int_min, m & int_min
+    a = ((-n) & 0xFFFFFFFF) if neg_n else n  # |INT_MIN| = 0x80000000 as unsigned
+    b = ((-m) & 0xFFFFFFFF) if neg_m else m
+    d = highest_bit(a) - highest_bit(b)
+    power_of_two = b & (b - 1) == 0
+    if neg_m and power_of_two and n != int_min:
+        d += 1
+    if neg_m and not power_of_two and n == int_min:
+        d -= 1
+    return 3 if d < 0 else 5 + d // 4
+
+
+def unaligned_extra(ins: Instr, address: int) -> int:
+    """M4-LS-UNAL: extra cycles of an unaligned LDR/LDRH/LDRSH/STR/STRH."""
+    if not ins.may_unalign:
+        return 0
+    if ins.width == 4:
+        low = address & 3
+        return 0 if low == 0 else (1 if low == 2 else 2)
+    if ins.width == 2:
+        return address & 1
+    return 0
+
+
+def taken_cost(ins: Instr, lr_dirty: bool) -> int:
+    """M4-BR-1 (with M4-BR-LR for BX LR): cost of a taken branch before M4-BR-F1."""
+    k = ins.klass
+    if k in (D.B, D.BL):
+        return TAKEN_DECODE_TIME
+    if k == D.BX:
+        if LR in ins.reads and not lr_dirty and ins.reads & {LR, PC} == ins.reads - {PC}:
+            return TAKEN_DECODE_TIME  # BX LR / BLX LR / MOV PC, LR with clean LR
+        return TAKEN_EXECUTE_TIME
+    if k == D.CBZ:
+        return TAKEN_CBZ
+    if k == D.LDR_PC:
+        return TAKEN_LDR_PC
+    if k == D.POP_PC:
+        return ins.nregs + TAKEN_POP_PC_EXTRA
+    if k == D.TB:
+        return TAKEN_TB
+    raise ValueError(f"not a branch: {ins.text}")
+
+
+def target_misaligned(target: Instr) -> int:
+    """M4-BR-F1: +1 when a taken branch lands on a 32-bit instruction at 2 mod 4."""
+    return 1 if target.size == 4 and target.address & 2 else 0
+
+
+def not_taken_bubble(next_sizes: tuple[int, int]) -> int:
+    """M4-BR-NT: a not-taken B<cond> costs 1 more unless the next two instructions are 16-bit."""
+    return 0 if next_sizes == (2, 2) else 1
+
+
+def writes_lr(ins: Instr) -> bool:
+    """M4-BR-LR: does executing `ins` make LR dirty? (BL immediate does not.)"""
+    return LR in ins.writes and ins.klass != D.BL
+
+
+def it_folds(prev: Instr, prev_in_it: bool) -> bool:
+    """M4-IT-FOLD: an IT costs 0 after a 16-bit, non-memory, non-branch instruction that does
+    not write SP, is not CMP SP,Rm or CPS, and is not itself in an IT block."""
+    return (
+        prev.size == 2
+        and not prev.memory
+        and not prev.branch
+        and prev.klass not in (D.IT, D.BKPT, D.SVC)
+        and SP not in prev.writes
+        and not prev.cmp_sp_first
+        and not prev.cps
+        and not prev_in_it
+    )
+
+
+def is_single_load(ins: Instr) -> bool:
+    """Spec §3 notation: a single load (LDR PC excluded, M4-LS-PIPE condition 3)."""
+    return ins.klass in D.SINGLE_LOAD
+
+
+def pipelines(i: Instr, i_block: str, j: Instr, j_block: str) -> bool:
+    """M4-LS-PIPE: the single load i overlaps its data phase with the executed access j."""
+    if j.klass not in D.SINGLE_LOAD and j.klass not in D.SINGLE_STORE:
+        return False
+    if j.addr_regs & i.writes:  # condition 1: j's address needs i's result or writeback
+        return False
+    if i_block != j_block:  # condition 2 (M4-MEM-BLOCK)
+        return False
+    return SP not in i.writes  # condition 3: i does not load SP (PC Rt is LDR_PC, not here)
+
+
+def agu_stall(i: Instr, j: Instr) -> int:
+    """M4-LS-AGU: +1 on j when the non-load instruction i wrote one of j's address registers."""
+    if i.klass in D.LOAD_CLASS or not j.memory:
+        return 0
+    return 1 if j.addr_regs & i.writes or _implicit_sp(j) & i.writes else 0
+
+
+def _implicit_sp(j: Instr) -> frozenset[int]:
+    return frozenset({SP}) if j.mem is not None and j.mem.base == SP else frozenset()
+
+
+def read_beats(ins: Instr) -> int:
+    """Bus beats of a load-class access (M4-MEM-DATA: wait states per beat)."""
+    k = ins.klass
+    if k in (D.LOAD_MULTI, D.POP_PC, D.VLOAD_MULTI):
+        return ins.nregs
+    if k == D.LOAD_DOUBLE:
+        return 2
+    if k == D.VLOAD:
+        return ins.width // 4
+    return 1
+
+
+def access_bytes(ins: Instr) -> int:
+    """Bytes covered by the access (for cache lines and region lookups)."""
+    k = ins.klass
+    if k in (D.LOAD_MULTI, D.STORE_MULTI, D.POP_PC, D.VLOAD_MULTI, D.VSTORE_MULTI):
+        return 4 * ins.nregs
+    if k in (D.LOAD_DOUBLE, D.STORE_DOUBLE):
+        return 8
+    return max(1, ins.width)
+
+
+# -- the sequencer -----------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """One issued instruction (executed or condition-failed) with its run-time facts."""
+
+    ins: Instr
+    executed: bool
+    t: int  # issue cycle
+    block: str = ""  # memory block of its access (executed memory instructions)
+    extra: int = 0  # wait states, unaligned penalty, AGU stall, barrier drain
+    absorbed: bool = False  # M4-LS-ABS decided by the predecessor
+    in_it: bool = False
+    div: int = 0  # value-dependent divide cost
+    lr_dirty: bool = False  # M4-BR-LR: LR written by the predecessor
+    device_store: bool = False
+    write_ws: int = 0
+
+
+class Pipeline:
+    """Applies the Cortex-M4 rules to a stream of instructions in execution order.
+
+    Call `issue(...)` for each instruction as it is about to execute; it returns the
+    instruction's issue cycle. `finish()` settles the last one and returns the total cycles.
+    """
+
+    def __init__(self, memory: MemoryModel, next_sizes):
+        self.memory = memory
+        self.next_sizes = next_sizes  # address -> sizes of the two fall-through instructions
+        self.pending: Step | None = None
+        self.before_it: Step | None = None  # the instruction a folded IT sits on (M4-LS-AGU)
+        self.time = 0  # issue cycle of the pending instruction
+        self.instructions = 0
+
+    def issue(self, ins: Instr, executed: bool, address: int | None, div: int, in_it: bool) -> int:
+        """Add the next instruction; return its issue cycle.
+
+        `address` is the first byte its memory access touches (None when it has none or its
+        condition failed); `div` its divide cost (M4-DIV-1) when it is an executed divide.
+        """
+        prev = self.pending
+        step = Step(ins, executed, 0, in_it=in_it, div=div)
+        mem = self.memory
+        if executed and address is not None:
+            place = mem.place(address)
+            step.block = place.block
+            k = ins.klass
+            if k in D.LOAD_CLASS:
+                step.extra += mem.read_wait(address, access_bytes(ins), read_beats(ins))
+            else:
+                if mem.is_device(address):
+                    step.device_store = True  # M4-LS-WB: unbuffered, full transfer now
+                    step.extra += mem.write_wait(address, max(1, ins.nregs))
+                else:
+                    step.write_ws = mem.write_wait(address, max(1, ins.nregs))
+            step.extra += unaligned_extra(ins, address)  # M4-LS-UNAL
+        t = self.time
+        if prev is not None:
+            t += self._settle(prev, step)
+            self._decide_from_predecessor(prev, step)
+        if mem.has_slow_fetch:
+            t += mem.fetch_stall(ins.address, ins.size, t)  # M4-MEM-FETCH
+        step.t = t
+        self.time = t
+        self.pending = step
+        self.instructions += 1
+        return t
+
+    def _decide_from_predecessor(self, prev: Step, step: Step) -> None:
+        """Effects the predecessor has on the new instruction's own cost."""
+        ins, p = step.ins, prev.ins
+        if p.klass == D.IT and prev.executed and prev.extra == -1:  # folded IT: see through it
+            before = self.before_it
+        else:
+            before = prev
+        if step.executed:
+            # M4-LS-AGU (a condition-failed predecessor writes nothing)
+            if before is not None and before.executed and ins.memory:
+                step.extra += agu_stall(before.ins, ins)
+            # M4-BR-LR
+            step.lr_dirty = prev.executed and writes_lr(p)
+            # §2.8 DMB/DSB: +1 after a single store (write buffer drain) [I]
+            if ins.klass == D.BARRIER and prev.executed and p.klass in D.SINGLE_STORE:
+                step.extra += 1
+            # M4-IT-FOLD
+            if ins.klass == D.IT and it_folds(p, prev.in_it or not prev.executed):
+                step.extra = -1  # marks "folded": cost 0
+                self.before_it = prev
+        # M4-LS-ABS: a NOP or condition-failed non-load, non-branch after an unpipelined load
+        if prev.executed and not prev.absorbed:
+            absorbable_nop = ins.klass == D.NOP and step.executed
+            failed_plain = not step.executed and not ins.memory and not ins.branch
+            if p.klass in D.SINGLE_LOAD and (absorbable_nop or failed_plain):
+                step.absorbed = True
+            elif p.klass == D.STORE_REG and p.mem is not None and p.mem.index >= 0 \
+                    and absorbable_nop:
+                step.absorbed = True
+
+    def _settle(self, i: Step, j: Step) -> int:
+        """Final cost of the pending instruction i, now that the next one j is known."""
+        ins = i.ins
+        if i.absorbed and not (j.ins.klass == D.IT and j.extra == -1 or self._folds_on(i, j)):
+            return 0  # M4-LS-ABS (a NOP carrying a folded IT is not absorbed)
+        if not i.executed:
+            if ins.klass == D.B:  # M4-BR-NT also applies to a failed B inside an IT block
+                return CONDITION_FAILED + not_taken_bubble(self.next_sizes(ins))
+            return CONDITION_FAILED  # M4-IT-SKIP
+        k = ins.klass
+        if k == D.IT:
+            return 0 if i.extra == -1 else 1  # M4-IT-FOLD
+        cost = i.div if k == D.DIV else base_cost(ins)
+        cost += i.extra
+        if ins.branch:
+            fall_through = ins.address + ins.size
+            conditional = k == D.CBZ or (k == D.B and ins.cond != D.COND_AL)
+            taken = j.ins.address != fall_through if conditional else True
+            if taken:
+                # M4-BR-1 + M4-BR-F1; the load part's wait states stay in `extra`
+                return taken_cost(ins, i.lr_dirty) + i.extra + target_misaligned(j.ins)
+            if k == D.B:
+                return cost + not_taken_bubble(self.next_sizes(ins))  # M4-BR-NT
+            return cost
+        jx = j.executed
+        if k in D.SINGLE_LOAD and jx and pipelines(ins, i.block, j.ins, j.block):
+            cost -= 1  # M4-LS-PIPE: the next access overlaps this load's data phase
+        elif k in D.SINGLE_STORE and jx and j.ins.klass in D.LOAD_CLASS and not i.device_store:
+            cost += 1  # M4-LS-STLD
+        if i.write_ws and jx and j.ins.memory:
+            cost += i.write_ws  # §9.1 write_ws on the critical path
+        return cost
+
+    @staticmethod
+    def _folds_on(i: Step, j: Step) -> bool:
+        return j.ins.klass == D.IT and j.executed and it_folds(i.ins, i.in_it or not i.executed)
+
+    def finish(self) -> int:
+        """Settle the last instruction (no successor: not taken, no pairing); total cycles."""
+        i = self.pending
+        if i is None:
+            return self.time
+        ins = i.ins
+        if not i.executed:
+            cost = CONDITION_FAILED
+        elif ins.klass == D.IT:
+            cost = 0 if i.extra == -1 else 1
+        elif i.absorbed:
+            cost = 0
+        else:
+            cost = (i.div if ins.klass == D.DIV else base_cost(ins)) + i.extra
+        self.pending = None
+        self.time += cost
+        return self.time
+
+
+__all__ = [
+    "BASE_COST", "Pipeline", "Step", "agu_stall", "base_cost", "it_folds", "not_taken_bubble",
+    "pipelines", "sdiv_cycles", "taken_cost", "target_misaligned", "udiv_cycles",
+    "unaligned_extra", "PPB_BLOCK",
+]
