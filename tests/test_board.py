@@ -89,7 +89,8 @@ def test_user_json_board(tmp_path: Path):
             "kind must be one of",
         ),
         (
-            'name = "x"\nclock_hz = 5\n[[regions]]\nname="a"\nbase=0x10\nsize=0x1000\nkind="sram"\n',
+            'name = "x"\nclock_hz = 5\n[[regions]]\nname="a"\nbase=0x10\nsize=0x1000\n'
+            'kind="sram"\n',
             "multiples of 4 KiB",
         ),
         (
@@ -118,6 +119,8 @@ def test_missing_board_file(tmp_path: Path):
 
 def test_board_without_sram_has_no_default_stack(tmp_path: Path):
     path = tmp_path / "flash_only.toml"
-    path.write_text('name="f"\nclock_hz=1\n[[regions]]\nname="f"\nbase=0\nsize=0x1000\nkind="flash"\n')
+    path.write_text(
+        'name="f"\nclock_hz=1\n[[regions]]\nname="f"\nbase=0\nsize=0x1000\nkind="flash"\n'
+    )
     with pytest.raises(BoardError, match="no sram region"):
         load_board(str(path)).first_sram()

@@ -79,8 +79,9 @@ def test_unmapped_read_reports_pc_function_and_address(elf):
 
 
 def test_undefined_instruction(elf):
-    with pytest.raises(FirmwareFault, match="undefined instruction at pc=0x[0-9a-f]{8} in "
-                       "undefined_instruction"):
+    with pytest.raises(
+        FirmwareFault, match="undefined instruction at pc=0x[0-9a-f]{8} in undefined_instruction"
+    ):
         Engine(machine_for(elf("fault_udf"))).run()
 
 
@@ -121,6 +122,9 @@ def test_segment_outside_the_board_is_named(tmp_path: Path, elf):
         '[[regions]]\nname = "flash"\nbase = 0x09000000\nsize = 0x10000\nkind = "flash"\n'
         '[[regions]]\nname = "sram"\nbase = 0x20000000\nsize = 0x10000\nkind = "sram"\n'
     )
-    with pytest.raises(ImageError, match=r"segment .text.* at 0x08000000-0x[0-9a-f]{8} lies outside"
-                       r" the memory of board 'far'"):
+    with pytest.raises(
+        ImageError,
+        match=r"segment .text.* at 0x08000000-0x[0-9a-f]{8} lies outside"
+        r" the memory of board 'far'",
+    ):
         machine_for(elf("hello"), load_board(str(board_file)))

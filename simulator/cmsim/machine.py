@@ -277,8 +277,13 @@ class Machine:
     @property
     def registers(self) -> dict[str, int]:
         """r0, r1, sp, lr, pc: handy for tests and error reports."""
-        names = {"r0": UC_ARM_REG_R0, "r1": UC_ARM_REG_R1, "sp": UC_ARM_REG_SP,
-                 "lr": UC_ARM_REG_LR, "pc": UC_ARM_REG_PC}
+        names = {
+            "r0": UC_ARM_REG_R0,
+            "r1": UC_ARM_REG_R1,
+            "sp": UC_ARM_REG_SP,
+            "lr": UC_ARM_REG_LR,
+            "pc": UC_ARM_REG_PC,
+        }
         return {name: self.uc.reg_read(reg) for name, reg in names.items()}
 
 
@@ -291,4 +296,3 @@ def _check_fits(board: Board, name: str, address: int, length: int) -> None:
             f"segment {name} at 0x{address:08x}-0x{address + length - 1:08x} lies outside "
             f"the memory of board {board.name!r}"
         )
-
