@@ -8,8 +8,8 @@ the engine tracks the IT state while it runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
 from capstone import arm_const as A
@@ -243,7 +243,7 @@ def classify(insn) -> Instr:
         return Instr(klass=BX, **common)
     if iid == A.ARM_INS_IT:
         return Instr(klass=IT, it_conds=_it_conds(insn), **common)
-    if iid == A.ARM_INS_NOP:
+    if iid in (A.ARM_INS_NOP, A.ARM_INS_HINT) and _hint_number(insn) == 0:
         return Instr(klass=NOP, **common)
     if iid in (A.ARM_INS_UDIV, A.ARM_INS_SDIV):
         regs = [_CORE_REGS[insn.reg_name(o.reg)] for o in ops if o.type == A.ARM_OP_REG]
@@ -267,6 +267,14 @@ def classify(insn) -> Instr:
         _CORE_REGS.get(insn.reg_name(ops[0].reg)) == SP
     cps = iid == A.ARM_INS_CPS
     return Instr(klass=ALU, cmp_sp_first=bool(cmp_sp), cps=cps, **common)
+
+
+def _hint_number(insn) -> int:
+    """The hint of a HINT encoding (0 = NOP, 1 = YIELD, 2 = WFE, 3 = WFI, 4 = SEV)."""
+    raw = insn.bytes
+    if insn.size == 2:
+        return raw[0] >> 4
+    return raw[2]
 
 
 def _vmov_two_core(insn) -> bool:

@@ -1,20 +1,69 @@
-"""Runs a machine and counts: instructions per basic block, and the cycle clock the firmware sees.
+"""Runs a machine and times it with the Cortex-M4 timing model and the board's memory model.
 
-Until the Cortex-M4 timing model lands, one instruction costs one cycle.
+Two paths feed the same rule sequencer (`timing.cortex_m4.Pipeline`) the same instruction
+stream, so they give identical cycle counts by construction (a test checks it anyway):
+
+- **reference**: a code hook on every instruction (UC_HOOK_CODE) reads what each instruction
+  needs at run time (IT condition, access address, divide operands) and issues it.
+- **fast**: a block hook issues the run of *static* instructions of each block (facts fixed by
+  the code: executed, no memory access, no value-dependent cost) from a per-block table built
+  once at translation time; narrow code hooks, registered only on the address ranges of the
+  *dynamic* instructions (memory accesses, divides, IT blocks, BKPT/SVC/WFI), issue those with
+  their run-time facts. The static runs of a block are memoised: the cycles a run adds and the
+  sequencer state it leaves depend only on the state it starts from.
+
+The machine's clock protocol (`issue_cycle`, `next_issue_cycle`) serves DWT CYCCNT and SysTick
+with the model's cycles (M4-DWT-1).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
-from unicorn import UC_HOOK_BLOCK
-from unicorn.arm_const import UC_ARM_REG_PC
+from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
+from unicorn import arm_const as U
 
-from cmsim.errors import LimitReached
+from cmsim import decode as D
+from cmsim.decode import PC, Decoder, Instr, thumb_width
+from cmsim.errors import CmsimError, LimitReached
 from cmsim.machine import Machine, Stop
+from cmsim.memory import MemoryModel
+from cmsim.timing.cortex_m4 import Pipeline, base_cost, sdiv_cycles, udiv_cycles
 
 DEFAULT_MAX_INSTRUCTIONS = 2_000_000_000
+PATHS = ("fast", "reference")
+
+_UC_REGS = [getattr(U, f"UC_ARM_REG_R{i}") for i in range(13)] + [
+    U.UC_ARM_REG_SP, U.UC_ARM_REG_LR, U.UC_ARM_REG_PC]
+
+# Classes whose cost or behaviour needs run-time facts (fast path: hooked one by one).
+DYNAMIC_CLASSES = D.MEMORY_CLASS | {D.DIV, D.IT, D.BKPT, D.SVC, D.WFI}
+
+BlockObserver = Callable[[int, int], None]
+
+
+def condition_passed(cond: int, cpsr: int) -> bool:
+    """ARM condition (Capstone numbering, EQ = 1 ... AL = 15) against the NZCV flags."""
+    n, z, c, v = (cpsr >> 31) & 1, (cpsr >> 30) & 1, (cpsr >> 29) & 1, (cpsr >> 28) & 1
+    base = (cond - 1) >> 1
+    if base == 0:
+        result = z == 1
+    elif base == 1:
+        result = c == 1
+    elif base == 2:
+        result = n == 1
+    elif base == 3:
+        result = v == 1
+    elif base == 4:
+        result = c == 1 and z == 0
+    elif base == 5:
+        result = n == v
+    elif base == 6:
+        result = z == 0 and n == v
+    else:
+        return True
+    return result if (cond - 1) & 1 == 0 else not result
 
 
 @dataclass
@@ -37,65 +86,306 @@ class RunResult:
         return self.cycles / self.clock_hz
 
 
-class Engine:
-    """Counts executed instructions by basic block and serves the clock to the peripherals."""
+@dataclass
+class _Block:
+    """Translation-time facts of one Unicorn block."""
 
-    def __init__(self, machine: Machine, max_instructions: int = DEFAULT_MAX_INSTRUCTIONS):
+    instrs: tuple[Instr, ...]
+    prefix: tuple[Instr, ...]  # static instructions before the first dynamic one
+    after: dict[int, tuple[Instr, ...]]  # dynamic address -> static run that follows it
+
+
+class Engine:
+    """Times a machine's run; `path` picks the fast (block) or reference (per-instruction) path."""
+
+    def __init__(
+        self,
+        machine: Machine,
+        max_instructions: int = DEFAULT_MAX_INSTRUCTIONS,
+        path: str = "fast",
+    ):
+        if path not in PATHS:
+            raise ValueError(f"path must be one of {PATHS}, got {path!r}")
         self.machine = machine
         self.max_instructions = max_instructions
-        self.instructions = 0  # up to and including the block being executed
-        self._block_start = 0  # count before the current block
-        self._block_addresses: tuple[int, ...] = ()
-        self._blocks: dict[tuple[int, int], tuple[int, ...]] = {}
-        self._disassembler = Cs(CS_ARCH_ARM, CS_MODE_THUMB | CS_MODE_MCLASS)
+        self.path = path
+        self.uc = machine.uc
+        self.memory = MemoryModel(machine.board)
+        self.decode = Decoder(lambda a, n: self.uc.mem_read(a, n))
+        self.pipeline = Pipeline(self.memory, self._next_sizes)
+        self.instructions = 0
+        self.cycles = 0
+        self._observers: list[BlockObserver] = []
+        self._finish_observers: list[Callable[[int], None]] = []
+        self._it_conds: list[tuple[int, int]] = []  # (address, condition) of IT-covered instrs
+        self._current = None  # the Step of the instruction executing now (for the clock)
+        self._new_block: int | None = None  # block whose first instruction is not issued yet
+        self._next_size_cache: dict[int, tuple[int, int]] = {}
+        self._blocks: dict[tuple[int, int], _Block] = {}
+        self._block = _Block((), (), {})  # the block executing now (fast path)
+        self._memo: dict[tuple, tuple] = {}
         machine.clock = self
-        machine.uc.hook_add(UC_HOOK_BLOCK, self._on_block)
+        if path == "reference":
+            self.uc.hook_add(UC_HOOK_BLOCK, self._on_block_reference)
+            self.uc.hook_add(UC_HOOK_CODE, self._on_code_reference)
+        else:
+            self._dynamic = self._find_dynamic_addresses()
+            self.uc.hook_add(UC_HOOK_BLOCK, self._on_block_fast)
+            for begin, end in _merge_ranges(sorted(self._dynamic)):
+                self.uc.hook_add(UC_HOOK_CODE, self._on_code_fast, begin=begin, end=end)
 
-    def _addresses(self, address: int, size: int) -> tuple[int, ...]:
-        code = bytes(self.machine.uc.mem_read(address, size))
-        found = tuple(a for a, _s, _m, _o in self._disassembler.disasm_lite(code, address))
-        return found or (address,)
+    # -- observers (profiler contract) -------------------------------------------------------
+    def add_block_observer(
+        self, on_block: BlockObserver, on_finish: Callable[[int], None] | None = None
+    ) -> None:
+        """Call on_block(block_address, cycle_at_block_start) for every executed block, in order;
+        on_finish(total_cycles) when the run ends."""
+        self._observers.append(on_block)
+        if on_finish is not None:
+            self._finish_observers.append(on_finish)
 
-    def _on_block(self, _uc: object, address: int, size: int, _data: object) -> None:
-        key = (address, size)
-        addresses = self._blocks.get(key)
-        if addresses is None:
-            addresses = self._blocks[key] = self._addresses(address, size)
-        if self.instructions + len(addresses) > self.max_instructions:
-            where = self.machine.image.function_name(address)
-            self.machine.stop(Stop(error=LimitReached(self.max_instructions, address, where)))
-            return
-        self._block_start = self.instructions
-        self._block_addresses = addresses
-        self.instructions += len(addresses)
+    def _notify(self, t: int) -> None:
+        address = self._new_block
+        self._new_block = None
+        for fn in self._observers:
+            fn(address, t)
 
-    def _index_in_block(self) -> int:
-        pc = self.machine.uc.reg_read(UC_ARM_REG_PC)
-        try:
-            return self._block_addresses.index(pc)
-        except ValueError:
-            return len(self._block_addresses)
-
+    # -- the clock the peripherals see (M4-DWT-1) ---------------------------------------------
     def issue_cycle(self) -> int:
-        """Cycle at which the current instruction issues (1 cycle per instruction for now)."""
-        return self._block_start + self._index_in_block()
+        """Issue cycle of the instruction executing now."""
+        return 0 if self._current is None else self._current.t
 
     def next_issue_cycle(self) -> int:
-        return self.issue_cycle() + 1
+        """Issue cycle of the next instruction, for a write by the current one. Writes that reach
+        the cycle counters go to the PPB (Device memory, M4-LS-WB): their cost does not depend
+        on the next instruction, so it is exact here."""
+        step = self._current
+        if step is None:
+            return 0
+        return step.t + base_cost(step.ins) + step.extra
 
+    # -- shared: issuing one instruction with its run-time facts ------------------------------
+    def _skip_failed(self, address: int) -> None:
+        """Issue the IT-covered instructions Unicorn skipped before `address` (M4-IT-SKIP).
+
+        Unicorn does not call hooks for an IT-block instruction whose condition fails, so the
+        next hooked address tells which covered instructions were skipped.
+        """
+        pending = self._it_conds
+        while pending and pending[0][0] != address:
+            skipped, _cond = pending.pop(0)
+            ins = self.decode(skipped)
+            self.pipeline.issue(ins, False, None, 0, True)
+            self.instructions += self.path == "reference"
+            if self.path == "fast":
+                run = self._block.after.get(skipped)
+                if run and not pending:
+                    self._issue_static(run)
+
+    def _issue(self, ins: Instr) -> None:
+        uc = self.uc
+        if self._it_conds:
+            self._skip_failed(ins.address)
+        in_it = bool(self._it_conds)
+        executed = True
+        if in_it:
+            _address, cond = self._it_conds.pop(0)
+            executed = condition_passed(cond, uc.reg_read(U.UC_ARM_REG_CPSR))
+        address = None
+        div = 0
+        if executed:
+            mem = ins.mem
+            if mem is not None:
+                if mem.base == PC:
+                    address = ((ins.address + 4) & ~3) + mem.disp
+                    if ins.klass == D.TB:
+                        address = ins.address + 4
+                else:
+                    address = uc.reg_read(_UC_REGS[mem.base]) + mem.disp
+                if mem.index >= 0:
+                    offset = uc.reg_read(_UC_REGS[mem.index]) << mem.shift
+                    address += -offset if mem.subtract else offset
+                if ins.descending:
+                    address -= 4 * ins.nregs
+                address &= 0xFFFFFFFF
+            elif ins.klass == D.DIV:
+                n = uc.reg_read(_UC_REGS[ins.div_regs[0]])
+                m = uc.reg_read(_UC_REGS[ins.div_regs[1]])
+                div = sdiv_cycles(n, m) if ins.signed else udiv_cycles(n, m)
+        pipeline = self.pipeline
+        t = pipeline.issue(ins, executed, address, div, in_it)
+        self._current = pipeline.pending
+        if ins.klass == D.IT:
+            covered = []
+            a = ins.address + ins.size
+            for cond in ins.it_conds:
+                covered.append((a, cond))
+                a += self.decode(a).size
+            self._it_conds = covered
+        if self._new_block is not None:
+            self._notify(t)
+
+    def _next_sizes(self, ins: Instr) -> tuple[int, int]:
+        """Widths of the two instructions after `ins` in fall-through order (M4-BR-NT)."""
+        found = self._next_size_cache.get(ins.address)
+        if found is None:
+            a = ins.address + ins.size
+            first = thumb_width(bytes(self.uc.mem_read(a, 2)))
+            second = thumb_width(bytes(self.uc.mem_read(a + first, 2)))
+            found = self._next_size_cache[ins.address] = (first, second)
+        return found
+
+    def _limit(self, address: int) -> None:
+        where = self.machine.image.function_name(address)
+        self.machine.stop(Stop(error=LimitReached(self.max_instructions, address, where)))
+
+    # -- reference path ----------------------------------------------------------------------
+    def _on_block_reference(self, _uc: object, address: int, _size: int, _data: object) -> None:
+        if self._it_conds:
+            self._skip_failed(address)
+        self._new_block = address
+
+    def _on_code_reference(self, _uc: object, address: int, _size: int, _data: object) -> None:
+        if self.instructions >= self.max_instructions:
+            self._limit(address)
+            return
+        self.instructions += 1
+        self._issue(self.decode(address))
+
+    # -- fast path ---------------------------------------------------------------------------
+    def _find_dynamic_addresses(self) -> set[int]:
+        """Linear sweep of the image's code at its run addresses: addresses of dynamic
+        instructions (translation time for the whole program, so the narrow code hooks exist
+        before the first block runs). Reads the ELF's bytes, not the machine's memory, because
+        code that the start-up copies to SRAM is not there yet."""
+        segments = [s for s in self.machine.image.segments if s.executable and s.data]
+
+        def read(address: int, length: int) -> bytes:
+            for seg in segments:
+                offset = address - seg.virtual_address
+                if 0 <= offset < len(seg.data):
+                    return seg.data[offset : offset + length].ljust(length, b"\0")
+            raise CmsimError(f"no code at 0x{address:08x}")
+
+        decode = Decoder(read)
+        found: set[int] = set()
+        for seg in segments:
+            address, end, it_left = seg.virtual_address, seg.virtual_address + len(seg.data), 0
+            while address + 2 <= end:
+                ins = decode(address)
+                if ins.klass in DYNAMIC_CLASSES or it_left:
+                    found.add(address)
+                it_left = len(ins.it_conds) if ins.klass == D.IT else max(0, it_left - 1)
+                address += ins.size
+        return found
+
+    def _translate(self, address: int, size: int) -> _Block:
+        instrs = []
+        a = address
+        while a < address + size:
+            ins = self.decode(a)
+            instrs.append(ins)
+            a += ins.size
+        dynamic = [ins.address in self._dynamic for ins in instrs]
+        for ins, dyn in zip(instrs, dynamic, strict=True):
+            if ins.klass in DYNAMIC_CLASSES and not dyn:
+                raise CmsimError(
+                    f"fast path: instruction at 0x{ins.address:08x} ({ins.text}) was not found "
+                    "by the code sweep; run with the reference path"
+                )
+        prefix: list[Instr] = []
+        after: dict[int, tuple[Instr, ...]] = {}
+        k = 0
+        while k < len(instrs) and not dynamic[k]:
+            prefix.append(instrs[k])
+            k += 1
+        while k < len(instrs):
+            start = k
+            k += 1
+            run = []
+            while k < len(instrs) and not dynamic[k]:
+                run.append(instrs[k])
+                k += 1
+            after[instrs[start].address] = tuple(run)
+        return _Block(tuple(instrs), tuple(prefix), after)
+
+    def _on_block_fast(self, _uc: object, address: int, size: int, _data: object) -> None:
+        key = (address, size)
+        block = self._blocks.get(key)
+        if block is None:
+            block = self._blocks[key] = self._translate(address, size)
+        if self._it_conds:
+            self._skip_failed(address)
+        if self.instructions + len(block.instrs) > self.max_instructions:
+            self._limit(address)
+            return
+        self.instructions += len(block.instrs)
+        self._new_block = address
+        if block.prefix:
+            self._issue_static(block.prefix)
+        self._block = block
+
+    def _on_code_fast(self, _uc: object, address: int, _size: int, _data: object) -> None:
+        run = self._block.after.get(address)
+        if run is None:
+            return  # a static instruction inside a merged hook range
+        self._issue(self.decode(address))
+        current = self._current
+        if run:
+            self._issue_static(run)
+        self._current = current
+
+    def _issue_static(self, run: tuple[Instr, ...]) -> None:
+        pipeline = self.pipeline
+        issue = pipeline.issue
+        first = True
+        for ins in run:
+            t = issue(ins, True, None, 0, False)
+            if first:
+                first = False
+                if self._new_block is not None:
+                    self._notify(t)
+        self._current = pipeline.pending
+
+    # -- run ---------------------------------------------------------------------------------
     def run(self) -> RunResult:
         """Reset and run the firmware to its exit; errors (faults, limits) propagate."""
         self.machine.reset()
         try:
             exit_code = self.machine.run()
-        except Exception:
-            self.instructions = self.issue_cycle()  # stop count at the faulting instruction
-            raise
+        finally:
+            self.cycles = self.pipeline.finish()
+            for fn in self._finish_observers:
+                fn(self.cycles)
         return RunResult(
             exit_code=exit_code,
             instructions=self.instructions,
-            cycles=self.instructions,
+            cycles=self.cycles,
             host_seconds=self.machine.host_seconds,
             output=bytes(self.machine.semihost.output),
             clock_hz=self.machine.board.clock_hz,
         )
+
+
+def _merge_ranges(addresses: list[int], gap: int = 16, limit: int = 48) -> list[tuple[int, int]]:
+    """Group addresses into at most `limit` [begin, end] ranges for UC_HOOK_CODE, joining the
+    closest neighbours first (each hook is checked on every hooked instruction)."""
+    if not addresses:
+        return []
+    ranges = [[addresses[0], addresses[0]]]
+    for a in addresses[1:]:
+        if a - ranges[-1][1] <= gap:
+            ranges[-1][1] = a
+        else:
+            ranges.append([a, a])
+    while len(ranges) > limit:
+        gaps = sorted(range(len(ranges) - 1), key=lambda k: ranges[k + 1][0] - ranges[k][1])
+        drop = set(gaps[: len(ranges) - limit])
+        merged: list[list[int]] = []
+        for k, r in enumerate(ranges):
+            if merged and (k - 1) in drop:
+                merged[-1][1] = r[1]
+            else:
+                merged.append(list(r))
+        ranges = merged
+    return [(begin, end + 3) for begin, end in ranges]

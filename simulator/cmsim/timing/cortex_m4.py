@@ -114,7 +114,7 @@ def taken_cost(ins: Instr, lr_dirty: bool) -> int:
     if k in (D.B, D.BL):
         return TAKEN_DECODE_TIME
     if k == D.BX:
-        if LR in ins.reads and not lr_dirty and ins.reads & {LR, PC} == ins.reads - {PC}:
+        if ins.reads - {PC} == {LR} and not lr_dirty:
             return TAKEN_DECODE_TIME  # BX LR / BLX LR / MOV PC, LR with clean LR
         return TAKEN_EXECUTE_TIME
     if k == D.CBZ:
@@ -220,6 +220,7 @@ class Step:
     block: str = ""  # memory block of its access (executed memory instructions)
     extra: int = 0  # wait states, unaligned penalty, AGU stall, barrier drain
     absorbed: bool = False  # M4-LS-ABS decided by the predecessor
+    folded: bool = False  # M4-IT-FOLD: an IT that costs 0
     in_it: bool = False
     div: int = 0  # value-dependent divide cost
     lr_dirty: bool = False  # M4-BR-LR: LR written by the predecessor
@@ -279,7 +280,7 @@ class Pipeline:
     def _decide_from_predecessor(self, prev: Step, step: Step) -> None:
         """Effects the predecessor has on the new instruction's own cost."""
         ins, p = step.ins, prev.ins
-        if p.klass == D.IT and prev.executed and prev.extra == -1:  # folded IT: see through it
+        if prev.folded:  # a folded IT does not separate i and j (M4-LS-AGU [I])
             before = self.before_it
         else:
             before = prev
@@ -294,7 +295,7 @@ class Pipeline:
                 step.extra += 1
             # M4-IT-FOLD
             if ins.klass == D.IT and it_folds(p, prev.in_it or not prev.executed):
-                step.extra = -1  # marks "folded": cost 0
+                step.folded = True
                 self.before_it = prev
         # M4-LS-ABS: a NOP or condition-failed non-load, non-branch after an unpipelined load
         if prev.executed and not prev.absorbed:
@@ -309,7 +310,7 @@ class Pipeline:
     def _settle(self, i: Step, j: Step) -> int:
         """Final cost of the pending instruction i, now that the next one j is known."""
         ins = i.ins
-        if i.absorbed and not (j.ins.klass == D.IT and j.extra == -1 or self._folds_on(i, j)):
+        if i.absorbed and not self._folds_on(i, j):
             return 0  # M4-LS-ABS (a NOP carrying a folded IT is not absorbed)
         if not i.executed:
             if ins.klass == D.B:  # M4-BR-NT also applies to a failed B inside an IT block
@@ -317,7 +318,7 @@ class Pipeline:
             return CONDITION_FAILED  # M4-IT-SKIP
         k = ins.klass
         if k == D.IT:
-            return 0 if i.extra == -1 else 1  # M4-IT-FOLD
+            return 0 if i.folded else 1  # M4-IT-FOLD
         cost = i.div if k == D.DIV else base_cost(ins)
         cost += i.extra
         if ins.branch:
@@ -352,7 +353,7 @@ class Pipeline:
         if not i.executed:
             cost = CONDITION_FAILED
         elif ins.klass == D.IT:
-            cost = 0 if i.extra == -1 else 1
+            cost = 0 if i.folded else 1
         elif i.absorbed:
             cost = 0
         else:
