@@ -348,11 +348,12 @@ class Engine:
         self._current = pipeline.pending
 
     # -- run ---------------------------------------------------------------------------------
-    def run(self) -> RunResult:
-        """Reset and run the firmware to its exit; errors (faults, limits) propagate."""
+    def run(self, entry: int | None = None) -> RunResult:
+        """Reset and run the firmware to its exit (from `entry` instead of the reset vector
+        when given); errors (faults, limits) propagate."""
         self.machine.reset()
         try:
-            exit_code = self.machine.run()
+            exit_code = self.machine.run(start=entry)
         finally:
             self.cycles = self.pipeline.finish()
             for fn in self._finish_observers:
