@@ -10,12 +10,12 @@ from __future__ import annotations
 import functools
 
 import pytest
+from conftest import build_firmware
 
 from cmsim.board import load_board
 from cmsim.engine import Engine
 from cmsim.image import load_image
 from cmsim.machine import Machine
-from conftest import build_firmware
 
 # (benchmark ID, rules it checks, expected cycles of BODY: spec section 12)
 STRAIGHT = [
@@ -58,7 +58,7 @@ LOOPS = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def run_microbench(board: str, build_board: str | None = None, path: str = "reference"):
     """Run microbench.elf on a board; return {label: cycles} and the RunResult."""
     folder = build_firmware(build_board or board)

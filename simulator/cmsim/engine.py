@@ -122,7 +122,10 @@ class Engine:
         self._new_block: int | None = None  # block whose first instruction is not issued yet
         self._next_size_cache: dict[int, tuple[int, int]] = {}
         self._blocks: dict[tuple[int, int], _Block] = {}
+        self._block_lengths: dict[tuple[int, int], int] = {}
         self._block = _Block((), (), {})  # the block executing now (fast path)
+        self._deferred: tuple[Instr, ...] = ()  # static run waiting to be issued (fast path)
+        self._deferred_after = 0  # the dynamic instruction that run follows
         self._memo: dict[tuple, tuple] = {}
         machine.clock = self
         if path == "reference":
@@ -176,7 +179,7 @@ class Engine:
             skipped, _cond = pending.pop(0)
             ins = self.decode(skipped)
             self.pipeline.issue(ins, False, None, 0, True)
-            self.instructions += self.path == "reference"
+            self.instructions += 1
             if self.path == "fast":
                 run = self._block.after.get(skipped)
                 if run and not pending:
@@ -240,15 +243,20 @@ class Engine:
         self.machine.stop(Stop(error=LimitReached(self.max_instructions, address, where)))
 
     # -- reference path ----------------------------------------------------------------------
-    def _on_block_reference(self, _uc: object, address: int, _size: int, _data: object) -> None:
+    def _on_block_reference(self, _uc: object, address: int, size: int, _data: object) -> None:
         if self._it_conds:
             self._skip_failed(address)
+        count = self._block_lengths.get((address, size))
+        if count is None:
+            count = self._block_lengths[(address, size)] = len(self._instrs(address, size))
+        if self.instructions + count > self.max_instructions:  # same rule as the fast path
+            self._limit(address)
+            return
         self._new_block = address
 
     def _on_code_reference(self, _uc: object, address: int, _size: int, _data: object) -> None:
-        if self.instructions >= self.max_instructions:
-            self._limit(address)
-            return
+        if self.machine._stop is not None:
+            return  # stopped by the instruction limit: Unicorn may still enter the block
         self.instructions += 1
         self._issue(self.decode(address))
 
@@ -279,13 +287,17 @@ class Engine:
                 address += ins.size
         return found
 
-    def _translate(self, address: int, size: int) -> _Block:
+    def _instrs(self, address: int, size: int) -> list[Instr]:
         instrs = []
         a = address
         while a < address + size:
             ins = self.decode(a)
             instrs.append(ins)
             a += ins.size
+        return instrs
+
+    def _translate(self, address: int, size: int) -> _Block:
+        instrs = self._instrs(address, size)
         dynamic = [ins.address in self._dynamic for ins in instrs]
         for ins, dyn in zip(instrs, dynamic, strict=True):
             if ins.klass in DYNAMIC_CLASSES and not dyn:
@@ -310,6 +322,7 @@ class Engine:
         return _Block(tuple(instrs), tuple(prefix), after)
 
     def _on_block_fast(self, _uc: object, address: int, size: int, _data: object) -> None:
+        self._flush_deferred()
         key = (address, size)
         block = self._blocks.get(key)
         if block is None:
@@ -319,7 +332,6 @@ class Engine:
         if self.instructions + len(block.instrs) > self.max_instructions:
             self._limit(address)
             return
-        self.instructions += len(block.instrs)
         self._new_block = address
         if block.prefix:
             self._issue_static(block.prefix)
@@ -327,13 +339,23 @@ class Engine:
 
     def _on_code_fast(self, _uc: object, address: int, _size: int, _data: object) -> None:
         run = self._block.after.get(address)
-        if run is None:
-            return  # a static instruction inside a merged hook range
+        if run is None or self.machine._stop is not None:
+            return  # a static instruction inside a merged hook range, or stopped
+        self._flush_deferred()
+        self.instructions += 1
         self._issue(self.decode(address))
-        current = self._current
+        # The static run after this instruction is issued at the next event, once it has
+        # surely executed (this instruction may fault or stop the machine).
+        self._deferred = run
+        self._deferred_after = address
+
+    def _flush_deferred(self) -> None:
+        run = self._deferred
         if run:
+            self._deferred = ()
+            current = self._current
             self._issue_static(run)
-        self._current = current
+            self._current = current
 
     def _issue_static(self, run: tuple[Instr, ...]) -> None:
         pipeline = self.pipeline
@@ -345,6 +367,7 @@ class Engine:
                 first = False
                 if self._new_block is not None:
                     self._notify(t)
+        self.instructions += len(run)
         self._current = pipeline.pending
 
     # -- run ---------------------------------------------------------------------------------
@@ -354,6 +377,13 @@ class Engine:
         self.machine.reset()
         try:
             exit_code = self.machine.run(start=entry)
+            self._flush_deferred()
+        except CmsimError:
+            # A fault in the dynamic instruction leaves the PC on it: its run never executed.
+            # Any other stop (bad branch target, limit) came after the run.
+            if self.uc.reg_read(U.UC_ARM_REG_PC) & ~1 != self._deferred_after:
+                self._flush_deferred()
+            raise
         finally:
             self.cycles = self.pipeline.finish()
             for fn in self._finish_observers:

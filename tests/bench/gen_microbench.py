@@ -1,4 +1,10 @@
-# Generates firmware/tests/microbench.S from the benchmark bodies of spec section 12.
+"""Generates firmware/tests/microbench.S from the benchmark bodies of spec section 12.
+
+Usage: python3 tests/bench/gen_microbench.py firmware/tests/microbench.S
+"""
+
+import sys
+
 BENCH = []  # (name, pre, body, loop)
 def b(name, body, pre="", loop=False, post=""):
     BENCH.append((name, pre, body, loop, post))
@@ -325,7 +331,7 @@ mb_f_pp:
     adds r5, r5, #1
     pop {r5, pc}
 """)
-for name, pre, body, loop, post in BENCH:
+for name, pre, body, _loop, post in BENCH:
     f = fname(name)
     w(f"@ {name}\n    .balign 4\n    .global {f}\n    .thumb_func\n    .type {f}, %function\n{f}:")
     w("    push {r4-r11, lr}\n    mov r8, r0\n    bl common_state")
@@ -335,7 +341,8 @@ for name, pre, body, loop, post in BENCH:
         w("    .balign 16\n" + "    nop\n" * 6)
     w("    MEASURE")
     for line in body.splitlines():
-        w(line if line.startswith(".") or ":" in line and not line.startswith("1:") and not line[0].isdigit() else "    " + line)
+        label = line.startswith(".") or (":" in line and not line[0].isdigit())
+        w(line if label else "    " + line)
     w("    DONE\n" + post + "    .ltorg\n")
 
 # MP-01: a literal load whose D-cache line was evicted, against the same load again.
@@ -445,7 +452,7 @@ main:
     push {r4, lr}
     bl dwt_enable
 """)
-for name, pre, body, loop, post in BENCH:
+for name, _pre, _body, loop, _post in BENCH:
     f = fname(name)
     if loop:
         for n in (10, 20):
@@ -463,5 +470,4 @@ for n in (10, 20):
     w(f"    REPORT \"SRAM@{n}\", bench_sram_loop, {n}")
     w(f"    REPORT \"SRAM@{n}warm\", bench_sram_loop, {n}, 2")
 w("    movs r0, #0\n    pop {r4, pc}\n    .ltorg\n")
-import sys
 open(sys.argv[1], "w").write("\n".join(out))
