@@ -398,7 +398,7 @@ class Engine:
         )
 
 
-def _merge_ranges(addresses: list[int], gap: int = 16, limit: int = 48) -> list[tuple[int, int]]:
+def _merge_ranges(addresses: list[int], gap: int = 4, limit: int = 512) -> list[tuple[int, int]]:
     """Group addresses into at most `limit` [begin, end] ranges for UC_HOOK_CODE, joining the
     closest neighbours first (each hook is checked on every hooked instruction)."""
     if not addresses:

@@ -210,7 +210,7 @@ def access_bytes(ins: Instr) -> int:
 # -- the sequencer -----------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     """One issued instruction (executed or condition-failed) with its run-time facts."""
 
