@@ -18,6 +18,7 @@ with the model's cycles (M4-DWT-1).
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
 from unicorn import arm_const as U
 
 from cmsim import decode as D
+from cmsim import native as native_mod
 from cmsim.decode import PC, Decoder, Instr, thumb_width
 from cmsim.errors import CmsimError, LimitReached
 from cmsim.machine import Machine, Stop
@@ -103,6 +105,7 @@ class Engine:
         machine: Machine,
         max_instructions: int = DEFAULT_MAX_INSTRUCTIONS,
         path: str = "fast",
+        native: bool | None = None,
     ):
         if path not in PATHS:
             raise ValueError(f"path must be one of {PATHS}, got {path!r}")
@@ -133,6 +136,13 @@ class Engine:
             self.uc.hook_add(UC_HOOK_CODE, self._on_code_reference)
         else:
             self._dynamic = self._find_dynamic_addresses()
+            self._native = None
+            if native is not False and _zero_wait_states(machine.board):
+                self._native = NativePath.create(self)
+            if native and self._native is None:
+                raise CmsimError("the C fast path needs a C compiler and a zero-wait-state board")
+            if self._native is not None:
+                return
             self.uc.hook_add(UC_HOOK_BLOCK, self._on_block_fast)
             for begin, end in _merge_ranges(sorted(self._dynamic)):
                 self.uc.hook_add(UC_HOOK_CODE, self._on_code_fast, begin=begin, end=end)
@@ -156,16 +166,22 @@ class Engine:
     # -- the clock the peripherals see (M4-DWT-1) ---------------------------------------------
     def issue_cycle(self) -> int:
         """Issue cycle of the instruction executing now."""
+        if self.path == "fast" and self._native is not None:
+            return self._native.current_step()[0]
         return 0 if self._current is None else self._current.t
 
     def next_issue_cycle(self) -> int:
         """Issue cycle of the next instruction, for a write by the current one. Writes that reach
         the cycle counters go to the PPB (Device memory, M4-LS-WB): their cost does not depend
         on the next instruction, so it is exact here."""
-        step = self._current
-        if step is None:
-            return 0
-        return step.t + base_cost(step.ins) + step.extra
+        if self.path == "fast" and self._native is not None:
+            t, step = self._native.current_step()
+        else:
+            step = self._current
+            if step is None:
+                return 0
+            t = step.t
+        return t + base_cost(step.ins) + step.extra
 
     # -- shared: issuing one instruction with its run-time facts ------------------------------
     def _skip_failed(self, address: int) -> None:
@@ -219,14 +235,18 @@ class Engine:
         t = pipeline.issue(ins, executed, address, div, in_it)
         self._current = pipeline.pending
         if ins.klass == D.IT:
-            covered = []
-            a = ins.address + ins.size
-            for cond in ins.it_conds:
-                covered.append((a, cond))
-                a += self.decode(a).size
-            self._it_conds = covered
+            self._it_conds = self._covered(ins)
         if self._new_block is not None:
             self._notify(t)
+
+    def _covered(self, it: Instr) -> list[tuple[int, int]]:
+        """(address, condition) of the instructions an IT covers."""
+        covered = []
+        a = it.address + it.size
+        for cond in it.it_conds:
+            covered.append((a, cond))
+            a += self.decode(a).size
+        return covered
 
     def _next_sizes(self, ins: Instr) -> tuple[int, int]:
         """Widths of the two instructions after `ins` in fall-through order (M4-BR-NT)."""
@@ -261,7 +281,7 @@ class Engine:
         self._issue(self.decode(address))
 
     # -- fast path ---------------------------------------------------------------------------
-    def _find_dynamic_addresses(self) -> set[int]:
+    def _find_dynamic_addresses(self) -> dict[int, int]:
         """Linear sweep of the image's code at its run addresses: addresses of dynamic
         instructions (translation time for the whole program, so the narrow code hooks exist
         before the first block runs). Reads the ELF's bytes, not the machine's memory, because
@@ -275,15 +295,17 @@ class Engine:
                     return seg.data[offset : offset + length].ljust(length, b"\0")
             raise CmsimError(f"no code at 0x{address:08x}")
 
-        decode = Decoder(read)
-        found: set[int] = set()
+        decode = self._sweep_decode = Decoder(read)
+        found: dict[int, int] = {}
         for seg in segments:
-            address, end, it_left = seg.virtual_address, seg.virtual_address + len(seg.data), 0
+            address, end, conds = seg.virtual_address, seg.virtual_address + len(seg.data), []
             while address + 2 <= end:
                 ins = decode(address)
-                if ins.klass in DYNAMIC_CLASSES or it_left:
-                    found.add(address)
-                it_left = len(ins.it_conds) if ins.klass == D.IT else max(0, it_left - 1)
+                cond = conds.pop(0) if conds else 0
+                if ins.klass in DYNAMIC_CLASSES or cond:
+                    found[address] = cond
+                if ins.klass == D.IT:
+                    conds = list(ins.it_conds)
                 address += ins.size
         return found
 
@@ -375,6 +397,8 @@ class Engine:
         """Reset and run the firmware to its exit (from `entry` instead of the reset vector
         when given); errors (faults, limits) propagate."""
         self.machine.reset()
+        if self.path == "fast" and self._native is not None:
+            return self._native.run(entry)
         try:
             exit_code = self.machine.run(start=entry)
             self._flush_deferred()
@@ -395,6 +419,193 @@ class Engine:
             host_seconds=self.machine.host_seconds,
             output=bytes(self.machine.semihost.output),
             clock_hz=self.machine.board.clock_hz,
+        )
+
+
+def _zero_wait_states(board) -> bool:
+    return all(r.read_ws == r.write_ws == r.fetch_ws == 0 for r in board.regions)
+
+
+class NativePath:
+    """The C fast path (native/fastpath.c): C hooks record facts and memoise block timings;
+    this class answers its callbacks by running the same rules (`Pipeline`) over one block."""
+
+    def __init__(self, engine: Engine, lib):
+        self.engine = engine
+        self.lib = lib
+        self.states: list[tuple] = [((None, None), ())]  # state id -> (snapshot, IT queue)
+        self.state_ids: dict[tuple, int] = {self.states[0]: 0}
+        self._callbacks = (
+            native_mod.TRANSLATE(self._translate),
+            native_mod.SETTLE(self._settle),
+            native_mod.LIMIT(self._limit),
+            native_mod.OBSERVE(self._observe),
+        )
+        self._clock_cache: tuple | None = None
+
+    @classmethod
+    def create(cls, engine: Engine) -> NativePath | None:
+        lib = native_mod.load()
+        if lib is None:
+            return None
+        self = cls(engine, lib)
+        dynamic = engine._dynamic
+        size_log2 = max(10, (2 * len(dynamic) + 1).bit_length())
+        if lib.fp_init(size_log2, engine.max_instructions) != 0:
+            return None
+        board = engine.machine.board
+        for index, region in enumerate(board.regions):
+            for start in (region.base, *region.aliases):
+                end = min(start + region.size, 0xFFFFFFFF)
+                lib.fp_add_region(start, end, index)
+        for address, cond in dynamic.items():
+            self._add_info(address, cond)
+        ranges = _merge_ranges(sorted(dynamic))
+        flat = (ctypes.c_uint64 * (2 * len(ranges)))(*[x for r in ranges for x in r])
+        if lib.fp_attach(engine.uc._uch, flat, len(ranges)) != 0:
+            return None
+        return self
+
+    def _add_info(self, address: int, cond: int) -> None:
+        ins = self.engine._sweep_decode(address)
+        mem = ins.mem if ins.memory else None
+        kind = 1 if mem is not None else (2 if ins.klass == D.DIV else 0)
+        base = index = -1
+        if mem is not None:
+            base = _UC_REGS[mem.base] if mem.base != PC else -1
+            index = _UC_REGS[mem.index] if mem.index >= 0 else -1
+        self.lib.fp_add_info(
+            address, kind, cond, int(mem is not None and mem.base == PC), int(ins.klass == D.TB),
+            int(ins.descending), mem.shift if mem else 0, base, index, mem.disp if mem else 0,
+            int(mem.subtract) if mem else 0, ins.nregs, int(ins.signed),
+            _UC_REGS[ins.div_regs[0]], _UC_REGS[ins.div_regs[1]])
+
+    # -- callbacks from C ------------------------------------------------------------------
+    def _translate(self, address: int, size: int) -> int:
+        try:
+            return len(self.engine._instrs(address, size))
+        except Exception as exc:  # never let an exception cross the C boundary
+            self.engine.machine.stop(Stop(error=CmsimError(f"fast path: {exc}")))
+            return 0
+
+    def _limit(self, address: int) -> None:
+        self.engine._limit(address)
+
+    def _observe(self, address: int, cycle: int) -> None:
+        for fn in self.engine._observers:
+            fn(address, cycle)
+
+    def _settle(self, address, size, state, facts, nfacts, out) -> None:
+        try:
+            partial = nfacts < 0
+            n = -nfacts - 1 if partial else nfacts
+            recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[:n]]
+            stop_after = None
+            if partial and recorded:
+                pc = self.engine.uc.reg_read(U.UC_ARM_REG_PC) & ~1
+                if pc == recorded[-1][0]:
+                    stop_after = pc  # faulted in its last dynamic instruction
+            first, end, exit_state, count, _step = self._time_block(
+                address, size, state, recorded, stop_after)
+            out[0], out[1], out[2], out[3] = first, end, exit_state, count
+        except Exception as exc:  # never let an exception cross the C boundary
+            self.engine.machine.stop(Stop(error=CmsimError(f"fast path: {exc}")))
+            out[0] = out[1] = out[2] = out[3] = 0
+
+    # -- the rules over one block --------------------------------------------------------------
+    def _time_block(self, address, size, state, recorded, stop_after):
+        """Issue one block's instructions from a state; return (first issue cycle, last issue
+        cycle, exit state id, instructions issued, last Step), times relative to the entry."""
+        engine = self.engine
+        pipeline = engine.pipeline
+        snapshot, it_queue = self.states[state]
+        pipeline.restore(snapshot, engine.decode, 0)
+        queue = list(it_queue)
+        k, count, first = 0, 0, None
+        for ins in engine._instrs(address, size):
+            fact = None
+            in_it = bool(queue) and queue[0][0] == ins.address
+            if in_it:
+                queue.pop(0)
+                if k < len(recorded) and recorded[k][0] == ins.address:
+                    fact = recorded[k]
+                    k += 1
+                executed = fact is not None and bool(fact[1])
+            elif ins.address in engine._dynamic:
+                if k >= len(recorded):
+                    break  # the run stopped before this instruction
+                fact = recorded[k]
+                if fact[0] != ins.address:
+                    raise CmsimError(f"fact for 0x{fact[0]:08x} at 0x{ins.address:08x}")
+                k += 1
+                executed = bool(fact[1])
+            else:
+                executed = True
+            access = fact[2] if fact is not None and executed and ins.memory else None
+            div = fact[3] if fact is not None and executed and ins.klass == D.DIV else 0
+            t = pipeline.issue(ins, executed, access, div, in_it)
+            if first is None:
+                first = t
+            count += 1
+            if ins.klass == D.IT:
+                queue = engine._covered(ins)
+            if stop_after is not None and ins.address == stop_after:
+                break
+        key = (pipeline.snapshot(), tuple(queue))
+        exit_state = self.state_ids.get(key)
+        if exit_state is None:
+            exit_state = self.state_ids[key] = len(self.states)
+            self.states.append(key)
+        return (first or 0), pipeline.time, exit_state, count, pipeline.pending
+
+    def current_step(self) -> tuple[int, object]:
+        """Issue cycle and Step of the instruction executing now (a clock read mid-block)."""
+        block, state, now = ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64()
+        facts = ctypes.POINTER(native_mod.Fact)()
+        n = self.lib.fp_current(ctypes.byref(block), ctypes.byref(state), ctypes.byref(now),
+                                ctypes.byref(facts))
+        if n <= 0:
+            return now.value, None
+        recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[:n]]
+        key = (block.value, state.value, now.value, tuple(recorded))
+        if self._clock_cache is not None and self._clock_cache[0] == key:
+            return self._clock_cache[1]
+        _first, last, _exit, _count, step = self._time_block(
+            block.value >> 32, block.value & 0xFFFFFFFF, state.value, recorded, recorded[-1][0])
+        result = (now.value + last, step)
+        self._clock_cache = (key, result)
+        return result
+
+    def run(self, entry: int | None) -> RunResult:
+        engine = self.engine
+        lib = self.lib
+        observe = self._callbacks[3] if engine._observers else None
+        lib.fp_set_callbacks(self._callbacks[0], self._callbacks[1], self._callbacks[2],
+                             ctypes.cast(observe, ctypes.c_void_p) if observe else None)
+        error = None
+        try:
+            exit_code = engine.machine.run(start=entry)
+        except CmsimError as exc:
+            error = exc
+        lib.fp_finish(1 if error is not None else 0)
+        totals = (ctypes.c_int64 * 5)()
+        lib.fp_totals(totals)
+        now, state, engine.instructions = totals[0], totals[1], totals[2]
+        self.memo_hits, self.memo_misses = totals[3], totals[4]
+        snapshot, _queue = self.states[state]
+        engine.pipeline.restore(snapshot, engine.decode, now)
+        engine.cycles = engine.pipeline.finish()
+        for fn in engine._finish_observers:
+            fn(engine.cycles)
+        if error is not None:
+            raise error
+        return RunResult(
+            exit_code=exit_code,
+            instructions=engine.instructions,
+            cycles=engine.cycles,
+            host_seconds=engine.machine.host_seconds,
+            output=bytes(engine.machine.semihost.output),
+            clock_hz=engine.machine.board.clock_hz,
         )
 
 

@@ -344,6 +344,19 @@ class Pipeline:
     def _folds_on(i: Step, j: Step) -> bool:
         return j.ins.klass == D.IT and j.executed and it_folds(i.ins, i.in_it or not i.executed)
 
+    # -- state snapshots (the fast path memoises blocks by the state they start from) ---------
+    def snapshot(self) -> tuple:
+        """The sequencer's state apart from time: hashable; equal states time equally."""
+        return (_step_key(self.pending), _step_key(self.before_it) if self.pending is not None
+                and self.pending.folded else None)
+
+    def restore(self, snapshot: tuple, decode, time: int = 0) -> None:
+        """Put the sequencer back in a snapshot's state, with the pending instruction at `time`."""
+        pending, before = snapshot
+        self.pending = _step_from_key(pending, decode, time)
+        self.before_it = _step_from_key(before, decode, time)
+        self.time = time
+
     def finish(self) -> int:
         """Settle the last instruction (no successor: not taken, no pairing); total cycles."""
         i = self.pending
@@ -361,6 +374,25 @@ class Pipeline:
         self.pending = None
         self.time += cost
         return self.time
+
+
+_STEP_FIELDS = ("executed", "block", "extra", "absorbed", "folded", "in_it", "div", "lr_dirty",
+                "device_store", "write_ws")
+
+
+def _step_key(step: Step | None) -> tuple | None:
+    if step is None:
+        return None
+    return (step.ins.address,) + tuple(getattr(step, f) for f in _STEP_FIELDS)
+
+
+def _step_from_key(key: tuple | None, decode, time: int) -> Step | None:
+    if key is None:
+        return None
+    step = Step(decode(key[0]), key[1], time)
+    for name, value in zip(_STEP_FIELDS[1:], key[2:], strict=True):
+        setattr(step, name, value)
+    return step
 
 
 __all__ = [

@@ -1,0 +1,453 @@
+/* cmsim fast path: Unicorn block and code hooks in C.
+ *
+ * The timing rules stay in Python (cmsim.timing.cortex_m4). This helper only records, per
+ * executed block, the run-time facts the rules need (for each dynamic instruction: executed or
+ * not, access address, divide cycles), and memoises the block's timing: the cycles a block adds
+ * and the sequencer state it leaves depend only on (block, state it starts from, facts). On a
+ * miss it calls back into Python, which applies the rules and returns the result; on a hit no
+ * Python runs at all. Only used on boards without wait states (see engine.py).
+ *
+ * Unicorn's C API is declared here by hand (the few functions used); the engine passes the
+ * uc_engine handle of its Unicorn object.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void uc_engine;
+typedef size_t uc_hook;
+extern int uc_hook_add(uc_engine *uc, uc_hook *hh, int type, void *callback, void *user_data,
+                       uint64_t begin, uint64_t end, ...);
+extern int uc_reg_read(uc_engine *uc, int regid, void *value);
+extern int uc_emu_stop(uc_engine *uc);
+
+#define UC_HOOK_CODE 4
+#define UC_HOOK_BLOCK 8
+#define UC_ARM_REG_CPSR 3
+
+/* Instruction kinds in the per-address table. */
+#define K_PLAIN 0   /* dynamic but needs no value (IT, BKPT, SVC, WFI) */
+#define K_MEM 1
+#define K_DIV 2
+
+typedef struct {
+    uint32_t address;
+    uint8_t used, kind, cond, pc_base, tb, descending, div_signed, shift;
+    int32_t base_reg, index_reg, div_n, div_m; /* Unicorn register ids, -1 = none */
+    int32_t disp, subtract, nregs;
+} Info;
+
+typedef struct {
+    uint32_t pc, executed, address, div;
+} Fact;
+
+typedef struct {
+    uint64_t key_block; /* address << 32 | size */
+    uint64_t sig;
+    int64_t entry_state;
+    int64_t d_first, d_exit, exit_state, count;
+    int used;
+} Memo;
+
+typedef struct {
+    uint64_t key_block;
+    int64_t count;
+    int used;
+} BlockLen;
+
+typedef struct {
+    uint32_t start, end, index;
+} Region;
+
+/* Python callbacks. */
+typedef int64_t (*translate_fn)(uint64_t address, uint32_t size);
+typedef void (*settle_fn)(uint64_t address, uint32_t size, int64_t state, const Fact *facts,
+                          int64_t nfacts, int64_t *out); /* out: d_first d_exit exit count */
+typedef void (*limit_fn)(uint64_t address);
+typedef void (*observe_fn)(uint64_t address, int64_t cycle);
+
+static Info *infos;
+static uint32_t info_mask;
+static Memo *memo;
+static uint64_t memo_mask, memo_used;
+static BlockLen *lens;
+static uint32_t lens_mask, lens_used;
+static Region regions[64];
+static int nregions;
+static Fact facts[8192];
+static int64_t nfacts;
+
+static translate_fn py_translate;
+static settle_fn py_settle;
+static limit_fn py_limit;
+static observe_fn py_observe;
+
+static uint64_t cur_block;
+static int have_cur, stopped;
+static int64_t state, now, instructions, max_instructions;
+static int64_t hits, misses;
+
+static uint32_t hash32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+static uint64_t mix64(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    h *= 0xff51afd7ed558ccdULL;
+    return h ^ (h >> 33);
+}
+
+int fp_init(uint32_t info_capacity_log2, int64_t max_instr)
+{
+    free(infos);
+    free(memo);
+    free(lens);
+    info_mask = (1u << info_capacity_log2) - 1;
+    infos = calloc((size_t)info_mask + 1, sizeof(Info));
+    memo_mask = (1u << 16) - 1;
+    memo_used = 0;
+    memo = calloc(memo_mask + 1, sizeof(Memo));
+    lens_mask = (1u << 14) - 1;
+    lens_used = 0;
+    lens = calloc((size_t)lens_mask + 1, sizeof(BlockLen));
+    nregions = 0;
+    have_cur = stopped = 0;
+    state = now = instructions = hits = misses = 0;
+    max_instructions = max_instr;
+    return infos && memo && lens ? 0 : -1;
+}
+
+void fp_set_callbacks(translate_fn t, settle_fn s, limit_fn l, observe_fn o)
+{
+    py_translate = t;
+    py_settle = s;
+    py_limit = l;
+    py_observe = o;
+}
+
+int fp_add_region(uint32_t start, uint32_t end, uint32_t index)
+{
+    if (nregions >= 64)
+        return -1;
+    regions[nregions].start = start;
+    regions[nregions].end = end;
+    regions[nregions].index = index;
+    nregions++;
+    return 0;
+}
+
+int fp_add_info(uint32_t address, int kind, int cond, int pc_base, int tb, int descending,
+                int shift, int base_reg, int index_reg, int disp, int subtract, int nregs,
+                int div_signed, int div_n, int div_m)
+{
+    uint32_t slot = hash32(address) & info_mask;
+    for (uint32_t probe = 0; probe <= info_mask; probe++, slot = (slot + 1) & info_mask) {
+        Info *e = &infos[slot];
+        if (!e->used || e->address == address) {
+            e->used = 1;
+            e->address = address;
+            e->kind = (uint8_t)kind;
+            e->cond = (uint8_t)cond;
+            e->pc_base = (uint8_t)pc_base;
+            e->tb = (uint8_t)tb;
+            e->descending = (uint8_t)descending;
+            e->shift = (uint8_t)shift;
+            e->base_reg = base_reg;
+            e->index_reg = index_reg;
+            e->disp = disp;
+            e->subtract = subtract;
+            e->nregs = nregs;
+            e->div_signed = (uint8_t)div_signed;
+            e->div_n = div_n;
+            e->div_m = div_m;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static const Info *find_info(uint32_t address)
+{
+    uint32_t slot = hash32(address) & info_mask;
+    for (;;) {
+        const Info *e = &infos[slot];
+        if (!e->used)
+            return NULL;
+        if (e->address == address)
+            return e;
+        slot = (slot + 1) & info_mask;
+    }
+}
+
+/* ARM condition in Capstone numbering (EQ = 1 ... AL = 15) against NZCV. */
+static int condition_passed(int cond, uint32_t cpsr)
+{
+    int n = (cpsr >> 31) & 1, z = (cpsr >> 30) & 1, c = (cpsr >> 29) & 1, v = (cpsr >> 28) & 1;
+    int base = (cond - 1) >> 1, result;
+    switch (base) {
+    case 0: result = z; break;
+    case 1: result = c; break;
+    case 2: result = n; break;
+    case 3: result = v; break;
+    case 4: result = c && !z; break;
+    case 5: result = n == v; break;
+    case 6: result = !z && n == v; break;
+    default: return 1;
+    }
+    return ((cond - 1) & 1) ? !result : result;
+}
+
+static int highest_bit(uint32_t x) { return 31 - __builtin_clz(x); }
+
+/* M4-DIV-1 (mirrors cmsim.timing.cortex_m4.udiv_cycles / sdiv_cycles; a test compares them). */
+uint32_t fp_div_cycles(int is_signed, uint32_t n, uint32_t m)
+{
+    if (n == 0 || m == 0)
+        return 2;
+    if (!is_signed) {
+        if (highest_bit(n) < highest_bit(m))
+            return 3;
+        return 5 + (uint32_t)(highest_bit(n) - highest_bit(m)) / 4;
+    }
+    uint32_t a = (n & 0x80000000u) ? (uint32_t)(0u - n) : n;
+    uint32_t b = (m & 0x80000000u) ? (uint32_t)(0u - m) : m;
+    int d = highest_bit(a) - highest_bit(b);
+    int pow2 = (b & (b - 1)) == 0;
+    if ((m & 0x80000000u) && pow2 && n != 0x80000000u)
+        d += 1;
+    if ((m & 0x80000000u) && !pow2 && n == 0x80000000u)
+        d -= 1;
+    return d < 0 ? 3 : 5 + (uint32_t)d / 4;
+}
+
+static uint32_t reg(uc_engine *uc, int id)
+{
+    uint32_t value = 0;
+    uc_reg_read(uc, id, &value);
+    return value;
+}
+
+static uint32_t region_of(uint32_t address)
+{
+    for (int k = 0; k < nregions; k++)
+        if (regions[k].start <= address && address < regions[k].end)
+            return regions[k].index;
+    return 0xFFFF;
+}
+
+static uint64_t signature(void)
+{
+    uint64_t h = (uint64_t)nfacts;
+    for (int64_t k = 0; k < nfacts; k++) {
+        const Fact *f = &facts[k];
+        uint64_t where = f->executed ? ((uint64_t)region_of(f->address) << 2 | (f->address & 3)) : 0;
+        h = mix64(h, (uint64_t)f->pc << 1 | f->executed);
+        h = mix64(h, where << 8 | f->div);
+    }
+    return h;
+}
+
+static Memo *memo_slot(uint64_t key_block, uint64_t sig, int64_t entry)
+{
+    uint64_t slot = mix64(mix64(key_block, sig), (uint64_t)entry) & memo_mask;
+    for (;;) {
+        Memo *m = &memo[slot];
+        if (!m->used || (m->key_block == key_block && m->sig == sig && m->entry_state == entry))
+            return m;
+        slot = (slot + 1) & memo_mask;
+    }
+}
+
+static void memo_grow(void)
+{
+    Memo *old = memo;
+    uint64_t old_mask = memo_mask;
+    memo_mask = memo_mask * 2 + 1;
+    memo = calloc(memo_mask + 1, sizeof(Memo));
+    for (uint64_t k = 0; k <= old_mask; k++)
+        if (old[k].used)
+            *memo_slot(old[k].key_block, old[k].sig, old[k].entry_state) = old[k];
+    free(old);
+}
+
+static void apply(uint64_t key_block, int64_t d_first, int64_t d_exit, int64_t exit_state,
+                  int64_t count)
+{
+    if (py_observe)
+        py_observe(key_block >> 32, now + d_first);
+    now += d_exit;
+    state = exit_state;
+    instructions += count;
+}
+
+/* Settle the block being recorded: memo hit, or ask Python (partial = stopped inside it). */
+static void settle_current(int partial)
+{
+    if (!have_cur)
+        return;
+    have_cur = 0;
+    int64_t out[4];
+    if (partial) {
+        py_settle(cur_block >> 32, (uint32_t)cur_block, state, facts, -nfacts - 1, out);
+        apply(cur_block, out[0], out[1], out[2], out[3]);
+        return;
+    }
+    uint64_t sig = signature();
+    Memo *m = memo_slot(cur_block, sig, state);
+    if (m->used) {
+        hits++;
+        apply(cur_block, m->d_first, m->d_exit, m->exit_state, m->count);
+        return;
+    }
+    misses++;
+    int64_t entry = state;
+    py_settle(cur_block >> 32, (uint32_t)cur_block, entry, facts, nfacts, out);
+    m = memo_slot(cur_block, sig, entry); /* the callback does not touch the memo */
+    m->used = 1;
+    m->key_block = cur_block;
+    m->sig = sig;
+    m->entry_state = entry;
+    m->d_first = out[0];
+    m->d_exit = out[1];
+    m->exit_state = out[2];
+    m->count = out[3];
+    apply(cur_block, out[0], out[1], out[2], out[3]);
+    if (++memo_used * 2 > memo_mask)
+        memo_grow();
+}
+
+static int64_t block_length(uint64_t key)
+{
+    uint32_t slot = hash32((uint32_t)(key >> 32) ^ (uint32_t)key * 31u) & lens_mask;
+    for (;;) {
+        BlockLen *e = &lens[slot];
+        if (!e->used) {
+            e->used = 1;
+            e->key_block = key;
+            e->count = py_translate(key >> 32, (uint32_t)key);
+            if (++lens_used * 2 > lens_mask) {
+                /* grow */
+                BlockLen *old = lens;
+                uint32_t old_mask = lens_mask;
+                int64_t count = e->count;
+                lens_mask = lens_mask * 2 + 1;
+                lens = calloc((size_t)lens_mask + 1, sizeof(BlockLen));
+                lens_used = 0;
+                for (uint32_t k = 0; k <= old_mask; k++) {
+                    if (!old[k].used)
+                        continue;
+                    uint64_t kk = old[k].key_block;
+                    uint32_t s = hash32((uint32_t)(kk >> 32) ^ (uint32_t)kk * 31u) & lens_mask;
+                    while (lens[s].used)
+                        s = (s + 1) & lens_mask;
+                    lens[s] = old[k];
+                    lens_used++;
+                }
+                free(old);
+                return count;
+            }
+            return e->count;
+        }
+        if (e->key_block == key)
+            return e->count;
+        slot = (slot + 1) & lens_mask;
+    }
+}
+
+static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
+{
+    (void)user;
+    if (stopped)
+        return;
+    settle_current(0);
+    uint64_t key = address << 32 | size;
+    int64_t count = block_length(key);
+    if (instructions + count > max_instructions) {
+        stopped = 1;
+        py_limit(address);
+        uc_emu_stop(uc);
+        return;
+    }
+    cur_block = key;
+    nfacts = 0;
+    have_cur = 1;
+}
+
+static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
+{
+    (void)size;
+    (void)user;
+    if (!have_cur || stopped)
+        return;
+    const Info *info = find_info((uint32_t)address);
+    if (info == NULL || nfacts >= (int64_t)(sizeof facts / sizeof facts[0]))
+        return;
+    Fact *f = &facts[nfacts++];
+    f->pc = (uint32_t)address;
+    f->executed = 1;
+    f->address = 0;
+    f->div = 0;
+    if (info->cond)
+        f->executed = (uint32_t)condition_passed(info->cond, reg(uc, UC_ARM_REG_CPSR));
+    if (!f->executed)
+        return;
+    if (info->kind == K_MEM) {
+        uint32_t a;
+        if (info->pc_base)
+            a = info->tb ? (uint32_t)address + 4 : (((uint32_t)address + 4) & ~3u);
+        else
+            a = reg(uc, info->base_reg);
+        a += (uint32_t)info->disp;
+        if (info->index_reg >= 0) {
+            uint32_t offset = reg(uc, info->index_reg) << info->shift;
+            a = info->subtract ? a - offset : a + offset;
+        }
+        if (info->descending)
+            a -= 4u * (uint32_t)info->nregs;
+        f->address = a;
+    } else if (info->kind == K_DIV) {
+        f->div = fp_div_cycles(info->div_signed, reg(uc, info->div_n), reg(uc, info->div_m));
+    }
+}
+
+/* Register the hooks: one block hook, code hooks on the given [begin, end] ranges. */
+int fp_attach(uc_engine *uc, const uint64_t *ranges, int nranges)
+{
+    uc_hook h;
+    if (uc_hook_add(uc, &h, UC_HOOK_BLOCK, (void *)on_block, NULL, 1, 0))
+        return -1;
+    for (int k = 0; k < nranges; k++)
+        if (uc_hook_add(uc, &h, UC_HOOK_CODE, (void *)on_code, NULL, ranges[2 * k],
+                        ranges[2 * k + 1]))
+            return -1;
+    return 0;
+}
+
+/* End of run: settle the block in progress (partial when the run stopped inside it). */
+void fp_finish(int partial) { settle_current(partial); }
+
+/* The block being recorded, for clock reads in the middle of it. */
+int64_t fp_current(uint64_t *block, int64_t *entry_state, int64_t *time, const Fact **out_facts)
+{
+    *block = have_cur ? cur_block : 0;
+    *entry_state = state;
+    *time = now;
+    *out_facts = facts;
+    return have_cur ? nfacts : -1;
+}
+
+void fp_totals(int64_t *out)
+{
+    out[0] = now;
+    out[1] = state;
+    out[2] = instructions;
+    out[3] = hits;
+    out[4] = misses;
+}
