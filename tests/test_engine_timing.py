@@ -20,9 +20,10 @@ from cmsim.machine import Machine
 FIRMWARE_NAMES = sorted(p.stem for p in (FIRMWARE / "tests").iterdir() if p.suffix in (".c", ".S"))
 
 
-def timed_run(elf: Path, board: str, path: str, max_instructions: int = 3_000_000):
+def timed_run(elf: Path, board: str, path: str, max_instructions: int = 400_000,
+              native: bool | None = None):
     machine = Machine(load_image(elf), load_board(board))
-    engine = Engine(machine, path=path, max_instructions=max_instructions)
+    engine = Engine(machine, path=path, max_instructions=max_instructions, native=native)
     blocks: list[tuple[int, int]] = []
     finished: list[int] = []
     engine.add_block_observer(lambda a, t: blocks.append((a, t)), finished.append)
@@ -37,13 +38,44 @@ def timed_run(elf: Path, board: str, path: str, max_instructions: int = 3_000_00
 @pytest.mark.parametrize("board", ["m4-ideal", "stm32f4"])
 @pytest.mark.parametrize("name", FIRMWARE_NAMES)
 def test_fast_path_equals_reference_path(name, board):
+    """Every firmware: the C fast path (m4-ideal; stm32f4 has wait states, so its fast path is
+    the Python one) and the Python fast path give the reference path's cycles, instruction
+    count, output, block sequence and cycle at every block start. Long firmwares (matmul) are
+    compared up to the instruction limit, which all paths apply at the same block."""
     elf = build_firmware(board) / f"{name}.elf"
-    fast, fast_outcome, fast_blocks, fast_done = timed_run(elf, board, "fast")
     ref, ref_outcome, ref_blocks, ref_done = timed_run(elf, board, "reference")
-    assert fast_outcome == ref_outcome
-    assert (fast.cycles, fast.instructions) == (ref.cycles, ref.instructions)
-    assert fast_blocks == ref_blocks  # same block sequence, same cycle at each block start
-    assert fast_done == ref_done == [ref.cycles]
+    for native in (None, False):
+        fast, fast_outcome, fast_blocks, fast_done = timed_run(elf, board, "fast", native=native)
+        assert fast_outcome == ref_outcome
+        assert (fast.cycles, fast.instructions) == (ref.cycles, ref.instructions)
+        assert fast_blocks == ref_blocks
+        assert fast_done == ref_done == [ref.cycles]
+
+
+def test_c_fast_path_is_used_on_a_zero_wait_state_board(elf):
+    machine = Machine(load_image(elf("microbench")), load_board("m4-ideal"))
+    engine = Engine(machine, path="fast")
+    assert engine._native is not None, "C fast path not built (is a C compiler installed?)"
+    engine.run()
+    assert engine._native.memo_hits > engine._native.memo_misses > 0
+
+
+def test_c_divide_formula_matches_the_python_rule():
+    from cmsim.native import load
+    from cmsim.timing.cortex_m4 import sdiv_cycles, udiv_cycles
+
+    lib = load()
+    assert lib is not None
+
+    @settings(max_examples=2000, deadline=None)
+    @given(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1))
+    def check(n, m):
+        assert lib.fp_div_cycles(0, n, m) == udiv_cycles(n, m)
+        assert lib.fp_div_cycles(1, n, m) == sdiv_cycles(n, m)
+
+    check()
+    for n, m in [(0x80000000, 0xFFFFFFFF), (16, 0xFFFFFFFE), (0x80000000, 0xFFFFFFFD), (1, 1)]:
+        assert lib.fp_div_cycles(1, n, m) == sdiv_cycles(n, m)
 
 
 def test_block_observer_sees_blocks_in_time_order(elf):

@@ -4,6 +4,7 @@
 #include "semihost.h"
 
 #define N 64
+#define REPEAT 2 /* enough work to time the simulator's steady state */
 
 static int8_t a[N][N], b[N][N];
 static int32_t c[N][N];
@@ -18,9 +19,10 @@ int main(void)
             seed = seed * 1103515245u + 12345u;
             b[i][j] = (int8_t)(seed >> 16);
         }
+    for (int r = 0; r < REPEAT; r++)
     for (int i = 0; i < N; i++)
         for (int j = 0; j < N; j++) {
-            int32_t sum = 0;
+            int32_t sum = r;
             for (int k = 0; k < N; k++)
                 sum += a[i][k] * b[k][j];
             c[i][j] = sum;

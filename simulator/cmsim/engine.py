@@ -460,7 +460,9 @@ class NativePath:
                 lib.fp_add_region(start, end, index)
         for address, cond in dynamic.items():
             self._add_info(address, cond)
-        ranges = _merge_ranges(sorted(dynamic))
+        # Few wide ranges: Unicorn scans its code-hook list on every hooked instruction, while a
+        # miss in the C table costs a few nanoseconds.
+        ranges = _merge_ranges(sorted(dynamic), gap=4, limit=8)
         flat = (ctypes.c_uint64 * (2 * len(ranges)))(*[x for r in ranges for x in r])
         if lib.fp_attach(engine.uc._uch, flat, len(ranges)) != 0:
             return None
