@@ -21,7 +21,6 @@ from cmsim.errors import LimitReached  # noqa: E402
 from cmsim.image import load_image  # noqa: E402
 from cmsim.machine import Machine  # noqa: E402
 
-
 SLOW_LIMIT = 1_000_000
 
 
