@@ -70,6 +70,12 @@ mb_f_pp:
     push {r5, lr}
     adds r5, r5, #1
     pop {r5, pc}
+    .balign 4
+    .thumb_func
+mb_leaf_dirty:
+    mov r1, lr
+    mov lr, r1
+    bx lr
 
 @ EMPTY
     .balign 4
@@ -1464,6 +1470,181 @@ bench_mb_79:
     DONE
     .ltorg
 
+@ LDM1
+    .balign 4
+    .global bench_ldm1
+    .thumb_func
+    .type bench_ldm1, %function
+bench_ldm1:
+    push {r4-r11, lr}
+    mov r8, r0
+    bl common_state
+    mov r5, r2
+    MEASURE
+.inst.n 0xCD20
+.inst.n 0xCD20
+.inst.n 0xCD20
+    DONE
+    .ltorg
+
+@ LDM1-WB
+    .balign 4
+    .global bench_ldm1_wb
+    .thumb_func
+    .type bench_ldm1_wb, %function
+bench_ldm1_wb:
+    push {r4-r11, lr}
+    mov r8, r0
+    bl common_state
+    MEASURE
+.inst.n 0xCA20
+.inst.n 0xCA20
+.inst.n 0xCA20
+    DONE
+    .ltorg
+
+@ DMB
+    .balign 4
+    .global bench_dmb
+    .thumb_func
+    .type bench_dmb, %function
+bench_dmb:
+    push {r4-r11, lr}
+    mov r8, r0
+    bl common_state
+    MEASURE
+    str r5, [r2, #16]
+    dmb
+    DONE
+    .ltorg
+
+@ ISB
+    .balign 4
+    .global bench_isb
+    .thumb_func
+    .type bench_isb, %function
+bench_isb:
+    push {r4-r11, lr}
+    mov r8, r0
+    bl common_state
+    MEASURE
+    isb
+    DONE
+    .ltorg
+
+@ BXLR-DIRTY
+    .balign 4
+    .global bench_bxlr_dirty
+    .thumb_func
+    .type bench_bxlr_dirty, %function
+bench_bxlr_dirty:
+    push {r4-r11, lr}
+    mov r8, r0
+    bl common_state
+    MEASURE
+    bl mb_leaf_dirty
+    DONE
+    .ltorg
+
+@ IT-BR
+    .balign 4
+    .global bench_it_br
+    .thumb_func
+    .type bench_it_br, %function
+bench_it_br:
+    push {r4-r11, lr}
+    mov r8, r0
+    bl common_state
+    MEASURE
+    cmp r5, r5
+    it eq
+    beq.w 1f
+    adds r6, r6, #1
+    1: adds r7, r7, #1
+    DONE
+    .ltorg
+
+@ IT-BR-FAIL
+    .balign 4
+    .global bench_it_br_fail
+    .thumb_func
+    .type bench_it_br_fail, %function
+bench_it_br_fail:
+    push {r4-r11, lr}
+    mov r8, r0
+    bl common_state
+    MEASURE
+    cmp r5, r6
+    it eq
+    beq.w 1f
+    adds r6, r6, #1
+    1: adds r7, r7, #1
+    DONE
+    .ltorg
+
+@ WB-DEVICE
+    .balign 4
+    .global bench_wb_device
+    .thumb_func
+    .type bench_wb_device, %function
+bench_wb_device:
+    push {r4-r11, lr}
+    mov r8, r0
+    bl common_state
+    MEASURE
+    str r5, [r3, #0x14]
+    ldr r6, [r2, #4]
+    DONE
+    .ltorg
+
+@ UNAL-STORE
+    .balign 4
+    .global bench_unal_store
+    .thumb_func
+    .type bench_unal_store, %function
+bench_unal_store:
+    push {r4-r11, lr}
+    mov r8, r0
+    bl common_state
+    add r9, r2, #1
+    MEASURE
+    str r5, [r9]
+    DONE
+    .ltorg
+
+@ SYSTICK
+    .balign 4
+    .global bench_systick
+    .thumb_func
+    .type bench_systick, %function
+bench_systick:
+    push {r4-r11, lr}
+    mov r8, r0
+    bl common_state
+    ldr r0, =0xE000E010
+    ldr r1, =0xFFFFFF
+    str r1, [r0, #4]
+    movs r1, #0
+    str r1, [r0, #8]
+    movs r1, #5
+    str r1, [r0]
+    ldr r3, =0xE000E018
+    MEASURE
+    adds r5, r5, #1
+    adds r5, r5, #1
+    adds r5, r5, #1
+    adds r5, r5, #1
+    adds r5, r5, #1
+    adds r5, r5, #1
+    adds r5, r5, #1
+    adds r5, r5, #1
+    adds r4, r4, #1
+    ldr r1, [r3]
+    subs r0, r0, r1
+    subs r0, r0, #4
+    pop {r4-r11, pc}
+    .ltorg
+
 @ MP-03
     .balign 4
     .global bench_mp_03
@@ -1726,6 +1907,16 @@ main:
     b 1f
     .ltorg
 1:
+    REPORT "LDM1", bench_ldm1
+    REPORT "LDM1-WB", bench_ldm1_wb
+    REPORT "DMB", bench_dmb
+    REPORT "ISB", bench_isb
+    REPORT "BXLR-DIRTY", bench_bxlr_dirty
+    REPORT "IT-BR", bench_it_br
+    REPORT "IT-BR-FAIL", bench_it_br_fail
+    REPORT "WB-DEVICE", bench_wb_device
+    REPORT "UNAL-STORE", bench_unal_store
+    REPORT "SYSTICK", bench_systick
     REPORT "MP-03@10", bench_mp_03, 10
     REPORT "MP-03@10warm", bench_mp_03, 10, 2
     REPORT "MP-03@20", bench_mp_03, 20

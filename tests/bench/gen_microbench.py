@@ -250,6 +250,37 @@ b("MB-78", "nop\n1: " + dot, pre=dotpre, loop=True)
 b("MB-79", """vmla.f32 s0, s1, s2
 vadd.f32 s3, s4, s5
 vldr s6, [r2, #4]""")
+# Rules without a section-12 benchmark (spec 12.11 asks for unit tests of these).
+# M4-LS-LDM1: a one-register LDM without writeback needs the base in the list on ARMv7-M
+# (T1 `ldm r5, {r5}`; the 32-bit form with one register is UNPREDICTABLE and Unicorn faults),
+# so each load's address depends on the previous one: 2 each. With writeback: 2 each.
+b("LDM1", ".inst.n 0xCD20\n" * 3, pre="mov r5, r2")  # ldm r5, {r5}
+b("LDM1-WB", ".inst.n 0xCA20\n" * 3)  # ldm r2!, {r5}
+b("DMB", """str r5, [r2, #16]
+dmb""")
+b("ISB", "isb")
+b("BXLR-DIRTY", "bl mb_leaf_dirty")
+b("IT-BR", """cmp r5, r5
+it eq
+beq.w 1f
+adds r6, r6, #1
+1: adds r7, r7, #1""")
+b("IT-BR-FAIL", """cmp r5, r6
+it eq
+beq.w 1f
+adds r6, r6, #1
+1: adds r7, r7, #1""")
+b("WB-DEVICE", """str r5, [r3, #0x14]
+ldr r6, [r2, #4]""")
+b("UNAL-STORE", "str r5, [r9]", pre="add r9, r2, #1")
+b("SYSTICK", "adds r5, r5, #1\n" * 8, pre="""ldr r0, =0xE000E010
+ldr r1, =0xFFFFFF
+str r1, [r0, #4]
+movs r1, #0
+str r1, [r0, #8]
+movs r1, #5
+str r1, [r0]
+ldr r3, =0xE000E018""")
 # MP-03/MP-04: nop.w x8 loop, loop head 16-byte aligned (three 16-byte flash lines).
 b("MP-03", "1: " + "nop.w\n" * 8 + "subs r5, r5, #1\nbne.n 1b", pre="mov r5, r8", loop=True)
 
@@ -330,6 +361,12 @@ mb_f_pp:
     push {r5, lr}
     adds r5, r5, #1
     pop {r5, pc}
+    .balign 4
+    .thumb_func
+mb_leaf_dirty:
+    mov r1, lr
+    mov lr, r1
+    bx lr
 """)
 for name, pre, body, _loop, post in BENCH:
     f = fname(name)
@@ -340,6 +377,13 @@ for name, pre, body, _loop, post in BENCH:
     if name == "MP-03":
         w("    .balign 16\n" + "    nop\n" * 6)
     w("    MEASURE")
+    if name == "SYSTICK":  # SysTick counts down: swap the harness subtraction (M4-SYST-1)
+        body_lines = body.splitlines()
+        for line in body_lines:
+            w("    " + line)
+        w("    adds r4, r4, #1\n    ldr r1, [r3]\n    subs r0, r0, r1\n    subs r0, r0, #4")
+        w("    pop {r4-r11, pc}\n    .ltorg\n")
+        continue
     for line in body.splitlines():
         label = line.startswith(".") or (":" in line and not line[0].isdigit())
         w(line if label else "    " + line)
