@@ -111,10 +111,10 @@ int fp_init(uint32_t info_capacity_log2, int64_t max_instr)
     free(lens);
     info_mask = (1u << info_capacity_log2) - 1;
     infos = calloc((size_t)info_mask + 1, sizeof(Info));
-    memo_mask = (1u << 16) - 1;
+    memo_mask = (1u << 12) - 1;
     memo_used = 0;
     memo = calloc(memo_mask + 1, sizeof(Memo));
-    lens_mask = (1u << 14) - 1;
+    lens_mask = (1u << 10) - 1;
     lens_used = 0;
     lens = calloc((size_t)lens_mask + 1, sizeof(BlockLen));
     nregions = 0;

@@ -1,0 +1,136 @@
+"""Unit tests of the pure timing rules, the decoder's classification and the memory model."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cmsim import decode as D
+from cmsim.board import load_board
+from cmsim.decode import Decoder
+from cmsim.memory import LruLines, MemoryModel
+from cmsim.timing.cortex_m4 import (
+    not_taken_bubble,
+    sdiv_cycles,
+    target_misaligned,
+    udiv_cycles,
+    unaligned_extra,
+)
+
+
+@pytest.mark.parametrize(
+    "signed,n,m,expected",
+    [
+        (False, 100, 7, 6), (False, 0xFFFFFFFF, 1, 12), (False, 5, 100, 3), (False, 1234, 0, 2),
+        (True, 0xFFFFFC18, 10, 6), (True, 16, 0xFFFFFFFE, 6), (True, 0x80000000, 0xFFFFFFFF, 12),
+        (False, 0, 5, 2), (True, 0x80000000, 0xFFFFFFFD, 12),  # INT_MIN / -3: d = 31 - 1 - 1
+    ],
+)
+def test_divide_formula_m4_div_1(signed, n, m, expected):
+    assert (sdiv_cycles if signed else udiv_cycles)(n, m) == expected
+
+
+def decode_asm(tmp_path: Path, source: str) -> list[D.Instr]:
+    src = tmp_path / "x.S"
+    src.write_text(".syntax unified\n.thumb\n.cpu cortex-m4\n.fpu fpv4-sp-d16\n" + source + "\n")
+    subprocess.run(["arm-none-eabi-as", "-o", tmp_path / "x.o", src], check=True)
+    subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", tmp_path / "x.o", tmp_path / "x.bin"],
+                   check=True)
+    code = (tmp_path / "x.bin").read_bytes() + b"\0" * 4
+    decode = Decoder(lambda a, n: code[a - 0x1000 : a - 0x1000 + n])
+    out, a = [], 0x1000
+    while a - 0x1000 < len(code) - 4:
+        ins = decode(a)
+        out.append(ins)
+        a += ins.size
+    return out
+
+
+def test_decoder_classes_by_instruction_id(tmp_path):
+    text = """
+    ldr r5, [r2], #4
+    str r5, [r2, r9]
+    str r5, [r2, #4]
+    ldrd r5, r6, [r2]
+    pop {r4, r5, pc}
+    push {r4, lr}
+    ldr.w pc, [r9]
+    tbh [r2, r5, lsl #1]
+    bx lr
+    blx r9
+    bl 1f
+1:  cbz r5, 2f
+    nop.w
+2:  udiv r5, r6, r7
+    vmla.f32 s0, s1, s2
+    vldr d0, [r2]
+    itete eq
+    moveq r1, r2
+    movne r1, r3
+    moveq r1, r4
+    movne r1, r5
+    """
+    got = [(i.klass, i.nregs) for i in decode_asm(tmp_path, text)]
+    assert got == [
+        (D.LOAD, 0), (D.STORE_REG, 0), (D.STORE, 0), (D.LOAD_DOUBLE, 2), (D.POP_PC, 3),
+        (D.STORE_MULTI, 2), (D.LDR_PC, 0), (D.TB, 0), (D.BX, 0), (D.BX, 0), (D.BL, 0),
+        (D.CBZ, 0), (D.NOP, 0), (D.DIV, 0), (D.FIXED, 0), (D.VLOAD, 0), (D.IT, 0),
+        (D.ALU, 0), (D.ALU, 0), (D.ALU, 0), (D.ALU, 0),
+    ]
+    instrs = decode_asm(tmp_path, text)
+    assert instrs[0].writeback and instrs[0].mem.disp == 0  # post-index: address = base
+    assert instrs[-5].it_conds == (1, 2, 1, 2)  # EQ, NE, EQ, NE in Capstone numbering
+    assert instrs[15].cost == 3  # VLDR.64
+
+
+def test_unaligned_and_branch_fetch_rules(tmp_path):
+    ldr, ldrh, ldrb = decode_asm(tmp_path, "ldr r5, [r9]\nldrh r5, [r9]\nldrb r5, [r9]")
+    assert [unaligned_extra(ldr, a) for a in (0x100, 0x101, 0x102, 0x103)] == [0, 2, 1, 2]
+    assert [unaligned_extra(ldrh, a) for a in (0x100, 0x101)] == [0, 1]
+    assert unaligned_extra(ldrb, 0x101) == 0
+    wide, narrow = decode_asm(tmp_path, "add.w r7, r7, #1\nadds r7, r7, #1")
+    assert target_misaligned(wide) == 0  # at 0x1000
+    assert target_misaligned(narrow) == 0
+    assert not_taken_bubble((2, 2)) == 0 and not_taken_bubble((4, 2)) == 1
+
+
+def test_lru_lines():
+    cache = LruLines(2)
+    assert not cache.touch(1) and not cache.touch(2) and cache.touch(1)
+    assert not cache.touch(3)  # evicts 2, the least recently used
+    assert 1 in cache and 2 not in cache
+
+
+def test_fetch_model_prefetch_without_cache():
+    """M4-MEM-FETCH: prefetch on, caches off: 32-bit straight-line code, 6 cycles per line of 4."""
+    board = load_board("stm32f4")
+    memory = MemoryModel(board)
+    flash = next(r for r in board.regions if r.kind == "flash")
+    memory._icache.clear()  # ART prefetch only
+    t, total = 0, 0
+    for k in range(12):  # three 16-byte lines of 4-byte instructions
+        stall = memory.fetch_stall(flash.base + 4 * k, 4, t)
+        t += stall + 1
+        total += stall
+    assert total == 5 + 2 + 2  # demand read of the first line, then 2 per prefetched line
+    assert t == 12 + 9
+
+
+def test_fetch_model_demand_reads_without_art():
+    memory = MemoryModel(load_board("stm32f4-noart"))
+    stalls = [memory.fetch_stall(0x08000000 + 2 * k, 2, k) for k in range(16)]
+    assert stalls == [5] + [0] * 7 + [5] + [0] * 7  # one demand read per 16-byte line
+
+
+def test_data_cache_and_wait_states():
+    art = MemoryModel(load_board("stm32f4"))
+    assert art.read_wait(0x08001000, 4, 1) == 5  # miss fills the line
+    assert art.read_wait(0x08001004, 4, 1) == 0  # same line: hit
+    assert art.read_wait(0x00001008, 4, 1) == 0  # the alias at 0 is the same line
+    noart = MemoryModel(load_board("stm32f4-noart"))
+    assert noart.read_wait(0x08001000, 8, 2) == 10  # every beat waits without a D-cache
+    assert art.read_wait(0x20000000, 4, 1) == 0  # SRAM
+    assert art.place(0x2001C000).block == "sram2" and art.place(0x20000000).block == "sram1"
+    assert art.is_device(0xE0001004) and not art.is_device(0x20000000)
