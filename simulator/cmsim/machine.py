@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -37,8 +38,8 @@ from unicorn.arm_const import (
 from cmsim.board import Board, Region
 from cmsim.errors import CmsimError, FirmwareFault, ImageError
 from cmsim.image import Image
-from cmsim.peripherals import PPB_BASE, PPB_SIZE, SystemPeripherals
-from cmsim.semihost import Exit, Semihost
+from cmsim.peripherals import MARKER_BEGIN, PPB_BASE, PPB_SIZE, SystemPeripherals
+from cmsim.semihost import Exit, Semihost, read_c_string
 
 SEMIHOSTING_BKPT = 0xAB
 EXCP_UDEF, EXCP_SWI, EXCP_BKPT = 1, 2, 7  # QEMU's exception numbers, as Unicorn reports them
@@ -95,8 +96,10 @@ class Machine:
         self._buffers: list[ctypes.Array] = []  # keep host memory behind mem_map_ptr alive
         self._map_regions()
         self.peripherals = SystemPeripherals(
-            lambda: self.clock.issue_cycle(), lambda: self.clock.next_issue_cycle()
+            lambda: self.clock.issue_cycle(), lambda: self.clock.next_issue_cycle(), self._on_marker
         )
+        # marker_listeners: fn(name, cycle) per region marker; name None ends the innermost region
+        self.marker_listeners: list[Callable[[str | None, int], None]] = []
         self.semihost = Semihost(stdout, stderr, self._centiseconds)
         self._map_ppb()
         self.load(image)
@@ -264,6 +267,16 @@ class Machine:
     def fault(self, kind: str, pc: int, address: int | None = None) -> FirmwareFault:
         """A FirmwareFault naming the function that holds `pc`."""
         return FirmwareFault(kind, pc, self.image.function_name(pc), address)
+
+    def _on_marker(self, register: int, value: int, cycle: int) -> None:
+        name = None
+        if register == MARKER_BEGIN:
+            try:
+                name = read_c_string(self.uc, value).decode("utf-8", errors="replace")
+            except (UcError, CmsimError):
+                name = f"region@0x{value:08x}"  # a bad name pointer still marks a region
+        for listener in self.marker_listeners:
+            listener(name, cycle)
 
     def _centiseconds(self) -> int:
         return self.clock.issue_cycle() * 100 // self.board.clock_hz
