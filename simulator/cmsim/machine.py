@@ -13,6 +13,7 @@ from unicorn import (
     UC_ERR_INSN_INVALID,
     UC_HOOK_INTR,
     UC_HOOK_MEM_INVALID,
+    UC_HOOK_MEM_WRITE,
     UC_MEM_FETCH_PROT,
     UC_MEM_FETCH_UNMAPPED,
     UC_MEM_READ_PROT,
@@ -38,7 +39,7 @@ from unicorn.arm_const import (
 from cmsim.board import Board, Region
 from cmsim.errors import CmsimError, FirmwareFault, ImageError
 from cmsim.image import Image
-from cmsim.peripherals import MARKER_BEGIN, PPB_BASE, PPB_SIZE, SystemPeripherals
+from cmsim.peripherals import MARKER_BEGIN, MARKER_END, PPB_BASE, PPB_SIZE, SystemPeripherals
 from cmsim.semihost import Exit, Semihost, read_c_string
 
 SEMIHOSTING_BKPT = 0xAB
@@ -98,7 +99,6 @@ class Machine:
         self.peripherals = SystemPeripherals(
             lambda: self.clock.issue_cycle(), lambda: self.clock.next_issue_cycle(), self._on_marker
         )
-        # marker_listeners: fn(name, cycle) per region marker; name None ends the innermost region
         self.marker_listeners: list[Callable[[str | None, int], None]] = []
         self.semihost = Semihost(stdout, stderr, self._centiseconds)
         self._map_ppb()
@@ -268,6 +268,17 @@ class Machine:
         """A FirmwareFault naming the function that holds `pc`."""
         return FirmwareFault(kind, pc, self.image.function_name(pc), address)
 
+    def add_marker_listener(self, listener: Callable[[str | None, int], None]) -> None:
+        """Call listener(name, cycle) for each region marker (cmsim_marker.h) the firmware writes.
+
+        A begin marker passes the region's name; an end marker passes None.
+        """
+        if not self.marker_listeners:
+            # Unicorn updates the PC register during an MMIO callback only for accesses that a
+            # memory hook covers; the marker's cycle comes from the PC of its store.
+            self.uc.hook_add(UC_HOOK_MEM_WRITE, _ignore_access, None, MARKER_BEGIN, MARKER_END + 3)
+        self.marker_listeners.append(listener)
+
     def _on_marker(self, register: int, value: int, cycle: int) -> None:
         name = None
         if register == MARKER_BEGIN:
@@ -287,6 +298,10 @@ class Machine:
         names = {"r0": UC_ARM_REG_R0, "r1": UC_ARM_REG_R1, "sp": UC_ARM_REG_SP,
                  "lr": UC_ARM_REG_LR, "pc": UC_ARM_REG_PC}
         return {name: self.uc.reg_read(reg) for name, reg in names.items()}
+
+
+def _ignore_access(*_args: object) -> None:
+    return None
 
 
 def _check_fits(board: Board, name: str, address: int, length: int) -> None:

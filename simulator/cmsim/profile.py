@@ -39,11 +39,10 @@ from dataclasses import dataclass, field
 
 from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
 from capstone import arm_const as arm
-from unicorn import UC_HOOK_CODE, UcError
+from unicorn import UcError
 
 from cmsim.engine import Engine, RunResult
-from cmsim.errors import CmsimError
-from cmsim.image import Function, Image
+from cmsim.image import Image
 
 UNKNOWN = "[unknown]"  # code outside every function symbol
 
@@ -293,7 +292,7 @@ class Profiler:
             min_event_cycles=min_event_cycles,
         )
         engine.add_block_observer(profiler.on_block)
-        machine.marker_listeners.append(profiler.on_marker)
+        machine.add_marker_listener(profiler.on_marker)
         return profiler
 
     # -- decoding ----------------------------------------------------------------------------
@@ -434,8 +433,9 @@ class Profiler:
     def _collapsed_key(self) -> tuple[str, ...]:
         """The top frame's path with open regions inserted where they were opened."""
         path = list(self._stack[-1].key)
+        frames = len(path)
         for offset, (name, _start, depth) in enumerate(self._regions):
-            path.insert(min(depth, len(path) - 1) + offset, f"[{name}]")
+            path.insert(min(depth, frames) + offset, f"[{name}]")
         return tuple(path)
 
     def _push(self, func: _Func, return_address: int | None, cycle: int, kind: str,
