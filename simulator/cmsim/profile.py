@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
 from capstone import arm_const as arm
@@ -97,8 +98,7 @@ class RegionStats:
     cycles: int = 0  # outermost activations only, as for functions
 
 
-@dataclass(frozen=True)
-class CallEvent:
+class CallEvent(NamedTuple):
     """One finished activation (function call or region), for traces."""
 
     name: str
@@ -190,21 +190,29 @@ class _Run:
         self.successors: dict[int, list] = {}  # next block address -> edge record
 
 
-class _Frame:
-    __slots__ = ("func", "return_address", "start", "start_instructions", "edge", "kind",
-                 "key", "depth")
+class _Node:
+    """A node of the call-stack trie: one collapsed stack and its exclusive cycles."""
 
-    def __init__(self, func: _Func, return_address: int | None, start: int,
-                 start_instructions: int, edge: _Edge | None, kind: str,
-                 key: tuple[str, ...], depth: int):
-        self.func = func
-        self.return_address = return_address
-        self.start = start
-        self.start_instructions = start_instructions
-        self.edge = edge
-        self.kind = kind
-        self.key = key  # collapsed-stack path, root first
-        self.depth = depth
+    __slots__ = ("name", "parent", "children", "cycles")
+
+    def __init__(self, name: str, parent: _Node | None):
+        self.name = name
+        self.parent = parent
+        self.children: dict[str, _Node] = {}
+        self.cycles = 0
+
+    def child(self, name: str) -> _Node:
+        node = self.children.get(name)
+        if node is None:
+            node = self.children[name] = _Node(name, self)
+        return node
+
+
+# A frame on the shadow stack is a plain tuple (cheap to build):
+# (func, return_address, start cycle, start instructions, edge stats or None, kind,
+#  the trie node to restore when it ends, depth)
+_F_FUNC, _F_RETURN, _F_START, _F_INSTR, _F_EDGE, _F_KIND, _F_NODE, _F_DEPTH = range(8)
+_TAIL_KINDS = ("tail", "jump")
 
 
 def _transfer_kind(insn) -> int:
@@ -270,9 +278,10 @@ class Profiler:
         self._run = self._start_run
         self._successors = self._start_run.successors
         self._instructions = 0  # executed before the current block
-        self._stack: list[_Frame] = []
+        self._stack: list[tuple] = []  # frames, see _F_*
         self._since = 0  # cycle since which the top frame has been running
-        self._stacks: dict[tuple[str, ...], int] = {}
+        self._root_node = _Node("", None)
+        self._node = self._root_node  # the collapsed stack now running
         self._regions: list[tuple[str, int, int]] = []  # open regions: name, start, stack depth
         self._region_stats: dict[str, RegionStats] = {}
         self._unmatched_ends = 0
@@ -338,19 +347,32 @@ class Profiler:
 
     # -- events --------------------------------------------------------------------------------
     def on_block(self, address: int, cycle: int) -> None:
-        """Block observer: `address` starts executing at `cycle`."""
+        """Block observer: the block at `address` starts executing at `cycle`."""
         edge = self._successors.get(address)
         if edge is None:
             edge = self._new_edge(address)
         edge[0] += 1
         self._instructions += edge[1]
-        self._run = edge[2]
-        self._successors = edge[2].successors
-        if edge[3] != _SAME:
-            self._transition(edge, address, cycle)
+        run = edge[2]
+        self._run = run
+        self._successors = run.successors
+        action = edge[3]
+        if action:  # not _SAME
+            if action == _PUSH:
+                self._call(edge, cycle)
+            elif action == _RETURN:
+                self._return(address, cycle)
+            elif action == _JUMP:
+                self._jump(address, cycle)
+            else:
+                self._push(run.func, None, cycle, "root", None)
 
     def _new_edge(self, address: int) -> list:
-        """Classify the edge from the current run to the block at `address`, once."""
+        """Classify the edge from the current run to the block at `address`, once.
+
+        An edge record is [times taken, instructions the previous run executed, next run,
+        action] plus, for calls, [return address, callee, caller -> callee stats].
+        """
         prev = self._run
         nxt = self._run_at(address)
         resume, self._pending_resume = self._pending_resume, None
@@ -360,126 +382,144 @@ class Profiler:
             executed = (prev.addresses.index(resume) if resume in prev.addresses
                         else len(prev.addresses))
             return [0, executed, nxt, _SAME]  # not cached either
-        same = nxt.func is prev.func
+        same = _SAME if nxt.func is prev.func else _JUMP
         if (prev.start < address < prev.fallthrough and address in prev.addresses
                 and address != prev.target):
             # Unicorn ended the block early (page boundary, system instruction): straight line.
-            edge = [0, prev.addresses.index(address), nxt, _SAME if same else _JUMP]
+            edge = [0, prev.addresses.index(address), nxt, same]
         elif address == prev.fallthrough:  # not-taken branch, untaken BL in an IT block, BKPT
-            edge = [0, len(prev.addresses), nxt, _SAME if same else _JUMP]
+            edge = [0, len(prev.addresses), nxt, same]
         elif prev.kind == _CALL:
-            edge = [0, len(prev.addresses), nxt, _PUSH, prev.fallthrough]
+            # The caller is the function of the calling code, which is the top frame's.
+            pair = (prev.func, nxt.func)
+            stats = self._edges.get(pair)
+            if stats is None:
+                stats = self._edges[pair] = _Edge()
+            edge = [0, len(prev.addresses), nxt, _PUSH, prev.fallthrough, nxt.func, stats]
         elif prev.kind == _RETURN_LIKE:
             edge = [0, len(prev.addresses), nxt, _RETURN]  # decided on the stack each time
         else:
-            edge = [0, len(prev.addresses), nxt, _SAME if same else _JUMP]
+            edge = [0, len(prev.addresses), nxt, same]
         prev.successors[address] = edge
         return edge
 
-    def _transition(self, edge: list, address: int, cycle: int) -> None:
-        action = edge[3]
-        if action == _PUSH:
-            self._push(self._func_at(address), edge[4], cycle, "call", self._stack[-1])
-        elif action == _RETURN:
-            stack = self._stack
-            for index in range(len(stack) - 1, -1, -1):
-                if stack[index].return_address == address:
-                    while stack[index].kind in ("tail", "jump"):  # its chain ends with it
-                        index -= 1
-                    self._unwind_to(index, cycle)
-                    self._settle(address, cycle)
-                    return
-            self._jump(address, cycle)
-        elif action == _JUMP:
-            self._jump(address, cycle)
-        elif action == _ROOT:
-            self._since = cycle
-            self._push(self._func_at(address), None, cycle, "root", None)
+    # -- the stack -----------------------------------------------------------------------------
+    def _flush(self, cycle: int) -> None:
+        """Charge the cycles since the last stack change to the top frame and its stack."""
+        elapsed = cycle - self._since
+        self._stack[-1][_F_FUNC].exclusive += elapsed
+        self._node.cycles += elapsed
+        self._since = cycle
 
-    def _settle(self, address: int, cycle: int) -> None:
-        """After a return, the code at `address` must belong to the top frame's function."""
-        if self._stack[-1].func is not self._func_at(address):
+    def _call(self, edge: list, cycle: int) -> None:
+        """A BL/BLX was taken (the hot path of _push, with the edge stats cached)."""
+        self._flush(cycle)
+        func = edge[5]
+        stats = edge[6]
+        stats.calls += 1
+        stats.active += 1
+        func.calls += 1
+        func.active += 1
+        node = self._node
+        self._node = node.child(func.name)
+        stack = self._stack
+        stack.append((func, edge[4], cycle, self._instructions, stats, "call", node, len(stack)))
+
+    def _push(self, func: _Func, return_address: int | None, cycle: int, kind: str,
+              parent: tuple | None) -> None:
+        if self._stack:
+            self._flush(cycle)
+        else:
+            self._since = cycle
+        stats = None
+        if parent is not None:
+            pair = (parent[_F_FUNC], func)
+            stats = self._edges.get(pair)
+            if stats is None:
+                stats = self._edges[pair] = _Edge()
+            stats.calls += 1
+            stats.tail_calls += kind in _TAIL_KINDS
+            stats.active += 1
+        func.calls += 1
+        func.active += 1
+        node = self._node
+        self._node = node.child(func.name)
+        stack = self._stack
+        stack.append((func, return_address, cycle, self._instructions, stats, kind, node,
+                      len(stack)))
+
+    def _return(self, address: int, cycle: int) -> None:
+        """An indirect branch: a return when `address` is a recorded return address."""
+        stack = self._stack
+        index = len(stack) - 1
+        while index >= 0 and stack[index][_F_RETURN] != address:
+            index -= 1
+        if index < 0:
+            self._jump(address, cycle)
+            return
+        while stack[index][_F_KIND] in _TAIL_KINDS:  # a tail-call chain ends with its base
+            index -= 1
+        self._flush(cycle)
+        while len(stack) > index:
+            self._pop(cycle)
+        if stack[-1][_F_FUNC] is not self._run.func:  # returned into another function's code
             self._jump(address, cycle)
 
     def _jump(self, address: int, cycle: int) -> None:
         """A non-call transfer into another function: a tail call, or back along the chain."""
-        func = self._func_at(address)
-        top = self._stack[-1]
-        if func is top.func:
+        func = self._run.func
+        stack = self._stack
+        top = stack[-1]
+        if func is top[_F_FUNC]:
             return
         # The tail chain: the top frames that share the top's return address.
-        index = len(self._stack) - 1
-        while index >= 0 and self._stack[index].return_address == top.return_address:
-            if self._stack[index].func is func:
-                self._unwind_to(index + 1, cycle)
+        index = len(stack) - 1
+        while index >= 0 and stack[index][_F_RETURN] == top[_F_RETURN]:
+            if stack[index][_F_FUNC] is func:
+                # Back to a function of the chain: end the frames above it. Entering it at
+                # its start again counts as a call (mutual tail recursion).
+                self._flush(cycle)
+                while len(stack) > index + 1:
+                    self._pop(cycle)
+                func.calls += address == func.start
                 return
-            if self._stack[index].kind not in ("tail", "jump"):
+            if stack[index][_F_KIND] not in _TAIL_KINDS:
                 break
             index -= 1
         kind = "tail" if func.start == address else "jump"
-        self._push(func, top.return_address, cycle, kind, top)
+        self._push(func, top[_F_RETURN], cycle, kind, top)
 
-    # -- the stack -----------------------------------------------------------------------------
-    def _flush(self, cycle: int) -> None:
-        """Charge the cycles since the last stack change to the top frame (and its stack)."""
-        elapsed = cycle - self._since
-        if elapsed:
-            top = self._stack[-1]
-            top.func.exclusive += elapsed
-            key = self._collapsed_key() if self._regions else top.key
-            self._stacks[key] = self._stacks.get(key, 0) + elapsed
-        self._since = cycle
+    def _pop(self, cycle: int) -> None:
+        """End the top frame at `cycle` (after a flush)."""
+        frame = self._stack.pop()
+        func = frame[_F_FUNC]
+        start = frame[_F_START]
+        func.active -= 1
+        if not func.active:  # outermost activation: recursion counts once
+            func.inclusive += cycle - start
+            func.inclusive_instructions += self._instructions - frame[_F_INSTR]
+        stats = frame[_F_EDGE]
+        if stats is not None:
+            stats.active -= 1
+            if not stats.active:
+                stats.cycles += cycle - start
+                stats.instructions += self._instructions - frame[_F_INSTR]
+        if self.record_events and cycle - start >= self.min_event_cycles:
+            self._events.append((func.name, start, cycle, frame[_F_DEPTH], frame[_F_KIND]))
+        self._node = frame[_F_NODE]
+        if self._regions and self._regions[-1][2] > len(self._stack):
+            self._node = self._node_for_stack()  # a region outlived the frame that opened it
 
-    def _collapsed_key(self) -> tuple[str, ...]:
-        """The top frame's path with open regions inserted where they were opened."""
-        path = list(self._stack[-1].key)
+    def _node_for_stack(self) -> _Node:
+        """The trie node of the current frames with open regions inserted where they opened."""
+        path = [frame[_F_FUNC].name for frame in self._stack]
         frames = len(path)
         for offset, (name, _start, depth) in enumerate(self._regions):
             path.insert(min(depth, frames) + offset, f"[{name}]")
-        return tuple(path)
-
-    def _push(self, func: _Func, return_address: int | None, cycle: int, kind: str,
-              parent: _Frame | None) -> None:
-        if self._stack:
-            self._flush(cycle)
-        edge = None
-        if parent is not None:
-            pair = (parent.func, func)
-            edge = self._edges.get(pair)
-            if edge is None:
-                edge = self._edges[pair] = _Edge()
-            edge.calls += 1
-            edge.tail_calls += kind in ("tail", "jump")
-            edge.active += 1
-        func.calls += 1
-        func.active += 1
-        key = (parent.key if parent else ()) + (func.name,)
-        depth = len(self._stack)
-        self._stack.append(
-            _Frame(func, return_address, cycle, self._instructions, edge, kind, key, depth)
-        )
-
-    def _unwind_to(self, index: int, cycle: int) -> None:
-        """Pop every frame at `index` and above, ending them at `cycle`."""
-        self._flush(cycle)
-        while len(self._stack) > index:
-            self._pop(cycle)
-
-    def _pop(self, cycle: int) -> None:
-        frame = self._stack.pop()
-        func = frame.func
-        func.active -= 1
-        if func.active == 0:  # outermost activation: recursion counts once
-            func.inclusive += cycle - frame.start
-            func.inclusive_instructions += self._instructions - frame.start_instructions
-        edge = frame.edge
-        if edge is not None:
-            edge.active -= 1
-            if edge.active == 0:
-                edge.cycles += cycle - frame.start
-                edge.instructions += self._instructions - frame.start_instructions
-        if self.record_events and cycle - frame.start >= self.min_event_cycles:
-            self._events.append(CallEvent(func.name, frame.start, cycle, frame.depth, frame.kind))
+        node = self._root_node
+        for name in path:
+            node = node.child(name)
+        return node
 
     # -- markers and exceptions ----------------------------------------------------------------
     def on_marker(self, name: str | None, cycle: int) -> None:
@@ -489,11 +529,13 @@ class Profiler:
         self._flush(cycle)
         if name is not None:
             self._regions.append((name, cycle, len(self._stack)))
+            self._node = self._node.child(f"[{name}]")
             return
         if not self._regions:
             self._unmatched_ends += 1
             return
         self._end_region(cycle)
+        self._node = self._node_for_stack()
 
     def _end_region(self, cycle: int) -> None:
         name, start, _depth = self._regions.pop()
@@ -504,7 +546,7 @@ class Profiler:
         if all(open_name != name for open_name, _s, _d in self._regions):
             stats.cycles += cycle - start
         if self.record_events:
-            self._events.append(CallEvent(name, start, cycle, len(self._regions), "region"))
+            self._events.append((name, start, cycle, len(self._regions), "region"))
 
     def exception_entry(self, cycle: int, handler: int, return_address: int) -> None:
         """The core takes an exception at `cycle` (entry overhead is charged to the handler).
@@ -513,7 +555,6 @@ class Profiler:
         handler's exception return, a branch to that address, ends the frame. The next block
         event must be the handler's first block.
         """
-        self._flush(cycle)
         self._push(self._func_at(handler), return_address, cycle, "exception", self._stack[-1])
         self._pending_resume = return_address
         self._successors = {}  # the next edge is classified once, by _new_edge
@@ -524,19 +565,18 @@ class Profiler:
         total = result.cycles if isinstance(result, RunResult) else result
         if not self._stack:
             return Profile(total, 0, self.clock_hz, [], [], [], {})
-        self._instructions += len(self._run.addresses)  # the last block ran to its end
         last_run = self._run
+        self._instructions += len(last_run.addresses)  # the last block ran to its end
         self._flush(total)
         while self._regions:
             self._end_region(total)
         while self._stack:
             self._pop(total)
-        funcs = list(self._funcs.values()) + [self._unknown]
         for run in self._runs.values():
             for edge in run.successors.values():
                 run.func.instructions += edge[0] * edge[1]
         last_run.func.instructions += len(last_run.addresses)
-        self._start_run.successors.clear()
+        funcs = [*self._funcs.values(), self._unknown]
         functions = [
             FunctionStats(f.name, f.start, f.calls, f.exclusive, f.inclusive, f.instructions,
                           f.inclusive_instructions)
@@ -547,9 +587,25 @@ class Profiler:
         edges = [
             EdgeStats(caller.name, callee.name, e.calls, e.tail_calls, e.cycles, e.instructions)
             for (caller, callee), e in self._edges.items()
+            if e.calls
         ]
         edges.sort(key=lambda s: (-s.cycles, s.caller, s.callee))
         regions = sorted(self._region_stats.values(), key=lambda r: (-r.cycles, r.name))
-        events = sorted(self._events, key=lambda e: (e.start, -e.end, e.depth))
+        events = sorted(map(CallEvent._make, self._events),
+                        key=lambda e: (e.start, -e.end, e.depth))
         return Profile(total, self._instructions, self.clock_hz, functions, edges, regions,
-                       dict(self._stacks), events, self._unmatched_ends)
+                       _collapsed(self._root_node), events, self._unmatched_ends)
+
+
+def _collapsed(root: _Node) -> dict[tuple[str, ...], int]:
+    """Every trie node with cycles, as a root-first tuple of names."""
+    stacks: dict[tuple[str, ...], int] = {}
+    pending = [(root, ())]
+    while pending:
+        node, path = pending.pop()
+        for name, child in node.children.items():
+            child_path = (*path, name)
+            if child.cycles:
+                stacks[child_path] = child.cycles
+            pending.append((child, child_path))
+    return stacks
