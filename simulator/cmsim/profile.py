@@ -40,10 +40,11 @@ from typing import NamedTuple
 
 from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
 from capstone import arm_const as arm
-from unicorn import UcError
+from unicorn import UC_HOOK_CODE, UcError
 
 from cmsim.engine import Engine, RunResult
-from cmsim.image import Image
+from cmsim.errors import CmsimError
+from cmsim.image import Function, Image
 
 UNKNOWN = "[unknown]"  # code outside every function symbol
 
@@ -609,3 +610,108 @@ def _collapsed(root: _Node) -> dict[tuple[str, ...], int]:
                 stacks[child_path] = child.cycles
             pending.append((child, child_path))
     return stacks
+
+
+# -- per-instruction annotation ------------------------------------------------------------
+
+
+@dataclass
+class InstructionStats:
+    """One instruction of an annotated function: how often it ran and what it cost.
+
+    `cycles` is the sum over executions of (next instruction's issue cycle - this one's), the
+    same accounting as the profile (M4-ACC-1). `reasons` maps a stall reason (e.g. "pipeline
+    refill", "wait states", "load-use") to the cycles it added; it stays empty until the
+    engine's per-instruction reference path reports reasons.
+    """
+
+    address: int
+    size: int
+    text: str
+    count: int = 0
+    cycles: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Annotation:
+    """A function's disassembly with per-instruction execution counts and cycles."""
+
+    function: Function
+    instructions: list[InstructionStats]
+    total_cycles: int  # of the whole run
+
+    @property
+    def cycles(self) -> int:
+        return sum(i.cycles for i in self.instructions)
+
+    @property
+    def executed(self) -> int:
+        return sum(i.count for i in self.instructions)
+
+
+def find_function(image: Image, name: str) -> Function:
+    """The function called `name`; a one-line CmsimError (with near names) when absent."""
+    for function in image.functions:
+        if function.name == name:
+            return function
+    import difflib
+
+    near = difflib.get_close_matches(name, [f.name for f in image.functions], n=3)
+    hint = f" (did you mean {', '.join(near)}?)" if near else ""
+    raise CmsimError(f"{image.path.name}: no function {name!r}{hint}")
+
+
+class Annotator:
+    """Per-instruction counts and cycles for one function, from a code hook on its range only.
+
+    Attach before `engine.run()`; the hook costs a Python call per executed instruction of the
+    function (other code runs at full speed).
+    """
+
+    def __init__(self, engine: Engine, function: Function):
+        self.engine = engine
+        self.function = function
+        machine = engine.machine
+        code = bytes(machine.uc.mem_read(function.start, function.end - function.start))
+        cs = Cs(CS_ARCH_ARM, CS_MODE_THUMB | CS_MODE_MCLASS)
+        self._stats: dict[int, InstructionStats] = {}
+        address = function.start
+        while address < function.end:
+            offset = address - function.start
+            insn = next(cs.disasm(code[offset:], address, count=1), None)
+            if insn is None:  # data (a literal pool) or padding
+                text, size = f".short 0x{code[offset:offset + 2][::-1].hex()}", 2
+            else:
+                text, size = f"{insn.mnemonic} {insn.op_str}".strip(), insn.size
+            self._stats[address] = InstructionStats(address, size, text)
+            address += size
+        self._pending: InstructionStats | None = None
+        self._pending_cycle = 0
+        engine.add_block_observer(self._on_block)
+        machine.uc.hook_add(UC_HOOK_CODE, self._on_code, None, function.start, function.end - 1)
+
+    def _on_code(self, _uc: object, address: int, size: int, _data: object) -> None:
+        now = self.engine.issue_cycle()
+        if self._pending is not None:
+            self._pending.cycles += now - self._pending_cycle
+        stats = self._stats.get(address)
+        if stats is None:  # decoded differently from the static disassembly
+            stats = self._stats[address] = InstructionStats(address, size, "?")
+        stats.count += 1
+        self._pending = stats
+        self._pending_cycle = now
+
+    def _on_block(self, _address: int, cycle: int) -> None:
+        if self._pending is not None:  # the last hooked instruction ends where a block starts
+            self._pending.cycles += cycle - self._pending_cycle
+            self._pending = None
+
+    def finish(self, result: RunResult | int) -> Annotation:
+        """Close the last instruction at the run's end and return the annotation."""
+        total = result.cycles if isinstance(result, RunResult) else result
+        if self._pending is not None:
+            self._pending.cycles += total - self._pending_cycle
+            self._pending = None
+        instructions = sorted(self._stats.values(), key=lambda s: s.address)
+        return Annotation(self.function, instructions, total)
