@@ -679,11 +679,13 @@ class Annotator:
         address = function.start
         while address < function.end:
             offset = address - function.start
-            insn = next(cs.disasm(code[offset:], address, count=1), None)
+            # disasm_lite copies its results (a lazily read CsInsn outlives its buffer here).
+            insn = next(cs.disasm_lite(code[offset:], address, count=1), None)
             if insn is None:  # data (a literal pool) or padding
                 text, size = f".short 0x{code[offset:offset + 2][::-1].hex()}", 2
             else:
-                text, size = f"{insn.mnemonic} {insn.op_str}".strip(), insn.size
+                _address, size, mnemonic, operands = insn
+                text = f"{mnemonic} {operands}".strip()
             self._stats[address] = InstructionStats(address, size, text)
             address += size
         self._pending: InstructionStats | None = None
