@@ -8,6 +8,9 @@
  *         │            └ leaf            leaf: 8 per call (1 + 3 loop iterations x 2 + 1)
  *         ├─ via_pointer (BLX r3)        via_pointer: 2
  *         └─ tail_caller ~> tail_target  tail_caller: 2 (ends with B tail_target), tail_target: 2
+ *
+ * irq_handler never runs here: the exception-entry test feeds the profiler a synthetic
+ * exception (the machine does not raise exceptions yet) and uses it as the handler.
  */
     .syntax unified
     .thumb
@@ -74,3 +77,10 @@ tail_target:
     adds r0, #1
     bx lr
     .size tail_target, . - tail_target
+
+    .type irq_handler, %function
+    .thumb_func
+irq_handler:
+    movs r0, #1
+    bx lr
+    .size irq_handler, . - irq_handler

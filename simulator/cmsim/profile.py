@@ -382,6 +382,7 @@ class Profiler:
         if resume is not None:  # exception entry: the frame is pushed already
             executed = (prev.addresses.index(resume) if resume in prev.addresses
                         else len(prev.addresses))
+            prev.func.instructions += executed  # finish() tallies cached edges only
             return [0, executed, nxt, _SAME]  # not cached either
         same = _SAME if nxt.func is prev.func else _JUMP
         if (prev.start < address < prev.fallthrough and address in prev.addresses
