@@ -68,8 +68,9 @@ def chrome_trace(profile: Profile, min_cycles: int = 0, title: str = "cmsim") ->
             "args": {"cycles": cycles, "start_cycle": event.start, "depth": event.depth},
         })
     return {
+        # No "displayTimeUnit": some Perfetto versions read it as the unit of "ts" (which the
+        # format defines as microseconds) and would stretch or shrink the whole trace.
         "traceEvents": events,
-        "displayTimeUnit": "ns",
         "otherData": {
             "generator": "cmsim",
             "title": title,
