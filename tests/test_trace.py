@@ -198,6 +198,18 @@ def test_run_json_includes_the_profile(capfd, elf):
     assert sum(f["exclusive_cycles"] for f in data["profile"]["functions"]) == data["cycles"]
 
 
+def test_profile_of_a_run_stopped_by_the_limit(capfd, elf, tmp_path):
+    collapsed = tmp_path / "c.txt"
+    code, out, err = run_cli(capfd, "run", str(elf("spin")), "--max-instructions", "10000",
+                             "--profile", "--collapsed", str(collapsed))
+    assert code == 124
+    assert err.startswith("cmsim: error: firmware did not exit") and len(err.splitlines()) == 1
+    rows = [line for line in out[out.index("profile:"):].splitlines() if line.startswith("│")]
+    assert rows[0].split("│")[1].strip() == "spin_forever"
+    lines = collapsed.read_text().splitlines()
+    assert any(line.startswith("Reset_Handler;main;spin_forever ") for line in lines)
+
+
 def test_unwritable_output_fails_before_running(capfd, elf, tmp_path):
     missing = tmp_path / "no" / "such" / "t.json"
     code, out, err = run_cli(capfd, "run", str(elf("hello")), "--trace", str(missing))

@@ -146,7 +146,17 @@ def _run(args: argparse.Namespace) -> int:
         profiler = Profiler.attach(
             engine, record_events=args.trace is not None, min_event_cycles=args.trace_min_cycles
         )
-    result = engine.run()
+    try:
+        result = engine.run()
+    except CmsimError:
+        # A fault or the instruction limit: the profile up to the stop shows where the
+        # firmware was (e.g. the loop it hung in). The error is still reported as one line.
+        if profiler is not None:
+            profile = profiler.finish(engine.issue_cycle())
+            _write_outputs(args, profile)
+            if args.profile and not args.json:
+                _print_profile(profile, args.top)
+        raise
     profile = profiler.finish(result) if profiler is not None else None
     if profile is not None:
         _write_outputs(args, profile)
