@@ -32,7 +32,7 @@ from cmsim.image import load_image
 from cmsim.machine import Machine
 from cmsim.profile import UNKNOWN, Annotator, Profile, Profiler, find_function
 
-ASM_FIRMWARES = ("calls_graph", "calls_recursion", "calls_regions")
+ASM_FIRMWARES = ("calls_graph", "calls_recursion", "calls_regions", "calls_unwind")
 
 
 def profiled_run(path: Path, record_events: bool = False) -> tuple[RunResult, Profile]:
@@ -140,6 +140,22 @@ def test_recursion_counts_outermost_activation_once(elf):
     assert stats["is_even"].inclusive_cycles == (
         stats["is_even"].exclusive_cycles + stats["is_odd"].exclusive_cycles)
     assert profile.edge("main", "fact").cycles == stats["fact"].inclusive_cycles
+
+
+def test_returns_to_unrecorded_addresses_unwind_to_the_function(elf):
+    _result, profile = profiled_run(elf("calls_unwind"))
+    functions = summary(profile)
+    assert functions["main"] == (1, 6, 6 + 3 + 7)
+    assert functions["skip_word"] == (1, 3, 3)  # returned to LR + 4
+    # deep1 and deep2 end with a BL to the function that follows: calls, not tail calls.
+    assert functions["deep1"] == (1, 2, 7)
+    assert functions["deep2"] == (1, 2, 5)
+    assert functions["escape"] == (1, 3, 3)  # jumped back into main, ending three frames
+    graph = edges(profile)
+    assert graph[("deep1", "deep2")] == (1, 0, 5)
+    assert graph[("deep2", "escape")] == (1, 0, 3)
+    assert ("Reset_Handler", "main", "deep1", "deep2", "escape") in profile.stacks
+    assert profile.stacks[("Reset_Handler", "main")] == profile.function("main").exclusive_cycles
 
 
 @pytest.mark.parametrize("name", [*ASM_FIRMWARES, "calls_compute", "hello", "cyccnt"])

@@ -11,7 +11,9 @@ Calls and returns are tracked on a shadow stack by decoding the instruction that
 - a taken BL/BLX is a call; the frame remembers its return address (the BL's fall-through);
 - a taken BX, POP {..., pc}, LDR pc, LDM {..., pc} or other PC write is a *return* when its
   target equals a return address recorded on the stack; every frame above that one ends there
-  (this also unwinds longjmp-like exits and tail-call chains);
+  (this also unwinds tail-call chains). When no return address matches but the target lies
+  in a function further down the stack (a return with an adjusted LR, a longjmp), the frames
+  above that function's newest frame end;
 - a direct branch (or any non-call transfer) into another function is a *tail call*: the target
   gets a frame nested in the function that jumped (that is what the source said: `return g(x)`)
   and shares its return address, so one return ends both. If the target is already in the
@@ -389,7 +391,9 @@ class Profiler:
                 and address != prev.target):
             # Unicorn ended the block early (page boundary, system instruction): straight line.
             edge = [0, prev.addresses.index(address), nxt, same]
-        elif address == prev.fallthrough:  # not-taken branch, untaken BL in an IT block, BKPT
+        elif address == prev.fallthrough and not (prev.kind == _CALL and address == prev.target):
+            # A not-taken branch or BL (in an IT block), BKPT; but a BL at a function's end
+            # may call the function that follows it.
             edge = [0, len(prev.addresses), nxt, same]
         elif prev.kind == _CALL:
             # The caller is the function of the calling code, which is the top frame's.
@@ -457,7 +461,18 @@ class Profiler:
         while index >= 0 and stack[index][_F_RETURN] != address:
             index -= 1
         if index < 0:
-            self._jump(address, cycle)
+            # No recorded return address (LR adjusted, longjmp): a return into a function
+            # that is on the stack ends the frames above its newest frame.
+            func = self._run.func
+            index = len(stack) - 2
+            while index >= 0 and stack[index][_F_FUNC] is not func:
+                index -= 1
+            if index < 0 or stack[-1][_F_FUNC] is func:
+                self._jump(address, cycle)
+                return
+            self._flush(cycle)
+            while len(stack) > index + 1:
+                self._pop(cycle)
             return
         while stack[index][_F_KIND] in _TAIL_KINDS:  # a tail-call chain ends with its base
             index -= 1
