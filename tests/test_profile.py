@@ -118,6 +118,18 @@ def test_call_graph_counts(elf):
         "caller_a", "caller_b", "via_pointer", "tail_caller"}
 
 
+def test_compiled_tail_call_and_recursion(elf):
+    _result, profile = profiled_run(elf("calls_mixed"))
+    via_tail, classify = profile.function("via_tail"), profile.function("classify")
+    tail = profile.edge("via_tail", "classify")
+    assert tail.calls == tail.tail_calls == via_tail.calls == 15  # `return classify(x + 1)`
+    assert via_tail.inclusive_cycles == via_tail.exclusive_cycles + tail.cycles
+    assert classify.calls == 30  # 15 through the pointer table, 15 by the tail call
+    fib = profile.function("fib")
+    assert fib.calls == 233  # fib(12) makes 2 * fib(13) - 1 calls
+    assert fib.inclusive_cycles == profile.edge("main", "fib").cycles
+
+
 def test_recursion_counts_outermost_activation_once(elf):
     result, profile = profiled_run(elf("calls_recursion"))
     assert result.exit_code == 24
@@ -158,7 +170,8 @@ def test_returns_to_unrecorded_addresses_unwind_to_the_function(elf):
     assert profile.stacks[("Reset_Handler", "main")] == profile.function("main").exclusive_cycles
 
 
-@pytest.mark.parametrize("name", [*ASM_FIRMWARES, "calls_compute", "hello", "cyccnt"])
+@pytest.mark.parametrize("name", [*ASM_FIRMWARES, "calls_compute", "calls_mixed", "hello",
+                                  "cyccnt"])
 def test_exclusive_cycles_match_the_per_instruction_reference(elf, name):
     timeline = Timeline(elf(name))
     cycles, instructions = timeline.per_function()
@@ -166,12 +179,17 @@ def test_exclusive_cycles_match_the_per_instruction_reference(elf, name):
     assert result.cycles == timeline.result.cycles
     assert {f.name: f.exclusive_cycles for f in profile.functions if f.exclusive_cycles} == dict(
         cycles)
-    assert {f.name: f.instructions for f in profile.functions if f.instructions} == dict(
-        instructions)
+    # Unicorn runs no code hook for a condition-failed instruction in an IT block, so the
+    # reference sees fewer instructions where the code has IT blocks (calls_mixed's clamp);
+    # the engine and the profiler count them (each has an issue cycle, M4-ACC-1).
+    for stats in profile.functions:
+        assert stats.instructions >= instructions[stats.name]
+        if name != "calls_mixed":
+            assert stats.instructions == instructions[stats.name]
 
 
 def test_inclusive_is_exclusive_plus_callees_for_non_recursive_functions(elf):
-    for name in (*ASM_FIRMWARES, "calls_compute", "hello"):
+    for name in (*ASM_FIRMWARES, "calls_compute", "calls_mixed", "hello"):
         _result, profile = profiled_run(elf(name))
         recursive = {e.caller for e in profile.edges if e.caller == e.callee}
         recursive |= {"is_even", "is_odd"}  # mutual tail recursion

@@ -639,6 +639,9 @@ class InstructionStats:
     same accounting as the profile (M4-ACC-1). `reasons` maps a stall reason (e.g. "pipeline
     refill", "wait states", "load-use") to the cycles it added; it stays empty until the
     engine's per-instruction reference path reports reasons.
+
+    Unicorn runs no code hook for a condition-failed instruction inside an IT block: such an
+    instruction keeps count 0 here and its cycles are charged to the instruction before it.
     """
 
     address: int
