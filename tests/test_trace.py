@@ -225,6 +225,7 @@ def test_annotate_prints_counts_and_cycles(capfd, elf):
     counts = [row.split("│")[2].strip() for row in rows]
     assert counts == ["3", "9", "9", "3"]
     assert "subs r0, #1" in out and "bx lr" in out
+    assert "called from: caller_b (2x, " in out and "caller_a (1x, " in out
 
 
 def test_annotate_json_and_unknown_function(capfd, elf):
@@ -233,6 +234,8 @@ def test_annotate_json_and_unknown_function(capfd, elf):
     assert code == 0 and data["function"] == "leaf" and data["calls"] == 3
     assert sum(i["count"] for i in data["instructions"]) == 24
     assert sum(i["cycles"] for i in data["instructions"]) == data["exclusive_cycles"]
+    assert {c["function"]: c["calls"] for c in data["callers"]} == {"caller_a": 1, "caller_b": 2}
+    assert data["callees"] == []
     code, out, err = run_cli(capfd, "annotate", str(elf("calls_graph")), "leef")
     assert code == 2
     assert err.strip() == "cmsim: error: calls_graph.elf: no function 'leef' (did you mean leaf?)"

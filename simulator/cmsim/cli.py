@@ -239,6 +239,10 @@ def annotation_summary(annotation: Annotation, profile: Profile) -> dict:
         "exclusive_cycles": annotation.cycles,
         "inclusive_cycles": inclusive,
         "total_cycles": annotation.total_cycles,
+        "callers": [{"function": e.caller, "calls": e.calls, "cycles": e.cycles}
+                    for e in profile.callers(function.name)],
+        "callees": [{"function": e.callee, "calls": e.calls, "cycles": e.cycles}
+                    for e in profile.callees(function.name)],
         "instructions": [
             {"address": f"0x{i.address:08x}", "text": i.text, "count": i.count,
              "cycles": i.cycles, "reasons": i.reasons}
@@ -361,6 +365,12 @@ def _print_annotation(annotation: Annotation, profile: Profile) -> None:
             style=style,
         )
     console.print(table)
+    for label, edges in (("called from", summary["callers"]), ("calls", summary["callees"])):
+        if edges:
+            listed = ", ".join(
+                f"{escape(e['function'])} ({e['calls']:,}x, {e['cycles']:,} cycles)" for e in edges
+            )
+            console.print(f"{label}: {listed}")
 
 
 if __name__ == "__main__":

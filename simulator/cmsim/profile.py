@@ -36,6 +36,7 @@ top of the stack changes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -60,6 +61,9 @@ _DIRECT_IDS = {arm.ARM_INS_B, arm.ARM_INS_CBZ, arm.ARM_INS_CBNZ}
 _TABLE_IDS = {arm.ARM_INS_TBB, arm.ARM_INS_TBH}
 # Instructions after which Unicorn ends a block without writing the PC (exceptions, hints).
 _STOP_IDS = {arm.ARM_INS_BKPT, arm.ARM_INS_SVC, arm.ARM_INS_UDF, arm.ARM_INS_WFI, arm.ARM_INS_WFE}
+# Mnemonics of direct branches and calls (B<cond> included), as Capstone prints them.
+_DIRECT_BRANCH = re.compile(r"^(bl|blx|cbn?z|b(eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le)?)"
+                            r"(\.w|\.n)?$")
 _READ_CHUNK = 64
 _MAX_RUN = 4096  # instructions: a run longer than this is data or a runaway decode
 
@@ -681,6 +685,21 @@ def find_function(image: Image, name: str) -> Function:
     raise CmsimError(f"{image.path.name}: no function {name!r}{hint}")
 
 
+def _with_target_name(image: Image, mnemonic: str, text: str) -> str:
+    """`bl #0x8000040` -> `bl #0x8000040 <dot>` (or <dot+0x12>) for direct branches."""
+    if not _DIRECT_BRANCH.match(mnemonic) or "#0x" not in text:
+        return text
+    try:
+        target = int(text.rsplit("#", 1)[1], 16)
+    except ValueError:
+        return text
+    function = image.function_at(target)
+    if function is None:
+        return text
+    offset = target - function.start
+    return f"{text} <{function.name}{f'+0x{offset:x}' if offset else ''}>"
+
+
 class Annotator:
     """Per-instruction counts and cycles for one function, from a code hook on its range only.
 
@@ -697,16 +716,18 @@ class Annotator:
         self._stats: dict[int, InstructionStats] = {}
         address = function.start
         while address < function.end:
+            # Decode as far as possible in one pass (Capstone follows IT blocks within a pass
+            # and prints their conditions), then step over what does not decode.
             offset = address - function.start
-            # disasm_lite copies its results (a lazily read CsInsn outlives its buffer here).
-            insn = next(cs.disasm_lite(code[offset:], address, count=1), None)
-            if insn is None:  # data (a literal pool) or padding
-                text, size = f".short 0x{code[offset:offset + 2][::-1].hex()}", 2
-            else:
-                _address, size, mnemonic, operands = insn
-                text = f"{mnemonic} {operands}".strip()
-            self._stats[address] = InstructionStats(address, size, text)
-            address += size
+            for insn_address, size, mnemonic, operands in cs.disasm_lite(code[offset:], address):
+                text = _with_target_name(machine.image, mnemonic, f"{mnemonic} {operands}".strip())
+                self._stats[insn_address] = InstructionStats(insn_address, size, text)
+                address = insn_address + size
+            if address < function.end:  # data (a literal pool) or padding
+                offset = address - function.start
+                half = code[offset:offset + 2][::-1].hex()
+                self._stats[address] = InstructionStats(address, 2, f".short 0x{half}")
+                address += 2
         self._pending: InstructionStats | None = None
         self._pending_cycle = 0
         engine.add_block_observer(self._on_block)
