@@ -280,6 +280,30 @@ def test_c_marker_header_marks_layers(elf):
     assert profile.unmatched_region_ends == 0
 
 
+def test_cycle_counter_loads_read_their_own_issue_cycle(elf):
+    """The PC-sync hook that times markers also times CYCCNT loads (M4-DWT-1): cyccnt.elf
+    prints the difference of two CYCCNT loads, which must equal the difference of their issue
+    cycles in the per-instruction timeline."""
+    timeline = Timeline(elf("cyccnt"))
+    image = timeline.image
+    machine = Machine(image, load_board("m4-ideal"), stdout=io.BytesIO())
+    # A plain run: the timeline's code hook on every instruction would sync the PC itself.
+    printed = int(Engine(machine).run().output.decode().split("cycles: ")[1])
+    main = find_function(image, "main")
+    code = bytes(machine.uc.mem_read(main.start, main.end - main.start))
+    from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
+
+    cs = Cs(CS_ARCH_ARM, CS_MODE_THUMB | CS_MODE_MCLASS)
+    cs.detail = True
+    loads = []  # the loads of CYCCNT: ldr rX, [rY, #4] where rY holds DWT_CTRL's address
+    for insn in cs.disasm(code, main.start):
+        if insn.mnemonic.startswith("ldr") and insn.op_str.endswith(", #4]"):
+            loads.append(insn.address)
+    assert len(loads) == 2, [hex(a) for a in loads]
+    issue = {address: cycle for address, cycle in timeline.steps if address in loads}
+    assert printed == issue[loads[1]] - issue[loads[0]]
+
+
 # -- exceptions (designed for; the machine does not raise them yet) ------------------------
 
 

@@ -14,6 +14,7 @@ from unicorn import (
     UC_ERR_INSN_INVALID,
     UC_HOOK_INTR,
     UC_HOOK_MEM_INVALID,
+    UC_HOOK_MEM_READ,
     UC_HOOK_MEM_WRITE,
     UC_MEM_FETCH_PROT,
     UC_MEM_FETCH_UNMAPPED,
@@ -40,7 +41,7 @@ from unicorn.arm_const import (
 from cmsim.board import Board, Region
 from cmsim.errors import CmsimError, FirmwareFault, ImageError
 from cmsim.image import Image
-from cmsim.peripherals import MARKER_BEGIN, MARKER_END, PPB_BASE, PPB_SIZE, SystemPeripherals
+from cmsim.peripherals import MARKER_BEGIN, PPB_BASE, PPB_SIZE, SystemPeripherals
 from cmsim.semihost import Exit, Semihost, read_c_string
 
 SEMIHOSTING_BKPT = 0xAB
@@ -102,8 +103,12 @@ class Machine:
         )
         self.marker_listeners: list[Callable[[str | None, int], None]] = []
         # Unicorn updates the PC register during an MMIO callback only for accesses that a
-        # memory hook covers; a marker's cycle comes from the PC of its store.
-        self.uc.hook_add(UC_HOOK_MEM_WRITE, _ignore_access, None, MARKER_BEGIN, MARKER_END + 3)
+        # memory hook covers. The clock needs that PC: a CYCCNT load reads the counter at its
+        # own issue cycle (M4-DWT-1) and a region marker is timed by its store.
+        self.uc.hook_add(
+            UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, _ignore_access, None, PPB_BASE,
+            PPB_BASE + PPB_SIZE - 1,
+        )
         self.semihost = Semihost(stdout, stderr, self._centiseconds)
         self._map_ppb()
         self.load(image)
