@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", action="store_true", help="print cycles per function (and named regions)"
     )
     profiling.add_argument(
-        "--top", type=_positive, default=20, help="functions in the --profile table (default 20)"
+        "--top", metavar="N", type=_positive, default=20,
+        help="functions in the --profile table (default 20)",
     )
     profiling.add_argument(
         "--trace", metavar="OUT.json", help="write a Chrome trace (Perfetto, chrome://tracing)"
