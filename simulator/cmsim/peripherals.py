@@ -49,8 +49,8 @@ class SystemPeripherals:
     ):
         self.issue_cycle = issue_cycle
         self.next_issue_cycle = next_issue_cycle
-        # on_marker(register, value, cycle): a begin counts from the instruction after its
-        # store, an end stops at its store's issue, so a region holds only the code between.
+        # on_marker(register, value, cycle): a begin is timed at the instruction after its
+        # store and an end at its store's issue, so a region holds the code between the stores.
         self.on_marker = on_marker
         self.registers: dict[int, int] = {DWT_CTRL: CTRL_RESET, CPUID: CPUID_CORTEX_M4_R0P1}
         self._cyccnt_value = 0  # CYCCNT at `_cyccnt_since` (or frozen when not counting)
