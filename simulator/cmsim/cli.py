@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -303,10 +304,12 @@ def _print_profile(profile: Profile, top: int) -> None:
         title=f"profile: {len(shown)} of {len(profile.functions)} functions by exclusive cycles "
         f"(total {profile.total_cycles:,} cycles)",
         title_justify="left",
+        box=box.SIMPLE_HEAD,  # light borders: the table fits 80 columns
     )
     longest = max((len(stats.name) for stats in shown), default=8)
-    table.add_column("function", overflow="fold", min_width=min(longest, 40))
-    for name in ("calls", "exclusive", "excl %", "inclusive", "incl %", "instructions", "CPI"):
+    table.add_column("function", overflow="fold", min_width=min(longest, 32))
+    # Instructions per function are in --profile-json/--profile-csv; CPI shows their effect.
+    for name in ("calls", "exclusive", "%", "inclusive", "%", "CPI"):
         table.add_column(name, justify="right", no_wrap=True)
     for stats in shown:
         cpi = f"{stats.exclusive_cycles / stats.instructions:.2f}" if stats.instructions else "-"
@@ -317,12 +320,12 @@ def _print_profile(profile: Profile, top: int) -> None:
             f"{100 * stats.exclusive_cycles / total:.1f}",
             f"{stats.inclusive_cycles:,}",
             f"{100 * stats.inclusive_cycles / total:.1f}",
-            f"{stats.instructions:,}",
             cpi,
         )
     console.print(table)
     if profile.regions:
-        regions = Table(title="regions (cmsim_region_begin/end)", title_justify="left")
+        regions = Table(title="regions (cmsim_region_begin/end)", title_justify="left",
+                        box=box.SIMPLE_HEAD)
         regions.add_column("region")
         regions.add_column("count", justify="right")
         regions.add_column("cycles", justify="right")
@@ -340,31 +343,40 @@ def _print_annotation(annotation: Annotation, profile: Profile) -> None:
     console = Console(stderr=False)
     summary = annotation_summary(annotation, profile)
     function_cycles = annotation.cycles or 1
+    has_reasons = any(stats.reasons for stats in annotation.instructions)
+    rows = []
+    for stats in annotation.instructions:
+        ran = bool(stats.count)
+        reasons = ", ".join(f"{reason} {cycles:,}" for reason, cycles in stats.reasons.items())
+        rows.append([
+            f"{stats.address:08x}",
+            f"{stats.count:,}" if ran else "",
+            f"{stats.cycles:,}" if ran else "",
+            f"{stats.cycles / stats.count:.2f}" if ran else "",
+            f"{100 * stats.cycles / function_cycles:.1f}" if ran else "",
+            *([escape(reasons) or ("-" if ran else "")] if has_reasons else []),
+            escape(stats.text),
+        ])
     table = Table(
         title=f"{escape(summary['function'])} ({summary['start']}-{summary['end']}): "
         f"{summary['calls']:,} calls, {annotation.cycles:,} exclusive cycles "
         f"({100 * annotation.cycles / (annotation.total_cycles or 1):.1f}% of "
         f"{annotation.total_cycles:,}), {summary['inclusive_cycles']:,} inclusive",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
     )
-    table.add_column("address", no_wrap=True)
-    for name in ("count", "cycles", "cyc/exec", "%"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("stalls")
-    table.add_column("instruction", no_wrap=True)
-    for stats in annotation.instructions:
-        style = None if stats.count else "dim"
-        reasons = ", ".join(f"{reason} {cycles:,}" for reason, cycles in stats.reasons.items())
-        table.add_row(
-            f"{stats.address:08x}",
-            f"{stats.count:,}" if stats.count else "",
-            f"{stats.cycles:,}" if stats.count else "",
-            f"{stats.cycles / stats.count:.2f}" if stats.count else "",
-            f"{100 * stats.cycles / function_cycles:.1f}" if stats.count else "",
-            escape(reasons) or ("-" if stats.count else ""),
-            escape(stats.text),
-            style=style,
-        )
+    # Numbers keep their full width; the disassembly folds when the terminal is narrow. The
+    # stall column appears once the engine reports stall reasons.
+    headers = ["address", "count", "cycles", "cyc/exec", "%"]
+    for index, name in enumerate(headers):
+        width = max([len(name)] + [len(row[index]) for row in rows])
+        table.add_column(name, justify="left" if index == 0 else "right", no_wrap=True,
+                         min_width=width)
+    if has_reasons:
+        table.add_column("stalls", overflow="fold")
+    table.add_column("instruction", overflow="fold")
+    for row, stats in zip(rows, annotation.instructions, strict=True):
+        table.add_row(*row, style=None if stats.count else "dim")
     console.print(table)
     for label, edges in (("called from", summary["callers"]), ("calls", summary["callees"])):
         if edges:
