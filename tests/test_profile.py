@@ -202,6 +202,21 @@ def test_inclusive_is_exclusive_plus_callees_for_non_recursive_functions(elf):
             assert stats.inclusive_instructions == stats.instructions + out_instructions
 
 
+def test_the_top_frame_is_always_the_function_of_the_running_code(elf):
+    """The invariant exclusive attribution rests on, checked after every block event."""
+    for name in (*ASM_FIRMWARES, "calls_mixed", "hello"):
+        image = load_image(elf(name))
+        engine = Engine(Machine(image, load_board("m4-ideal"), stdout=io.BytesIO()))
+        profiler = Profiler.attach(engine)
+        tops: list[tuple[str, str]] = []  # (top frame's function, function of the block)
+        engine.add_block_observer(  # runs after the profiler's observer
+            lambda address, _cycle, p=profiler, i=image, t=tops: t.append(
+                (p._stack[-1][0].name, i.function_name(address) or UNKNOWN))
+        )
+        profiler.finish(engine.run())
+        assert tops and all(top == running for top, running in tops), name
+
+
 def _all_elves(firmware_dir: Path) -> list[Path]:
     return sorted(firmware_dir.glob("*.elf")) + sorted(firmware_dir.glob("special/*.elf"))
 
