@@ -129,6 +129,7 @@ class Engine:
         self._block = _Block((), (), {})  # the block executing now (fast path)
         self._deferred: tuple[Instr, ...] = ()  # static run waiting to be issued (fast path)
         self._deferred_after = 0  # the dynamic instruction that run follows
+        self._issued: dict[int, object] = {}  # address -> Step, in the block executing now
         self._memo: dict[tuple, tuple] = {}
         machine.clock = self
         if path == "reference":
@@ -164,23 +165,34 @@ class Engine:
             fn(address, t)
 
     # -- the clock the peripherals see (M4-DWT-1) ---------------------------------------------
+    def _step_now(self):
+        """(issue cycle, Step) of the instruction at the PC, i.e. the one executing now; works
+        from any Unicorn hook that sees a synced PC (code hooks, PPB accesses)."""
+        if self.path == "reference":
+            step = self._current
+            return (0, None) if step is None else (step.t, step)
+        pc = self.uc.reg_read(U.UC_ARM_REG_PC) & ~1
+        if self._native is not None:
+            return self._native.current_step(pc)
+        step = self._issued.get(pc)
+        if step is None and any(ins.address == pc for ins in self._deferred):
+            self._flush_deferred()  # the PC is past the dynamic instruction: the run executes
+            step = self._issued.get(pc)
+        if step is None:
+            step = self._current
+        return (0, None) if step is None else (step.t, step)
+
     def issue_cycle(self) -> int:
         """Issue cycle of the instruction executing now."""
-        if self.path == "fast" and self._native is not None:
-            return self._native.current_step()[0]
-        return 0 if self._current is None else self._current.t
+        return self._step_now()[0]
 
     def next_issue_cycle(self) -> int:
         """Issue cycle of the next instruction, for a write by the current one. Writes that reach
         the cycle counters go to the PPB (Device memory, M4-LS-WB): their cost does not depend
         on the next instruction, so it is exact here."""
-        if self.path == "fast" and self._native is not None:
-            t, step = self._native.current_step()
-        else:
-            step = self._current
-            if step is None:
-                return 0
-            t = step.t
+        t, step = self._step_now()
+        if step is None:
+            return t
         return t + base_cost(step.ins) + step.extra
 
     # -- shared: issuing one instruction with its run-time facts ------------------------------
@@ -234,6 +246,7 @@ class Engine:
         pipeline = self.pipeline
         t = pipeline.issue(ins, executed, address, div, in_it)
         self._current = pipeline.pending
+        self._issued[ins.address] = self._current
         if ins.klass == D.IT:
             self._it_conds = self._covered(ins)
         if self._new_block is not None:
@@ -355,6 +368,7 @@ class Engine:
             self._limit(address)
             return
         self._new_block = address
+        self._issued = {}
         if block.prefix:
             self._issue_static(block.prefix)
         self._block = block
@@ -383,8 +397,10 @@ class Engine:
         pipeline = self.pipeline
         issue = pipeline.issue
         first = True
+        issued = self._issued
         for ins in run:
             t = issue(ins, True, None, 0, False)
+            issued[ins.address] = pipeline.pending
             if first:
                 first = False
                 if self._new_block is not None:
@@ -442,6 +458,8 @@ class NativePath:
             native_mod.OBSERVE(self._observe),
         )
         self._clock_cache: tuple | None = None
+        self._observe_enabled = False
+        self._observed_block: tuple | None = None
 
     @classmethod
     def create(cls, engine: Engine) -> NativePath | None:
@@ -560,28 +578,35 @@ class NativePath:
             self.states.append(key)
         return (first or 0), pipeline.time, exit_state, count, pipeline.pending
 
-    def current_step(self) -> tuple[int, object]:
-        """Issue cycle and Step of the instruction executing now (a clock read mid-block)."""
+    def current_step(self, pc: int) -> tuple[int, object]:
+        """Issue cycle and Step of the instruction at `pc` in the block being recorded."""
         block, state, now = ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64()
         facts = ctypes.POINTER(native_mod.Fact)()
         n = self.lib.fp_current(ctypes.byref(block), ctypes.byref(state), ctypes.byref(now),
                                 ctypes.byref(facts))
-        if n <= 0:
+        if n < 0:
             return now.value, None
-        recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[:n]]
-        key = (block.value, state.value, now.value, tuple(recorded))
+        recorded = tuple((f.pc, f.executed, f.address, f.div) for f in facts[:n])
+        key = (block.value, state.value, now.value, recorded, pc)
         if self._clock_cache is not None and self._clock_cache[0] == key:
             return self._clock_cache[1]
-        _first, last, _exit, _count, step = self._time_block(
-            block.value >> 32, block.value & 0xFFFFFFFF, state.value, recorded, recorded[-1][0])
+        first, last, _exit, _count, step = self._time_block(
+            block.value >> 32, block.value & 0xFFFFFFFF, state.value, list(recorded), pc)
         result = (now.value + last, step)
         self._clock_cache = (key, result)
+        if self._observe_enabled and self._observed_block != (block.value, now.value):
+            # Observers must see this block start before whatever reads the clock inside it
+            # (region markers); C then skips the block's event when it settles it.
+            self._observed_block = (block.value, now.value)
+            self.lib.fp_mark_observed()
+            self._observe(block.value >> 32, now.value + first)
         return result
 
     def run(self, entry: int | None) -> RunResult:
         engine = self.engine
         lib = self.lib
         observe = self._callbacks[3] if engine._observers else None
+        self._observe_enabled = observe is not None
         lib.fp_set_callbacks(self._callbacks[0], self._callbacks[1], self._callbacks[2],
                              ctypes.cast(observe, ctypes.c_void_p) if observe else None)
         error = None

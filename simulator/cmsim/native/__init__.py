@@ -92,5 +92,6 @@ def load() -> ctypes.CDLL | None:
                                   ctypes.POINTER(ctypes.c_int64),
                                   ctypes.POINTER(ctypes.POINTER(Fact))]
     native.fp_current.restype = ctypes.c_int64
+    native.fp_mark_observed.argtypes = []
     native.fp_totals.argtypes = [ctypes.POINTER(ctypes.c_int64)]
     return native

@@ -84,6 +84,7 @@ static observe_fn py_observe;
 
 static uint64_t cur_block;
 static int have_cur, stopped;
+static int observed; /* the current block's observer event was already sent (clock read) */
 static int64_t state, now, instructions, max_instructions;
 static int64_t hits, misses;
 
@@ -280,8 +281,9 @@ static void memo_grow(void)
 static void apply(uint64_t key_block, int64_t d_first, int64_t d_exit, int64_t exit_state,
                   int64_t count)
 {
-    if (py_observe)
+    if (py_observe && !observed)
         py_observe(key_block >> 32, now + d_first);
+    observed = 0;
     now += d_exit;
     state = exit_state;
     instructions += count;
@@ -378,6 +380,7 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
     cur_block = key;
     nfacts = 0;
     have_cur = 1;
+    observed = 0;
 }
 
 static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
@@ -442,6 +445,9 @@ int64_t fp_current(uint64_t *block, int64_t *entry_state, int64_t *time, const F
     *out_facts = facts;
     return have_cur ? nfacts : -1;
 }
+
+/* The engine sent the current block's observer event itself (before a mid-block clock read). */
+void fp_mark_observed(void) { observed = 1; }
 
 void fp_totals(int64_t *out)
 {
