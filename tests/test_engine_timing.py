@@ -38,10 +38,10 @@ def timed_run(elf: Path, board: str, path: str, max_instructions: int = 400_000,
 @pytest.mark.parametrize("board", ["m4-ideal", "stm32f4"])
 @pytest.mark.parametrize("name", FIRMWARE_NAMES)
 def test_fast_path_equals_reference_path(name, board):
-    """Every firmware: the C fast path (m4-ideal; stm32f4 has wait states, so its fast path is
-    the Python one) and the Python fast path give the reference path's cycles, instruction
-    count, output, block sequence and cycle at every block start. Long firmwares (matmul) are
-    compared up to the instruction limit, which all paths apply at the same block."""
+    """Every firmware: the C fast path and the Python fast path give the reference path's
+    cycles, instruction count, output, block sequence and cycle at every block start. Long
+    firmwares (matmul) are compared up to the instruction limit, which all paths apply at the
+    same block."""
     elf = build_firmware(board) / f"{name}.elf"
     ref, ref_outcome, ref_blocks, ref_done = timed_run(elf, board, "reference")
     for native in (None, False):
@@ -52,8 +52,10 @@ def test_fast_path_equals_reference_path(name, board):
         assert fast_done == ref_done == [ref.cycles]
 
 
-def test_c_fast_path_is_used_on_a_zero_wait_state_board(elf):
-    machine = Machine(load_image(elf("microbench")), load_board("m4-ideal"))
+@pytest.mark.parametrize("board", ["m4-ideal", "stm32f4"])
+def test_c_fast_path_is_used_and_memoises(board):
+    elf = build_firmware(board) / "microbench.elf"
+    machine = Machine(load_image(elf), load_board(board))
     engine = Engine(machine, path="fast")
     assert engine._native is not None, "C fast path not built (is a C compiler installed?)"
     engine.run()

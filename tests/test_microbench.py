@@ -116,14 +116,14 @@ def test_mb69_whole_body_with_n10(ideal):
 # -- section 12.10: the stm32f4 memory-model benchmarks (MP-01..MP-04) --------------------------
 
 
-@pytest.fixture(scope="module")
-def art_on():
-    return run_microbench("stm32f4")[0]
+@pytest.fixture(scope="module", params=["reference", "fast"])
+def art_on(request):
+    return run_microbench("stm32f4", path=request.param)[0]
 
 
-@pytest.fixture(scope="module")
-def art_off():
-    return run_microbench("stm32f4-noart", build_board="stm32f4")[0]
+@pytest.fixture(scope="module", params=["reference", "fast"])
+def art_off(request):
+    return run_microbench("stm32f4-noart", build_board="stm32f4", path=request.param)[0]
 
 
 def per_iteration(values, bench, warm=True):

@@ -138,10 +138,10 @@ class Engine:
         else:
             self._dynamic = self._find_dynamic_addresses()
             self._native = None
-            if native is not False and _zero_wait_states(machine.board):
+            if native is not False:
                 self._native = NativePath.create(self)
             if native and self._native is None:
-                raise CmsimError("the C fast path needs a C compiler and a zero-wait-state board")
+                raise CmsimError("the C fast path needs a C compiler (cc)")
             if self._native is not None:
                 return
             self.uc.hook_add(UC_HOOK_BLOCK, self._on_block_fast)
@@ -438,8 +438,7 @@ class Engine:
         )
 
 
-def _zero_wait_states(board) -> bool:
-    return all(r.read_ws == r.write_ws == r.fetch_ws == 0 for r in board.regions)
+MAX_STATES = 200_000  # distinct block-entry states kept before the memo is cleared
 
 
 class NativePath:
@@ -449,7 +448,8 @@ class NativePath:
     def __init__(self, engine: Engine, lib):
         self.engine = engine
         self.lib = lib
-        self.states: list[tuple] = [((None, None), ())]  # state id -> (snapshot, IT queue)
+        # state id -> (sequencer snapshot, IT queue, memory snapshot)
+        self.states: list[tuple] = [((None, None), (), engine.memory.snapshot(0))]
         self.state_ids: dict[tuple, int] = {self.states[0]: 0}
         self._callbacks = (
             native_mod.TRANSLATE(self._translate),
@@ -473,9 +473,10 @@ class NativePath:
             return None
         board = engine.machine.board
         for index, region in enumerate(board.regions):
+            exact = region.read_ws or region.write_ws or region.dcache_lines
             for start in (region.base, *region.aliases):
                 end = min(start + region.size, 0xFFFFFFFF)
-                lib.fp_add_region(start, end, index)
+                lib.fp_add_region(start, end, index, int(bool(exact)))
         for address, cond in dynamic.items():
             self._add_info(address, cond)
         # Few wide ranges: Unicorn scans its code-hook list on every hooked instruction, while a
@@ -533,13 +534,14 @@ class NativePath:
             out[0] = out[1] = out[2] = out[3] = 0
 
     # -- the rules over one block --------------------------------------------------------------
-    def _time_block(self, address, size, state, recorded, stop_after):
+    def _time_block(self, address, size, state, recorded, stop_after, intern=True):
         """Issue one block's instructions from a state; return (first issue cycle, last issue
         cycle, exit state id, instructions issued, last Step), times relative to the entry."""
         engine = self.engine
         pipeline = engine.pipeline
-        snapshot, it_queue = self.states[state]
+        snapshot, it_queue, memory = self.states[state]
         pipeline.restore(snapshot, engine.decode, 0)
+        engine.memory.restore(memory, 0)
         queue = list(it_queue)
         k, count, first = 0, 0, None
         for ins in engine._instrs(address, size):
@@ -571,9 +573,15 @@ class NativePath:
                 queue = engine._covered(ins)
             if stop_after is not None and ins.address == stop_after:
                 break
-        key = (pipeline.snapshot(), tuple(queue))
+        if not intern:  # a clock read: the exit state is not needed
+            return (first or 0), pipeline.time, -1, count, pipeline.pending
+        key = (pipeline.snapshot(), tuple(queue), engine.memory.snapshot(pipeline.time))
         exit_state = self.state_ids.get(key)
         if exit_state is None:
+            if len(self.states) >= MAX_STATES:  # bound memory: start the memo afresh
+                self.lib.fp_clear_memo()
+                self.states.clear()
+                self.state_ids.clear()
             exit_state = self.state_ids[key] = len(self.states)
             self.states.append(key)
         return (first or 0), pipeline.time, exit_state, count, pipeline.pending
@@ -591,7 +599,8 @@ class NativePath:
         if self._clock_cache is not None and self._clock_cache[0] == key:
             return self._clock_cache[1]
         first, last, _exit, _count, step = self._time_block(
-            block.value >> 32, block.value & 0xFFFFFFFF, state.value, list(recorded), pc)
+            block.value >> 32, block.value & 0xFFFFFFFF, state.value, list(recorded), pc,
+            intern=False)
         result = (now.value + last, step)
         self._clock_cache = (key, result)
         if self._observe_enabled and self._observed_block != (block.value, now.value):
@@ -619,7 +628,7 @@ class NativePath:
         lib.fp_totals(totals)
         now, state, engine.instructions = totals[0], totals[1], totals[2]
         self.memo_hits, self.memo_misses = totals[3], totals[4]
-        snapshot, _queue = self.states[state]
+        snapshot, _queue, _memory = self.states[state]
         engine.pipeline.restore(snapshot, engine.decode, now)
         engine.cycles = engine.pipeline.finish()
         for fn in engine._finish_observers:

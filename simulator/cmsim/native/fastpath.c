@@ -56,7 +56,7 @@ typedef struct {
 } BlockLen;
 
 typedef struct {
-    uint32_t start, end, index;
+    uint32_t start, end, index, exact; /* exact: timing depends on the address (wait states) */
 } Region;
 
 /* Python callbacks. */
@@ -85,6 +85,7 @@ static observe_fn py_observe;
 static uint64_t cur_block;
 static int have_cur, stopped;
 static int observed; /* the current block's observer event was already sent (clock read) */
+static int cleared;  /* the memo was cleared during a Python callback */
 static int64_t state, now, instructions, max_instructions;
 static int64_t hits, misses;
 
@@ -133,13 +134,14 @@ void fp_set_callbacks(translate_fn t, settle_fn s, limit_fn l, observe_fn o)
     py_observe = o;
 }
 
-int fp_add_region(uint32_t start, uint32_t end, uint32_t index)
+int fp_add_region(uint32_t start, uint32_t end, uint32_t index, uint32_t exact)
 {
     if (nregions >= 64)
         return -1;
     regions[nregions].start = start;
     regions[nregions].end = end;
     regions[nregions].index = index;
+    regions[nregions].exact = exact;
     nregions++;
     return 0;
 }
@@ -235,11 +237,14 @@ static uint32_t reg(uc_engine *uc, int id)
     return value;
 }
 
-static uint32_t region_of(uint32_t address)
+/* What of an access address the timing can depend on: its region and low bits, or the whole
+ * address in regions with wait states or caches. */
+static uint64_t address_class(uint32_t address)
 {
     for (int k = 0; k < nregions; k++)
         if (regions[k].start <= address && address < regions[k].end)
-            return regions[k].index;
+            return regions[k].exact ? (uint64_t)1 << 40 | address
+                                    : (uint64_t)regions[k].index << 2 | (address & 3);
     return 0xFFFF;
 }
 
@@ -248,7 +253,7 @@ static uint64_t signature(void)
     uint64_t h = (uint64_t)nfacts;
     for (int64_t k = 0; k < nfacts; k++) {
         const Fact *f = &facts[k];
-        uint64_t where = f->executed ? ((uint64_t)region_of(f->address) << 2 | (f->address & 3)) : 0;
+        uint64_t where = f->executed ? address_class(f->address) : 0;
         h = mix64(h, (uint64_t)f->pc << 1 | f->executed);
         h = mix64(h, where << 8 | f->div);
     }
@@ -310,8 +315,13 @@ static void settle_current(int partial)
     }
     misses++;
     int64_t entry = state;
+    cleared = 0;
     py_settle(cur_block >> 32, (uint32_t)cur_block, entry, facts, nfacts, out);
-    m = memo_slot(cur_block, sig, entry); /* the callback does not touch the memo */
+    if (cleared) { /* state ids were renumbered: do not store a result keyed by the old one */
+        apply(cur_block, out[0], out[1], out[2], out[3]);
+        return;
+    }
+    m = memo_slot(cur_block, sig, entry);
     m->used = 1;
     m->key_block = cur_block;
     m->sig = sig;
@@ -444,6 +454,14 @@ int64_t fp_current(uint64_t *block, int64_t *entry_state, int64_t *time, const F
     *time = now;
     *out_facts = facts;
     return have_cur ? nfacts : -1;
+}
+
+/* Forget every memoised block (the engine renumbers its states). */
+void fp_clear_memo(void)
+{
+    memset(memo, 0, (memo_mask + 1) * sizeof(Memo));
+    memo_used = 0;
+    cleared = 1;
 }
 
 /* The engine sent the current block's observer event itself (before a mid-block clock read). */
