@@ -10,6 +10,7 @@ import pytest
 from conftest import FIRMWARE, build_firmware
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from unicorn.arm_const import UC_ARM_REG_PC
 
 from cmsim.board import load_board
 from cmsim.engine import Engine
@@ -191,3 +192,39 @@ def test_alu_sequences_cost_one_cycle_each(elf, tmp_path_factory, lines):
     # 3 set-up instructions + the sequence + BKPT, each 1 cycle
     assert result.instructions == len(lines) + 4
     assert result.cycles == result.instructions
+
+
+def test_callers_driving_machine_run_see_the_same_counters_on_every_path(elf):
+    """A harness runs the machine itself (machine.run) and stops it from a code hook: every
+    path reports the same instruction count and issue cycle there, run after run."""
+    from unicorn import UC_HOOK_CODE
+
+    from cmsim.machine import Stop
+
+    seen = {}
+    for path, native in (("reference", None), ("fast", False), ("fast", None)):
+        image = load_image(elf("microbench"))
+        machine = Machine(image, load_board("m4-ideal"))
+        engine = Engine(machine, path=path, native=native)
+        target = image.symbols["common_state"] & ~1
+        stops: list[tuple[int, int]] = []
+        resumed = [False]
+
+        def on_code(_uc, _address, _size, _data, engine=engine, machine=machine, stops=stops,
+                    resumed=resumed):
+            if resumed[0]:  # the run restarts on the instruction it stopped at: let it execute
+                resumed[0] = False
+                return
+            stops.append((engine.instructions, engine.issue_cycle()))
+            machine.stop(Stop(exit_code=0))
+
+        machine.uc.hook_add(UC_HOOK_CODE, on_code, None, target, target)
+        machine.reset()
+        for _ in range(3):  # the first three calls of common_state
+            pc = machine.uc.reg_read(UC_ARM_REG_PC)
+            machine._stop = None
+            machine.run(start=pc)
+            resumed[0] = True
+            engine.max_instructions = engine.instructions + 100_000
+        seen[(path, native)] = stops
+    assert len(set(map(tuple, seen.values()))) == 1, seen

@@ -110,14 +110,15 @@ class Engine:
         if path not in PATHS:
             raise ValueError(f"path must be one of {PATHS}, got {path!r}")
         self.machine = machine
-        self.max_instructions = max_instructions
+        self._native: NativePath | None = None
+        self._max_instructions = max_instructions
         self.path = path
         self.uc = machine.uc
         self.memory = MemoryModel(machine.board)
         self.decode = Decoder(lambda a, n: self.uc.mem_read(a, n))
         self.pipeline = Pipeline(self.memory, self._next_sizes)
-        self.instructions = 0
-        self.cycles = 0
+        self._instructions = 0
+        self.cycles = 0  # total of the last finished run()
         self._observers: list[BlockObserver] = []
         self._finish_observers: list[Callable[[int], None]] = []
         self._it_conds: list[tuple[int, int]] = []  # (address, condition) of IT-covered instrs
@@ -137,7 +138,6 @@ class Engine:
             self.uc.hook_add(UC_HOOK_CODE, self._on_code_reference)
         else:
             self._dynamic = self._find_dynamic_addresses()
-            self._native = None
             if native is not False:
                 self._native = NativePath.create(self)
             if native and self._native is None:
@@ -148,6 +148,29 @@ class Engine:
             for begin, end in _merge_ranges(sorted(self._dynamic)):
                 self.uc.hook_add(UC_HOOK_CODE, self._on_code_fast, begin=begin, end=end)
 
+    # -- counters (live during a run, also for callers that drive machine.run themselves) ----
+    @property
+    def max_instructions(self) -> int:
+        """Instruction limit: a block that would exceed it is not run (LimitReached)."""
+        return self._max_instructions
+
+    @max_instructions.setter
+    def max_instructions(self, value: int) -> None:
+        self._max_instructions = value
+        if self._native is not None:
+            self._native.lib.fp_set_max(value)
+
+    @property
+    def instructions(self) -> int:
+        """Instructions executed so far (the C path counts the block in progress too)."""
+        if self._native is not None:
+            return self._native.instructions()
+        return self._instructions
+
+    @instructions.setter
+    def instructions(self, value: int) -> None:
+        self._instructions = value
+
     # -- observers (profiler contract) -------------------------------------------------------
     def add_block_observer(
         self, on_block: BlockObserver, on_finish: Callable[[int], None] | None = None
@@ -155,6 +178,8 @@ class Engine:
         """Call on_block(block_address, cycle_at_block_start) for every executed block, in order;
         on_finish(total_cycles) when the run ends."""
         self._observers.append(on_block)
+        if self._native is not None:
+            self._native.install_callbacks()
         if on_finish is not None:
             self._finish_observers.append(on_finish)
 
@@ -483,9 +508,17 @@ class NativePath:
         # miss in the C table costs a few nanoseconds.
         ranges = _merge_ranges(sorted(dynamic), gap=4, limit=8)
         flat = (ctypes.c_uint64 * (2 * len(ranges)))(*[x for r in ranges for x in r])
+        self.install_callbacks()
         if lib.fp_attach(engine.uc._uch, flat, len(ranges)) != 0:
             return None
         return self
+
+    def install_callbacks(self) -> None:
+        """Give C the Python callbacks (the observer one only when someone observes)."""
+        observe = self._callbacks[3] if self.engine._observers else None
+        self._observe_enabled = observe is not None
+        self.lib.fp_set_callbacks(self._callbacks[0], self._callbacks[1], self._callbacks[2],
+                                  ctypes.cast(observe, ctypes.c_void_p) if observe else None)
 
     def _add_info(self, address: int, cond: int) -> None:
         ins = self.engine._sweep_decode(address)
@@ -611,13 +644,25 @@ class NativePath:
             self._observe(block.value >> 32, now.value + first)
         return result
 
+    def instructions(self) -> int:
+        """Settled instructions plus those of the block in progress (up to the PC)."""
+        totals = (ctypes.c_int64 * 5)()
+        self.lib.fp_totals(totals)
+        block, state, now = ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64()
+        facts = ctypes.POINTER(native_mod.Fact)()
+        n = self.lib.fp_current(ctypes.byref(block), ctypes.byref(state), ctypes.byref(now),
+                                ctypes.byref(facts))
+        if n < 0:
+            return totals[2]
+        recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[:n]]
+        pc = self.engine.uc.reg_read(U.UC_ARM_REG_PC) & ~1
+        count = self._time_block(block.value >> 32, block.value & 0xFFFFFFFF, state.value,
+                                 recorded, pc, intern=False)[3]
+        return totals[2] + count
+
     def run(self, entry: int | None) -> RunResult:
         engine = self.engine
         lib = self.lib
-        observe = self._callbacks[3] if engine._observers else None
-        self._observe_enabled = observe is not None
-        lib.fp_set_callbacks(self._callbacks[0], self._callbacks[1], self._callbacks[2],
-                             ctypes.cast(observe, ctypes.c_void_p) if observe else None)
         error = None
         try:
             exit_code = engine.machine.run(start=entry)
@@ -626,7 +671,7 @@ class NativePath:
         lib.fp_finish(1 if error is not None else 0)
         totals = (ctypes.c_int64 * 5)()
         lib.fp_totals(totals)
-        now, state, engine.instructions = totals[0], totals[1], totals[2]
+        now, state = totals[0], totals[1]
         self.memo_hits, self.memo_misses = totals[3], totals[4]
         snapshot, _queue, _memory = self.states[state]
         engine.pipeline.restore(snapshot, engine.decode, now)

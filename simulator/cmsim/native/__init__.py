@@ -94,5 +94,6 @@ def load() -> ctypes.CDLL | None:
                                   ctypes.POINTER(ctypes.POINTER(Fact))]
     native.fp_current.restype = ctypes.c_int64
     native.fp_mark_observed.argtypes = []
+    native.fp_set_max.argtypes = [ctypes.c_int64]
     native.fp_totals.argtypes = [ctypes.POINTER(ctypes.c_int64)]
     return native
