@@ -211,6 +211,17 @@ class Engine:
         """Issue cycle of the instruction executing now."""
         return self._step_now()[0]
 
+    def on_run(self) -> None:
+        """The machine starts (or resumes) running."""
+        if self._native is not None:
+            self._native.lib.fp_resume()
+
+    def on_stop(self) -> None:
+        """The machine is being stopped from a hook: observers see the block in progress now
+        (the C path otherwise reports a block when the next one starts)."""
+        if self._native is not None and self._observers:
+            self._step_now()
+
     def next_issue_cycle(self) -> int:
         """Issue cycle of the next instruction, for a write by the current one. Writes that reach
         the cycle counters go to the PPB (Device memory, M4-LS-WB): their cost does not depend
@@ -315,8 +326,8 @@ class Engine:
     def _on_code_reference(self, _uc: object, address: int, _size: int, _data: object) -> None:
         if self.machine._stop is not None:
             return  # stopped by the instruction limit: Unicorn may still enter the block
-        self.instructions += 1
         self._issue(self.decode(address))
+        self.instructions += 1  # after: observers of a block see the count before it
 
     # -- fast path ---------------------------------------------------------------------------
     def _find_dynamic_addresses(self) -> dict[int, int]:
@@ -403,8 +414,8 @@ class Engine:
         if run is None or self.machine._stop is not None:
             return  # a static instruction inside a merged hook range, or stopped
         self._flush_deferred()
-        self.instructions += 1
         self._issue(self.decode(address))
+        self.instructions += 1  # after: observers of a block see the count before it
         # The static run after this instruction is issued at the next event, once it has
         # surely executed (this instruction may fault or stop the machine).
         self._deferred = run
@@ -485,6 +496,7 @@ class NativePath:
         self._clock_cache: tuple | None = None
         self._observe_enabled = False
         self._observed_block: tuple | None = None
+        self._emitting = False
 
     @classmethod
     def create(cls, engine: Engine) -> NativePath | None:
@@ -641,7 +653,11 @@ class NativePath:
             # (region markers); C then skips the block's event when it settles it.
             self._observed_block = (block.value, now.value)
             self.lib.fp_mark_observed()
-            self._observe(block.value >> 32, now.value + first)
+            self._emitting = True  # observers see the count before this block
+            try:
+                self._observe(block.value >> 32, now.value + first)
+            finally:
+                self._emitting = False
         return result
 
     def instructions(self) -> int:
@@ -652,7 +668,7 @@ class NativePath:
         facts = ctypes.POINTER(native_mod.Fact)()
         n = self.lib.fp_current(ctypes.byref(block), ctypes.byref(state), ctypes.byref(now),
                                 ctypes.byref(facts))
-        if n < 0:
+        if n < 0 or self._emitting:
             return totals[2]
         recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[:n]]
         pc = self.engine.uc.reg_read(U.UC_ARM_REG_PC) & ~1

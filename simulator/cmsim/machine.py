@@ -199,12 +199,18 @@ class Machine:
         """Ask the run loop to end (called from hooks)."""
         if self._stop is None:
             self._stop = stop
+        on_stop = getattr(self.clock, "on_stop", None)
+        if on_stop is not None:
+            on_stop()  # the engine delivers events it still holds for the code run so far
         self.uc.emu_stop()
 
     def run(self, start: int | None = None) -> int:
         """Run until the firmware exits; return its exit code or raise the error that stopped it."""
         begin = time.perf_counter()
         pc = self.uc.reg_read(UC_ARM_REG_PC) if start is None else start
+        on_run = getattr(self.clock, "on_run", None)
+        if on_run is not None:
+            on_run()  # the engine's hooks become live again after an earlier stop
         try:
             self.uc.emu_start(pc | 1, NEVER)
         except UcError as exc:

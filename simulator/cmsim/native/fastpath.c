@@ -456,6 +456,9 @@ int64_t fp_current(uint64_t *block, int64_t *entry_state, int64_t *time, const F
     return have_cur ? nfacts : -1;
 }
 
+/* A new emulation starts: hooks are live again after a stop (instruction limit). */
+void fp_resume(void) { stopped = 0; }
+
 /* A new instruction limit (callers may raise it between runs). */
 void fp_set_max(int64_t value) { max_instructions = value; }
 
