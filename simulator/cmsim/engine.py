@@ -1,19 +1,27 @@
 """Runs a machine and times it with the Cortex-M4 timing model and the board's memory model.
 
-Two paths feed the same rule sequencer (`timing.cortex_m4.Pipeline`) the same instruction
-stream, so they give identical cycle counts by construction (a test checks it anyway):
+Every path feeds the same rule sequencer (`timing.cortex_m4.Pipeline`) the same instruction
+stream with the same run-time facts, so they give identical cycle counts (tests check it on
+every firmware):
 
-- **reference**: a code hook on every instruction (UC_HOOK_CODE) reads what each instruction
-  needs at run time (IT condition, access address, divide operands) and issues it.
-- **fast**: a block hook issues the run of *static* instructions of each block (facts fixed by
-  the code: executed, no memory access, no value-dependent cost) from a per-block table built
-  once at translation time; narrow code hooks, registered only on the address ranges of the
-  *dynamic* instructions (memory accesses, divides, IT blocks, BKPT/SVC/WFI), issue those with
-  their run-time facts. The static runs of a block are memoised: the cycles a run adds and the
-  sequencer state it leaves depend only on the state it starts from.
+- **reference**: a Python code hook on every instruction (UC_HOOK_CODE) reads what each
+  instruction needs at run time (IT condition, access address, divide operands) and issues it.
+- **fast, C** (default when a C compiler exists; native/fastpath.c): a C block hook and C code
+  hooks on the *dynamic* instructions (memory accesses, divides, IT blocks, BKPT/SVC/WFI, found
+  by a sweep of the ELF's code at start-up) record each block execution's facts. A block's
+  timing is memoised in C by (block, sequencer + memory-model state it starts from, facts): a hit
+  adds the cycles without running Python; a miss calls back into Python, which issues the
+  block's instructions through the Pipeline once and returns cycles and exit state. Static
+  effects (base costs, pairing inside the block, IT folding, branch classes) are thereby
+  computed once per block and entry state; dynamic ones (taken edges, divide operands, failed IT
+  instructions, address-dependent block/alignment/wait states, caches) enter through the facts
+  and the state.
+- **fast, Python** (`native=False`, or no compiler): a Python block hook issues each block's
+  static instructions; Python code hooks on the dynamic instructions issue those.
 
-The machine's clock protocol (`issue_cycle`, `next_issue_cycle`) serves DWT CYCCNT and SysTick
-with the model's cycles (M4-DWT-1).
+The machine's clock protocol (`issue_cycle`, `next_issue_cycle`) serves DWT CYCCNT, SysTick and
+region markers with the model's cycles (M4-DWT-1); `issue_cycle()` gives the issue cycle of the
+instruction at the PC from any hook that sees a synced PC.
 """
 
 from __future__ import annotations
@@ -474,7 +482,7 @@ class Engine:
         )
 
 
-MAX_STATES = 200_000  # distinct block-entry states kept before the memo is cleared
+MAX_STATES = 20_000  # distinct block-entry states kept before the memo is cleared (memory bound)
 
 
 class NativePath:
