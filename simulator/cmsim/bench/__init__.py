@@ -1,0 +1,1 @@
+"""Kernel workloads and their numpy golden models."""
