@@ -188,7 +188,7 @@ class Harness:
             self.uc.mem_write(sp, np.array(stack_args, dtype="<u4").tobytes())
 
         self.machine.reset()  # clears the previous run's stop reason
-        for register, value in zip(ARGUMENT_REGISTERS, register_args):
+        for register, value in zip(ARGUMENT_REGISTERS, register_args, strict=False):
             self.uc.reg_write(register, value)
         self.uc.reg_write(UC_ARM_REG_SP, sp)
         self.uc.reg_write(UC_ARM_REG_LR, self._return | 1)

@@ -50,7 +50,9 @@ def rounding_divide_by_pot(x: np.ndarray | int, exponent: np.ndarray | int) -> n
     return (x >> exponent) + (remainder > threshold)
 
 
-def requantize(acc: np.ndarray | int, multiplier: np.ndarray | int, shift: np.ndarray | int) -> np.ndarray:
+def requantize(
+    acc: np.ndarray | int, multiplier: np.ndarray | int, shift: np.ndarray | int
+) -> np.ndarray:
     """TFLite MultiplyByQuantizedMultiplier on int32 accumulators (broadcasts per channel)."""
     acc = np.asarray(acc, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
@@ -200,7 +202,8 @@ def _pool_windows(x: np.ndarray, k: tuple[int, int], stride: tuple[int, int],
                   pad: tuple[int, int], out_size: tuple[int, int] | None):
     h, w, _ = x.shape
     if out_size is None:
-        out_size = (output_size(h, k[0], stride[0], pad[0]), output_size(w, k[1], stride[1], pad[1]))
+        out_size = (output_size(h, k[0], stride[0], pad[0]),
+                    output_size(w, k[1], stride[1], pad[1]))
     out_h, out_w = out_size
     for oy in range(out_h):
         for ox in range(out_w):
