@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from cmsim.bench import golden
 
 MIN, MAX = golden.INT32_MIN, golden.INT32_MAX

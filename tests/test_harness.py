@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from cmsim.bench import golden
 from cmsim.bench import kernels as K
 from cmsim.errors import FirmwareFault

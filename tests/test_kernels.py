@@ -11,10 +11,11 @@ import zlib
 
 import numpy as np
 import pytest
-from cmsim.bench import golden
-from cmsim.bench import kernels as K
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from cmsim.bench import golden
+from cmsim.bench import kernels as K
 
 VARIANTS = K.VARIANTS
 FAST = settings(max_examples=20, deadline=None, derandomize=True,

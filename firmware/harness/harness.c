@@ -26,6 +26,7 @@ static const void *const volatile kernel_table[] = {
     (const void *)nn_fully_connected_asm, (const void *)nn_fully_connected_scratch_size,
     (const void *)nn_max_pool_ref, (const void *)nn_max_pool_opt, (const void *)nn_max_pool_asm,
     (const void *)nn_avg_pool_ref, (const void *)nn_avg_pool_opt, (const void *)nn_avg_pool_asm,
+    (const void *)nn_max_pool_scratch_size, (const void *)nn_avg_pool_scratch_size,
     (const void *)nn_relu_ref, (const void *)nn_relu_opt, (const void *)nn_relu_asm,
     (const void *)nn_relu6_ref, (const void *)nn_relu6_opt, (const void *)nn_relu6_asm,
     (const void *)nn_softmax_ref, (const void *)nn_softmax_opt, (const void *)nn_softmax_asm,

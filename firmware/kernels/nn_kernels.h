@@ -127,7 +127,9 @@ NN_POOL_SIGNATURE(nn_max_pool_asm);
 NN_POOL_SIGNATURE(nn_avg_pool_ref);
 NN_POOL_SIGNATURE(nn_avg_pool_opt);
 NN_POOL_SIGNATURE(nn_avg_pool_asm);
-/* Both pools work in registers: no scratch (pass NULL). */
+/* Both pools work in registers: their scratch sizes are 0 (scratch may be NULL). */
+int32_t nn_max_pool_scratch_size(const nn_pool_params *p);
+int32_t nn_avg_pool_scratch_size(const nn_pool_params *p);
 
 /* In-place ReLU (max(x, zero_point)) and ReLU6 (clamp to [zero_point, six], six being the
  * quantized value of 6.0). _asm = _opt. */

@@ -89,7 +89,9 @@ def load_board(name_or_path: str) -> Board:
         return board_from_file(path)
     if name_or_path not in preset_names():
         known = ", ".join(preset_names())
-        raise BoardError(f"unknown board {name_or_path!r} (known: {known}; or pass a .toml/.json file)")
+        raise BoardError(
+            f"unknown board {name_or_path!r} (known: {known}; or pass a .toml/.json file)"
+        )
     text = (resources.files("cmsim") / "boards" / f"{name_or_path}.toml").read_text()
     return board_from_dict(tomllib.loads(text), source=name_or_path)
 
@@ -162,6 +164,6 @@ def _check_overlaps(board: Board, source: str) -> None:
     spans = sorted(
         (start, start + r.size, r.name) for r in board.regions for start in (r.base, *r.aliases)
     )
-    for (s1, e1, n1), (s2, _e2, n2) in zip(spans, spans[1:]):
+    for (_s1, e1, n1), (s2, _e2, n2) in zip(spans, spans[1:], strict=False):
         if s2 < e1:
             raise BoardError(f"malformed board file {source}: regions {n1!r} and {n2!r} overlap")

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -59,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cmsim` console script; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad argument already reported in one line
+        return int(exc.code or 0)
     try:
         return _run(args)
     except CmsimError as exc:
@@ -101,9 +105,19 @@ def run_summary(result: RunResult, elf: str, board: str) -> dict:
     }
 
 
+def format_seconds(seconds: float) -> str:
+    """A duration in the unit that reads best: s, ms or µs."""
+    if seconds >= 1:
+        return f"{seconds:.3f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3f} ms"
+    return f"{seconds * 1e6:.3f} µs"
+
+
 def _print_summary(result: RunResult, elf: str, board: str) -> None:
     console = Console(stderr=False)
-    table = Table(title=f"cmsim run {elf} on {board}", show_header=False, title_justify="left")
+    title = f"{Path(elf).name} on {board}"
+    table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_row("exit code", str(result.exit_code))
@@ -111,7 +125,7 @@ def _print_summary(result: RunResult, elf: str, board: str) -> None:
     table.add_row("cycles", f"{result.cycles:,}")
     table.add_row(
         "time at board clock",
-        f"{result.simulated_seconds * 1e3:.3f} ms @ {result.clock_hz / 1e6:g} MHz",
+        f"{format_seconds(result.simulated_seconds)} @ {result.clock_hz / 1e6:g} MHz",
     )
     table.add_row("host time", f"{result.host_seconds:.3f} s")
     table.add_row("simulation speed", f"{result.instructions_per_second / 1e6:.2f} M instr/s")

@@ -62,8 +62,8 @@ class Engine:
         if addresses is None:
             addresses = self._blocks[key] = self._addresses(address, size)
         if self.instructions + len(addresses) > self.max_instructions:
-            limit = LimitReached(self.max_instructions, address, self.machine.image.function_name(address))
-            self.machine.stop(Stop(error=limit))
+            where = self.machine.image.function_name(address)
+            self.machine.stop(Stop(error=LimitReached(self.max_instructions, address, where)))
             return
         self._block_start = self.instructions
         self._block_addresses = addresses

@@ -27,7 +27,7 @@ class FirmwareFault(CmsimError):
         self.pc = pc
         self.function = function
         self.address = address
-        where = f"pc=0x{pc:08x} in {function or '??'}"
+        where = f"pc=0x{pc:08x} in {function or '<no symbol>'}"
         extra = f", address 0x{address:08x}" if address is not None else ""
         super().__init__(f"firmware fault: {kind} at {where}{extra}")
 
@@ -43,5 +43,5 @@ class LimitReached(CmsimError):
         self.function = function
         super().__init__(
             f"firmware did not exit within {limit:,} instructions "
-            f"(--max-instructions); stopped at pc=0x{pc:08x} in {function or '??'}"
+            f"(--max-instructions); stopped at pc=0x{pc:08x} in {function or '<no symbol>'}"
         )

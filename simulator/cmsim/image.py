@@ -112,7 +112,9 @@ def _read_elf(path: Path, elf: ELFFile) -> Image:
         raise ImageError(f"{path}: no loadable segments")
     symbols, functions = _symbols(elf)
     sizes = {
-        s.name: s["sh_size"] for s in elf.iter_sections() if s["sh_flags"] & 0x2  # SHF_ALLOC
+        s.name: s["sh_size"]
+        for s in elf.iter_sections()
+        if s["sh_flags"] & 0x2  # SHF_ALLOC
     }
     return Image(path, elf["e_entry"], segments, symbols, functions, sizes)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import mmap
 import time
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
@@ -92,7 +93,7 @@ class Machine:
         self.board = board
         self.clock: Clock = _NoClock()
         self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
-        self._buffers: list[ctypes.Array] = []  # keep host memory behind mem_map_ptr alive
+        self._buffers: list[mmap.mmap] = []  # keep host memory behind mem_map_ptr alive
         self._map_regions()
         self.peripherals = SystemPeripherals(
             lambda: self.clock.issue_cycle(), lambda: self.clock.next_issue_cycle()
@@ -114,10 +115,15 @@ class Machine:
             perms = UC_PROT_READ | (UC_PROT_EXEC if region.exec else 0)
             if region.kind != "flash":
                 perms |= UC_PROT_WRITE
-            buffer = (ctypes.c_ubyte * region.size)()
+            if not region.aliases:
+                self.uc.mem_map(region.base, region.size, perms)
+                continue
+            # One host buffer mapped at every alias; anonymous mmap pages stay lazy.
+            buffer = mmap.mmap(-1, region.size)
             self._buffers.append(buffer)
+            address = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
             for start in (region.base, *region.aliases):
-                self.uc.mem_map_ptr(start, region.size, perms, ctypes.addressof(buffer))
+                self.uc.mem_map_ptr(start, region.size, perms, address)
 
     def _map_ppb(self) -> None:
         def read(_uc: Uc, offset: int, size: int, _data: object) -> int:
@@ -272,8 +278,13 @@ class Machine:
     @property
     def registers(self) -> dict[str, int]:
         """r0, r1, sp, lr, pc: handy for tests and error reports."""
-        names = {"r0": UC_ARM_REG_R0, "r1": UC_ARM_REG_R1, "sp": UC_ARM_REG_SP,
-                 "lr": UC_ARM_REG_LR, "pc": UC_ARM_REG_PC}
+        names = {
+            "r0": UC_ARM_REG_R0,
+            "r1": UC_ARM_REG_R1,
+            "sp": UC_ARM_REG_SP,
+            "lr": UC_ARM_REG_LR,
+            "pc": UC_ARM_REG_PC,
+        }
         return {name: self.uc.reg_read(reg) for name, reg in names.items()}
 
 
@@ -286,4 +297,3 @@ def _check_fits(board: Board, name: str, address: int, length: int) -> None:
             f"segment {name} at 0x{address:08x}-0x{address + length - 1:08x} lies outside "
             f"the memory of board {board.name!r}"
         )
-

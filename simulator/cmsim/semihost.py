@@ -25,12 +25,30 @@ STDOUT, STDERR = 1, 2
 MAX_STRING = 1 << 20  # a SYS_WRITE0 string longer than this is a firmware bug
 
 OPERATION_NAMES = {
-    0x01: "SYS_OPEN", 0x02: "SYS_CLOSE", 0x03: "SYS_WRITEC", 0x04: "SYS_WRITE0",
-    0x05: "SYS_WRITE", 0x06: "SYS_READ", 0x07: "SYS_READC", 0x08: "SYS_ISERROR",
-    0x09: "SYS_ISTTY", 0x0A: "SYS_SEEK", 0x0C: "SYS_FLEN", 0x0D: "SYS_TMPNAM",
-    0x0E: "SYS_REMOVE", 0x0F: "SYS_RENAME", 0x10: "SYS_CLOCK", 0x11: "SYS_TIME",
-    0x12: "SYS_SYSTEM", 0x13: "SYS_ERRNO", 0x15: "SYS_GET_CMDLINE", 0x16: "SYS_HEAPINFO",
-    0x18: "SYS_EXIT", 0x20: "SYS_EXIT_EXTENDED", 0x30: "SYS_ELAPSED", 0x31: "SYS_TICKFREQ",
+    0x01: "SYS_OPEN",
+    0x02: "SYS_CLOSE",
+    0x03: "SYS_WRITEC",
+    0x04: "SYS_WRITE0",
+    0x05: "SYS_WRITE",
+    0x06: "SYS_READ",
+    0x07: "SYS_READC",
+    0x08: "SYS_ISERROR",
+    0x09: "SYS_ISTTY",
+    0x0A: "SYS_SEEK",
+    0x0C: "SYS_FLEN",
+    0x0D: "SYS_TMPNAM",
+    0x0E: "SYS_REMOVE",
+    0x0F: "SYS_RENAME",
+    0x10: "SYS_CLOCK",
+    0x11: "SYS_TIME",
+    0x12: "SYS_SYSTEM",
+    0x13: "SYS_ERRNO",
+    0x15: "SYS_GET_CMDLINE",
+    0x16: "SYS_HEAPINFO",
+    0x18: "SYS_EXIT",
+    0x20: "SYS_EXIT_EXTENDED",
+    0x30: "SYS_ELAPSED",
+    0x31: "SYS_TICKFREQ",
 }
 
 

@@ -1,0 +1,112 @@
+"""Regression gates: compare a fresh benchmark with a committed baseline under traces/."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from cmsim.bench.results import BenchResult
+from cmsim.errors import CmsimError
+
+DEFAULT_CYCLE_TOLERANCE = 0.01  # cycles are deterministic: 1% is generous
+DEFAULT_SPEEDUP_TOLERANCE = 0.01
+
+
+class BaselineError(CmsimError):
+    """A baseline file is missing or unreadable."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One number that moved between the baseline and now."""
+
+    layer: str  # a layer name or "total"
+    variant: str
+    metric: str  # "cycles" or "speedup"
+    baseline: float
+    current: float
+    regressed: bool
+
+    @property
+    def relative(self) -> float:
+        return (self.current - self.baseline) / self.baseline if self.baseline else 0.0
+
+
+def baseline_path(folder: Path, board: str) -> Path:
+    """traces/baseline-<board>.json."""
+    return folder / f"baseline-{board}.json"
+
+
+def save_baseline(result: BenchResult, path: Path) -> None:
+    """Write a baseline (the benchmark's JSON, keys sorted so diffs stay readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+
+
+def load_baseline(path: Path) -> BenchResult:
+    """Read a baseline written by save_baseline."""
+    if not path.is_file():
+        raise BaselineError(f"no baseline at {path} (make one with: cmsim bench --save-baseline)")
+    try:
+        return BenchResult.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BaselineError(f"unreadable baseline {path}: {exc}") from None
+
+
+def compare(
+    baseline: BenchResult,
+    current: BenchResult,
+    cycle_tolerance: float = DEFAULT_CYCLE_TOLERANCE,
+    speedup_tolerance: float = DEFAULT_SPEEDUP_TOLERANCE,
+) -> list[Change]:
+    """Every cycle count and speedup ratio that moved; `regressed` marks those beyond tolerance.
+
+    A regression is a cycle count that grew by more than `cycle_tolerance` (relative) or a
+    speedup over ref that dropped by more than `speedup_tolerance` (relative). Layers or
+    variants missing from the current run count as regressions too.
+    """
+    changes: list[Change] = []
+    now = {layer.name: layer for layer in current.layers}
+    for old in baseline.layers:
+        new = now.get(old.name)
+        for variant, old_cycles in old.cycles.items():
+            new_cycles = new.cycles.get(variant) if new else None
+            changes += _moved(old.name, variant, "cycles", old_cycles, new_cycles, cycle_tolerance)
+            if variant != "ref":
+                changes += _moved(
+                    old.name,
+                    variant,
+                    "speedup",
+                    old.speedup(variant),
+                    new.speedup(variant) if new else None,
+                    speedup_tolerance,
+                )
+    for variant, old_total in baseline.totals.items():
+        changes += _moved(
+            "total", variant, "cycles", old_total, current.totals.get(variant), cycle_tolerance
+        )
+        if variant != "ref":
+            changes += _moved(
+                "total",
+                variant,
+                "speedup",
+                baseline.total_speedup(variant),
+                current.total_speedup(variant),
+                speedup_tolerance,
+            )
+    return changes
+
+
+def _moved(
+    layer: str, variant: str, metric: str, old: float | None, new: float | None, tolerance: float
+) -> list[Change]:
+    if old is None:
+        return []
+    if new is None:
+        return [Change(layer, variant, metric, old, float("nan"), regressed=True)]
+    if new == old:
+        return []
+    grew = (new - old) / old if old else 0.0
+    worse = grew > tolerance if metric == "cycles" else -grew > tolerance
+    return [Change(layer, variant, metric, old, new, regressed=worse)]

@@ -1,0 +1,133 @@
+"""Render benchmark results: rich tables for people, JSON/CSV/Markdown for tools and READMEs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from cmsim.bench.baseline import Change
+from cmsim.bench.results import BenchResult
+
+
+def _ratio(value: float | None) -> str:
+    return f"{value:.2f}x" if value is not None else "-"
+
+
+def _per_mac(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "-"
+
+
+def _count(value: int | None) -> str:
+    return f"{value:,}" if value is not None else "-"
+
+
+def table_rows(result: BenchResult) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-layer table, total row last (shared by every format)."""
+    others = [v for v in result.variants if v != "ref"]
+    header = ["layer", "shape", "MACs"]
+    header += [f"{v} cycles" for v in result.variants]
+    header += [f"{v}/ref" for v in others]
+    header += [f"{v} cyc/MAC" for v in result.variants]
+    header.append("golden")
+    rows = []
+    for layer in result.layers:
+        row = [layer.name, layer.shape, _count(layer.macs or None)]
+        row += [_count(layer.cycles.get(v)) for v in result.variants]
+        row += [_ratio(layer.speedup(v)) for v in others]
+        row += [_per_mac(layer.cycles_per_mac(v)) for v in result.variants]
+        row.append("match" if all(layer.matched.values()) else "MISMATCH")
+        rows.append(row)
+    macs = result.total_macs()
+    total = ["total", "one inference", _count(macs)]
+    total += [_count(result.totals.get(v)) for v in result.variants]
+    total += [_ratio(result.total_speedup(v)) for v in others]
+    total += [
+        _per_mac(result.totals[v] / macs if v in result.totals and macs else None)
+        for v in result.variants
+    ]
+    total.append("match" if result.all_matched else "MISMATCH")
+    rows.append(total)
+    return header, rows
+
+
+def render_rich(result: BenchResult, console: Console) -> None:
+    """The per-layer speedup table, then time per inference and memory footprints."""
+    header, rows = table_rows(result)
+    table = Table(title=f"{result.workload} on {result.board}", title_justify="left")
+    for name in header:
+        table.add_column(name, justify="left" if name in ("layer", "shape", "golden") else "right")
+    for row in rows[:-1]:
+        table.add_row(*row, style=None if row[-1] == "match" else "bold red")
+    table.add_section()
+    table.add_row(*rows[-1], style="bold")
+    console.print(table)
+
+    extra = Table(title="per build", title_justify="left")
+    for name in ("variant", "time/inference", "flash", "static RAM", "peak stack", "scratch"):
+        extra.add_column(name, justify="left" if name == "variant" else "right")
+    for variant in result.variants:
+        cycles = result.totals.get(variant)
+        time_text = f"{cycles / result.clock_hz * 1e3:.2f} ms" if cycles else "-"
+        fp = result.footprints.get(variant)
+        sizes = (
+            [
+                f"{fp.flash_bytes:,} B",
+                f"{fp.ram_bytes:,} B",
+                f"{fp.peak_stack_bytes:,} B",
+                f"{fp.scratch_bytes:,} B",
+            ]
+            if fp
+            else ["-"] * 4
+        )
+        extra.add_row(variant, time_text, *sizes)
+    console.print(extra)
+    verdict = "every layer matched the golden model" if result.all_matched else "MISMATCH"
+    console.print(
+        f"[bold]{verdict}[/bold]; clock {result.clock_hz / 1e6:g} MHz; "
+        f"host time {result.host_seconds:.1f} s"
+    )
+
+
+def render_json(result: BenchResult) -> str:
+    return json.dumps(result.to_dict(), indent=2)
+
+
+def render_csv(result: BenchResult) -> str:
+    header, rows = table_rows(result)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows([[cell.replace(",", "") for cell in row] for row in rows])
+    return out.getvalue()
+
+
+def render_markdown(result: BenchResult) -> str:
+    header, rows = table_rows(result)
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render_changes(changes: list[Change], console: Console) -> None:
+    """The table `cmsim check` prints: what moved, and which moves are regressions."""
+    table = Table(title="changes against the baseline", title_justify="left")
+    for name in ("layer", "variant", "metric", "baseline", "now", "change", "verdict"):
+        table.add_column(
+            name, justify="left" if name in ("layer", "variant", "metric") else "right"
+        )
+    for change in changes:
+        fmt = "{:,.0f}" if change.metric == "cycles" else "{:.3f}"
+        table.add_row(
+            change.layer,
+            change.variant,
+            change.metric,
+            fmt.format(change.baseline),
+            fmt.format(change.current),
+            f"{change.relative:+.2%}",
+            "[bold red]REGRESSION[/]" if change.regressed else "ok",
+        )
+    console.print(table)
