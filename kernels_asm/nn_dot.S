@@ -15,24 +15,8 @@
     .thumb
     .text
 
-/*
- * void nn_asm_dot_2x2(const int8_t *w0, const int16_t *cols, int32_t k, int32_t *acc)
- *   acc[0..3] += (ch0,col0) (ch0,col1) (ch1,col0) (ch1,col1) over the k & ~3 grouped taps;
- *   channel 1's weights start at w0 + k; cols holds 16 bytes per group (two reordered columns).
- * Registers: r0 w0 ptr, r2 w1 ptr, r1 column ptr, r3 group counter, r4-r7 accumulators,
- * r8/r9 weight (even/odd halves), r10-r12 and lr column words.
- */
-    .global nn_asm_dot_2x2
-    .type nn_asm_dot_2x2, %function
-    .balign 4
-nn_asm_dot_2x2:
-    push    {r3-r11, lr}            @ r3 = acc pointer, reloaded at the end
-    ldm     r3, {r4-r7}
-    lsrs    r3, r2, #2              @ groups of four taps
-    add     r2, r0, r2              @ channel 1 row
-    beq     .Ldot22_done
-
-/* One group: 16 MACs. Loads: c0e (writeback), w0, c0o, c1e, c1o pipeline (6 cycles). */
+/* One group of the 2 channels x 2 columns core: 16 MACs. r0/r2 weight rows, r1 columns,
+ * r4-r7 accumulators, r8-r12/lr scratch. Loads: c0e (writeback), w0, c0o, c1e, c1o pipeline (6 cycles). */
 .macro DOT22_GROUP
     ldr     r10, [r1], #16          @ column 0 taps (0, 2)
     ldr     r8, [r0], #4            @ channel 0 weights
@@ -54,24 +38,189 @@ nn_asm_dot_2x2:
     smlad   r7, r9, lr, r7
 .endm
 
-    tst     r3, #1                  @ an odd group count: one group before the paired loop
-    beq     .Ldot22_pairs
+
+/*
+ * Requantize one accumulator exactly as nn_requantize (firmware/kernels/nn_internal.h), for a
+ * multiplier other than INT32_MIN (the caller checks): x = acc << left; the saturating rounding
+ * doubling high multiply is floor((x * m + 2^30) / 2^31) (the TFLite nudge-and-truncate,
+ * folded into one rounding constant); then a rounding right shift, half away from zero.
+ * acc in/out; m, s: multiplier and shift; t0-t3 scratch.
+ */
+.macro REQUANT acc, m, s, t0, t1, t2, t3
+    bic     \t0, \s, \s, asr #31    @ left = max(shift, 0)
+    sub     \t1, \t0, \s            @ right = max(-shift, 0)
+    lsl     \acc, \acc, \t0
+    smull   \t2, \t3, \acc, \m
+    adds    \t2, \t2, #0x40000000
+    adc     \t3, \t3, #0
+    lsr     \t2, \t2, #31
+    orr     \acc, \t2, \t3, lsl #1  @ (x * m + 2^30) >> 31
+    movs    \t0, #1
+    lsl     \t0, \t0, \t1
+    sub     \t0, \t0, #1            @ mask = 2^right - 1
+    and     \t2, \acc, \t0          @ remainder
+    asr     \t0, \t0, #1
+    add     \t0, \t0, \acc, lsr #31 @ threshold = mask / 2 + (x < 0)
+    asr     \acc, \acc, \t1
+    cmp     \t2, \t0
+    it      gt
+    addgt   \acc, \acc, #1
+.endm
+
+/* acc + offset clamped to [lo, hi]. */
+.macro OUTPUT acc, offset, lo, hi
+    add     \acc, \acc, \offset
+    cmp     \acc, \lo
+    it      lt
+    movlt   \acc, \lo
+    cmp     \acc, \hi
+    it      gt
+    movgt   \acc, \hi
+.endm
+
+/* nn_asm_cols_args field offsets (conv_blocked.h). */
+    .equ A_WEIGHTS, 0
+    .equ A_BIAS, 4
+    .equ A_MULT, 8
+    .equ A_SHIFT, 12
+    .equ A_K, 16
+    .equ A_PAIRS, 20
+    .equ A_OUT_STEP, 24
+    .equ A_OUT_OFFSET, 28
+    .equ A_ACT_MIN, 32
+    .equ A_ACT_MAX, 36
+    .equ A_SECOND, 40
+
+/* Stack frame: locals below the saved registers. */
+    .equ L_ARGS, 0
+    .equ L_COLS, 4
+    .equ L_OUT, 8
+    .equ L_PAIRS, 12
+    .equ L_W, 16
+    .equ L_BIAS, 20
+    .equ L_MULT, 24
+    .equ L_SHIFT, 28
+    .equ L_SIZE, 36                 @ 9 words: with 9 saved registers the frame stays 8-aligned
+
+/*
+ * void nn_asm_conv_cols(const nn_asm_cols_args *a, const int16_t *cols, int8_t *out0)
+ *   For every pair of output channels: the 2x2 block of dot products of two weight rows
+ *   with the two im2col columns (grouped taps by DOT22_GROUP, the k % 4 leftover taps with
+ *   SMLABB/SMLABT on the (col0, col1) tail pairs), plus bias, requantized, offset, clamped
+ *   and stored to out0[ch] (pixel 0) and out0[out_step + ch] (pixel 1, when a->second).
+ */
+    .global nn_asm_conv_cols
+    .type nn_asm_conv_cols, %function
+    .balign 4
+nn_asm_conv_cols:
+    push    {r4-r11, lr}
+    sub     sp, sp, #L_SIZE
+    str     r0, [sp, #L_ARGS]
+    str     r1, [sp, #L_COLS]
+    str     r2, [sp, #L_OUT]
+    ldr     r3, [r0, #A_PAIRS]
+    ldr     r4, [r0, #A_WEIGHTS]
+    ldr     r5, [r0, #A_BIAS]
+    ldr     r6, [r0, #A_MULT]
+    ldr     r7, [r0, #A_SHIFT]
+    str     r3, [sp, #L_PAIRS]
+    str     r4, [sp, #L_W]
+    str     r5, [sp, #L_BIAS]
+    str     r6, [sp, #L_MULT]
+    str     r7, [sp, #L_SHIFT]
+
+.Lcols_pair:
+    /* Accumulators start at the bias (or 0 without one). */
+    ldr     r3, [sp, #L_BIAS]
+    movs    r4, #0
+    movs    r6, #0
+    cbz     r3, 1f
+    ldr     r4, [r3], #4
+    ldr     r6, [r3], #4
+    str     r3, [sp, #L_BIAS]
+1:  mov     r5, r4
+    mov     r7, r6
+    ldr     r3, [sp, #L_ARGS]
+    ldr     r0, [sp, #L_W]
+    ldr     r1, [sp, #L_COLS]
+    ldr     r12, [r3, #A_K]
+    add     r2, r0, r12             @ channel 1 row
+    add     lr, r2, r12
+    str     lr, [sp, #L_W]          @ next pair's rows
+    lsrs    r3, r12, #2             @ groups
+    beq     .Lcols_tail
+    tst     r3, #1
+    beq     .Lcols_even
     DOT22_GROUP
     subs    r3, r3, #1
-    beq     .Ldot22_done
-.Ldot22_pairs:
+    beq     .Lcols_tail
+.Lcols_even:
     lsrs    r3, r3, #1
     .balign 4
-.Ldot22_loop:
+.Lcols_loop:
     DOT22_GROUP
     DOT22_GROUP
     subs    r3, r3, #1
-    bne     .Ldot22_loop
-.Ldot22_done:
-    ldr     r3, [sp]
-    stm     r3, {r4-r7}
-    pop     {r3-r11, pc}
-    .size nn_asm_dot_2x2, . - nn_asm_dot_2x2
+    bne     .Lcols_loop
+
+.Lcols_tail:
+    /* k % 4 leftover taps: one int8 weight per row, one (col0, col1) halfword pair. */
+    ldr     r3, [sp, #L_ARGS]
+    ldr     r3, [r3, #A_K]
+    ands    r3, r3, #3
+    beq     .Lcols_requant
+.Lcols_tail_loop:
+    ldr     r10, [r1], #4
+    ldrsb   r8, [r0], #1
+    ldrsb   r9, [r2], #1
+    smlabb  r4, r8, r10, r4
+    smlabt  r5, r8, r10, r5
+    smlabb  r6, r9, r10, r6
+    smlabt  r7, r9, r10, r7
+    subs    r3, r3, #1
+    bne     .Lcols_tail_loop
+
+.Lcols_requant:
+    ldr     r0, [sp, #L_MULT]
+    ldr     r1, [sp, #L_SHIFT]
+    ldr     r8, [r0], #4            @ channel 0 multiplier, shift
+    ldr     r9, [r1], #4
+    ldr     r10, [r0], #4           @ channel 1
+    ldr     r11, [r1], #4
+    str     r0, [sp, #L_MULT]
+    str     r1, [sp, #L_SHIFT]
+    REQUANT r4, r8, r9, r0, r1, r2, r3
+    REQUANT r5, r8, r9, r0, r1, r2, r3
+    REQUANT r6, r10, r11, r0, r1, r2, r3
+    REQUANT r7, r10, r11, r0, r1, r2, r3
+    ldr     r3, [sp, #L_ARGS]
+    ldr     r0, [r3, #A_OUT_OFFSET]
+    ldr     r1, [r3, #A_ACT_MIN]
+    ldr     r2, [r3, #A_ACT_MAX]
+    OUTPUT  r4, r0, r1, r2
+    OUTPUT  r6, r0, r1, r2
+    ldr     r8, [sp, #L_OUT]
+    strb    r4, [r8]
+    strb    r6, [r8, #1]
+    ldr     r9, [r3, #A_SECOND]
+    cmp     r9, #0
+    beq     2f
+    OUTPUT  r5, r0, r1, r2
+    OUTPUT  r7, r0, r1, r2
+    ldr     r10, [r3, #A_OUT_STEP]
+    add     r10, r10, r8
+    strb    r5, [r10]
+    strb    r7, [r10, #1]
+2:  add     r8, r8, #2
+    str     r8, [sp, #L_OUT]
+    ldr     r8, [sp, #L_PAIRS]
+    subs    r8, r8, #1
+    str     r8, [sp, #L_PAIRS]
+    bne     .Lcols_pair
+
+    add     sp, sp, #L_SIZE
+    pop     {r4-r11, pc}
+    .size nn_asm_conv_cols, . - nn_asm_conv_cols
 
 /*
  * void nn_asm_dot_2x1(const int8_t *w0, const int16_t *col, int32_t k, int32_t *acc)

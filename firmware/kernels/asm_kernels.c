@@ -1,16 +1,27 @@
 /*
  * The _asm variants: the convolution and fully connected drivers of opt_conv.c with the
- * hand-written dot-product cores of kernels_asm/nn_dot.S. Kernels whose cost is not an inner
+ * hand-written kernels of kernels_asm/nn_dot.S (the whole per-column-pair matrix multiply with
+ * requantization for convolutions, the dot-product core for fully connected). Kernels whose cost is not an inner
  * product loop (depthwise, pooling, ReLU, softmax, add) have no separate assembly: their _asm
  * entry points run the _opt code.
  */
 #include "conv_blocked.h"
 
+/* The assembly requantization assumes no multiplier is INT32_MIN (the one input for which the
+ * doubling high multiply saturates); such a layer runs the C column kernel instead. */
+static nn_cols_fn cols_kernel(const nn_conv_params *p, const nn_quant *q)
+{
+    for (int32_t c = 0; c < p->out_c; c++)
+        if (q->multiplier[c] == INT32_MIN)
+            return nn_conv_cols_c;
+    return nn_asm_conv_cols;
+}
+
 int32_t nn_conv2d_asm(const nn_conv_params *p, const nn_quant *q, const int8_t *input,
                       const int8_t *weights, const int32_t *bias, int8_t *output, void *scratch)
 {
     return nn_conv_blocked(p, q, input, weights, bias, output, scratch, NN_FILL_WINDOW,
-                           nn_asm_dot_2x2);
+                           cols_kernel(p, q));
 }
 
 int32_t nn_conv2d_1x1_asm(const nn_conv_params *p, const nn_quant *q, const int8_t *input,
@@ -20,7 +31,7 @@ int32_t nn_conv2d_1x1_asm(const nn_conv_params *p, const nn_quant *q, const int8
     if (p->k_h != 1 || p->k_w != 1 || p->pad_h != 0 || p->pad_w != 0)
         return NN_ERR_ARG;
     return nn_conv_blocked(p, q, input, weights, bias, output, scratch, NN_FILL_POINT,
-                           nn_asm_dot_2x2);
+                           cols_kernel(p, q));
 }
 
 int32_t nn_conv2d_rgb_asm(const nn_conv_params *p, const nn_quant *q, const int8_t *input,
@@ -29,8 +40,8 @@ int32_t nn_conv2d_rgb_asm(const nn_conv_params *p, const nn_quant *q, const int8
 {
     if (p->in_c != 3)
         return NN_ERR_ARG;
-    return nn_conv_blocked(p, q, input, weights, bias, output, scratch, NN_FILL_WINDOW,
-                           nn_asm_dot_2x2);
+    return nn_conv_blocked(p, q, input, weights, bias, output, scratch, NN_FILL_GATHER,
+                           cols_kernel(p, q));
 }
 
 int32_t nn_fully_connected_asm(const nn_fc_params *p, const nn_quant *q, const int8_t *input,

@@ -20,33 +20,28 @@ static void put_run(int16_t *buf, int32_t col, int32_t k, const int8_t *src, int
                     int32_t offset, int32_t grouped)
 {
     /* Scalar until k reaches a group boundary, then whole groups as two words each. */
-    while (n > 0 && (k & 3) != 0) {
-        buf[col_index(k, col, grouped)] = (int16_t)(src ? src[0] + offset : 0);
-        src = src ? src + 1 : src;
-        k++;
-        n--;
-    }
-    uint32_t offset2 = nn_dup16(offset);
-    while (n >= 4 && k + 4 <= grouped) {
-        uint32_t *dst = (uint32_t *)(buf + 2 * k + 4 * col);
-        if (src) {
+    for (; n > 0 && (k & 3) != 0; k++, n--)
+        buf[col_index(k, col, grouped)] = (int16_t)(src ? *src++ + offset : 0);
+    int32_t groups = k < grouped ? ((grouped - k < n ? grouped - k : n) >> 2) : 0;
+    uint32_t *dst = (uint32_t *)(buf + 2 * k + 4 * col); /* word 0: taps 0, 2; word 1: 1, 3 */
+    k += 4 * groups;
+    n -= 4 * groups;
+    if (src) {
+        uint32_t offset2 = nn_dup16(offset);
+        for (; groups > 0; groups--, dst += 4) {
             uint32_t w = nn_read_u32(src);
-            dst[0] = __sxtab16(offset2, w);        /* taps 0, 2 */
-            dst[1] = nn_sxtab16_ror8(offset2, w);  /* taps 1, 3 */
             src += 4;
-        } else {
+            dst[0] = __sxtab16(offset2, w);
+            dst[1] = nn_sxtab16_ror8(offset2, w);
+        }
+    } else {
+        for (; groups > 0; groups--, dst += 4) {
             dst[0] = 0;
             dst[1] = 0;
         }
-        k += 4;
-        n -= 4;
     }
-    while (n > 0) {
-        buf[col_index(k, col, grouped)] = (int16_t)(src ? src[0] + offset : 0);
-        src = src ? src + 1 : src;
-        k++;
-        n--;
-    }
+    for (; n > 0; k++, n--)
+        buf[col_index(k, col, grouped)] = (int16_t)(src ? *src++ + offset : 0);
 }
 
 /* im2col of output pixel (oy, ox): per kernel row the valid taps are one contiguous run of
@@ -74,6 +69,44 @@ static void fill_window(int16_t *buf, int32_t col, const nn_conv_params *p, cons
     }
 }
 
+/* Few-channel inputs (RGB): a kernel row is only k_w * 3 bytes, and its runs rarely start on a
+ * group boundary, so put_run would go tap by tap. Instead gather the column's bytes in natural
+ * order into `bytes` (the zero point stands for padding, so it widens to 0), then widen whole
+ * groups with word loads. */
+static void fill_gather(int16_t *buf, int32_t col, const nn_conv_params *p, const int8_t *input,
+                        int32_t oy, int32_t ox, int32_t grouped, int8_t *bytes)
+{
+    int32_t c = p->in_c, row = p->k_w * c;
+    int8_t zero_point = (int8_t)-p->input_offset;
+    int32_t x0 = ox * p->stride_w - p->pad_w;
+    int32_t lo = x0 < 0 ? -x0 : 0;
+    int32_t hi = p->in_w - x0 < p->k_w ? p->in_w - x0 : p->k_w;
+    int8_t *t = bytes;
+    for (int32_t ky = 0; ky < p->k_h; ky++) {
+        int32_t iy = oy * p->stride_h - p->pad_h + ky;
+        int32_t valid = iy >= 0 && iy < p->in_h && hi > lo;
+        int32_t before = valid ? lo * c : row, count = valid ? (hi - lo) * c : 0;
+        for (int32_t i = 0; i < before; i++)
+            *t++ = zero_point;
+        const int8_t *src = input + (iy * p->in_w + x0 + lo) * c;
+        for (; count >= 4; count -= 4, t += 4, src += 4)
+            nn_write_u32(t, nn_read_u32(src));
+        for (; count > 0; count--)
+            *t++ = *src++;
+        for (int32_t i = valid ? hi * c : row; i < row; i++)
+            *t++ = zero_point;
+    }
+    uint32_t offset2 = nn_dup16(p->input_offset);
+    uint32_t *dst = (uint32_t *)(buf + 4 * col);
+    for (int32_t g = 0; g < grouped; g += 4, dst += 4) {
+        uint32_t w = nn_read_u32(bytes + g);
+        dst[0] = __sxtab16(offset2, w);
+        dst[1] = nn_sxtab16_ror8(offset2, w);
+    }
+    for (int32_t k = grouped; k < p->k_h * row; k++)
+        buf[2 * k + col] = (int16_t)(bytes[k] + p->input_offset);
+}
+
 /* 1x1 fast path: the column is the input pixel itself, widened. */
 static void fill_point(int16_t *buf, int32_t col, const nn_conv_params *p, const int8_t *input,
                        int32_t oy, int32_t ox, int32_t grouped)
@@ -82,7 +115,7 @@ static void fill_point(int16_t *buf, int32_t col, const nn_conv_params *p, const
     put_run(buf, col, 0, src, p->in_c, p->input_offset, grouped);
 }
 
-void nn_dot_2x2_c(const int8_t *w0, const int16_t *cols, int32_t k, int32_t *acc)
+static void dot_2x2(const int8_t *w0, const int16_t *cols, int32_t k, int32_t *acc)
 {
     const int8_t *w1 = w0 + k;
     const uint32_t *c = (const uint32_t *)cols;
@@ -151,14 +184,47 @@ static void dot_1x2(const int8_t *w, const int16_t *cols, int32_t k, int32_t *ac
     acc[1] = a1;
 }
 
+void nn_conv_cols_c(const nn_cols_args *a, const int16_t *cols, int8_t *out0)
+{
+    int32_t k = a->k, grouped = k & ~3;
+    const int16_t *tail = cols + 2 * grouped; /* (col0, col1) pairs */
+    int8_t *out1 = out0 + a->out_step;
+    const nn_quant q = {a->multiplier, a->shift};
+    for (int32_t oc = 0; oc < 2 * a->pairs; oc += 2) {
+        const int8_t *w0 = a->weights + oc * k;
+        const int8_t *w1 = w0 + k;
+        int32_t b0 = a->bias ? a->bias[oc] : 0, b1 = a->bias ? a->bias[oc + 1] : 0;
+        int32_t acc[4] = {b0, b0, b1, b1};
+        dot_2x2(w0, cols, k, acc);
+        for (int32_t t = grouped; t < k; t++) {
+            int32_t c0 = tail[2 * (t - grouped)], c1 = tail[2 * (t - grouped) + 1];
+            acc[0] += w0[t] * c0;
+            acc[1] += w0[t] * c1;
+            acc[2] += w1[t] * c0;
+            acc[3] += w1[t] * c1;
+        }
+        out0[oc] = nn_output(acc[0], &q, oc, a->output_offset, a->act_min, a->act_max);
+        out0[oc + 1] = nn_output(acc[2], &q, oc + 1, a->output_offset, a->act_min, a->act_max);
+        if (a->second) {
+            out1[oc] = nn_output(acc[1], &q, oc, a->output_offset, a->act_min, a->act_max);
+            out1[oc + 1] = nn_output(acc[3], &q, oc + 1, a->output_offset, a->act_min, a->act_max);
+        }
+    }
+}
+
 int32_t nn_conv_blocked(const nn_conv_params *p, const nn_quant *q, const int8_t *input,
                         const int8_t *weights, const int32_t *bias, int8_t *output,
-                        int16_t *scratch, nn_fill_kind fill, nn_dot_2x2_fn dot)
+                        int16_t *scratch, nn_fill_kind fill, nn_cols_fn cols)
 {
     int32_t k = p->k_h * p->k_w * p->in_c;
     int32_t grouped = k & ~3;
     const int16_t *tail = scratch + 2 * grouped; /* (col0, col1) pairs */
     int32_t pixels = p->out_h * p->out_w;
+    nn_cols_args args = {
+        .weights = weights, .bias = bias, .multiplier = q->multiplier, .shift = q->shift,
+        .k = k, .pairs = p->out_c / 2, .out_step = p->out_c,
+        .output_offset = p->output_offset, .act_min = p->act_min, .act_max = p->act_max,
+    };
     for (int32_t pix = 0; pix < pixels; pix += 2) {
         int32_t second = pix + 1 < pixels;
         for (int32_t col = 0; col < 2; col++) {
@@ -167,34 +233,19 @@ int32_t nn_conv_blocked(const nn_conv_params *p, const nn_quant *q, const int8_t
                 put_run(scratch, 1, 0, 0, k, 0, grouped); /* odd pixel count: a zero column */
             else if (fill == NN_FILL_POINT)
                 fill_point(scratch, col, p, input, at / p->out_w, at % p->out_w, grouped);
+            else if (fill == NN_FILL_GATHER)
+                fill_gather(scratch, col, p, input, at / p->out_w, at % p->out_w, grouped,
+                            (int8_t *)(scratch + 2 * k));
             else
                 fill_window(scratch, col, p, input, at / p->out_w, at % p->out_w, grouped);
         }
         int8_t *out0 = output + pix * p->out_c;
         int8_t *out1 = out0 + p->out_c;
-        int32_t oc = 0;
-        for (; oc + 1 < p->out_c; oc += 2) {
-            const int8_t *w0 = weights + oc * k;
-            const int8_t *w1 = w0 + k;
-            int32_t b0 = bias ? bias[oc] : 0, b1 = bias ? bias[oc + 1] : 0;
-            int32_t acc[4] = {b0, b0, b1, b1};
-            dot(w0, scratch, k, acc);
-            for (int32_t t = grouped; t < k; t++) {
-                int32_t c0 = tail[2 * (t - grouped)], c1 = tail[2 * (t - grouped) + 1];
-                acc[0] += w0[t] * c0;
-                acc[1] += w0[t] * c1;
-                acc[2] += w1[t] * c0;
-                acc[3] += w1[t] * c1;
-            }
-            out0[oc] = nn_output(acc[0], q, oc, p->output_offset, p->act_min, p->act_max);
-            out0[oc + 1] = nn_output(acc[2], q, oc + 1, p->output_offset, p->act_min, p->act_max);
-            if (second) {
-                out1[oc] = nn_output(acc[1], q, oc, p->output_offset, p->act_min, p->act_max);
-                out1[oc + 1] =
-                    nn_output(acc[3], q, oc + 1, p->output_offset, p->act_min, p->act_max);
-            }
-        }
-        if (oc < p->out_c) {
+        args.second = second;
+        if (args.pairs > 0)
+            cols(&args, scratch, out0);
+        int32_t oc = 2 * args.pairs;
+        if (oc < p->out_c) { /* the odd last channel */
             const int8_t *w = weights + oc * k;
             int32_t b = bias ? bias[oc] : 0;
             int32_t acc[2] = {b, b};
@@ -223,14 +274,15 @@ int32_t nn_conv2d_1x1_scratch_size(const nn_conv_params *p)
 
 int32_t nn_conv2d_rgb_scratch_size(const nn_conv_params *p)
 {
-    return nn_conv2d_scratch_size(p);
+    int32_t k = p->k_h * p->k_w * p->in_c;
+    return nn_conv2d_scratch_size(p) + ((k + 3) & ~3); /* + the gathered bytes */
 }
 
 int32_t nn_conv2d_opt(const nn_conv_params *p, const nn_quant *q, const int8_t *input,
                       const int8_t *weights, const int32_t *bias, int8_t *output, void *scratch)
 {
     return nn_conv_blocked(p, q, input, weights, bias, output, scratch, NN_FILL_WINDOW,
-                           nn_dot_2x2_c);
+                           nn_conv_cols_c);
 }
 
 int32_t nn_conv2d_1x1_opt(const nn_conv_params *p, const nn_quant *q, const int8_t *input,
@@ -240,7 +292,7 @@ int32_t nn_conv2d_1x1_opt(const nn_conv_params *p, const nn_quant *q, const int8
     if (p->k_h != 1 || p->k_w != 1 || p->pad_h != 0 || p->pad_w != 0)
         return NN_ERR_ARG;
     return nn_conv_blocked(p, q, input, weights, bias, output, scratch, NN_FILL_POINT,
-                           nn_dot_2x2_c);
+                           nn_conv_cols_c);
 }
 
 int32_t nn_conv2d_rgb_opt(const nn_conv_params *p, const nn_quant *q, const int8_t *input,
@@ -249,8 +301,8 @@ int32_t nn_conv2d_rgb_opt(const nn_conv_params *p, const nn_quant *q, const int8
 {
     if (p->in_c != 3)
         return NN_ERR_ARG;
-    return nn_conv_blocked(p, q, input, weights, bias, output, scratch, NN_FILL_WINDOW,
-                           nn_dot_2x2_c);
+    return nn_conv_blocked(p, q, input, weights, bias, output, scratch, NN_FILL_GATHER,
+                           nn_conv_cols_c);
 }
 
 /* Widens one input vector into the reordered single-column layout (groups of (k0,k2,k1,k3)). */
