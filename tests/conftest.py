@@ -38,3 +38,15 @@ def elf(firmware_dir: Path):
         return found
 
     return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: long simulations (deselect with -m 'not slow')")
+
+
+@pytest.fixture(scope="session")
+def harness(firmware_dir: Path):
+    """The kernel harness firmware loaded once per session (cmsim.harness.Harness)."""
+    from cmsim.harness import Harness
+
+    return Harness(firmware_dir / "kernel_harness.elf")

@@ -178,6 +178,7 @@ class Machine:
         self.uc.reg_write(UC_ARM_REG_PC, pc)
         self.pc = pc
         self._stop = None
+        self._pending_fault = None
 
     def _vector_reset(self) -> tuple[int, int] | None:
         if self.board.region_at(0, 8) is None:
