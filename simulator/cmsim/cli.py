@@ -24,6 +24,7 @@ from cmsim.bench.baseline import (
     save_baseline,
 )
 from cmsim.bench.report import (
+    TABLE_WIDTH,
     render_changes,
     render_csv,
     render_json,
@@ -104,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", action="store_true", help="print cycles per function (and named regions)"
     )
     profiling.add_argument(
-        "--top", metavar="N", type=_positive, default=20,
+        "--top",
+        metavar="N",
+        type=_positive,
+        default=20,
         help="functions in the --profile table (default 20)",
     )
     profiling.add_argument(
@@ -235,7 +239,7 @@ def _bench_result(args: argparse.Namespace, console: Console) -> BenchResult:
 
 def _bench(args: argparse.Namespace) -> int:
     quiet = args.json or args.csv or args.markdown
-    console = Console(stderr=quiet)
+    console = _wide_console(stderr=quiet)
     result = _bench_result(args, console)
     if args.json:
         print(render_json(result))
@@ -252,8 +256,14 @@ def _bench(args: argparse.Namespace) -> int:
     return 0 if result.all_matched else 1
 
 
+def _wide_console(stderr: bool = False) -> Console:
+    """A console at least as wide as the bench table, so a pipe or CI log shows it whole."""
+    console = Console(stderr=stderr)
+    return Console(stderr=stderr, width=max(console.width, TABLE_WIDTH))
+
+
 def _check(args: argparse.Namespace) -> int:
-    console = Console()
+    console = _wide_console()
     board = load_board(args.board)
     path = Path(args.baseline or baseline_path(TRACES_DIR, board.name))
     baseline = load_baseline(path)
@@ -383,13 +393,22 @@ def annotation_summary(annotation: Annotation, profile: Profile) -> dict:
         "exclusive_cycles": annotation.cycles,
         "inclusive_cycles": inclusive,
         "total_cycles": annotation.total_cycles,
-        "callers": [{"function": e.caller, "calls": e.calls, "cycles": e.cycles}
-                    for e in profile.callers(function.name)],
-        "callees": [{"function": e.callee, "calls": e.calls, "cycles": e.cycles}
-                    for e in profile.callees(function.name)],
+        "callers": [
+            {"function": e.caller, "calls": e.calls, "cycles": e.cycles}
+            for e in profile.callers(function.name)
+        ],
+        "callees": [
+            {"function": e.callee, "calls": e.calls, "cycles": e.cycles}
+            for e in profile.callees(function.name)
+        ],
         "instructions": [
-            {"address": f"0x{i.address:08x}", "text": i.text, "count": i.count,
-             "cycles": i.cycles, "reasons": i.reasons}
+            {
+                "address": f"0x{i.address:08x}",
+                "text": i.text,
+                "count": i.count,
+                "cycles": i.cycles,
+                "reasons": i.reasons,
+            }
             for i in annotation.instructions
         ],
     }
@@ -466,19 +485,25 @@ def _print_profile(profile: Profile, top: int) -> None:
         )
     console.print(table)
     if profile.regions:
-        regions = Table(title="regions (cmsim_region_begin/end)", title_justify="left",
-                        box=box.SIMPLE_HEAD)
+        regions = Table(
+            title="regions (cmsim_region_begin/end)", title_justify="left", box=box.SIMPLE_HEAD
+        )
         regions.add_column("region")
         regions.add_column("count", justify="right")
         regions.add_column("cycles", justify="right")
         regions.add_column("%", justify="right")
         for region in profile.regions:
-            regions.add_row(escape(region.name), f"{region.count:,}", f"{region.cycles:,}",
-                            f"{100 * region.cycles / total:.1f}")
+            regions.add_row(
+                escape(region.name),
+                f"{region.count:,}",
+                f"{region.cycles:,}",
+                f"{100 * region.cycles / total:.1f}",
+            )
         console.print(regions)
     if profile.unmatched_region_ends:
-        console.print(f"warning: {profile.unmatched_region_ends} cmsim_region_end() without "
-                      "an open region")
+        console.print(
+            f"warning: {profile.unmatched_region_ends} cmsim_region_end() without an open region"
+        )
 
 
 def _print_annotation(annotation: Annotation, profile: Profile) -> None:
@@ -490,15 +515,17 @@ def _print_annotation(annotation: Annotation, profile: Profile) -> None:
     for stats in annotation.instructions:
         ran = bool(stats.count)
         reasons = ", ".join(f"{reason} {cycles:,}" for reason, cycles in stats.reasons.items())
-        rows.append([
-            f"{stats.address:08x}",
-            f"{stats.count:,}" if ran else "",
-            f"{stats.cycles:,}" if ran else "",
-            f"{stats.cycles / stats.count:.2f}" if ran else "",
-            f"{100 * stats.cycles / function_cycles:.1f}" if ran else "",
-            *([escape(reasons) or ("-" if ran else "")] if has_reasons else []),
-            escape(stats.text),
-        ])
+        rows.append(
+            [
+                f"{stats.address:08x}",
+                f"{stats.count:,}" if ran else "",
+                f"{stats.cycles:,}" if ran else "",
+                f"{stats.cycles / stats.count:.2f}" if ran else "",
+                f"{100 * stats.cycles / function_cycles:.1f}" if ran else "",
+                *([escape(reasons) or ("-" if ran else "")] if has_reasons else []),
+                escape(stats.text),
+            ]
+        )
     table = Table(
         title=f"{escape(summary['function'])} ({summary['start']}-{summary['end']}): "
         f"{summary['calls']:,} calls, {annotation.cycles:,} exclusive cycles "
@@ -512,8 +539,9 @@ def _print_annotation(annotation: Annotation, profile: Profile) -> None:
     headers = ["address", "count", "cycles", "cyc/exec", "%"]
     for index, name in enumerate(headers):
         width = max([len(name)] + [len(row[index]) for row in rows])
-        table.add_column(name, justify="left" if index == 0 else "right", no_wrap=True,
-                         min_width=width)
+        table.add_column(
+            name, justify="left" if index == 0 else "right", no_wrap=True, min_width=width
+        )
     if has_reasons:
         table.add_column("stalls", overflow="fold")
     table.add_column("instruction", overflow="fold")

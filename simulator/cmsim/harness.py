@@ -135,8 +135,13 @@ class Harness:
         self.uc.mem_write(buffer.address, data.astype(data.dtype.newbyteorder("<")).tobytes())
         return buffer
 
-    def alloc(self, shape: int | tuple[int, ...], dtype: np.dtype | type = np.int8,
-              region: str = "sram", align: int = 8) -> Buffer:
+    def alloc(
+        self,
+        shape: int | tuple[int, ...],
+        dtype: np.dtype | type = np.int8,
+        region: str = "sram",
+        align: int = 8,
+    ) -> Buffer:
         """A buffer of `shape` and `dtype` filled with 0xCD bytes (so unwritten outputs show)."""
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         dtype = np.dtype(dtype)

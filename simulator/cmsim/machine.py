@@ -106,7 +106,10 @@ class Machine:
         # memory hook covers. The clock needs that PC: a CYCCNT load reads the counter at its
         # own issue cycle (M4-DWT-1) and a region marker is timed by its store.
         self.uc.hook_add(
-            UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, _ignore_access, None, PPB_BASE,
+            UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE,
+            _ignore_access,
+            None,
+            PPB_BASE,
             PPB_BASE + PPB_SIZE - 1,
         )
         self.semihost = Semihost(stdout, stderr, self._centiseconds)
