@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import program_elves
 from unicorn import UC_HOOK_CODE
 
 from cmsim.board import load_board
@@ -61,8 +62,9 @@ class Timeline:
     def costs(self) -> list[tuple[int, int]]:
         """(address, cycles until the next instruction issues) per executed instruction."""
         ends = [cycle for _address, cycle in self.steps[1:]] + [self.result.cycles]
-        return [(address, end - start) for (address, start), end in zip(self.steps, ends,
-                                                                          strict=True)]
+        return [
+            (address, end - start) for (address, start), end in zip(self.steps, ends, strict=True)
+        ]
 
     def per_function(self) -> tuple[Counter, Counter]:
         cycles: Counter = Counter()
@@ -115,7 +117,11 @@ def test_call_graph_counts(elf):
     assert graph[("tail_caller", "tail_target")] == (1, 1, 2)
     assert [e.caller for e in profile.callers("leaf")] == ["caller_b", "caller_a"]
     assert {e.callee for e in profile.callees("main")} == {
-        "caller_a", "caller_b", "via_pointer", "tail_caller"}
+        "caller_a",
+        "caller_b",
+        "via_pointer",
+        "tail_caller",
+    }
 
 
 def test_compiled_tail_call_and_recursion(elf):
@@ -150,7 +156,8 @@ def test_recursion_counts_outermost_activation_once(elf):
     stats = {f.name: f for f in profile.functions}
     assert stats["fact"].inclusive_cycles == stats["fact"].exclusive_cycles
     assert stats["is_even"].inclusive_cycles == (
-        stats["is_even"].exclusive_cycles + stats["is_odd"].exclusive_cycles)
+        stats["is_even"].exclusive_cycles + stats["is_odd"].exclusive_cycles
+    )
     assert profile.edge("main", "fact").cycles == stats["fact"].inclusive_cycles
 
 
@@ -170,15 +177,17 @@ def test_returns_to_unrecorded_addresses_unwind_to_the_function(elf):
     assert profile.stacks[("Reset_Handler", "main")] == profile.function("main").exclusive_cycles
 
 
-@pytest.mark.parametrize("name", [*ASM_FIRMWARES, "calls_compute", "calls_mixed", "hello",
-                                  "cyccnt"])
+@pytest.mark.parametrize(
+    "name", [*ASM_FIRMWARES, "calls_compute", "calls_mixed", "hello", "cyccnt"]
+)
 def test_exclusive_cycles_match_the_per_instruction_reference(elf, name):
     timeline = Timeline(elf(name))
     cycles, instructions = timeline.per_function()
     result, profile = profiled_run(elf(name))
     assert result.cycles == timeline.result.cycles
     assert {f.name: f.exclusive_cycles for f in profile.functions if f.exclusive_cycles} == dict(
-        cycles)
+        cycles
+    )
     # Unicorn runs no code hook for a condition-failed instruction in an IT block, so the
     # reference sees fewer instructions where the code has IT blocks (calls_mixed's clamp);
     # the engine and the profiler count them (each has an issue cycle, M4-ACC-1).
@@ -211,14 +220,15 @@ def test_the_top_frame_is_always_the_function_of_the_running_code(elf):
         tops: list[tuple[str, str]] = []  # (top frame's function, function of the block)
         engine.add_block_observer(  # runs after the profiler's observer
             lambda address, _cycle, p=profiler, i=image, t=tops: t.append(
-                (p._stack[-1][0].name, i.function_name(address) or UNKNOWN))
+                (p._stack[-1][0].name, i.function_name(address) or UNKNOWN)
+            )
         )
         profiler.finish(engine.run())
         assert tops and all(top == running for top, running in tops), name
 
 
 def _all_elves(firmware_dir: Path) -> list[Path]:
-    return sorted(firmware_dir.glob("*.elf")) + sorted(firmware_dir.glob("special/*.elf"))
+    return program_elves(firmware_dir)
 
 
 def test_exclusive_cycles_sum_to_the_total_on_every_firmware(firmware_dir):
@@ -235,8 +245,9 @@ def test_exclusive_cycles_sum_to_the_total_on_every_firmware(firmware_dir):
         profile = profiler.finish(total)
         assert sum(f.exclusive_cycles for f in profile.functions) == total, path.name
         assert sum(profile.stacks.values()) == total, path.name
-        assert all(f.exclusive_cycles >= 0 and f.inclusive_cycles >= 0
-                   for f in profile.functions), path.name
+        assert all(
+            f.exclusive_cycles >= 0 and f.inclusive_cycles >= 0 for f in profile.functions
+        ), path.name
         checked += 1
     assert checked >= 10
 
@@ -269,8 +280,10 @@ def test_regions_match_marker_positions_in_the_timeline(elf):
     regions = {r.name: r for r in profile.regions}
     assert {name: r.count for name, r in regions.items()} == {"outer": 1, "inner": 1}
     for name in ("outer", "inner"):
-        start, stop = timeline.issue_cycle_at(f"{name}_start"), timeline.issue_cycle_at(
-            f"{name}_stop")
+        start, stop = (
+            timeline.issue_cycle_at(f"{name}_start"),
+            timeline.issue_cycle_at(f"{name}_stop"),
+        )
         assert regions[name].cycles == stop - start
         event = next(e for e in profile.events if e.kind == "region" and e.name == name)
         assert (event.start, event.end) == (start, stop)
@@ -280,7 +293,8 @@ def test_regions_match_marker_positions_in_the_timeline(elf):
     assert ("Reset_Handler", "main", "[outer]", "[inner]", "work") in paths
     work = profile.function("work")
     assert profile.stacks[("Reset_Handler", "main", "[outer]", "work")] == (
-        work.exclusive_cycles // 2)
+        work.exclusive_cycles // 2
+    )
 
 
 def test_c_marker_header_marks_layers(elf):
@@ -325,8 +339,9 @@ def test_cycle_counter_loads_read_their_own_issue_cycle(elf):
 def test_exception_entry_and_return_from_a_synthetic_stream(elf):
     """Drive the profiler with the events an exception would produce, on real code."""
     image = load_image(elf("calls_graph"))
-    profiler = Profiler(image, lambda address, size: image.read(address, size) or b"",
-                        clock_hz=168_000_000)
+    profiler = Profiler(
+        image, lambda address, size: image.read(address, size) or b"", clock_hz=168_000_000
+    )
     leaf = image.symbol("leaf") & ~1
     handler = image.symbol("irq_handler") & ~1
     main = image.symbol("main") & ~1

@@ -69,8 +69,9 @@ def assert_valid_chrome_trace(document: dict, clock_hz: int) -> list[dict]:
     return complete
 
 
-@pytest.mark.parametrize("name", ["calls_graph", "calls_recursion", "calls_regions",
-                                  "calls_compute"])
+@pytest.mark.parametrize(
+    "name", ["calls_graph", "calls_recursion", "calls_regions", "calls_compute"]
+)
 def test_chrome_trace_is_valid_and_complete(elf, name):
     profile = recorded_profile(elf(name))
     document = json.loads(json.dumps(chrome_trace(profile)))
@@ -121,13 +122,19 @@ def test_collapsed_stacks_sum_to_the_total(elf, tmp_path):
 def test_collapsed_stacks_of_the_known_graph(elf):
     profile = recorded_profile(elf("calls_graph"))
     stacks = dict(line.rsplit(" ", 1) for line in collapsed_lines(profile))
-    assert int(stacks["Reset_Handler;main;caller_b;leaf"]) == profile.edge("caller_b",
-                                                                          "leaf").cycles
-    assert int(stacks["Reset_Handler;main;tail_caller;tail_target"]) == profile.function(
-        "tail_target").exclusive_cycles
+    assert (
+        int(stacks["Reset_Handler;main;caller_b;leaf"]) == profile.edge("caller_b", "leaf").cycles
+    )
+    assert (
+        int(stacks["Reset_Handler;main;tail_caller;tail_target"])
+        == profile.function("tail_target").exclusive_cycles
+    )
     leaf = profile.function("leaf").exclusive_cycles
-    assert int(stacks["Reset_Handler;main;caller_a;leaf"]) + int(
-        stacks["Reset_Handler;main;caller_b;leaf"]) == leaf
+    assert (
+        int(stacks["Reset_Handler;main;caller_a;leaf"])
+        + int(stacks["Reset_Handler;main;caller_b;leaf"])
+        == leaf
+    )
 
 
 def test_profile_json_and_csv(elf, tmp_path):
@@ -161,10 +168,10 @@ def run_cli(capfd, *args: str) -> tuple[int, str, str]:
 
 def table_rows(out: str, title: str) -> list[list[str]]:
     """The cells of the rich table titled `title...`: the lines after its header rule."""
-    lines = out[out.index(title):].splitlines()
+    lines = out[out.index(title) :].splitlines()
     rule = next(i for i, line in enumerate(lines) if line.strip() and set(line.strip()) == {"─"})
     rows = []
-    for line in lines[rule + 1:]:
+    for line in lines[rule + 1 :]:
         if not line.strip():
             break
         rows.append(line.split())
@@ -184,12 +191,19 @@ def test_run_profile_prints_the_table_sorted_by_exclusive_cycles(capfd, elf):
 
 
 def test_run_writes_every_output(capfd, elf, tmp_path):
-    files = {flag: tmp_path / name for flag, name in (
-        ("--trace", "t.json"), ("--collapsed", "c.txt"), ("--profile-json", "p.json"),
-        ("--profile-csv", "p.csv"))}
+    files = {
+        flag: tmp_path / name
+        for flag, name in (
+            ("--trace", "t.json"),
+            ("--collapsed", "c.txt"),
+            ("--profile-json", "p.json"),
+            ("--profile-csv", "p.csv"),
+        )
+    }
     args = [arg for flag, path in files.items() for arg in (flag, str(path))]
-    code, out, err = run_cli(capfd, "run", str(elf("calls_graph")), *args,
-                             "--trace-min-cycles", "5")
+    code, out, err = run_cli(
+        capfd, "run", str(elf("calls_graph")), *args, "--trace-min-cycles", "5"
+    )
     assert code == 0 and err == ""
     assert "profile:" not in out  # files only, no table without --profile
     trace = json.loads(files["--trace"].read_text())
@@ -197,8 +211,10 @@ def test_run_writes_every_output(capfd, elf, tmp_path):
     assert complete and all(e["args"]["cycles"] >= 5 for e in complete)
     assert trace["otherData"]["min_cycles"] == 5
     lines = files["--collapsed"].read_text().splitlines()
-    assert sum(int(line.rsplit(" ", 1)[1]) for line in lines) == json.loads(
-        files["--profile-json"].read_text())["total_cycles"]
+    assert (
+        sum(int(line.rsplit(" ", 1)[1]) for line in lines)
+        == json.loads(files["--profile-json"].read_text())["total_cycles"]
+    )
     assert files["--profile-csv"].read_text().startswith("function,address,calls,")
 
 
@@ -211,8 +227,16 @@ def test_run_json_includes_the_profile(capfd, elf):
 
 def test_profile_of_a_run_stopped_by_the_limit(capfd, elf, tmp_path):
     collapsed = tmp_path / "c.txt"
-    code, out, err = run_cli(capfd, "run", str(elf("spin")), "--max-instructions", "10000",
-                             "--profile", "--collapsed", str(collapsed))
+    code, out, err = run_cli(
+        capfd,
+        "run",
+        str(elf("spin")),
+        "--max-instructions",
+        "10000",
+        "--profile",
+        "--collapsed",
+        str(collapsed),
+    )
     assert code == 124
     assert err.startswith("cmsim: error: firmware did not exit") and len(err.splitlines()) == 1
     assert table_rows(out, "profile:")[0][0] == "spin_forever"

@@ -11,8 +11,28 @@ from pathlib import Path
 from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress
 from rich.table import Table
 
+from cmsim.bench import cifar10
+from cmsim.bench.baseline import (
+    DEFAULT_CYCLE_TOLERANCE,
+    DEFAULT_SPEEDUP_TOLERANCE,
+    baseline_path,
+    compare,
+    load_baseline,
+    save_baseline,
+)
+from cmsim.bench.report import (
+    TABLE_WIDTH,
+    render_changes,
+    render_csv,
+    render_json,
+    render_markdown,
+    render_rich,
+)
+from cmsim.bench.results import VARIANTS, BenchResult
+from cmsim.bench.runner import REPO_ROOT, run_bench
 from cmsim.board import load_board, preset_names
 from cmsim.engine import DEFAULT_MAX_INSTRUCTIONS, Engine, RunResult
 from cmsim.errors import CmsimError
@@ -28,6 +48,7 @@ from cmsim.trace import (
 )
 
 USAGE_ERROR = 2
+TRACES_DIR = REPO_ROOT / "traces"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", action="store_true", help="print cycles per function (and named regions)"
     )
     profiling.add_argument(
-        "--top", metavar="N", type=_positive, default=20,
+        "--top",
+        metavar="N",
+        type=_positive,
+        default=20,
         help="functions in the --profile table (default 20)",
     )
     profiling.add_argument(
@@ -107,7 +131,75 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_machine_arguments(annotate)
     annotate.add_argument("function", help="function name (ELF symbol)")
+
+    bench = commands.add_parser(
+        "bench", help="ref vs opt vs asm kernels on the CIFAR-10 CNN: per-layer speedup table"
+    )
+    _add_bench_options(bench)
+    formats = bench.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="print the results as JSON")
+    formats.add_argument("--csv", action="store_true", help="print the table as CSV")
+    formats.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    bench.add_argument(
+        "--save-baseline",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="also write the results as the baseline (default traces/baseline-<board>.json)",
+    )
+
+    check = commands.add_parser(
+        "check", help="re-run the benchmark and fail when it regressed against the baseline"
+    )
+    _add_bench_options(check)
+    check.add_argument("--baseline", metavar="PATH", help="default traces/baseline-<board>.json")
+    check.add_argument(
+        "--cycle-tolerance",
+        type=_fraction,
+        default=DEFAULT_CYCLE_TOLERANCE,
+        help="allowed relative growth of a cycle count (default %(default)s = 1%%)",
+    )
+    check.add_argument(
+        "--speedup-tolerance",
+        type=_fraction,
+        default=DEFAULT_SPEEDUP_TOLERANCE,
+        help="allowed relative drop of a speedup ratio (default %(default)s = 1%%)",
+    )
     return parser
+
+
+def _add_bench_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--board",
+        default="m4-ideal",
+        help=f"board preset ({', '.join(preset_names())}) or a .toml/.json board file",
+    )
+    parser.add_argument(
+        "--variants",
+        type=_variants,
+        default=VARIANTS,
+        help="comma-separated kernel variants, ref first (default: ref,opt,asm)",
+    )
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < 10:
+        raise argparse.ArgumentTypeError(f"tolerance out of range: {text!r}")
+    return value
+
+
+def _variants(text: str) -> tuple[str, ...]:
+    chosen = tuple(v.strip() for v in text.split(",") if v.strip())
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown or not chosen or chosen[0] != "ref":
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: pick from {','.join(VARIANTS)}, starting with ref"
+        )
+    return chosen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a bad argument already reported in one line
         return int(exc.code or 0)
     try:
-        return _run(args)
+        return _dispatch(args)
     except CmsimError as exc:
         if getattr(args, "json", False):
             print(json.dumps({"error": str(exc), "exit_code": exc.exit_code}))
@@ -128,9 +220,69 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _dispatch(args: argparse.Namespace) -> int:
+    commands = {"annotate": _annotate, "bench": _bench, "check": _check, "run": _run}
+    return commands[args.command](args)
+
+
+def _bench_result(args: argparse.Namespace, console: Console) -> BenchResult:
+    board = load_board(args.board)
+    steps = len(args.variants) * len(cifar10.NETWORK)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"cifar10 on {board.name}", total=steps)
+
+        def advance(variant: str, layer: str) -> None:
+            progress.update(task, advance=1, description=f"{variant}: {layer}")
+
+        return run_bench(board, args.variants, progress=advance)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    quiet = args.json or args.csv or args.markdown
+    console = _wide_console(stderr=quiet)
+    result = _bench_result(args, console)
+    if args.json:
+        print(render_json(result))
+    elif args.csv:
+        print(render_csv(result), end="")
+    elif args.markdown:
+        print(render_markdown(result), end="")
+    else:
+        render_rich(result, console)
+    if args.save_baseline is not None:
+        path = Path(args.save_baseline or baseline_path(TRACES_DIR, result.board))
+        save_baseline(result, path)
+        console.print(f"baseline written to {path}")
+    return 0 if result.all_matched else 1
+
+
+def _wide_console(stderr: bool = False) -> Console:
+    """A console at least as wide as the bench table, so a pipe or CI log shows it whole."""
+    console = Console(stderr=stderr)
+    return Console(stderr=stderr, width=max(console.width, TABLE_WIDTH))
+
+
+def _check(args: argparse.Namespace) -> int:
+    console = _wide_console()
+    board = load_board(args.board)
+    path = Path(args.baseline or baseline_path(TRACES_DIR, board.name))
+    baseline = load_baseline(path)
+    result = _bench_result(args, console)
+    changes = compare(baseline, result, args.cycle_tolerance, args.speedup_tolerance)
+    regressions = [c for c in changes if c.regressed]
+    if changes:
+        render_changes(changes, console)
+    if not result.all_matched:
+        console.print("[bold red]FAIL[/]: a layer no longer matches the golden model")
+        return 1
+    if regressions:
+        console.print(f"[bold red]FAIL[/]: {len(regressions)} regression(s) against {path}")
+        return 1
+    console.print(f"OK: no regression against {path} ({len(changes)} number(s) moved)")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "annotate":
-        return _annotate(args)
     outputs = {
         args.trace: "--trace",
         args.collapsed: "--collapsed",
@@ -241,13 +393,22 @@ def annotation_summary(annotation: Annotation, profile: Profile) -> dict:
         "exclusive_cycles": annotation.cycles,
         "inclusive_cycles": inclusive,
         "total_cycles": annotation.total_cycles,
-        "callers": [{"function": e.caller, "calls": e.calls, "cycles": e.cycles}
-                    for e in profile.callers(function.name)],
-        "callees": [{"function": e.callee, "calls": e.calls, "cycles": e.cycles}
-                    for e in profile.callees(function.name)],
+        "callers": [
+            {"function": e.caller, "calls": e.calls, "cycles": e.cycles}
+            for e in profile.callers(function.name)
+        ],
+        "callees": [
+            {"function": e.callee, "calls": e.calls, "cycles": e.cycles}
+            for e in profile.callees(function.name)
+        ],
         "instructions": [
-            {"address": f"0x{i.address:08x}", "text": i.text, "count": i.count,
-             "cycles": i.cycles, "reasons": i.reasons}
+            {
+                "address": f"0x{i.address:08x}",
+                "text": i.text,
+                "count": i.count,
+                "cycles": i.cycles,
+                "reasons": i.reasons,
+            }
             for i in annotation.instructions
         ],
     }
@@ -324,19 +485,25 @@ def _print_profile(profile: Profile, top: int) -> None:
         )
     console.print(table)
     if profile.regions:
-        regions = Table(title="regions (cmsim_region_begin/end)", title_justify="left",
-                        box=box.SIMPLE_HEAD)
+        regions = Table(
+            title="regions (cmsim_region_begin/end)", title_justify="left", box=box.SIMPLE_HEAD
+        )
         regions.add_column("region")
         regions.add_column("count", justify="right")
         regions.add_column("cycles", justify="right")
         regions.add_column("%", justify="right")
         for region in profile.regions:
-            regions.add_row(escape(region.name), f"{region.count:,}", f"{region.cycles:,}",
-                            f"{100 * region.cycles / total:.1f}")
+            regions.add_row(
+                escape(region.name),
+                f"{region.count:,}",
+                f"{region.cycles:,}",
+                f"{100 * region.cycles / total:.1f}",
+            )
         console.print(regions)
     if profile.unmatched_region_ends:
-        console.print(f"warning: {profile.unmatched_region_ends} cmsim_region_end() without "
-                      "an open region")
+        console.print(
+            f"warning: {profile.unmatched_region_ends} cmsim_region_end() without an open region"
+        )
 
 
 def _print_annotation(annotation: Annotation, profile: Profile) -> None:
@@ -348,15 +515,17 @@ def _print_annotation(annotation: Annotation, profile: Profile) -> None:
     for stats in annotation.instructions:
         ran = bool(stats.count)
         reasons = ", ".join(f"{reason} {cycles:,}" for reason, cycles in stats.reasons.items())
-        rows.append([
-            f"{stats.address:08x}",
-            f"{stats.count:,}" if ran else "",
-            f"{stats.cycles:,}" if ran else "",
-            f"{stats.cycles / stats.count:.2f}" if ran else "",
-            f"{100 * stats.cycles / function_cycles:.1f}" if ran else "",
-            *([escape(reasons) or ("-" if ran else "")] if has_reasons else []),
-            escape(stats.text),
-        ])
+        rows.append(
+            [
+                f"{stats.address:08x}",
+                f"{stats.count:,}" if ran else "",
+                f"{stats.cycles:,}" if ran else "",
+                f"{stats.cycles / stats.count:.2f}" if ran else "",
+                f"{100 * stats.cycles / function_cycles:.1f}" if ran else "",
+                *([escape(reasons) or ("-" if ran else "")] if has_reasons else []),
+                escape(stats.text),
+            ]
+        )
     table = Table(
         title=f"{escape(summary['function'])} ({summary['start']}-{summary['end']}): "
         f"{summary['calls']:,} calls, {annotation.cycles:,} exclusive cycles "
@@ -370,8 +539,9 @@ def _print_annotation(annotation: Annotation, profile: Profile) -> None:
     headers = ["address", "count", "cycles", "cyc/exec", "%"]
     for index, name in enumerate(headers):
         width = max([len(name)] + [len(row[index]) for row in rows])
-        table.add_column(name, justify="left" if index == 0 else "right", no_wrap=True,
-                         min_width=width)
+        table.add_column(
+            name, justify="left" if index == 0 else "right", no_wrap=True, min_width=width
+        )
     if has_reasons:
         table.add_column("stalls", overflow="fold")
     table.add_column("instruction", overflow="fold")

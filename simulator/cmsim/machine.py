@@ -106,7 +106,10 @@ class Machine:
         # memory hook covers. The clock needs that PC: a CYCCNT load reads the counter at its
         # own issue cycle (M4-DWT-1) and a region marker is timed by its store.
         self.uc.hook_add(
-            UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, _ignore_access, None, PPB_BASE,
+            UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE,
+            _ignore_access,
+            None,
+            PPB_BASE,
             PPB_BASE + PPB_SIZE - 1,
         )
         self.semihost = Semihost(stdout, stderr, self._centiseconds)
@@ -178,6 +181,7 @@ class Machine:
         self.uc.reg_write(UC_ARM_REG_PC, pc)
         self.pc = pc
         self._stop = None
+        self._pending_fault = None
 
     def _vector_reset(self) -> tuple[int, int] | None:
         if self.board.region_at(0, 8) is None:

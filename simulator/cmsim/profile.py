@@ -62,8 +62,10 @@ _TABLE_IDS = {arm.ARM_INS_TBB, arm.ARM_INS_TBH}
 # Instructions after which Unicorn ends a block without writing the PC (exceptions, hints).
 _STOP_IDS = {arm.ARM_INS_BKPT, arm.ARM_INS_SVC, arm.ARM_INS_UDF, arm.ARM_INS_WFI, arm.ARM_INS_WFE}
 # Mnemonics of direct branches and calls (B<cond> included), as Capstone prints them.
-_DIRECT_BRANCH = re.compile(r"^(bl|blx|cbn?z|b(eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le)?)"
-                            r"(\.w|\.n)?$")
+_DIRECT_BRANCH = re.compile(
+    r"^(bl|blx|cbn?z|b(eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le)?)"
+    r"(\.w|\.n)?$"
+)
 _READ_CHUNK = 64
 _MAX_RUN = 4096  # instructions: a run longer than this is data or a runaway decode
 
@@ -156,8 +158,16 @@ class Profile:
 class _Func:
     """A function's running totals while the profile is collected."""
 
-    __slots__ = ("name", "start", "calls", "exclusive", "inclusive", "instructions",
-                 "inclusive_instructions", "active")
+    __slots__ = (
+        "name",
+        "start",
+        "calls",
+        "exclusive",
+        "inclusive",
+        "instructions",
+        "inclusive_instructions",
+        "active",
+    )
 
     def __init__(self, name: str, start: int | None):
         self.name = name
@@ -186,8 +196,15 @@ class _Run:
 
     __slots__ = ("start", "addresses", "fallthrough", "kind", "target", "func", "successors")
 
-    def __init__(self, start: int, addresses: tuple[int, ...], fallthrough: int, kind: int,
-                 target: int | None, func: _Func):
+    def __init__(
+        self,
+        start: int,
+        addresses: tuple[int, ...],
+        fallthrough: int,
+        kind: int,
+        target: int | None,
+        func: _Func,
+    ):
         self.start = start
         self.addresses = addresses
         self.fallthrough = fallthrough  # address after the last instruction
@@ -296,8 +313,9 @@ class Profiler:
         self._pending_resume: int | None = None  # set by exception_entry
 
     @classmethod
-    def attach(cls, engine: Engine, record_events: bool = False,
-               min_event_cycles: int = 0) -> Profiler:
+    def attach(
+        cls, engine: Engine, record_events: bool = False, min_event_cycles: int = 0
+    ) -> Profiler:
         """A profiler observing `engine`'s blocks and its machine's region markers."""
         machine = engine.machine
         profiler = cls(
@@ -386,13 +404,17 @@ class Profiler:
         if prev is self._start_run:
             return [0, 0, nxt, _ROOT]  # not cached: it happens once
         if resume is not None:  # exception entry: the frame is pushed already
-            executed = (prev.addresses.index(resume) if resume in prev.addresses
-                        else len(prev.addresses))
+            executed = (
+                prev.addresses.index(resume) if resume in prev.addresses else len(prev.addresses)
+            )
             prev.func.instructions += executed  # finish() tallies cached edges only
             return [0, executed, nxt, _SAME]  # not cached either
         same = _SAME if nxt.func is prev.func else _JUMP
-        if (prev.start < address < prev.fallthrough and address in prev.addresses
-                and address != prev.target):
+        if (
+            prev.start < address < prev.fallthrough
+            and address in prev.addresses
+            and address != prev.target
+        ):
             # Unicorn ended the block early (page boundary, system instruction): straight line.
             edge = [0, prev.addresses.index(address), nxt, same]
         elif address == prev.fallthrough and not (prev.kind == _CALL and address == prev.target):
@@ -435,8 +457,9 @@ class Profiler:
         stack = self._stack
         stack.append((func, edge[4], cycle, self._instructions, stats, "call", node, len(stack)))
 
-    def _push(self, func: _Func, return_address: int | None, cycle: int, kind: str,
-              parent: tuple | None) -> None:
+    def _push(
+        self, func: _Func, return_address: int | None, cycle: int, kind: str, parent: tuple | None
+    ) -> None:
         if self._stack:
             self._flush(cycle)
         else:
@@ -455,8 +478,9 @@ class Profiler:
         node = self._node
         self._node = node.child(func.name)
         stack = self._stack
-        stack.append((func, return_address, cycle, self._instructions, stats, kind, node,
-                      len(stack)))
+        stack.append(
+            (func, return_address, cycle, self._instructions, stats, kind, node, len(stack))
+        )
 
     def _return(self, address: int, cycle: int) -> None:
         """An indirect branch: a return when `address` is a recorded return address."""
@@ -599,8 +623,15 @@ class Profiler:
         last_run.func.instructions += len(last_run.addresses)
         funcs = [*self._funcs.values(), self._unknown]
         functions = [
-            FunctionStats(f.name, f.start, f.calls, f.exclusive, f.inclusive, f.instructions,
-                          f.inclusive_instructions)
+            FunctionStats(
+                f.name,
+                f.start,
+                f.calls,
+                f.exclusive,
+                f.inclusive,
+                f.instructions,
+                f.inclusive_instructions,
+            )
             for f in funcs
             if f.calls or f.exclusive or f.instructions
         ]
@@ -612,10 +643,20 @@ class Profiler:
         ]
         edges.sort(key=lambda s: (-s.cycles, s.caller, s.callee))
         regions = sorted(self._region_stats.values(), key=lambda r: (-r.cycles, r.name))
-        events = sorted(map(CallEvent._make, self._events),
-                        key=lambda e: (e.start, -e.end, e.depth))
-        return Profile(total, self._instructions, self.clock_hz, functions, edges, regions,
-                       _collapsed(self._root_node), events, self._unmatched_ends)
+        events = sorted(
+            map(CallEvent._make, self._events), key=lambda e: (e.start, -e.end, e.depth)
+        )
+        return Profile(
+            total,
+            self._instructions,
+            self.clock_hz,
+            functions,
+            edges,
+            regions,
+            _collapsed(self._root_node),
+            events,
+            self._unmatched_ends,
+        )
 
 
 def _collapsed(root: _Node) -> dict[tuple[str, ...], int]:
@@ -725,7 +766,7 @@ class Annotator:
                 address = insn_address + size
             if address < function.end:  # data (a literal pool) or padding
                 offset = address - function.start
-                half = code[offset:offset + 2][::-1].hex()
+                half = code[offset : offset + 2][::-1].hex()
                 self._stats[address] = InstructionStats(address, 2, f".short 0x{half}")
                 address += 2
         self._pending: InstructionStats | None = None

@@ -21,8 +21,15 @@ CORE_TID = 1
 REGIONS_TID = 2
 
 FUNCTION_COLUMNS = (
-    "function", "address", "calls", "exclusive_cycles", "exclusive_percent",
-    "inclusive_cycles", "inclusive_percent", "instructions", "inclusive_instructions",
+    "function",
+    "address",
+    "calls",
+    "exclusive_cycles",
+    "exclusive_percent",
+    "inclusive_cycles",
+    "inclusive_percent",
+    "instructions",
+    "inclusive_instructions",
     "cycles_per_instruction",
 )
 
@@ -57,16 +64,18 @@ def chrome_trace(profile: Profile, min_cycles: int = 0, title: str = "cmsim") ->
             continue
         start_ns = _nanoseconds(event.start, clock)
         end_ns = _nanoseconds(event.end, clock)
-        events.append({
-            "name": event.name,
-            "cat": event.kind,
-            "ph": "X",
-            "ts": _microseconds(start_ns),
-            "dur": _microseconds(end_ns - start_ns),
-            "pid": PID,
-            "tid": REGIONS_TID if event.kind == "region" else CORE_TID,
-            "args": {"cycles": cycles, "start_cycle": event.start, "depth": event.depth},
-        })
+        events.append(
+            {
+                "name": event.name,
+                "cat": event.kind,
+                "ph": "X",
+                "ts": _microseconds(start_ns),
+                "dur": _microseconds(end_ns - start_ns),
+                "pid": PID,
+                "tid": REGIONS_TID if event.kind == "region" else CORE_TID,
+                "args": {"cycles": cycles, "start_cycle": event.start, "depth": event.depth},
+            }
+        )
     return {
         # No "displayTimeUnit": some Perfetto versions read it as the unit of "ts" (which the
         # format defines as microseconds) and would stretch or shrink the whole trace.
@@ -86,8 +95,9 @@ def _metadata(name: str, tid: int, args: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "ph": "M", "ts": 0, "dur": 0, "pid": PID, "tid": tid, "args": args}
 
 
-def write_chrome_trace(profile: Profile, path: str | Path, min_cycles: int = 0,
-                       title: str = "cmsim") -> None:
+def write_chrome_trace(
+    profile: Profile, path: str | Path, min_cycles: int = 0, title: str = "cmsim"
+) -> None:
     """Write the Chrome trace JSON of `profile` to `path`."""
     document = chrome_trace(profile, min_cycles, title)
     with open(path, "w") as stream:
@@ -125,20 +135,22 @@ def function_rows(profile: Profile) -> list[dict[str, Any]]:
     for stats in profile.functions:
         executed = stats.instructions
         per_instruction = stats.exclusive_cycles / executed if executed else None
-        rows.append({
-            "function": stats.name,
-            "address": f"0x{stats.start:08x}" if stats.start is not None else None,
-            "calls": stats.calls,
-            "exclusive_cycles": stats.exclusive_cycles,
-            "exclusive_percent": round(100 * stats.exclusive_cycles / total, 3),
-            "inclusive_cycles": stats.inclusive_cycles,
-            "inclusive_percent": round(100 * stats.inclusive_cycles / total, 3),
-            "instructions": stats.instructions,
-            "inclusive_instructions": stats.inclusive_instructions,
-            "cycles_per_instruction": (
-                round(per_instruction, 4) if per_instruction is not None else None
-            ),
-        })
+        rows.append(
+            {
+                "function": stats.name,
+                "address": f"0x{stats.start:08x}" if stats.start is not None else None,
+                "calls": stats.calls,
+                "exclusive_cycles": stats.exclusive_cycles,
+                "exclusive_percent": round(100 * stats.exclusive_cycles / total, 3),
+                "inclusive_cycles": stats.inclusive_cycles,
+                "inclusive_percent": round(100 * stats.inclusive_cycles / total, 3),
+                "instructions": stats.instructions,
+                "inclusive_instructions": stats.inclusive_instructions,
+                "cycles_per_instruction": (
+                    round(per_instruction, 4) if per_instruction is not None else None
+                ),
+            }
+        )
     return rows
 
 
@@ -151,13 +163,23 @@ def profile_summary(profile: Profile) -> dict[str, Any]:
         "simulated_seconds": profile.total_cycles / profile.clock_hz,
         "functions": function_rows(profile),
         "edges": [
-            {"caller": e.caller, "callee": e.callee, "calls": e.calls,
-             "tail_calls": e.tail_calls, "cycles": e.cycles, "instructions": e.instructions}
+            {
+                "caller": e.caller,
+                "callee": e.callee,
+                "calls": e.calls,
+                "tail_calls": e.tail_calls,
+                "cycles": e.cycles,
+                "instructions": e.instructions,
+            }
             for e in profile.edges
         ],
         "regions": [
-            {"name": r.name, "count": r.count, "cycles": r.cycles,
-             "percent": round(100 * r.cycles / (profile.total_cycles or 1), 3)}
+            {
+                "name": r.name,
+                "count": r.count,
+                "cycles": r.cycles,
+                "percent": round(100 * r.cycles / (profile.total_cycles or 1), 3),
+            }
             for r in profile.regions
         ],
         "unmatched_region_ends": profile.unmatched_region_ends,

@@ -58,8 +58,10 @@ def main() -> int:
             best[name] = min(best.get(name, seconds), seconds)
     print(f"{elf.name}: {instructions:,} instructions, best of {args.repeat}")
     for name, seconds in best.items():
-        print(f"  {name:14} {seconds:.3f} s  {instructions / seconds / 1e6:6.2f} M instr/s  "
-              f"ratio {seconds / best['off']:.2f}")
+        print(
+            f"  {name:14} {seconds:.3f} s  {instructions / seconds / 1e6:6.2f} M instr/s  "
+            f"ratio {seconds / best['off']:.2f}"
+        )
     return 0
 
 

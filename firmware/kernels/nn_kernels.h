@@ -1,0 +1,159 @@
+/*
+ * cmsim int8 neural-network kernels (TFLite int8 semantics, NHWC activations, batch 1).
+ *
+ * Every kernel comes in three variants with one signature:
+ *   nn_<kernel>_ref  plain C loops in the TFLite-Micro reference style (no intrinsics);
+ *   nn_<kernel>_opt  CMSIS-NN-style C for ARMv7E-M (im2col into int16, SXTB16, SMLAD, blocking);
+ *   nn_<kernel>_asm  hand-scheduled Thumb-2 inner loops (kernels_asm/, .S files) behind a C wrapper.
+ * Kernels without a meaningful assembly core (pooling, ReLU, softmax, add, depthwise) export
+ * an _asm symbol that is the _opt code, so every variant can be called uniformly.
+ *
+ * Quantization: an activation value q stands for scale * (q - zero_point). Kernels take
+ * `input_offset` = -input_zero_point (added to every input value) and `output_offset` =
+ * output_zero_point (added after requantization). Weights are symmetric int8, biases int32.
+ * Requantization is per output channel: acc * multiplier (Q31) * 2^shift with TFLite's
+ * MultiplyByQuantizedMultiplier rounding (shift > 0 shifts left first, wrapping like LSL;
+ * shift < 0 is a rounding right shift), then + output_offset, then clamp to [act_min, act_max].
+ *
+ * Padding: `pad_h`/`pad_w` are the top/left padding; the output size is given explicitly, so
+ * asymmetric ("SAME") padding works. Padded input positions hold the input zero point.
+ *
+ * Layouts: input [in_h][in_w][in_c]; conv weights OHWI [out_c][k_h][k_w][in_c];
+ * depthwise weights [k_h][k_w][out_c] (out_c = in_c * depth_multiplier);
+ * fully connected weights [out_features][in_features]; output [out_h][out_w][out_c].
+ *
+ * Return value: NN_OK, or NN_ERR_ARG when the parameters do not fit the kernel (e.g. a 1x1
+ * fast path called with a 3x3 filter). Kernels never allocate: `scratch` is caller memory of
+ * at least nn_<kernel>_scratch_size(...) bytes, 4-byte aligned (the ref variants take NULL).
+ */
+#ifndef CMSIM_NN_KERNELS_H
+#define CMSIM_NN_KERNELS_H
+
+#include <stdint.h>
+
+#define NN_OK 0
+#define NN_ERR_ARG (-1)
+
+/* Convolution geometry and quantization offsets; all fields int32 so hosts lay it out easily. */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_h, pad_w;          /* top, left */
+    int32_t input_offset;          /* -input zero point */
+    int32_t output_offset;         /* output zero point */
+    int32_t act_min, act_max;      /* activation clamp, within [-128, 127] */
+} nn_conv_params;
+
+/* Per-output-channel requantization: out_c entries each. */
+typedef struct {
+    const int32_t *multiplier;     /* Q31 */
+    const int32_t *shift;          /* > 0: left shift, < 0: rounding right shift */
+} nn_quant;
+
+typedef struct {
+    int32_t batches;
+    int32_t in_features, out_features;
+    int32_t input_offset, output_offset;
+    int32_t act_min, act_max;
+} nn_fc_params;
+
+typedef struct {
+    int32_t in_h, in_w, channels;
+    int32_t out_h, out_w;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_h, pad_w;          /* top, left; padded positions are skipped, not averaged */
+    int32_t act_min, act_max;
+} nn_pool_params;
+
+typedef struct {
+    int32_t size;                  /* elements */
+    int32_t a_offset, a_multiplier, a_shift;
+    int32_t b_offset, b_multiplier, b_shift;
+    int32_t left_shift;            /* headroom shift applied to both inputs (TFLite: 20) */
+    int32_t output_offset, output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} nn_add_params;
+
+#define NN_CONV_SIGNATURE(name)                                                              \
+    int32_t name(const nn_conv_params *p, const nn_quant *q, const int8_t *input,            \
+                 const int8_t *weights, const int32_t *bias, int8_t *output, void *scratch)
+
+/* General conv2d: any kernel size, stride, padding (dilation 1). */
+NN_CONV_SIGNATURE(nn_conv2d_ref);
+NN_CONV_SIGNATURE(nn_conv2d_opt);
+NN_CONV_SIGNATURE(nn_conv2d_asm);
+int32_t nn_conv2d_scratch_size(const nn_conv_params *p);   /* bytes, for _opt and _asm */
+
+/* 1x1 conv fast path: k_h = k_w = 1, no padding (any stride). */
+NN_CONV_SIGNATURE(nn_conv2d_1x1_ref);
+NN_CONV_SIGNATURE(nn_conv2d_1x1_opt);
+NN_CONV_SIGNATURE(nn_conv2d_1x1_asm);
+int32_t nn_conv2d_1x1_scratch_size(const nn_conv_params *p);
+
+/* conv2d with a 3-channel input (first layer of image models): in_c = 3. */
+NN_CONV_SIGNATURE(nn_conv2d_rgb_ref);
+NN_CONV_SIGNATURE(nn_conv2d_rgb_opt);
+NN_CONV_SIGNATURE(nn_conv2d_rgb_asm);
+int32_t nn_conv2d_rgb_scratch_size(const nn_conv_params *p);
+
+/* Depthwise conv2d: out_c = in_c * depth_multiplier. _opt has a 3x3 fast path and handles
+ * depth multiplier 1 with SIMD; other multipliers use the reference loops. _asm = _opt. */
+NN_CONV_SIGNATURE(nn_depthwise_conv2d_ref);
+NN_CONV_SIGNATURE(nn_depthwise_conv2d_opt);
+NN_CONV_SIGNATURE(nn_depthwise_conv2d_asm);
+int32_t nn_depthwise_conv2d_scratch_size(const nn_conv_params *p);
+
+#define NN_FC_SIGNATURE(name)                                                                \
+    int32_t name(const nn_fc_params *p, const nn_quant *q, const int8_t *input,              \
+                 const int8_t *weights, const int32_t *bias, int8_t *output, void *scratch)
+
+/* Fully connected: output[b][o] = requant(sum_i (input[b][i] + input_offset) * w[o][i] + bias[o]). */
+NN_FC_SIGNATURE(nn_fully_connected_ref);
+NN_FC_SIGNATURE(nn_fully_connected_opt);
+NN_FC_SIGNATURE(nn_fully_connected_asm);
+int32_t nn_fully_connected_scratch_size(const nn_fc_params *p);
+
+#define NN_POOL_SIGNATURE(name)                                                              \
+    int32_t name(const nn_pool_params *p, const int8_t *input, int8_t *output, void *scratch)
+
+/* Max pool and average pool (average over the valid positions, rounded half away from zero).
+ * _asm = _opt. */
+NN_POOL_SIGNATURE(nn_max_pool_ref);
+NN_POOL_SIGNATURE(nn_max_pool_opt);
+NN_POOL_SIGNATURE(nn_max_pool_asm);
+NN_POOL_SIGNATURE(nn_avg_pool_ref);
+NN_POOL_SIGNATURE(nn_avg_pool_opt);
+NN_POOL_SIGNATURE(nn_avg_pool_asm);
+/* Both pools work in registers: their scratch sizes are 0 (scratch may be NULL). */
+int32_t nn_max_pool_scratch_size(const nn_pool_params *p);
+int32_t nn_avg_pool_scratch_size(const nn_pool_params *p);
+
+/* In-place ReLU (max(x, zero_point)) and ReLU6 (clamp to [zero_point, six], six being the
+ * quantized value of 6.0). _asm = _opt. */
+int32_t nn_relu_ref(int8_t *data, int32_t size, int32_t zero_point);
+int32_t nn_relu_opt(int8_t *data, int32_t size, int32_t zero_point);
+int32_t nn_relu_asm(int8_t *data, int32_t size, int32_t zero_point);
+int32_t nn_relu6_ref(int8_t *data, int32_t size, int32_t zero_point, int32_t six);
+int32_t nn_relu6_opt(int8_t *data, int32_t size, int32_t zero_point, int32_t six);
+int32_t nn_relu6_asm(int8_t *data, int32_t size, int32_t zero_point, int32_t six);
+
+/* Softmax over `rows` rows of `row_size` int8 values; output scale 1/256, zero point -128.
+ * lut[d] = round(exp(-d * input_scale * beta) * 2^15) for d = 0..255 (host-computed, see
+ * cmsim.bench.golden.softmax_lut). With e_i = lut[max - x_i] and S = sum e_i (row_size up to
+ * 65536): out_i = clamp((e_i * 256 + S / 2) / S - 128). _asm = _opt. */
+int32_t nn_softmax_ref(const int8_t *input, int32_t rows, int32_t row_size, const int32_t *lut,
+                       int8_t *output);
+int32_t nn_softmax_opt(const int8_t *input, int32_t rows, int32_t row_size, const int32_t *lut,
+                       int8_t *output);
+int32_t nn_softmax_asm(const int8_t *input, int32_t rows, int32_t row_size, const int32_t *lut,
+                       int8_t *output);
+
+/* Elementwise add of two same-shape tensors with requantization (TFLite int8 Add). _asm = _opt. */
+int32_t nn_add_ref(const nn_add_params *p, const int8_t *a, const int8_t *b, int8_t *output);
+int32_t nn_add_opt(const nn_add_params *p, const int8_t *a, const int8_t *b, int8_t *output);
+int32_t nn_add_asm(const nn_add_params *p, const int8_t *a, const int8_t *b, int8_t *output);
+
+#endif

@@ -1,0 +1,371 @@
+"""Numpy golden models of the int8 kernels: exact integer arithmetic (int64), TFLite semantics.
+
+Every function here is the oracle the firmware kernels are compared against bit for bit.
+Layouts: activations NHWC with batch 1 (arrays shaped (H, W, C)), conv weights OHWI
+(O, KH, KW, I), depthwise weights (KH, KW, C * depth_multiplier), fully connected weights
+(out_features, in_features).
+
+Requantization follows TFLite's MultiplyByQuantizedMultiplier: an optional left shift (positive
+`shift`, wrapping like the 32-bit shift the hardware does), a saturating rounding doubling high
+multiply by the Q31 `multiplier`, then a rounding right shift (negative `shift`) that rounds
+half away from zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INT32_MIN = -(1 << 31)
+INT32_MAX = (1 << 31) - 1
+
+
+def wrap32(x: np.ndarray | int) -> np.ndarray:
+    """Two's complement wrap of int64 values to the int32 range (as a 32-bit register does)."""
+    x = np.asarray(x, dtype=np.int64)
+    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def saturating_rounding_doubling_high_mul(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
+    """High 32 bits of 2*a*b rounded half away from zero; saturates the one overflow case."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    overflow = (a == INT32_MIN) & (b == INT32_MIN)
+    ab = a * b  # |ab| <= 2^62: fits int64
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    x = ab + nudge
+    # C's int64 division by 2^31 truncates toward zero.
+    quotient = np.where(x >= 0, x >> 31, -((-x) >> 31))
+    return np.where(overflow, INT32_MAX, quotient)
+
+
+def rounding_divide_by_pot(x: np.ndarray | int, exponent: np.ndarray | int) -> np.ndarray:
+    """x / 2^exponent rounded half away from zero (exponent 0..31)."""
+    x = np.asarray(x, dtype=np.int64)
+    exponent = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def requantize(
+    acc: np.ndarray | int, multiplier: np.ndarray | int, shift: np.ndarray | int
+) -> np.ndarray:
+    """TFLite MultiplyByQuantizedMultiplier on int32 accumulators (broadcasts per channel)."""
+    acc = np.asarray(acc, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    shifted = wrap32(acc << left)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """A real scale as (Q31 multiplier, shift) with real = multiplier * 2^(shift - 31)."""
+    if real == 0.0:
+        return 0, 0
+    mantissa, exponent = math.frexp(real)  # real = mantissa * 2^exponent, 0.5 <= mantissa < 1
+    q = round(mantissa * (1 << 31))
+    if q == 1 << 31:
+        q //= 2
+        exponent += 1
+    return int(q), int(exponent)
+
+
+def _clamp_int8(values: np.ndarray, act_min: int, act_max: int) -> np.ndarray:
+    return np.clip(values, act_min, act_max).astype(np.int8)
+
+
+def _padded(
+    x: np.ndarray,
+    pad_h: int,
+    pad_w: int,
+    out_h: int,
+    out_w: int,
+    k_h: int,
+    k_w: int,
+    stride_h: int,
+    stride_w: int,
+    fill: int,
+) -> np.ndarray:
+    """x (H, W, C) padded with `fill` so every window of the output grid lies inside."""
+    h, w, c = x.shape
+    need_h = (out_h - 1) * stride_h + k_h
+    need_w = (out_w - 1) * stride_w + k_w
+    bottom = max(need_h - pad_h - h, 0)
+    right = max(need_w - pad_w - w, 0)
+    padded = np.full((pad_h + h + bottom, pad_w + w + right, c), fill, dtype=np.int64)
+    padded[pad_h : pad_h + h, pad_w : pad_w + w] = x
+    return padded
+
+
+def output_size(size: int, kernel: int, stride: int, pad: int) -> int:
+    """Output length of a window sweep with `pad` on both sides (floor, as TFLite)."""
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def conv2d(
+    x: np.ndarray,
+    weights: np.ndarray,
+    bias: np.ndarray,
+    multiplier: np.ndarray,
+    shift: np.ndarray,
+    *,
+    stride: tuple[int, int] = (1, 1),
+    pad: tuple[int, int] = (0, 0),
+    out_size: tuple[int, int] | None = None,
+    input_offset: int,
+    output_offset: int,
+    act_min: int = -128,
+    act_max: int = 127,
+) -> np.ndarray:
+    """int8 conv2d: x (H, W, I), weights (O, KH, KW, I) -> (OH, OW, O).
+
+    `pad` is (top, left); padded input positions hold the input zero point, so they add 0 once
+    `input_offset` (= -zero point) is applied. `out_size` defaults to symmetric padding.
+    """
+    h, w, _ = x.shape
+    o, k_h, k_w, _ = weights.shape
+    if out_size is None:
+        out_size = (output_size(h, k_h, stride[0], pad[0]), output_size(w, k_w, stride[1], pad[1]))
+    out_h, out_w = out_size
+    xs = _padded(
+        np.asarray(x, np.int64) + input_offset,
+        pad[0],
+        pad[1],
+        out_h,
+        out_w,
+        k_h,
+        k_w,
+        stride[0],
+        stride[1],
+        fill=0,
+    )
+    wt = np.asarray(weights, np.int64)
+    acc = np.zeros((out_h, out_w, o), dtype=np.int64)
+    for ky in range(k_h):
+        for kx in range(k_w):
+            patch = xs[
+                ky : ky + (out_h - 1) * stride[0] + 1 : stride[0],
+                kx : kx + (out_w - 1) * stride[1] + 1 : stride[1],
+            ]
+            acc += patch @ wt[:, ky, kx, :].T
+    acc = wrap32(acc + np.asarray(bias, np.int64))
+    out = requantize(acc, multiplier, shift) + output_offset
+    return _clamp_int8(out, act_min, act_max)
+
+
+def depthwise_conv2d(
+    x: np.ndarray,
+    weights: np.ndarray,
+    bias: np.ndarray,
+    multiplier: np.ndarray,
+    shift: np.ndarray,
+    *,
+    stride: tuple[int, int] = (1, 1),
+    pad: tuple[int, int] = (0, 0),
+    out_size: tuple[int, int] | None = None,
+    depth_multiplier: int = 1,
+    input_offset: int,
+    output_offset: int,
+    act_min: int = -128,
+    act_max: int = 127,
+) -> np.ndarray:
+    """int8 depthwise conv: x (H, W, C), weights (KH, KW, C*M) -> (OH, OW, C*M).
+
+    Output channel c*M + m reads input channel c.
+    """
+    h, w, c = x.shape
+    k_h, k_w, out_c = weights.shape
+    assert out_c == c * depth_multiplier
+    if out_size is None:
+        out_size = (output_size(h, k_h, stride[0], pad[0]), output_size(w, k_w, stride[1], pad[1]))
+    out_h, out_w = out_size
+    xs = _padded(
+        np.asarray(x, np.int64) + input_offset,
+        pad[0],
+        pad[1],
+        out_h,
+        out_w,
+        k_h,
+        k_w,
+        stride[0],
+        stride[1],
+        fill=0,
+    )
+    xs = np.repeat(xs, depth_multiplier, axis=2)
+    wt = np.asarray(weights, np.int64)
+    acc = np.zeros((out_h, out_w, out_c), dtype=np.int64)
+    for ky in range(k_h):
+        for kx in range(k_w):
+            patch = xs[
+                ky : ky + (out_h - 1) * stride[0] + 1 : stride[0],
+                kx : kx + (out_w - 1) * stride[1] + 1 : stride[1],
+            ]
+            acc += patch * wt[ky, kx]
+    acc = wrap32(acc + np.asarray(bias, np.int64))
+    out = requantize(acc, multiplier, shift) + output_offset
+    return _clamp_int8(out, act_min, act_max)
+
+
+def fully_connected(
+    x: np.ndarray,
+    weights: np.ndarray,
+    bias: np.ndarray,
+    multiplier: np.ndarray | int,
+    shift: np.ndarray | int,
+    *,
+    input_offset: int,
+    output_offset: int,
+    act_min: int = -128,
+    act_max: int = 127,
+) -> np.ndarray:
+    """int8 fully connected: x (B, N) or (N,), weights (M, N) -> (B, M) or (M,).
+
+    `multiplier`/`shift` are per output feature (arrays of M) or one value for all.
+    """
+    xs = np.asarray(x, np.int64) + input_offset
+    acc = xs @ np.asarray(weights, np.int64).T + np.asarray(bias, np.int64)
+    out = requantize(wrap32(acc), multiplier, shift) + output_offset
+    return _clamp_int8(out, act_min, act_max)
+
+
+def _pool_windows(
+    x: np.ndarray,
+    k: tuple[int, int],
+    stride: tuple[int, int],
+    pad: tuple[int, int],
+    out_size: tuple[int, int] | None,
+):
+    h, w, _ = x.shape
+    if out_size is None:
+        out_size = (
+            output_size(h, k[0], stride[0], pad[0]),
+            output_size(w, k[1], stride[1], pad[1]),
+        )
+    out_h, out_w = out_size
+    for oy in range(out_h):
+        for ox in range(out_w):
+            y0, x0 = oy * stride[0] - pad[0], ox * stride[1] - pad[1]
+            ys = slice(max(y0, 0), min(y0 + k[0], h))
+            xs = slice(max(x0, 0), min(x0 + k[1], w))
+            yield oy, ox, x[ys, xs].reshape(-1, x.shape[2])
+
+
+def max_pool(
+    x: np.ndarray,
+    k: tuple[int, int],
+    stride: tuple[int, int],
+    pad: tuple[int, int] = (0, 0),
+    out_size: tuple[int, int] | None = None,
+    act_min: int = -128,
+    act_max: int = 127,
+) -> np.ndarray:
+    """Max over the window's valid (unpadded) positions, then the activation clamp."""
+    rows = {}
+    for oy, ox, window in _pool_windows(x, k, stride, pad, out_size):
+        rows[oy, ox] = window.astype(np.int64).max(axis=0)
+    return _grid(rows, x.shape[2], act_min, act_max)
+
+
+def avg_pool(
+    x: np.ndarray,
+    k: tuple[int, int],
+    stride: tuple[int, int],
+    pad: tuple[int, int] = (0, 0),
+    out_size: tuple[int, int] | None = None,
+    act_min: int = -128,
+    act_max: int = 127,
+) -> np.ndarray:
+    """Mean over the valid positions, rounded half away from zero (TFLite), then clamped."""
+    rows = {}
+    for oy, ox, window in _pool_windows(x, k, stride, pad, out_size):
+        total = window.astype(np.int64).sum(axis=0)
+        count = window.shape[0]
+        half = count // 2
+        rows[oy, ox] = np.where(
+            total > 0, _div_trunc(total + half, count), _div_trunc(total - half, count)
+        )
+    return _grid(rows, x.shape[2], act_min, act_max)
+
+
+def _div_trunc(a: np.ndarray, b: int) -> np.ndarray:
+    """C integer division (truncates toward zero)."""
+    return np.sign(a) * (np.abs(a) // b)
+
+
+def _grid(rows: dict, channels: int, act_min: int, act_max: int) -> np.ndarray:
+    out_h = max(oy for oy, _ in rows) + 1
+    out_w = max(ox for _, ox in rows) + 1
+    out = np.zeros((out_h, out_w, channels), dtype=np.int64)
+    for (oy, ox), values in rows.items():
+        out[oy, ox] = values
+    return _clamp_int8(out, act_min, act_max)
+
+
+def relu(x: np.ndarray, zero_point: int) -> np.ndarray:
+    """Quantized ReLU: max(x, zero point)."""
+    return np.maximum(np.asarray(x, np.int64), zero_point).astype(np.int8)
+
+
+def relu6(x: np.ndarray, zero_point: int, six: int) -> np.ndarray:
+    """Quantized ReLU6: clamp to [zero point, quantized 6.0]."""
+    return np.clip(np.asarray(x, np.int64), zero_point, six).astype(np.int8)
+
+
+SOFTMAX_ONE = 1 << 15  # exp(0) in the table's Q15 format
+
+
+def softmax_lut(input_scale: float, beta: float = 1.0) -> np.ndarray:
+    """The exp table the softmax kernel takes: lut[d] = round(exp(-d * scale * beta) * 2^15).
+
+    d = max - x is 0..255 for int8 input. The table is the only floating-point step and is
+    computed on the host, as TFLite precomputes its softmax parameters at prepare time.
+    """
+    d = np.arange(256, dtype=np.float64)
+    return np.round(np.exp(-d * input_scale * beta) * SOFTMAX_ONE).astype(np.int32)
+
+
+def softmax(x: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """int8 softmax along the last axis; output scale 1/256, zero point -128.
+
+    sum = sum_i lut[max - x_i] (uint32); out_i = (lut[max - x_i] * 256 + sum // 2) // sum - 128,
+    clamped to int8. The firmware does exactly this with 32-bit unsigned arithmetic.
+    """
+    xs = np.asarray(x, np.int64)
+    table = np.asarray(lut, np.int64)
+    exps = table[xs.max(axis=-1, keepdims=True) - xs]
+    total = exps.sum(axis=-1, keepdims=True)
+    out = (exps * 256 + total // 2) // total - 128
+    return np.clip(out, -128, 127).astype(np.int8)
+
+
+ADD_LEFT_SHIFT = 20  # TFLite's headroom shift for int8 add
+
+
+def add(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    a_offset: int,
+    a_multiplier: int,
+    a_shift: int,
+    b_offset: int,
+    b_multiplier: int,
+    b_shift: int,
+    output_offset: int,
+    output_multiplier: int,
+    output_shift: int,
+    left_shift: int = ADD_LEFT_SHIFT,
+    act_min: int = -128,
+    act_max: int = 127,
+) -> np.ndarray:
+    """Elementwise int8 add with requantization (TFLite int8 Add, same-shape inputs)."""
+    xa = wrap32((np.asarray(a, np.int64) + a_offset) << left_shift)
+    xb = wrap32((np.asarray(b, np.int64) + b_offset) << left_shift)
+    sa = requantize(xa, a_multiplier, a_shift)
+    sb = requantize(xb, b_multiplier, b_shift)
+    out = requantize(wrap32(sa + sb), output_multiplier, output_shift) + output_offset
+    return _clamp_int8(out, act_min, act_max)

@@ -1,0 +1,222 @@
+"""Host-side bindings of the firmware kernels (firmware/kernels/nn_kernels.h) over a Harness.
+
+Each function lays out the kernel's parameter structs in simulated memory, places the arrays,
+calls ``nn_<kernel>_<variant>`` and returns the output array with the CallResult. Shapes follow
+cmsim.bench.golden: activations (H, W, C), conv weights (O, KH, KW, I).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cmsim.harness import CallResult, Harness, HarnessError
+
+VARIANTS = ("ref", "opt", "asm")
+
+
+@dataclass(frozen=True)
+class ConvQuant:
+    """Quantization of a convolution-like kernel (per output channel arrays)."""
+
+    multiplier: np.ndarray
+    shift: np.ndarray
+    input_offset: int
+    output_offset: int
+    act_min: int = -128
+    act_max: int = 127
+
+
+def _check(result: CallResult) -> CallResult:
+    if result.value != 0:
+        raise HarnessError(f"{result.function} rejected its arguments (returned {result.value})")
+    return result
+
+
+def _quant(h: Harness, q: ConvQuant, region: str):
+    multiplier = h.put(np.asarray(q.multiplier, dtype=np.int32), region)
+    shift = h.put(np.asarray(q.shift, dtype=np.int32), region)
+    return h.struct(multiplier.address, shift.address)
+
+
+def conv_scratch_size(h: Harness, kernel: str, params) -> int:
+    """Bytes of scratch `nn_<kernel>_scratch_size` asks for (the firmware computes it)."""
+    return h.call(f"nn_{kernel}_scratch_size", params).value
+
+
+def conv2d(
+    h: Harness,
+    variant: str,
+    x: np.ndarray,
+    weights: np.ndarray,
+    bias: np.ndarray,
+    q: ConvQuant,
+    *,
+    stride: tuple[int, int] = (1, 1),
+    pad: tuple[int, int] = (0, 0),
+    out_size: tuple[int, int],
+    kernel: str = "conv2d",
+    weights_region: str = "sram",
+) -> tuple[np.ndarray, CallResult, int]:
+    """Run nn_<kernel>_<variant> (kernel: conv2d, conv2d_1x1, conv2d_rgb, depthwise_conv2d).
+
+    Returns (output (OH, OW, O), call result, scratch bytes used). Depthwise weights are
+    (KH, KW, C * M).
+    """
+    in_h, in_w, in_c = x.shape
+    if kernel == "depthwise_conv2d":
+        k_h, k_w, out_c = weights.shape
+    else:
+        out_c, k_h, k_w, _ = weights.shape
+    out_h, out_w = out_size
+    params = h.struct(
+        in_h,
+        in_w,
+        in_c,
+        out_h,
+        out_w,
+        out_c,
+        k_h,
+        k_w,
+        stride[0],
+        stride[1],
+        pad[0],
+        pad[1],
+        q.input_offset,
+        q.output_offset,
+        q.act_min,
+        q.act_max,
+    )
+    quant = _quant(h, q, weights_region)
+    scratch_bytes = 0 if variant == "ref" else conv_scratch_size(h, kernel, params)
+    scratch = h.alloc(max(scratch_bytes, 4), np.uint8) if variant != "ref" else None
+    x_buf = h.put(np.asarray(x, np.int8))
+    w_buf = h.put(np.asarray(weights, np.int8), weights_region)
+    b_buf = h.put(np.asarray(bias, np.int32), weights_region)
+    out = h.alloc((out_h, out_w, out_c), np.int8)
+    result = _check(
+        h.call(f"nn_{kernel}_{variant}", params, quant, x_buf, w_buf, b_buf, out, scratch)
+    )
+    return h.read(out).copy(), result, scratch_bytes
+
+
+def fully_connected(
+    h: Harness,
+    variant: str,
+    x: np.ndarray,
+    weights: np.ndarray,
+    bias: np.ndarray,
+    q: ConvQuant,
+    weights_region: str = "sram",
+) -> tuple[np.ndarray, CallResult, int]:
+    """Run nn_fully_connected_<variant> on x (B, N) with weights (M, N)."""
+    xs = np.atleast_2d(np.asarray(x, np.int8))
+    batches, n = xs.shape
+    m = weights.shape[0]
+    params = h.struct(batches, n, m, q.input_offset, q.output_offset, q.act_min, q.act_max)
+    quant = _quant(h, q, weights_region)
+    scratch_bytes = (
+        0 if variant == "ref" else h.call("nn_fully_connected_scratch_size", params).value
+    )
+    scratch = h.alloc(max(scratch_bytes, 4), np.uint8) if variant != "ref" else None
+    x_buf = h.put(xs)
+    w_buf = h.put(np.asarray(weights, np.int8), weights_region)
+    b_buf = h.put(np.asarray(bias, np.int32), weights_region)
+    out = h.alloc((batches, m), np.int8)
+    result = _check(
+        h.call(f"nn_fully_connected_{variant}", params, quant, x_buf, w_buf, b_buf, out, scratch)
+    )
+    output = h.read(out).copy()
+    return (output if np.ndim(x) == 2 else output[0]), result, scratch_bytes
+
+
+def pool(
+    h: Harness,
+    variant: str,
+    kind: str,
+    x: np.ndarray,
+    k: tuple[int, int],
+    stride: tuple[int, int],
+    pad: tuple[int, int],
+    out_size: tuple[int, int],
+    act_min: int = -128,
+    act_max: int = 127,
+) -> tuple[np.ndarray, CallResult]:
+    """Run nn_<kind>_pool_<variant> (kind: "max" or "avg")."""
+    in_h, in_w, c = x.shape
+    params = h.struct(
+        in_h,
+        in_w,
+        c,
+        out_size[0],
+        out_size[1],
+        k[0],
+        k[1],
+        stride[0],
+        stride[1],
+        pad[0],
+        pad[1],
+        act_min,
+        act_max,
+    )
+    x_buf = h.put(np.asarray(x, np.int8))
+    out = h.alloc((out_size[0], out_size[1], c), np.int8)
+    result = _check(h.call(f"nn_{kind}_pool_{variant}", params, x_buf, out, None))
+    return h.read(out).copy(), result
+
+
+def relu(
+    h: Harness, variant: str, x: np.ndarray, zero_point: int, six: int | None = None
+) -> tuple[np.ndarray, CallResult]:
+    """In-place ReLU (six None) or ReLU6 (six = quantized 6.0) on a copy of x."""
+    buf = h.put(np.asarray(x, np.int8))
+    if six is None:
+        result = h.call(f"nn_relu_{variant}", buf, buf.nbytes, zero_point)
+    else:
+        result = h.call(f"nn_relu6_{variant}", buf, buf.nbytes, zero_point, six)
+    _check(result)
+    return h.read(buf).copy(), result
+
+
+def softmax(
+    h: Harness, variant: str, x: np.ndarray, lut: np.ndarray
+) -> tuple[np.ndarray, CallResult]:
+    """Softmax over the last axis of x with the exp table `lut` (golden.softmax_lut)."""
+    xs = np.asarray(x, np.int8)
+    row_size = xs.shape[-1]
+    rows = xs.size // row_size
+    x_buf = h.put(xs)
+    lut_buf = h.put(np.asarray(lut, np.int32))
+    out = h.alloc(xs.shape, np.int8)
+    result = _check(h.call(f"nn_softmax_{variant}", x_buf, rows, row_size, lut_buf, out))
+    return h.read(out).copy(), result
+
+
+ADD_FIELDS = (
+    "a_offset",
+    "a_multiplier",
+    "a_shift",
+    "b_offset",
+    "b_multiplier",
+    "b_shift",
+    "left_shift",
+    "output_offset",
+    "output_multiplier",
+    "output_shift",
+    "act_min",
+    "act_max",
+)
+
+
+def add(
+    h: Harness, variant: str, a: np.ndarray, b: np.ndarray, **params: int
+) -> tuple[np.ndarray, CallResult]:
+    """Elementwise add; `params` are golden.add's keyword arguments (left_shift included)."""
+    values = {"left_shift": 20, "act_min": -128, "act_max": 127, **params}
+    p = h.struct(a.size, *(values[f] for f in ADD_FIELDS))
+    a_buf = h.put(np.asarray(a, np.int8))
+    b_buf = h.put(np.asarray(b, np.int8))
+    out = h.alloc(a.shape, np.int8)
+    result = _check(h.call(f"nn_add_{variant}", p, a_buf, b_buf, out))
+    return h.read(out).copy(), result

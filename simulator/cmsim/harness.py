@@ -1,0 +1,235 @@
+"""Call firmware functions from Python with numpy buffers (AAPCS), and measure each call.
+
+The harness loads an ELF once, places arrays in simulated memory (activations in the free SRAM
+after ``__heap_start``, constant data in SRAM or in the unused flash after the image), calls a
+function by name with the AAPCS convention (r0-r3, then the stack), runs until it returns to
+the firmware's ``harness_return`` sentinel, and reports the cycles and instructions of the call
+alone and its peak stack use.
+
+Example::
+
+    import numpy as np
+    from cmsim.harness import Harness
+
+    h = Harness("firmware/build/m4-ideal/kernel_harness.elf")
+    data = h.put(np.array([-5, 3, -1, 7], dtype=np.int8))
+    result = h.call("nn_relu_opt", data, 4, 0)      # int8 ReLU in place, zero point 0
+    print(h.read(data), result.cycles, result.stack_bytes)
+    h.free()                                        # release all buffers before the next case
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from unicorn import UC_HOOK_CODE
+from unicorn.arm_const import (
+    UC_ARM_REG_LR,
+    UC_ARM_REG_R0,
+    UC_ARM_REG_R1,
+    UC_ARM_REG_R2,
+    UC_ARM_REG_R3,
+    UC_ARM_REG_SP,
+)
+
+from cmsim.board import Board, load_board
+from cmsim.engine import Engine
+from cmsim.errors import CmsimError
+from cmsim.image import load_image
+from cmsim.machine import Machine, Stop
+
+RETURN_SYMBOL = "harness_return"
+STACK_FILL = 0xA5  # the stack is painted with this byte before each call (high-water mark)
+OUTPUT_FILL = 0xCD  # fresh buffers hold this, so a kernel that skips an output is caught
+ARGUMENT_REGISTERS = (UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2, UC_ARM_REG_R3)
+DEFAULT_CALL_LIMIT = 1_000_000_000
+
+
+class HarnessError(CmsimError):
+    """Misuse of the harness: unknown function, out of simulated memory, bad argument."""
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """An array placed in simulated memory."""
+
+    address: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    region: str  # "sram" or "flash"
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What one call did: its return value (r0, signed) and its cost."""
+
+    function: str
+    value: int
+    cycles: int  # engine cycles from the function's first instruction to its return
+    instructions: int
+    stack_bytes: int  # peak stack below the caller's SP, stack arguments excluded
+
+
+class _Arena:
+    """A bump allocator over [start, end)."""
+
+    def __init__(self, name: str, start: int, end: int):
+        self.name, self.start, self.end = name, start, end
+        self.next = start
+
+    def take(self, size: int, align: int) -> int:
+        address = (self.next + align - 1) & ~(align - 1)
+        if address + size > self.end:
+            raise HarnessError(
+                f"out of {self.name}: {size} bytes requested, "
+                f"{max(self.end - address, 0)} free of {self.end - self.start}"
+            )
+        self.next = address + size
+        return address
+
+
+class Harness:
+    """A firmware image loaded into a machine, ready for repeated function calls."""
+
+    def __init__(
+        self,
+        elf: str | Path,
+        board: str | Board = "m4-ideal",
+        call_limit: int = DEFAULT_CALL_LIMIT,
+    ):
+        """Load `elf` on `board`; `call_limit` caps the instructions of any one call."""
+        self.image = load_image(elf)
+        self.board = load_board(board) if isinstance(board, str) else board
+        self.machine = Machine(self.image, self.board)
+        self.engine = Engine(self.machine)
+        self.call_limit = call_limit
+        self.uc = self.machine.uc
+        self._return = self.image.symbol(RETURN_SYMBOL) & ~1
+        self.stack_top = self.image.symbol("__stack_top")
+        self.stack_limit = self.image.symbol("__stack_limit")
+        self._sram = _Arena("sram", self.image.symbol("__heap_start"), self.stack_limit)
+        self._flash = self._flash_arena()
+        self._exit: tuple[int, int] | None = None  # (cycle, instruction) at the return
+        self.uc.hook_add(UC_HOOK_CODE, self._on_return, begin=self._return, end=self._return)
+
+    def _flash_arena(self) -> _Arena:
+        flash = next(r for r in self.board.regions if r.kind == "flash")
+        used = [
+            s.load_address + len(s.data)
+            for s in self.image.segments
+            if flash.contains(s.load_address)
+        ]
+        return _Arena("flash", max(used, default=flash.base), flash.end)
+
+    # -- memory ----------------------------------------------------------------------------
+    def put(self, array: np.ndarray, region: str = "sram", align: int = 8) -> Buffer:
+        """Copy `array` (C order, little endian) into a fresh buffer in `region`."""
+        data = np.ascontiguousarray(array)
+        buffer = self.alloc(data.shape, data.dtype, region, align)
+        self.uc.mem_write(buffer.address, data.astype(data.dtype.newbyteorder("<")).tobytes())
+        return buffer
+
+    def alloc(
+        self,
+        shape: int | tuple[int, ...],
+        dtype: np.dtype | type = np.int8,
+        region: str = "sram",
+        align: int = 8,
+    ) -> Buffer:
+        """A buffer of `shape` and `dtype` filled with 0xCD bytes (so unwritten outputs show)."""
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        dtype = np.dtype(dtype)
+        arena = {"sram": self._sram, "flash": self._flash}.get(region)
+        if arena is None:
+            raise HarnessError(f"unknown region {region!r} (use 'sram' or 'flash')")
+        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        address = arena.take(max(size, 1), align)
+        self.uc.mem_write(address, bytes([OUTPUT_FILL]) * size)
+        return Buffer(address, shape, dtype, region)
+
+    def struct(self, *fields: int, region: str = "sram") -> Buffer:
+        """A struct of int32 fields (pointers included: pass Buffer.address or 0)."""
+        return self.put(np.array([_word(f) for f in fields], dtype=np.uint32), region)
+
+    def read(self, buffer: Buffer) -> np.ndarray:
+        """The current contents of `buffer` as a numpy array of its shape and dtype."""
+        raw = bytes(self.uc.mem_read(buffer.address, buffer.nbytes))
+        return np.frombuffer(raw, dtype=buffer.dtype.newbyteorder("<")).reshape(buffer.shape)
+
+    def free(self) -> None:
+        """Release every buffer (SRAM and flash) for the next case."""
+        self._sram.next = self._sram.start
+        self._flash.next = self._flash.start
+
+    @property
+    def sram_free(self) -> int:
+        """Bytes still free in the SRAM arena."""
+        return self._sram.end - self._sram.next
+
+    # -- calls -----------------------------------------------------------------------------
+    def call(self, function: str, *args: int | Buffer | None) -> CallResult:
+        """Call `function(*args)`; Buffers pass their address, None passes NULL.
+
+        Raises FirmwareFault (with PC and function) when the call faults, LimitReached when it
+        runs past `call_limit` instructions.
+        """
+        entry = self.image.symbols.get(function)
+        if entry is None or self.image.function_at(entry & ~1) is None:
+            raise HarnessError(f"{self.image.path.name}: no function {function!r}")
+        words = [_word(a.address if isinstance(a, Buffer) else (a or 0)) for a in args]
+        register_args, stack_args = words[:4], words[4:]
+        sp = (self.stack_top - 4 * len(stack_args)) & ~7  # AAPCS: 8-byte aligned at the call
+        if sp - 64 < self.stack_limit:
+            raise HarnessError(f"too many stack arguments for {function}")
+        painted = sp - self.stack_limit
+        self.uc.mem_write(self.stack_limit, bytes([STACK_FILL]) * painted)
+        if stack_args:
+            self.uc.mem_write(sp, np.array(stack_args, dtype="<u4").tobytes())
+
+        self.machine.reset()  # clears the previous run's stop reason
+        for register, value in zip(ARGUMENT_REGISTERS, register_args, strict=False):
+            self.uc.reg_write(register, value)
+        self.uc.reg_write(UC_ARM_REG_SP, sp)
+        self.uc.reg_write(UC_ARM_REG_LR, self._return | 1)
+        self._exit = None
+        start = (self._cycles_so_far(), self.engine.instructions)
+        self.engine.max_instructions = self.engine.instructions + self.call_limit
+        self.machine.run(start=entry)
+        if self._exit is None:
+            raise HarnessError(f"{function} did not return to {RETURN_SYMBOL}")
+        value = self.uc.reg_read(UC_ARM_REG_R0)
+        return CallResult(
+            function=function,
+            value=value - (1 << 32) if value & 0x80000000 else value,
+            cycles=self._exit[0] - start[0],
+            instructions=self._exit[1] - start[1],
+            stack_bytes=sp - self._lowest_touched(painted),
+        )
+
+    def _cycles_so_far(self) -> int:
+        """The engine's cycle total: where the next instruction's cycles start counting."""
+        cycles = getattr(self.engine, "cycles", None)
+        return self.engine.instructions if cycles is None else cycles  # 1 cycle/instr engine
+
+    def _on_return(self, _uc: object, _address: int, _size: int, _data: object) -> None:
+        if self._exit is None:
+            # The sentinel's own block has been counted by the engine: leave it out.
+            self._exit = (self.engine.issue_cycle(), self.engine.instructions - 1)
+        self.machine.stop(Stop(exit_code=0))
+
+    def _lowest_touched(self, painted: int) -> int:
+        stack = np.frombuffer(bytes(self.uc.mem_read(self.stack_limit, painted)), dtype=np.uint8)
+        touched = np.flatnonzero(stack != STACK_FILL)
+        return self.stack_limit + int(touched[0]) if touched.size else self.stack_limit + painted
+
+
+def _word(value: int) -> int:
+    if not -(1 << 31) <= value < (1 << 32):
+        raise HarnessError(f"argument {value} does not fit in 32 bits")
+    return value & 0xFFFFFFFF
