@@ -126,7 +126,7 @@ class Engine:
         self.decode = Decoder(lambda a, n: self.uc.mem_read(a, n))
         self.pipeline = Pipeline(self.memory, self._next_sizes)
         self._instructions = 0
-        self.cycles = 0  # total of the last finished run()
+        self._stop_pc: int | None = None  # PC when a hook stopped the machine
         self._observers: list[BlockObserver] = []
         self._finish_observers: list[Callable[[int], None]] = []
         self._it_conds: list[tuple[int, int]] = []  # (address, condition) of IT-covered instrs
@@ -167,6 +167,14 @@ class Engine:
         self._max_instructions = value
         if self._native is not None:
             self._native.lib.fp_set_max(value)
+
+    @property
+    def cycles(self) -> int:
+        """Cycles so far: the run's total once it ended; between runs driven by a caller
+        (machine.run stopped from a hook) the total as if the run had ended there."""
+        if self._native is not None:
+            return self._native.cycles_so_far(self._stop_pc)
+        return self.pipeline.total_if_finished()
 
     @property
     def instructions(self) -> int:
@@ -221,12 +229,15 @@ class Engine:
 
     def on_run(self) -> None:
         """The machine starts (or resumes) running."""
+        self._stop_pc = None
         if self._native is not None:
+            self._native._final = None
             self._native.lib.fp_resume()
 
     def on_stop(self) -> None:
         """The machine is being stopped from a hook: observers see the block in progress now
         (the C path otherwise reports a block when the next one starts)."""
+        self._stop_pc = self.uc.reg_read(U.UC_ARM_REG_PC) & ~1
         if self._native is not None and self._observers:
             self._step_now()
 
@@ -469,7 +480,7 @@ class Engine:
                 self._flush_deferred()
             raise
         finally:
-            self.cycles = self.pipeline.finish()
+            self.pipeline.finish()
             for fn in self._finish_observers:
                 fn(self.cycles)
         return RunResult(
@@ -505,6 +516,7 @@ class NativePath:
         self._observe_enabled = False
         self._observed_block: tuple | None = None
         self._emitting = False
+        self._final: int | None = None  # total after run() ended
 
     @classmethod
     def create(cls, engine: Engine) -> NativePath | None:
@@ -668,6 +680,27 @@ class NativePath:
                 self._emitting = False
         return result
 
+    def cycles_so_far(self, stop_pc: int | None) -> int:
+        """Total cycles if the run ended now (after the instruction at `stop_pc` when a hook
+        stopped the machine inside the block in progress)."""
+        if self._final is not None:
+            return self._final
+        engine = self.engine
+        block, state, now = ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64()
+        facts = ctypes.POINTER(native_mod.Fact)()
+        n = self.lib.fp_current(ctypes.byref(block), ctypes.byref(state), ctypes.byref(now),
+                                ctypes.byref(facts))
+        if n < 0:
+            snapshot, _queue, _memory = self.states[state.value]
+            engine.pipeline.restore(snapshot, engine.decode, now.value)
+            return engine.pipeline.total_if_finished()
+        recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[:n]]
+        if stop_pc is None:
+            stop_pc = engine.uc.reg_read(U.UC_ARM_REG_PC) & ~1
+        self._time_block(block.value >> 32, block.value & 0xFFFFFFFF, state.value, recorded,
+                         stop_pc, intern=False)
+        return now.value + engine.pipeline.total_if_finished()
+
     def instructions(self) -> int:
         """Settled instructions plus those of the block in progress (up to the PC)."""
         totals = (ctypes.c_int64 * 5)()
@@ -679,7 +712,9 @@ class NativePath:
         if n < 0 or self._emitting:
             return totals[2]
         recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[:n]]
-        pc = self.engine.uc.reg_read(U.UC_ARM_REG_PC) & ~1
+        pc = self.engine._stop_pc
+        if pc is None:
+            pc = self.engine.uc.reg_read(U.UC_ARM_REG_PC) & ~1
         count = self._time_block(block.value >> 32, block.value & 0xFFFFFFFF, state.value,
                                  recorded, pc, intern=False)[3]
         return totals[2] + count
@@ -687,6 +722,7 @@ class NativePath:
     def run(self, entry: int | None) -> RunResult:
         engine = self.engine
         lib = self.lib
+        self._final = None
         error = None
         try:
             exit_code = engine.machine.run(start=entry)
@@ -699,7 +735,8 @@ class NativePath:
         self.memo_hits, self.memo_misses = totals[3], totals[4]
         snapshot, _queue, _memory = self.states[state]
         engine.pipeline.restore(snapshot, engine.decode, now)
-        engine.cycles = engine.pipeline.finish()
+        engine.pipeline.finish()
+        self._final = engine.pipeline.time
         for fn in engine._finish_observers:
             fn(engine.cycles)
         if error is not None:

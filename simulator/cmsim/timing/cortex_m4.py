@@ -359,6 +359,12 @@ class Pipeline:
 
     def finish(self) -> int:
         """Settle the last instruction (no successor: not taken, no pairing); total cycles."""
+        self.time = self.total_if_finished()
+        self.pending = None
+        return self.time
+
+    def total_if_finished(self) -> int:
+        """The total `finish()` would give now, without changing the state."""
         i = self.pending
         if i is None:
             return self.time
@@ -371,9 +377,7 @@ class Pipeline:
             cost = 0
         else:
             cost = (i.div if ins.klass == D.DIV else base_cost(ins)) + i.extra
-        self.pending = None
-        self.time += cost
-        return self.time
+        return self.time + cost
 
 
 _STEP_FIELDS = ("executed", "block", "extra", "absorbed", "folded", "in_it", "div", "lr_dirty",
