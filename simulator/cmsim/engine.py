@@ -545,6 +545,10 @@ class NativePath:
             return None
         return self
 
+    def __del__(self) -> None:
+        # The engine (and its Unicorn object) is gone: give the C tables' memory back.
+        self.lib.fp_release()
+
     def install_callbacks(self) -> None:
         """Give C the Python callbacks (the observer one only when someone observes)."""
         observe = self._callbacks[3] if self.engine._observers else None

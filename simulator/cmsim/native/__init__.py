@@ -96,5 +96,6 @@ def load() -> ctypes.CDLL | None:
     native.fp_mark_observed.argtypes = []
     native.fp_set_max.argtypes = [ctypes.c_int64]
     native.fp_resume.argtypes = []
+    native.fp_release.argtypes = []
     native.fp_totals.argtypes = [ctypes.POINTER(ctypes.c_int64)]
     return native

@@ -456,8 +456,25 @@ int64_t fp_current(uint64_t *block, int64_t *entry_state, int64_t *time, const F
     return have_cur ? nfacts : -1;
 }
 
+/* Free the tables (the engine is gone; its Unicorn object must not run again). */
+void fp_release(void)
+{
+    free(infos);
+    free(memo);
+    free(lens);
+    infos = NULL;
+    memo = NULL;
+    lens = NULL;
+    have_cur = 0;
+    stopped = 1;
+}
+
 /* A new emulation starts: hooks are live again after a stop (instruction limit). */
-void fp_resume(void) { stopped = 0; }
+void fp_resume(void)
+{
+    if (memo != NULL)
+        stopped = 0;
+}
 
 /* A new instruction limit (callers may raise it between runs). */
 void fp_set_max(int64_t value) { max_instructions = value; }
