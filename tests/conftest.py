@@ -50,3 +50,17 @@ def harness(firmware_dir: Path):
     from cmsim.harness import Harness
 
     return Harness(firmware_dir / "kernel_harness.elf")
+
+
+def program_elves(firmware_dir: Path) -> list[Path]:
+    """The small test programs (firmware/tests, firmware/special), not the CIFAR-10 app builds.
+
+    Tests that run "every firmware" to completion use these; the application ELFs (tens of
+    millions of instructions) have their own tests.
+    """
+    sources = [*FIRMWARE.glob("tests/*.c"), *FIRMWARE.glob("tests/*.S")]
+    elves = [firmware_dir / f"{source.stem}.elf" for source in sorted(sources)]
+    elves += [
+        firmware_dir / "special" / f"{s.stem}.elf" for s in sorted(FIRMWARE.glob("special/*.S"))
+    ]
+    return [elf for elf in elves if elf.exists()]

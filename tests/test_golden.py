@@ -77,8 +77,14 @@ def test_requantize_broadcasts_per_channel() -> None:
 
 
 @pytest.mark.parametrize(
-    "real, expected", [(0.5, (1 << 30, 0)), (0.75, (1610612736, 0)), (0.25, (1 << 30, -1)),
-                       (3.0, (3 << 29, 2)), (0.0, (0, 0))]
+    "real, expected",
+    [
+        (0.5, (1 << 30, 0)),
+        (0.75, (1610612736, 0)),
+        (0.25, (1 << 30, -1)),
+        (3.0, (3 << 29, 2)),
+        (0.0, (0, 0)),
+    ],
 )
 def test_quantize_multiplier(real: float, expected: tuple[int, int]) -> None:
     assert golden.quantize_multiplier(real) == expected
@@ -88,9 +94,18 @@ def test_conv2d_hand_computed() -> None:
     # 2x2x1 input, zero point 1 (offset -1), one 2x2 filter, pad 1 on top/left, stride 2.
     x = np.array([[[3], [1]], [[2], [5]]], dtype=np.int8)
     w = np.array([[[[1], [2]], [[3], [4]]]], dtype=np.int8)  # (O=1, 2, 2, I=1)
-    got = golden.conv2d(x, w, np.array([10]), np.array([1 << 30]), np.array([1]),
-                        stride=(2, 2), pad=(1, 1), out_size=(2, 2), input_offset=-1,
-                        output_offset=5)
+    got = golden.conv2d(
+        x,
+        w,
+        np.array([10]),
+        np.array([1 << 30]),
+        np.array([1]),
+        stride=(2, 2),
+        pad=(1, 1),
+        out_size=(2, 2),
+        input_offset=-1,
+        output_offset=5,
+    )
     # Window (0,0) sees only x[0,0] under w[1,1]: (3-1)*4 = 8, +10 = 18, x2 x0.5 = 18, +5.
     # Window (0,1): x[0,1] under w[1,0]: (1-1)*3 = 0 -> 10 + 5.
     # Window (1,0): x[1,0] under w[0,1]: (2-1)*2 = 2 -> 12 + 5.
@@ -101,8 +116,17 @@ def test_conv2d_hand_computed() -> None:
 def test_conv2d_clamps_to_activation_range() -> None:
     x = np.full((1, 1, 2), 100, dtype=np.int8)
     w = np.full((2, 1, 1, 2), 100, dtype=np.int8)
-    got = golden.conv2d(x, w, np.array([0, -40000]), np.array([1 << 30] * 2), np.array([-7] * 2),
-                        input_offset=0, output_offset=0, act_min=-10, act_max=20)
+    got = golden.conv2d(
+        x,
+        w,
+        np.array([0, -40000]),
+        np.array([1 << 30] * 2),
+        np.array([-7] * 2),
+        input_offset=0,
+        output_offset=0,
+        act_min=-10,
+        act_max=20,
+    )
     # 20000 * 0.5 / 128 = 78.1 -> 20 ; (20000 - 40000) * 0.5 / 128 = -78.1 -> -10
     assert got.ravel().tolist() == [20, -10]
 
@@ -110,8 +134,16 @@ def test_conv2d_clamps_to_activation_range() -> None:
 def test_depthwise_hand_computed() -> None:
     x = np.array([[[1, 2], [3, 4]]], dtype=np.int8)  # 1x2x2
     w = np.array([[[1, -1, 2, -2], [1, 1, 1, 1]]], dtype=np.int8)  # 1x2 filter, multiplier 2
-    got = golden.depthwise_conv2d(x, w, np.zeros(4), np.full(4, 1 << 30), np.ones(4),
-                                  depth_multiplier=2, input_offset=0, output_offset=0)
+    got = golden.depthwise_conv2d(
+        x,
+        w,
+        np.zeros(4),
+        np.full(4, 1 << 30),
+        np.ones(4),
+        depth_multiplier=2,
+        input_offset=0,
+        output_offset=0,
+    )
     # channel 0 (x 1, 3) -> outputs 0, 1 use weights (1, 1) and (-1, 1): 4, 2
     # channel 1 (x 2, 4) -> outputs 2, 3 use weights (2, 1) and (-2, 1): 8, 0
     assert got.ravel().tolist() == [4, 2, 8, 0]
@@ -120,8 +152,9 @@ def test_depthwise_hand_computed() -> None:
 def test_fully_connected_hand_computed() -> None:
     x = np.array([1, 2, 3], dtype=np.int8)
     w = np.array([[1, 0, -1], [2, 2, 2]], dtype=np.int8)
-    got = golden.fully_connected(x, w, np.array([0, 1]), 1 << 30, 1, input_offset=1,
-                                 output_offset=-1)
+    got = golden.fully_connected(
+        x, w, np.array([0, 1]), 1 << 30, 1, input_offset=1, output_offset=-1
+    )
     # (2, 3, 4) . (1, 0, -1) = -2 ; (2, 3, 4) . (2, 2, 2) + 1 = 19
     assert got.tolist() == [-3, 18]
 
@@ -162,9 +195,19 @@ def test_add_hand_computed() -> None:
     # Both inputs scaled by 0.5 (after the 2^20 headroom shift), output scaled back by 2^-20.
     half, _ = golden.quantize_multiplier(0.5)
     one = (1 << 31) - 1
-    got = golden.add(np.array([10, -128]), np.array([4, 127]), a_offset=0, a_multiplier=half,
-                     a_shift=0, b_offset=0, b_multiplier=half, b_shift=0, output_offset=1,
-                     output_multiplier=one, output_shift=-20)
+    got = golden.add(
+        np.array([10, -128]),
+        np.array([4, 127]),
+        a_offset=0,
+        a_multiplier=half,
+        a_shift=0,
+        b_offset=0,
+        b_multiplier=half,
+        b_shift=0,
+        output_offset=1,
+        output_multiplier=one,
+        output_shift=-20,
+    )
     # (10 + 4) / 2 + 1 = 8 ; (-128 + 127) / 2 = -0.5: the sum is -2^19 before the output
     # scaling, and -2^19 / 2^20 rounds half away from zero to -1, + 1 = 0.
     assert got.tolist() == [8, 0]

@@ -52,8 +52,9 @@ def test_stack_arguments_and_struct_pointers(harness: Harness) -> None:
     bias = np.array([100, -100, 5000], dtype=np.int32)
     q = K.ConvQuant(np.full(3, 1 << 30, np.int32), np.full(3, -6, np.int32), 3, -1)
     got, result, scratch = K.conv2d(harness, "opt", x, w, bias, q, pad=(1, 1), out_size=(4, 4))
-    want = golden.conv2d(x, w, bias, q.multiplier, q.shift, pad=(1, 1), input_offset=3,
-                         output_offset=-1)
+    want = golden.conv2d(
+        x, w, bias, q.multiplier, q.shift, pad=(1, 1), input_offset=3, output_offset=-1
+    )
     np.testing.assert_array_equal(got, want)
     assert scratch == 2 * 3 * 3 * 2 * 2
     assert result.stack_bytes > 0
@@ -65,8 +66,15 @@ def test_peak_stack_is_measured(harness: Harness) -> None:
     leaf = harness.call("nn_relu_ref", data, 8, 0)  # a leaf with few registers: no stack
     harness.free()
     x = np.zeros((3, 3, 1), np.int8)
-    _, conv, _ = K.conv2d(harness, "ref", x, np.ones((1, 1, 1, 1), np.int8), np.zeros(1),
-                          K.ConvQuant(np.full(1, 1 << 30), np.zeros(1), 0, 0), out_size=(3, 3))
+    _, conv, _ = K.conv2d(
+        harness,
+        "ref",
+        x,
+        np.ones((1, 1, 1, 1), np.int8),
+        np.zeros(1),
+        K.ConvQuant(np.full(1, 1 << 30), np.zeros(1), 0, 0),
+        out_size=(3, 3),
+    )
     assert leaf.stack_bytes <= conv.stack_bytes
     assert 16 <= conv.stack_bytes <= 256  # pushes callee-saved registers, no big frames
 
@@ -122,20 +130,24 @@ def test_scratch_and_stack_of_every_kernel(harness: Harness, variant: str) -> No
     x = rng.integers(-128, 128, (6, 6, 8)).astype(np.int8)
     q8 = K.ConvQuant(np.full(8, 1 << 30, np.int32), np.full(8, -8, np.int32), 1, 0)
     stacks = {}
-    for kernel, weights in [("conv2d", np.ones((8, 3, 3, 8), np.int8)),
-                            ("conv2d_1x1", np.ones((8, 1, 1, 8), np.int8)),
-                            ("depthwise_conv2d", np.ones((3, 3, 8), np.int8))]:
+    for kernel, weights in [
+        ("conv2d", np.ones((8, 3, 3, 8), np.int8)),
+        ("conv2d_1x1", np.ones((8, 1, 1, 8), np.int8)),
+        ("depthwise_conv2d", np.ones((3, 3, 8), np.int8)),
+    ]:
         harness.free()
         k = weights.shape[1] if kernel != "depthwise_conv2d" else 3
         pad = (k // 2, k // 2)
-        _, result, scratch = K.conv2d(harness, variant, x, weights, np.zeros(8), q8, pad=pad,
-                                      out_size=(6, 6), kernel=kernel)
+        _, result, scratch = K.conv2d(
+            harness, variant, x, weights, np.zeros(8), q8, pad=pad, out_size=(6, 6), kernel=kernel
+        )
         expected = {"conv2d": 2 * 2 * 9 * 8, "conv2d_1x1": 2 * 2 * 8, "depthwise_conv2d": 0}
         assert scratch == (0 if variant == "ref" else expected[kernel])
         stacks[kernel] = result.stack_bytes
     harness.free()
-    _, result, scratch = K.fully_connected(harness, variant, x.reshape(1, -1)[:, :40],
-                                           np.ones((3, 40), np.int8), np.zeros(3), q8)
+    _, result, scratch = K.fully_connected(
+        harness, variant, x.reshape(1, -1)[:, :40], np.ones((3, 40), np.int8), np.zeros(3), q8
+    )
     assert scratch == (0 if variant == "ref" else 80)
     stacks["fully_connected"] = result.stack_bytes
     harness.free()
@@ -143,9 +155,21 @@ def test_scratch_and_stack_of_every_kernel(harness: Harness, variant: str) -> No
         _, pooled = K.pool(harness, variant, kind, x, (2, 2), (2, 2), (0, 0), (3, 3))
         stacks[f"{kind}_pool"] = pooled.stack_bytes
     stacks["softmax"] = K.softmax(harness, variant, x[0], golden.softmax_lut(0.1))[1].stack_bytes
-    stacks["add"] = K.add(harness, variant, x, x, a_offset=0, a_multiplier=1 << 30, a_shift=0,
-                          b_offset=0, b_multiplier=1 << 30, b_shift=0, output_offset=0,
-                          output_multiplier=1 << 30, output_shift=-20)[1].stack_bytes
+    stacks["add"] = K.add(
+        harness,
+        variant,
+        x,
+        x,
+        a_offset=0,
+        a_multiplier=1 << 30,
+        a_shift=0,
+        b_offset=0,
+        b_multiplier=1 << 30,
+        b_shift=0,
+        output_offset=0,
+        output_multiplier=1 << 30,
+        output_shift=-20,
+    )[1].stack_bytes
     for name, used in stacks.items():
         assert 0 <= used <= 512, f"{name}: {used} bytes of stack"
     assert max(stacks.values()) > 0

@@ -18,8 +18,12 @@ from cmsim.bench import golden
 from cmsim.bench import kernels as K
 
 VARIANTS = K.VARIANTS
-FAST = settings(max_examples=20, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FAST = settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _shift_for(k: int) -> int:
@@ -28,8 +32,13 @@ def _shift_for(k: int) -> int:
     return min(int(math.floor(math.log2(40 / spread))), 0)
 
 
-def conv_quant(rng: np.random.Generator, out_c: int, k: int, input_offset: int | None = None,
-               output_offset: int | None = None) -> K.ConvQuant:
+def conv_quant(
+    rng: np.random.Generator,
+    out_c: int,
+    k: int,
+    input_offset: int | None = None,
+    output_offset: int | None = None,
+) -> K.ConvQuant:
     shift = _shift_for(k) + rng.integers(-1, 2, out_c)
     return K.ConvQuant(
         multiplier=rng.integers(1 << 30, (1 << 31) - 1, out_c).astype(np.int32),
@@ -43,29 +52,74 @@ def random_int8(rng: np.random.Generator, shape) -> np.ndarray:
     return rng.integers(-128, 128, shape).astype(np.int8)
 
 
-def run_conv(harness, variant: str, kernel: str, x, w, bias, q: K.ConvQuant, stride, pad,
-             out_size, weights_region: str = "sram"):
+def run_conv(
+    harness,
+    variant: str,
+    kernel: str,
+    x,
+    w,
+    bias,
+    q: K.ConvQuant,
+    stride,
+    pad,
+    out_size,
+    weights_region: str = "sram",
+):
     harness.free()
-    got, result, _ = K.conv2d(harness, variant, x, w, bias, q, stride=stride, pad=pad,
-                              out_size=out_size, kernel=kernel, weights_region=weights_region)
+    got, result, _ = K.conv2d(
+        harness,
+        variant,
+        x,
+        w,
+        bias,
+        q,
+        stride=stride,
+        pad=pad,
+        out_size=out_size,
+        kernel=kernel,
+        weights_region=weights_region,
+    )
     golden_fn = golden.depthwise_conv2d if kernel == "depthwise_conv2d" else golden.conv2d
     extra = {}
     if kernel == "depthwise_conv2d":
         extra["depth_multiplier"] = w.shape[2] // x.shape[2]
-    want = golden_fn(x, w, bias, q.multiplier, q.shift, stride=stride, pad=pad,
-                     out_size=out_size, input_offset=q.input_offset,
-                     output_offset=q.output_offset, act_min=q.act_min, act_max=q.act_max,
-                     **extra)
+    want = golden_fn(
+        x,
+        w,
+        bias,
+        q.multiplier,
+        q.shift,
+        stride=stride,
+        pad=pad,
+        out_size=out_size,
+        input_offset=q.input_offset,
+        output_offset=q.output_offset,
+        act_min=q.act_min,
+        act_max=q.act_max,
+        **extra,
+    )
     np.testing.assert_array_equal(got, want)
     return result
 
 
-def conv_case(harness, variant: str, kernel: str, seed: int, in_shape, out_c: int, k, stride,
-              pad, weights_region: str = "sram"):
+def conv_case(
+    harness,
+    variant: str,
+    kernel: str,
+    seed: int,
+    in_shape,
+    out_c: int,
+    k,
+    stride,
+    pad,
+    weights_region: str = "sram",
+):
     rng = np.random.default_rng(seed)
     h, w, c = in_shape
-    out_size = (golden.output_size(h, k[0], stride[0], pad[0]),
-                golden.output_size(w, k[1], stride[1], pad[1]))
+    out_size = (
+        golden.output_size(h, k[0], stride[0], pad[0]),
+        golden.output_size(w, k[1], stride[1], pad[1]),
+    )
     x = random_int8(rng, in_shape)
     if kernel == "depthwise_conv2d":
         weights = random_int8(rng, (k[0], k[1], out_c))
@@ -75,8 +129,9 @@ def conv_case(harness, variant: str, kernel: str, seed: int, in_shape, out_c: in
         taps = k[0] * k[1] * c
     bias = rng.integers(-20000, 20000, out_c).astype(np.int32)
     q = conv_quant(rng, out_c, taps)
-    return run_conv(harness, variant, kernel, x, weights, bias, q, stride, pad, out_size,
-                    weights_region)
+    return run_conv(
+        harness, variant, kernel, x, weights, bias, q, stride, pad, out_size, weights_region
+    )
 
 
 # -- CIFAR-10 layers (DESIGN.md) ---------------------------------------------------------------
@@ -98,8 +153,18 @@ def test_cifar_conv2(harness, variant: str) -> None:
 
 @pytest.mark.parametrize("variant", VARIANTS_BIG)
 def test_cifar_conv3_weights_in_flash(harness, variant: str) -> None:
-    conv_case(harness, variant, "conv2d", 3, (8, 8, 32), 64, (5, 5), (1, 1), (2, 2),
-              weights_region="flash")
+    conv_case(
+        harness,
+        variant,
+        "conv2d",
+        3,
+        (8, 8, 32),
+        64,
+        (5, 5),
+        (1, 1),
+        (2, 2),
+        weights_region="flash",
+    )
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -165,8 +230,14 @@ def test_int32_min_multiplier_saturates(harness, variant: str) -> None:
     x = np.full((2, 3, 1), -128, np.int8)
     w = np.full((3, 1, 1, 1), 1, np.int8)
     bias = np.array([0, 128, 0], np.int32)  # acc = -128 (+ offset 0) + bias
-    q = K.ConvQuant(np.array([golden.INT32_MIN, golden.INT32_MIN, 1 << 30], np.int32),
-                    np.array([24, 0, 0], np.int32), 0, -5, act_min=-128, act_max=127)
+    q = K.ConvQuant(
+        np.array([golden.INT32_MIN, golden.INT32_MIN, 1 << 30], np.int32),
+        np.array([24, 0, 0], np.int32),
+        0,
+        -5,
+        act_min=-128,
+        act_max=127,
+    )
     # Channel 0: -128 << 24 = INT32_MIN, times INT32_MIN saturates to INT32_MAX -> clamps 127.
     result = run_conv(harness, variant, "conv2d", x, w, bias, q, (1, 1), (0, 0), (2, 3))
     assert result.value == 0
@@ -187,8 +258,15 @@ def fc_case(harness, variant: str, seed: int, batches: int, n: int, m: int):
     bias = rng.integers(-20000, 20000, m).astype(np.int32)
     q = conv_quant(rng, m, n)
     got, result, _ = K.fully_connected(harness, variant, x, w, bias, q)
-    want = golden.fully_connected(x, w, bias, q.multiplier, q.shift, input_offset=q.input_offset,
-                                  output_offset=q.output_offset)
+    want = golden.fully_connected(
+        x,
+        w,
+        bias,
+        q.multiplier,
+        q.shift,
+        input_offset=q.input_offset,
+        output_offset=q.output_offset,
+    )
     np.testing.assert_array_equal(got, want)
     return result
 
@@ -212,14 +290,18 @@ def test_softmax_rows(harness, variant: str) -> None:
 
 # -- randomized --------------------------------------------------------------------------------
 
+
 @st.composite
 def conv_problems(draw, kernel: str):
     k_h, k_w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     if kernel == "conv2d_1x1":
         k_h = k_w = 1
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    pad = (0, 0) if kernel == "conv2d_1x1" else (draw(st.integers(0, k_h - 1)),
-                                                 draw(st.integers(0, k_w - 1)))
+    pad = (
+        (0, 0)
+        if kernel == "conv2d_1x1"
+        else (draw(st.integers(0, k_h - 1)), draw(st.integers(0, k_w - 1)))
+    )
     h = draw(st.integers(max(k_h - 2 * pad[0], 1), 9))
     w = draw(st.integers(max(k_w - 2 * pad[1], 1), 9))
     c = 3 if kernel == "conv2d_rgb" else draw(st.integers(1, 11))
@@ -235,8 +317,10 @@ def run_random_conv(harness, problem) -> None:
     kernel, in_shape, out_c, k, stride, pad, extreme, seed = problem
     rng = np.random.default_rng(seed)
     h, w, c = in_shape
-    out_size = (golden.output_size(h, k[0], stride[0], pad[0]),
-                golden.output_size(w, k[1], stride[1], pad[1]))
+    out_size = (
+        golden.output_size(h, k[0], stride[0], pad[0]),
+        golden.output_size(w, k[1], stride[1], pad[1]),
+    )
     x = random_int8(rng, in_shape)
     depthwise = kernel == "depthwise_conv2d"
     weights = random_int8(rng, (k[0], k[1], out_c) if depthwise else (out_c, k[0], k[1], c))
@@ -244,10 +328,14 @@ def run_random_conv(harness, problem) -> None:
     if extreme:
         # Extreme zero points and shifts: saturation, wrapping left shifts, rounding at 2^-31.
         bias = rng.integers(-(1 << 20), 1 << 20, out_c).astype(np.int32)
-        q = K.ConvQuant(rng.integers(-(1 << 31), 1 << 31, out_c).astype(np.int32),
-                        rng.integers(-31, 9, out_c).astype(np.int32),
-                        int(rng.choice([-127, 128])), int(rng.choice([-128, 127])),
-                        act_min=int(rng.integers(-128, 0)), act_max=int(rng.integers(0, 128)))
+        q = K.ConvQuant(
+            rng.integers(-(1 << 31), 1 << 31, out_c).astype(np.int32),
+            rng.integers(-31, 9, out_c).astype(np.int32),
+            int(rng.choice([-127, 128])),
+            int(rng.choice([-128, 127])),
+            act_min=int(rng.integers(-128, 0)),
+            act_max=int(rng.integers(0, 128)),
+        )
     else:
         bias = rng.integers(-5000, 5000, out_c).astype(np.int32)
         q = conv_quant(rng, out_c, taps)
@@ -280,8 +368,12 @@ def test_depthwise_random(harness, problem) -> None:
 
 
 @FAST
-@given(batches=st.integers(1, 3), n=st.integers(1, 70), m=st.integers(1, 9),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    batches=st.integers(1, 3),
+    n=st.integers(1, 70),
+    m=st.integers(1, 9),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_fully_connected_random(harness, batches: int, n: int, m: int, seed: int) -> None:
     for variant in VARIANTS:
         fc_case(harness, variant, seed, batches, n, m)
@@ -307,8 +399,10 @@ def test_pool_random(harness, problem, kind: str) -> None:
     x = random_int8(np.random.default_rng(seed), shape)
     # Windows start at -pad and stay within the input plus `pad` on the far side, so every
     # window holds at least one valid position (pad < k).
-    out_size = (golden.output_size(shape[0], k[0], stride[0], pad[0]),
-                golden.output_size(shape[1], k[1], stride[1], pad[1]))
+    out_size = (
+        golden.output_size(shape[0], k[0], stride[0], pad[0]),
+        golden.output_size(shape[1], k[1], stride[1], pad[1]),
+    )
     fn = golden.max_pool if kind == "max" else golden.avg_pool
     want = fn(x, k, stride, pad, out_size, act_min, act_max)
     for variant in VARIANTS:
@@ -318,8 +412,12 @@ def test_pool_random(harness, problem, kind: str) -> None:
 
 
 @FAST
-@given(size=st.integers(1, 67), zero_point=st.integers(-128, 127), six=st.integers(-128, 127),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    size=st.integers(1, 67),
+    zero_point=st.integers(-128, 127),
+    six=st.integers(-128, 127),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_relu_random(harness, size: int, zero_point: int, six: int, seed: int) -> None:
     x = random_int8(np.random.default_rng(seed), size)
     six = max(six, zero_point)
@@ -332,10 +430,16 @@ def test_relu_random(harness, size: int, zero_point: int, six: int, seed: int) -
 
 
 @FAST
-@given(rows=st.integers(1, 3), row_size=st.integers(1, 40), scale=st.floats(0.001, 2.0),
-       spread=st.integers(0, 255), seed=st.integers(0, 2**32 - 1))
-def test_softmax_random(harness, rows: int, row_size: int, scale: float, spread: int,
-                        seed: int) -> None:
+@given(
+    rows=st.integers(1, 3),
+    row_size=st.integers(1, 40),
+    scale=st.floats(0.001, 2.0),
+    spread=st.integers(0, 255),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_softmax_random(
+    harness, rows: int, row_size: int, scale: float, spread: int, seed: int
+) -> None:
     rng = np.random.default_rng(seed)
     low = int(rng.integers(-128, 128 - spread)) if spread < 255 else -128
     x = rng.integers(low, low + spread + 1, (rows, row_size)).astype(np.int8)
@@ -365,8 +469,11 @@ def test_add_random(harness, size: int, seed: int, extreme: bool) -> None:
         "act_max": int(rng.integers(0, 128)),
     }
     if extreme:
-        params.update(a_shift=int(rng.integers(-31, 3)), output_shift=int(rng.integers(-31, 5)),
-                      left_shift=int(rng.integers(0, 24)))
+        params.update(
+            a_shift=int(rng.integers(-31, 3)),
+            output_shift=int(rng.integers(-31, 5)),
+            left_shift=int(rng.integers(0, 24)),
+        )
     want = golden.add(a, b, **params)
     for variant in VARIANTS:
         harness.free()

@@ -5,19 +5,50 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress
 from rich.table import Table
 
+from cmsim.bench import cifar10
+from cmsim.bench.baseline import (
+    DEFAULT_CYCLE_TOLERANCE,
+    DEFAULT_SPEEDUP_TOLERANCE,
+    baseline_path,
+    compare,
+    load_baseline,
+    save_baseline,
+)
+from cmsim.bench.report import (
+    TABLE_WIDTH,
+    render_changes,
+    render_csv,
+    render_json,
+    render_markdown,
+    render_rich,
+)
+from cmsim.bench.results import VARIANTS, BenchResult
+from cmsim.bench.runner import REPO_ROOT, run_bench
 from cmsim.board import load_board, preset_names
 from cmsim.engine import DEFAULT_MAX_INSTRUCTIONS, Engine, RunResult
 from cmsim.errors import CmsimError
 from cmsim.image import load_image
 from cmsim.machine import Machine
+from cmsim.profile import Annotation, Annotator, Profile, Profiler, find_function
+from cmsim.trace import (
+    profile_summary,
+    write_chrome_trace,
+    write_collapsed,
+    write_profile_csv,
+    write_profile_json,
+)
 
 USAGE_ERROR = 2
+TRACES_DIR = REPO_ROOT / "traces"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,24 +69,137 @@ def _positive(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cmsim", description="Cycle-accurate Cortex-M simulator for NN kernels.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = commands.add_parser("run", help="run a firmware ELF and report instructions and cycles")
-    run.add_argument("elf", help="firmware ELF built with arm-none-eabi-gcc")
-    run.add_argument(
+def _not_negative(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _add_machine_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("elf", help="firmware ELF built with arm-none-eabi-gcc")
+    command.add_argument(
         "--board",
         default="m4-ideal",
         help=f"board preset ({', '.join(preset_names())}) or a .toml/.json board file",
     )
-    run.add_argument(
+    command.add_argument(
         "--max-instructions",
         type=_positive,
         default=DEFAULT_MAX_INSTRUCTIONS,
         help="stop a firmware that runs longer than this (default: %(default)s)",
     )
-    run.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+    command.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cmsim", description="Cycle-accurate Cortex-M simulator for NN kernels.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="run a firmware ELF and report instructions and cycles")
+    _add_machine_arguments(run)
+    profiling = run.add_argument_group("profiling (any of these turns the profiler on)")
+    profiling.add_argument(
+        "--profile", action="store_true", help="print cycles per function (and named regions)"
+    )
+    profiling.add_argument(
+        "--top",
+        metavar="N",
+        type=_positive,
+        default=20,
+        help="functions in the --profile table (default 20)",
+    )
+    profiling.add_argument(
+        "--trace", metavar="OUT.json", help="write a Chrome trace (Perfetto, chrome://tracing)"
+    )
+    profiling.add_argument(
+        "--trace-min-cycles",
+        metavar="N",
+        type=_not_negative,
+        default=0,
+        help="leave calls shorter than N cycles out of the trace (keeps files small)",
+    )
+    profiling.add_argument(
+        "--collapsed", metavar="OUT.txt", help="write collapsed stacks (speedscope, flamegraph.pl)"
+    )
+    profiling.add_argument("--profile-json", metavar="OUT.json", help="write the profile as JSON")
+    profiling.add_argument("--profile-csv", metavar="OUT.csv", help="write the profile as CSV")
+    annotate = commands.add_parser(
+        "annotate", help="disassemble a function with executions and cycles per instruction"
+    )
+    _add_machine_arguments(annotate)
+    annotate.add_argument("function", help="function name (ELF symbol)")
+
+    bench = commands.add_parser(
+        "bench", help="ref vs opt vs asm kernels on the CIFAR-10 CNN: per-layer speedup table"
+    )
+    _add_bench_options(bench)
+    formats = bench.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="print the results as JSON")
+    formats.add_argument("--csv", action="store_true", help="print the table as CSV")
+    formats.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    bench.add_argument(
+        "--save-baseline",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="also write the results as the baseline (default traces/baseline-<board>.json)",
+    )
+
+    check = commands.add_parser(
+        "check", help="re-run the benchmark and fail when it regressed against the baseline"
+    )
+    _add_bench_options(check)
+    check.add_argument("--baseline", metavar="PATH", help="default traces/baseline-<board>.json")
+    check.add_argument(
+        "--cycle-tolerance",
+        type=_fraction,
+        default=DEFAULT_CYCLE_TOLERANCE,
+        help="allowed relative growth of a cycle count (default %(default)s = 1%%)",
+    )
+    check.add_argument(
+        "--speedup-tolerance",
+        type=_fraction,
+        default=DEFAULT_SPEEDUP_TOLERANCE,
+        help="allowed relative drop of a speedup ratio (default %(default)s = 1%%)",
+    )
     return parser
+
+
+def _add_bench_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--board",
+        default="m4-ideal",
+        help=f"board preset ({', '.join(preset_names())}) or a .toml/.json board file",
+    )
+    parser.add_argument(
+        "--variants",
+        type=_variants,
+        default=VARIANTS,
+        help="comma-separated kernel variants, ref first (default: ref,opt,asm)",
+    )
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < 10:
+        raise argparse.ArgumentTypeError(f"tolerance out of range: {text!r}")
+    return value
+
+
+def _variants(text: str) -> tuple[str, ...]:
+    chosen = tuple(v.strip() for v in text.split(",") if v.strip())
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown or not chosen or chosen[0] != "ref":
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: pick from {','.join(VARIANTS)}, starting with ref"
+        )
+    return chosen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a bad argument already reported in one line
         return int(exc.code or 0)
     try:
-        return _run(args)
+        return _dispatch(args)
     except CmsimError as exc:
         if getattr(args, "json", False):
             print(json.dumps({"error": str(exc), "exit_code": exc.exit_code}))
@@ -76,17 +220,198 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _dispatch(args: argparse.Namespace) -> int:
+    commands = {"annotate": _annotate, "bench": _bench, "check": _check, "run": _run}
+    return commands[args.command](args)
+
+
+def _bench_result(args: argparse.Namespace, console: Console) -> BenchResult:
+    board = load_board(args.board)
+    steps = len(args.variants) * len(cifar10.NETWORK)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"cifar10 on {board.name}", total=steps)
+
+        def advance(variant: str, layer: str) -> None:
+            progress.update(task, advance=1, description=f"{variant}: {layer}")
+
+        return run_bench(board, args.variants, progress=advance)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    quiet = args.json or args.csv or args.markdown
+    console = _wide_console(stderr=quiet)
+    result = _bench_result(args, console)
+    if args.json:
+        print(render_json(result))
+    elif args.csv:
+        print(render_csv(result), end="")
+    elif args.markdown:
+        print(render_markdown(result), end="")
+    else:
+        render_rich(result, console)
+    if args.save_baseline is not None:
+        path = Path(args.save_baseline or baseline_path(TRACES_DIR, result.board))
+        save_baseline(result, path)
+        console.print(f"baseline written to {path}")
+    return 0 if result.all_matched else 1
+
+
+def _wide_console(stderr: bool = False) -> Console:
+    """A console at least as wide as the bench table, so a pipe or CI log shows it whole."""
+    console = Console(stderr=stderr)
+    return Console(stderr=stderr, width=max(console.width, TABLE_WIDTH))
+
+
+def _check(args: argparse.Namespace) -> int:
+    console = _wide_console()
+    board = load_board(args.board)
+    path = Path(args.baseline or baseline_path(TRACES_DIR, board.name))
+    baseline = load_baseline(path)
+    result = _bench_result(args, console)
+    changes = compare(baseline, result, args.cycle_tolerance, args.speedup_tolerance)
+    regressions = [c for c in changes if c.regressed]
+    if changes:
+        render_changes(changes, console)
+    if not result.all_matched:
+        console.print("[bold red]FAIL[/]: a layer no longer matches the golden model")
+        return 1
+    if regressions:
+        console.print(f"[bold red]FAIL[/]: {len(regressions)} regression(s) against {path}")
+        return 1
+    console.print(f"OK: no regression against {path} ({len(changes)} number(s) moved)")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    outputs = {
+        args.trace: "--trace",
+        args.collapsed: "--collapsed",
+        args.profile_json: "--profile-json",
+        args.profile_csv: "--profile-csv",
+    }
+    for path in outputs:
+        _check_writable(path)
+    profiling = args.profile or any(path is not None for path in outputs)
     board = load_board(args.board)
     image = load_image(args.elf)
-    stdout = None if args.json else sys.stdout.buffer
-    machine = Machine(image, board, stdout=stdout, stderr=None if args.json else sys.stderr.buffer)
-    result = Engine(machine, max_instructions=args.max_instructions).run()
+    engine = _engine(args, image, board)
+    profiler = None
+    if profiling:
+        profiler = Profiler.attach(
+            engine, record_events=args.trace is not None, min_event_cycles=args.trace_min_cycles
+        )
+    try:
+        result = engine.run()
+    except CmsimError:
+        # A fault or the instruction limit: the profile up to the stop shows where the
+        # firmware was (e.g. the loop it hung in). The error is still reported as one line.
+        if profiler is not None:
+            profile = profiler.finish(engine.issue_cycle())
+            _write_outputs(args, profile)
+            if args.profile and not args.json:
+                _print_profile(profile, args.top)
+        raise
+    profile = profiler.finish(result) if profiler is not None else None
+    if profile is not None:
+        _write_outputs(args, profile)
     if args.json:
-        print(json.dumps(run_summary(result, args.elf, board.name), indent=2))
+        summary = run_summary(result, args.elf, board.name)
+        if profile is not None and args.profile:
+            summary["profile"] = profile_summary(profile)
+        print(json.dumps(summary, indent=2))
     else:
         _print_summary(result, args.elf, board.name)
+        if profile is not None and args.profile:
+            _print_profile(profile, args.top)
     return result.exit_code
+
+
+def _engine(args: argparse.Namespace, image, board) -> Engine:
+    stdout = None if args.json else sys.stdout.buffer
+    machine = Machine(image, board, stdout=stdout, stderr=None if args.json else sys.stderr.buffer)
+    return Engine(machine, max_instructions=args.max_instructions)
+
+
+def _check_writable(path: str | None) -> None:
+    """Fail before a long run, not after it, when an output file cannot be created."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise CmsimError(f"cannot write {path}: it is a directory")
+    if not target.parent.is_dir():
+        raise CmsimError(f"cannot write {path}: no such directory {str(target.parent)!r}")
+
+
+def _write_outputs(args: argparse.Namespace, profile: Profile) -> None:
+    title = f"cmsim {Path(args.elf).name} on {args.board}"
+    writers: list[tuple[str | None, Callable[[str], None]]] = [
+        (args.trace, lambda p: write_chrome_trace(profile, p, args.trace_min_cycles, title)),
+        (args.collapsed, lambda p: write_collapsed(profile, p)),
+        (args.profile_json, lambda p: write_profile_json(profile, p)),
+        (args.profile_csv, lambda p: write_profile_csv(profile, p)),
+    ]
+    for path, write in writers:
+        if path is None:
+            continue
+        try:
+            write(path)
+        except OSError as exc:
+            raise CmsimError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _annotate(args: argparse.Namespace) -> int:
+    board = load_board(args.board)
+    image = load_image(args.elf)
+    function = find_function(image, args.function)
+    engine = _engine(args, image, board)
+    profiler = Profiler.attach(engine)
+    annotator = Annotator(engine, function)
+    result = engine.run()
+    profile = profiler.finish(result)
+    annotation = annotator.finish(result)
+    if args.json:
+        print(json.dumps(annotation_summary(annotation, profile), indent=2))
+    else:
+        _print_annotation(annotation, profile)
+    return result.exit_code
+
+
+def annotation_summary(annotation: Annotation, profile: Profile) -> dict:
+    """The annotate output as plain data (the --json output)."""
+    function = annotation.function
+    try:
+        stats = profile.function(function.name)
+        calls, inclusive = stats.calls, stats.inclusive_cycles
+    except KeyError:
+        calls, inclusive = 0, 0
+    return {
+        "function": function.name,
+        "start": f"0x{function.start:08x}",
+        "end": f"0x{function.end:08x}",
+        "calls": calls,
+        "exclusive_cycles": annotation.cycles,
+        "inclusive_cycles": inclusive,
+        "total_cycles": annotation.total_cycles,
+        "callers": [
+            {"function": e.caller, "calls": e.calls, "cycles": e.cycles}
+            for e in profile.callers(function.name)
+        ],
+        "callees": [
+            {"function": e.callee, "calls": e.calls, "cycles": e.cycles}
+            for e in profile.callees(function.name)
+        ],
+        "instructions": [
+            {
+                "address": f"0x{i.address:08x}",
+                "text": i.text,
+                "count": i.count,
+                "cycles": i.cycles,
+                "reasons": i.reasons,
+            }
+            for i in annotation.instructions
+        ],
+    }
 
 
 def run_summary(result: RunResult, elf: str, board: str) -> dict:
@@ -130,6 +455,105 @@ def _print_summary(result: RunResult, elf: str, board: str) -> None:
     table.add_row("host time", f"{result.host_seconds:.3f} s")
     table.add_row("simulation speed", f"{result.instructions_per_second / 1e6:.2f} M instr/s")
     console.print(table)
+
+
+def _print_profile(profile: Profile, top: int) -> None:
+    console = Console(stderr=False)
+    total = profile.total_cycles or 1
+    shown = profile.functions[:top]
+    table = Table(
+        title=f"profile: {len(shown)} of {len(profile.functions)} functions by exclusive cycles "
+        f"(total {profile.total_cycles:,} cycles)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,  # light borders: the table fits 80 columns
+    )
+    longest = max((len(stats.name) for stats in shown), default=8)
+    table.add_column("function", overflow="fold", min_width=min(longest, 32))
+    # Instructions per function are in --profile-json/--profile-csv; CPI shows their effect.
+    for name in ("calls", "exclusive", "%", "inclusive", "%", "CPI"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for stats in shown:
+        cpi = f"{stats.exclusive_cycles / stats.instructions:.2f}" if stats.instructions else "-"
+        table.add_row(
+            escape(stats.name),
+            f"{stats.calls:,}",
+            f"{stats.exclusive_cycles:,}",
+            f"{100 * stats.exclusive_cycles / total:.1f}",
+            f"{stats.inclusive_cycles:,}",
+            f"{100 * stats.inclusive_cycles / total:.1f}",
+            cpi,
+        )
+    console.print(table)
+    if profile.regions:
+        regions = Table(
+            title="regions (cmsim_region_begin/end)", title_justify="left", box=box.SIMPLE_HEAD
+        )
+        regions.add_column("region")
+        regions.add_column("count", justify="right")
+        regions.add_column("cycles", justify="right")
+        regions.add_column("%", justify="right")
+        for region in profile.regions:
+            regions.add_row(
+                escape(region.name),
+                f"{region.count:,}",
+                f"{region.cycles:,}",
+                f"{100 * region.cycles / total:.1f}",
+            )
+        console.print(regions)
+    if profile.unmatched_region_ends:
+        console.print(
+            f"warning: {profile.unmatched_region_ends} cmsim_region_end() without an open region"
+        )
+
+
+def _print_annotation(annotation: Annotation, profile: Profile) -> None:
+    console = Console(stderr=False)
+    summary = annotation_summary(annotation, profile)
+    function_cycles = annotation.cycles or 1
+    has_reasons = any(stats.reasons for stats in annotation.instructions)
+    rows = []
+    for stats in annotation.instructions:
+        ran = bool(stats.count)
+        reasons = ", ".join(f"{reason} {cycles:,}" for reason, cycles in stats.reasons.items())
+        rows.append(
+            [
+                f"{stats.address:08x}",
+                f"{stats.count:,}" if ran else "",
+                f"{stats.cycles:,}" if ran else "",
+                f"{stats.cycles / stats.count:.2f}" if ran else "",
+                f"{100 * stats.cycles / function_cycles:.1f}" if ran else "",
+                *([escape(reasons) or ("-" if ran else "")] if has_reasons else []),
+                escape(stats.text),
+            ]
+        )
+    table = Table(
+        title=f"{escape(summary['function'])} ({summary['start']}-{summary['end']}): "
+        f"{summary['calls']:,} calls, {annotation.cycles:,} exclusive cycles "
+        f"({100 * annotation.cycles / (annotation.total_cycles or 1):.1f}% of "
+        f"{annotation.total_cycles:,}), {summary['inclusive_cycles']:,} inclusive",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    # Numbers keep their full width; the disassembly folds when the terminal is narrow. The
+    # stall column appears once the engine reports stall reasons.
+    headers = ["address", "count", "cycles", "cyc/exec", "%"]
+    for index, name in enumerate(headers):
+        width = max([len(name)] + [len(row[index]) for row in rows])
+        table.add_column(
+            name, justify="left" if index == 0 else "right", no_wrap=True, min_width=width
+        )
+    if has_reasons:
+        table.add_column("stalls", overflow="fold")
+    table.add_column("instruction", overflow="fold")
+    for row, stats in zip(rows, annotation.instructions, strict=True):
+        table.add_row(*row, style=None if stats.count else "dim")
+    console.print(table)
+    for label, edges in (("called from", summary["callers"]), ("calls", summary["callees"])):
+        if edges:
+            listed = ", ".join(
+                f"{escape(e['function'])} ({e['calls']:,}x, {e['cycles']:,} cycles)" for e in edges
+            )
+            console.print(f"{label}: {listed}")
 
 
 if __name__ == "__main__":

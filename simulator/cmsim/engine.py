@@ -5,6 +5,7 @@ Until the Cortex-M4 timing model lands, one instruction costs one cycle.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
@@ -48,8 +49,13 @@ class Engine:
         self._block_addresses: tuple[int, ...] = ()
         self._blocks: dict[tuple[int, int], tuple[int, ...]] = {}
         self._disassembler = Cs(CS_ARCH_ARM, CS_MODE_THUMB | CS_MODE_MCLASS)
+        self._block_observers: list[Callable[[int, int], None]] = []
         machine.clock = self
         machine.uc.hook_add(UC_HOOK_BLOCK, self._on_block)
+
+    def add_block_observer(self, observer: Callable[[int, int], None]) -> None:
+        """Call observer(block_address, cycle_at_block_start) for every executed basic block."""
+        self._block_observers.append(observer)
 
     def _addresses(self, address: int, size: int) -> tuple[int, ...]:
         code = bytes(self.machine.uc.mem_read(address, size))
@@ -68,6 +74,8 @@ class Engine:
         self._block_start = self.instructions
         self._block_addresses = addresses
         self.instructions += len(addresses)
+        for observer in self._block_observers:
+            observer(address, self._block_start)
 
     def _index_in_block(self) -> int:
         pc = self.machine.uc.reg_read(UC_ARM_REG_PC)

@@ -115,14 +115,14 @@ class Harness:
         self.stack_limit = self.image.symbol("__stack_limit")
         self._sram = _Arena("sram", self.image.symbol("__heap_start"), self.stack_limit)
         self._flash = self._flash_arena()
-        # (cycle, instructions) when the called function starts and when it returns.
-        self._start: tuple[int, int] | None = None
-        self._exit: tuple[int, int] | None = None
+        # Bounds of the running call: cycles from the engine's block observer (the cycle at
+        # which the function's first block and the return sentinel's block start), and the
+        # instruction count when the sentinel is reached.
+        self._start_cycle: int | None = None
+        self._exit_cycle: int | None = None
+        self._exit_instructions: int | None = None
         self._entry = -1
-        # The timing engine reports each block's start cycle to observers: exact call bounds.
-        self._observed = hasattr(self.engine, "add_block_observer")
-        if self._observed:
-            self.engine.add_block_observer(self._on_block)
+        self.engine.add_block_observer(self._on_block)
         self.uc.hook_add(UC_HOOK_CODE, self._on_return, begin=self._return, end=self._return)
 
     def _flash_arena(self) -> _Arena:
@@ -142,8 +142,13 @@ class Harness:
         self.uc.mem_write(buffer.address, data.astype(data.dtype.newbyteorder("<")).tobytes())
         return buffer
 
-    def alloc(self, shape: int | tuple[int, ...], dtype: np.dtype | type = np.int8,
-              region: str = "sram", align: int = 8) -> Buffer:
+    def alloc(
+        self,
+        shape: int | tuple[int, ...],
+        dtype: np.dtype | type = np.int8,
+        region: str = "sram",
+        align: int = 8,
+    ) -> Buffer:
         """A buffer of `shape` and `dtype` filled with 0xCD bytes (so unwritten outputs show)."""
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         dtype = np.dtype(dtype)
@@ -199,35 +204,35 @@ class Harness:
             self.uc.reg_write(register, value)
         self.uc.reg_write(UC_ARM_REG_SP, sp)
         self.uc.reg_write(UC_ARM_REG_LR, self._return | 1)
-        self._start, self._exit = None, None
+        self._start_cycle = self._exit_cycle = None
+        self._exit_instructions = None
         self._entry = entry & ~1
-        self.engine.max_instructions = self.engine.instructions + self.call_limit
-        if not self._observed:
-            # An engine without block observers counts one cycle per instruction from here.
-            self._start = (self.engine.instructions, self.engine.instructions)
+        start_instructions = self.engine.instructions
+        self.engine.max_instructions = start_instructions + self.call_limit
         self.machine.run(start=entry)
-        if self._start is None or self._exit is None:
+        if None in (self._start_cycle, self._exit_cycle, self._exit_instructions):
             raise HarnessError(f"{function} did not return to {RETURN_SYMBOL}")
         value = self.uc.reg_read(UC_ARM_REG_R0)
         return CallResult(
             function=function,
             value=value - (1 << 32) if value & 0x80000000 else value,
-            cycles=self._exit[0] - self._start[0],
-            instructions=self._exit[1] - self._start[1],
+            cycles=self._exit_cycle - self._start_cycle,
+            instructions=self._exit_instructions - start_instructions,
             stack_bytes=sp - self._lowest_touched(painted),
         )
 
     def _on_block(self, address: int, cycle: int) -> None:
-        """Block observer: the cycle at which a block's first instruction issues."""
-        if address == self._entry and self._start is None:
-            self._start = (cycle, self.engine.instructions)  # count before this block
-        elif address == self._return and self._start is not None and self._exit is None:
-            self._exit = (cycle, self.engine.instructions)
+        """Engine block observer: the cycle at which each block's first instruction issues."""
+        if address == self._entry and self._start_cycle is None:
+            self._start_cycle = cycle
+        elif address == self._return and self._start_cycle is not None:
+            if self._exit_cycle is None:
+                self._exit_cycle = cycle
 
     def _on_return(self, _uc: object, _address: int, _size: int, _data: object) -> None:
-        if self._exit is None and not self._observed:
-            # Instruction-counting engine: the sentinel's own block is already counted.
-            self._exit = (self.engine.issue_cycle(), self.engine.instructions - 1)
+        if self._exit_instructions is None:
+            # The engine has counted the sentinel's one-instruction block by now: leave it out.
+            self._exit_instructions = self.engine.instructions - 1
         self.machine.stop(Stop(exit_code=0))
 
     def _lowest_touched(self, painted: int) -> int:

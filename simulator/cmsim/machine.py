@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -13,6 +14,8 @@ from unicorn import (
     UC_ERR_INSN_INVALID,
     UC_HOOK_INTR,
     UC_HOOK_MEM_INVALID,
+    UC_HOOK_MEM_READ,
+    UC_HOOK_MEM_WRITE,
     UC_MEM_FETCH_PROT,
     UC_MEM_FETCH_UNMAPPED,
     UC_MEM_READ_PROT,
@@ -38,8 +41,8 @@ from unicorn.arm_const import (
 from cmsim.board import Board, Region
 from cmsim.errors import CmsimError, FirmwareFault, ImageError
 from cmsim.image import Image
-from cmsim.peripherals import PPB_BASE, PPB_SIZE, SystemPeripherals
-from cmsim.semihost import Exit, Semihost
+from cmsim.peripherals import MARKER_BEGIN, PPB_BASE, PPB_SIZE, SystemPeripherals
+from cmsim.semihost import Exit, Semihost, read_c_string
 
 SEMIHOSTING_BKPT = 0xAB
 EXCP_UDEF, EXCP_SWI, EXCP_BKPT = 1, 2, 7  # QEMU's exception numbers, as Unicorn reports them
@@ -96,7 +99,18 @@ class Machine:
         self._buffers: list[mmap.mmap] = []  # keep host memory behind mem_map_ptr alive
         self._map_regions()
         self.peripherals = SystemPeripherals(
-            lambda: self.clock.issue_cycle(), lambda: self.clock.next_issue_cycle()
+            lambda: self.clock.issue_cycle(), lambda: self.clock.next_issue_cycle(), self._on_marker
+        )
+        self.marker_listeners: list[Callable[[str | None, int], None]] = []
+        # Unicorn updates the PC register during an MMIO callback only for accesses that a
+        # memory hook covers. The clock needs that PC: a CYCCNT load reads the counter at its
+        # own issue cycle (M4-DWT-1) and a region marker is timed by its store.
+        self.uc.hook_add(
+            UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE,
+            _ignore_access,
+            None,
+            PPB_BASE,
+            PPB_BASE + PPB_SIZE - 1,
         )
         self.semihost = Semihost(stdout, stderr, self._centiseconds)
         self._map_ppb()
@@ -272,6 +286,23 @@ class Machine:
         """A FirmwareFault naming the function that holds `pc`."""
         return FirmwareFault(kind, pc, self.image.function_name(pc), address)
 
+    def add_marker_listener(self, listener: Callable[[str | None, int], None]) -> None:
+        """Call listener(name, cycle) for each region marker (cmsim_marker.h) the firmware writes.
+
+        A begin marker passes the region's name; an end marker passes None.
+        """
+        self.marker_listeners.append(listener)
+
+    def _on_marker(self, register: int, value: int, cycle: int) -> None:
+        name = None
+        if register == MARKER_BEGIN:
+            try:
+                name = read_c_string(self.uc, value).decode("utf-8", errors="replace")
+            except (UcError, CmsimError):
+                name = f"region@0x{value:08x}"  # a bad name pointer still marks a region
+        for listener in self.marker_listeners:
+            listener(name, cycle)
+
     def _centiseconds(self) -> int:
         return self.clock.issue_cycle() * 100 // self.board.clock_hz
 
@@ -286,6 +317,10 @@ class Machine:
             "pc": UC_ARM_REG_PC,
         }
         return {name: self.uc.reg_read(reg) for name, reg in names.items()}
+
+
+def _ignore_access(*_args: object) -> None:
+    return None
 
 
 def _check_fits(board: Board, name: str, address: int, length: int) -> None:

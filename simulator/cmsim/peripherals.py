@@ -20,6 +20,11 @@ SYST_RVR = 0xE000E014
 SYST_CVR = 0xE000E018
 SYST_CALIB = 0xE000E01C
 
+# cmsim's region markers (firmware/common/cmsim_marker.h): two word registers in a PPB range
+# that is reserved on the Cortex-M4 (between the external PPB devices and the ROM table).
+MARKER_BEGIN = 0xE00FE000  # write: address of a NUL-terminated region name; a region begins
+MARKER_END = 0xE00FE004  # write: any value; the innermost open region ends
+
 CPUID_CORTEX_M4_R0P1 = 0x410FC241
 DEMCR_TRCENA = 1 << 24
 CTRL_CYCCNTENA = 1
@@ -36,9 +41,17 @@ class SystemPeripherals:
     CYCCNT sets the value seen at the next instruction's issue).
     """
 
-    def __init__(self, issue_cycle: Callable[[], int], next_issue_cycle: Callable[[], int]):
+    def __init__(
+        self,
+        issue_cycle: Callable[[], int],
+        next_issue_cycle: Callable[[], int],
+        on_marker: Callable[[int, int, int], None] | None = None,
+    ):
         self.issue_cycle = issue_cycle
         self.next_issue_cycle = next_issue_cycle
+        # on_marker(register, value, cycle): a begin is timed at the instruction after its
+        # store and an end at its store's issue, so a region holds the code between the stores.
+        self.on_marker = on_marker
         self.registers: dict[int, int] = {DWT_CTRL: CTRL_RESET, CPUID: CPUID_CORTEX_M4_R0P1}
         self._cyccnt_value = 0  # CYCCNT at `_cyccnt_since` (or frozen when not counting)
         self._cyccnt_since = 0
@@ -105,6 +118,11 @@ class SystemPeripherals:
 
     def write(self, address: int, value: int) -> None:
         """A 32-bit register write; CYCCNT and SysTick keep counting from the model's cycles."""
+        if address in (MARKER_BEGIN, MARKER_END):
+            if self.on_marker is not None:
+                at = self.next_issue_cycle() if address == MARKER_BEGIN else self.issue_cycle()
+                self.on_marker(address, value & MASK32, at)
+            return
         now = self.next_issue_cycle()
         if address == DWT_CYCCNT:
             self._set_cyccnt(value, now)

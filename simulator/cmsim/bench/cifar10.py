@@ -49,17 +49,16 @@ class Layer:
 
     @property
     def shape_text(self) -> str:
+        """A short description: "5x5x32->32 @16x16", "3x3/2 ->8x8x32", "1024->10"."""
         h, w, c = self.in_shape
         oh, ow, oc = self.out_shape
+        kh, kw = self.kernel
         if self.kind == "conv":
-            kh, kw = self.kernel
-            return f"{h}x{w}x{c} -> {oh}x{ow}x{oc}, {kh}x{kw} pad {self.pad[0]}"
+            return f"{kh}x{kw}x{c}->{oc} @{oh}x{ow}"
         if self.kind in ("maxpool", "avgpool"):
-            return (
-                f"{h}x{w}x{c} -> {oh}x{ow}x{oc}, {self.kernel[0]}x{self.kernel[1]}/{self.stride[0]}"
-            )
+            return f"{kh}x{kw}/{self.stride[0]} ->{oh}x{ow}x{oc}"
         if self.kind == "fc":
-            return f"{h * w * c} -> {oc}"
+            return f"{h * w * c}->{oc}"
         return f"{h}x{w}x{c}"
 
 

@@ -78,8 +78,18 @@ def _clamp_int8(values: np.ndarray, act_min: int, act_max: int) -> np.ndarray:
     return np.clip(values, act_min, act_max).astype(np.int8)
 
 
-def _padded(x: np.ndarray, pad_h: int, pad_w: int, out_h: int, out_w: int, k_h: int, k_w: int,
-            stride_h: int, stride_w: int, fill: int) -> np.ndarray:
+def _padded(
+    x: np.ndarray,
+    pad_h: int,
+    pad_w: int,
+    out_h: int,
+    out_w: int,
+    k_h: int,
+    k_w: int,
+    stride_h: int,
+    stride_w: int,
+    fill: int,
+) -> np.ndarray:
     """x (H, W, C) padded with `fill` so every window of the output grid lies inside."""
     h, w, c = x.shape
     need_h = (out_h - 1) * stride_h + k_h
@@ -121,14 +131,26 @@ def conv2d(
     if out_size is None:
         out_size = (output_size(h, k_h, stride[0], pad[0]), output_size(w, k_w, stride[1], pad[1]))
     out_h, out_w = out_size
-    xs = _padded(np.asarray(x, np.int64) + input_offset, pad[0], pad[1], out_h, out_w, k_h, k_w,
-                 stride[0], stride[1], fill=0)
+    xs = _padded(
+        np.asarray(x, np.int64) + input_offset,
+        pad[0],
+        pad[1],
+        out_h,
+        out_w,
+        k_h,
+        k_w,
+        stride[0],
+        stride[1],
+        fill=0,
+    )
     wt = np.asarray(weights, np.int64)
     acc = np.zeros((out_h, out_w, o), dtype=np.int64)
     for ky in range(k_h):
         for kx in range(k_w):
-            patch = xs[ky : ky + (out_h - 1) * stride[0] + 1 : stride[0],
-                       kx : kx + (out_w - 1) * stride[1] + 1 : stride[1]]
+            patch = xs[
+                ky : ky + (out_h - 1) * stride[0] + 1 : stride[0],
+                kx : kx + (out_w - 1) * stride[1] + 1 : stride[1],
+            ]
             acc += patch @ wt[:, ky, kx, :].T
     acc = wrap32(acc + np.asarray(bias, np.int64))
     out = requantize(acc, multiplier, shift) + output_offset
@@ -161,15 +183,27 @@ def depthwise_conv2d(
     if out_size is None:
         out_size = (output_size(h, k_h, stride[0], pad[0]), output_size(w, k_w, stride[1], pad[1]))
     out_h, out_w = out_size
-    xs = _padded(np.asarray(x, np.int64) + input_offset, pad[0], pad[1], out_h, out_w, k_h, k_w,
-                 stride[0], stride[1], fill=0)
+    xs = _padded(
+        np.asarray(x, np.int64) + input_offset,
+        pad[0],
+        pad[1],
+        out_h,
+        out_w,
+        k_h,
+        k_w,
+        stride[0],
+        stride[1],
+        fill=0,
+    )
     xs = np.repeat(xs, depth_multiplier, axis=2)
     wt = np.asarray(weights, np.int64)
     acc = np.zeros((out_h, out_w, out_c), dtype=np.int64)
     for ky in range(k_h):
         for kx in range(k_w):
-            patch = xs[ky : ky + (out_h - 1) * stride[0] + 1 : stride[0],
-                       kx : kx + (out_w - 1) * stride[1] + 1 : stride[1]]
+            patch = xs[
+                ky : ky + (out_h - 1) * stride[0] + 1 : stride[0],
+                kx : kx + (out_w - 1) * stride[1] + 1 : stride[1],
+            ]
             acc += patch * wt[ky, kx]
     acc = wrap32(acc + np.asarray(bias, np.int64))
     out = requantize(acc, multiplier, shift) + output_offset
@@ -198,12 +232,19 @@ def fully_connected(
     return _clamp_int8(out, act_min, act_max)
 
 
-def _pool_windows(x: np.ndarray, k: tuple[int, int], stride: tuple[int, int],
-                  pad: tuple[int, int], out_size: tuple[int, int] | None):
+def _pool_windows(
+    x: np.ndarray,
+    k: tuple[int, int],
+    stride: tuple[int, int],
+    pad: tuple[int, int],
+    out_size: tuple[int, int] | None,
+):
     h, w, _ = x.shape
     if out_size is None:
-        out_size = (output_size(h, k[0], stride[0], pad[0]),
-                    output_size(w, k[1], stride[1], pad[1]))
+        out_size = (
+            output_size(h, k[0], stride[0], pad[0]),
+            output_size(w, k[1], stride[1], pad[1]),
+        )
     out_h, out_w = out_size
     for oy in range(out_h):
         for ox in range(out_w):
@@ -213,9 +254,15 @@ def _pool_windows(x: np.ndarray, k: tuple[int, int], stride: tuple[int, int],
             yield oy, ox, x[ys, xs].reshape(-1, x.shape[2])
 
 
-def max_pool(x: np.ndarray, k: tuple[int, int], stride: tuple[int, int],
-             pad: tuple[int, int] = (0, 0), out_size: tuple[int, int] | None = None,
-             act_min: int = -128, act_max: int = 127) -> np.ndarray:
+def max_pool(
+    x: np.ndarray,
+    k: tuple[int, int],
+    stride: tuple[int, int],
+    pad: tuple[int, int] = (0, 0),
+    out_size: tuple[int, int] | None = None,
+    act_min: int = -128,
+    act_max: int = 127,
+) -> np.ndarray:
     """Max over the window's valid (unpadded) positions, then the activation clamp."""
     rows = {}
     for oy, ox, window in _pool_windows(x, k, stride, pad, out_size):
@@ -223,17 +270,24 @@ def max_pool(x: np.ndarray, k: tuple[int, int], stride: tuple[int, int],
     return _grid(rows, x.shape[2], act_min, act_max)
 
 
-def avg_pool(x: np.ndarray, k: tuple[int, int], stride: tuple[int, int],
-             pad: tuple[int, int] = (0, 0), out_size: tuple[int, int] | None = None,
-             act_min: int = -128, act_max: int = 127) -> np.ndarray:
+def avg_pool(
+    x: np.ndarray,
+    k: tuple[int, int],
+    stride: tuple[int, int],
+    pad: tuple[int, int] = (0, 0),
+    out_size: tuple[int, int] | None = None,
+    act_min: int = -128,
+    act_max: int = 127,
+) -> np.ndarray:
     """Mean over the valid positions, rounded half away from zero (TFLite), then clamped."""
     rows = {}
     for oy, ox, window in _pool_windows(x, k, stride, pad, out_size):
         total = window.astype(np.int64).sum(axis=0)
         count = window.shape[0]
         half = count // 2
-        rows[oy, ox] = np.where(total > 0, _div_trunc(total + half, count),
-                                _div_trunc(total - half, count))
+        rows[oy, ox] = np.where(
+            total > 0, _div_trunc(total + half, count), _div_trunc(total - half, count)
+        )
     return _grid(rows, x.shape[2], act_min, act_max)
 
 

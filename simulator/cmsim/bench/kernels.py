@@ -70,8 +70,24 @@ def conv2d(
     else:
         out_c, k_h, k_w, _ = weights.shape
     out_h, out_w = out_size
-    params = h.struct(in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride[0], stride[1],
-                      pad[0], pad[1], q.input_offset, q.output_offset, q.act_min, q.act_max)
+    params = h.struct(
+        in_h,
+        in_w,
+        in_c,
+        out_h,
+        out_w,
+        out_c,
+        k_h,
+        k_w,
+        stride[0],
+        stride[1],
+        pad[0],
+        pad[1],
+        q.input_offset,
+        q.output_offset,
+        q.act_min,
+        q.act_max,
+    )
     quant = _quant(h, q, weights_region)
     scratch_bytes = 0 if variant == "ref" else conv_scratch_size(h, kernel, params)
     scratch = h.alloc(max(scratch_bytes, 4), np.uint8) if variant != "ref" else None
@@ -79,8 +95,9 @@ def conv2d(
     w_buf = h.put(np.asarray(weights, np.int8), weights_region)
     b_buf = h.put(np.asarray(bias, np.int32), weights_region)
     out = h.alloc((out_h, out_w, out_c), np.int8)
-    result = _check(h.call(f"nn_{kernel}_{variant}", params, quant, x_buf, w_buf, b_buf, out,
-                           scratch))
+    result = _check(
+        h.call(f"nn_{kernel}_{variant}", params, quant, x_buf, w_buf, b_buf, out, scratch)
+    )
     return h.read(out).copy(), result, scratch_bytes
 
 
@@ -99,15 +116,17 @@ def fully_connected(
     m = weights.shape[0]
     params = h.struct(batches, n, m, q.input_offset, q.output_offset, q.act_min, q.act_max)
     quant = _quant(h, q, weights_region)
-    scratch_bytes = 0 if variant == "ref" else h.call("nn_fully_connected_scratch_size",
-                                                      params).value
+    scratch_bytes = (
+        0 if variant == "ref" else h.call("nn_fully_connected_scratch_size", params).value
+    )
     scratch = h.alloc(max(scratch_bytes, 4), np.uint8) if variant != "ref" else None
     x_buf = h.put(xs)
     w_buf = h.put(np.asarray(weights, np.int8), weights_region)
     b_buf = h.put(np.asarray(bias, np.int32), weights_region)
     out = h.alloc((batches, m), np.int8)
-    result = _check(h.call(f"nn_fully_connected_{variant}", params, quant, x_buf, w_buf, b_buf,
-                           out, scratch))
+    result = _check(
+        h.call(f"nn_fully_connected_{variant}", params, quant, x_buf, w_buf, b_buf, out, scratch)
+    )
     output = h.read(out).copy()
     return (output if np.ndim(x) == 2 else output[0]), result, scratch_bytes
 
@@ -126,16 +145,30 @@ def pool(
 ) -> tuple[np.ndarray, CallResult]:
     """Run nn_<kind>_pool_<variant> (kind: "max" or "avg")."""
     in_h, in_w, c = x.shape
-    params = h.struct(in_h, in_w, c, out_size[0], out_size[1], k[0], k[1], stride[0], stride[1],
-                      pad[0], pad[1], act_min, act_max)
+    params = h.struct(
+        in_h,
+        in_w,
+        c,
+        out_size[0],
+        out_size[1],
+        k[0],
+        k[1],
+        stride[0],
+        stride[1],
+        pad[0],
+        pad[1],
+        act_min,
+        act_max,
+    )
     x_buf = h.put(np.asarray(x, np.int8))
     out = h.alloc((out_size[0], out_size[1], c), np.int8)
     result = _check(h.call(f"nn_{kind}_pool_{variant}", params, x_buf, out, None))
     return h.read(out).copy(), result
 
 
-def relu(h: Harness, variant: str, x: np.ndarray, zero_point: int,
-         six: int | None = None) -> tuple[np.ndarray, CallResult]:
+def relu(
+    h: Harness, variant: str, x: np.ndarray, zero_point: int, six: int | None = None
+) -> tuple[np.ndarray, CallResult]:
     """In-place ReLU (six None) or ReLU6 (six = quantized 6.0) on a copy of x."""
     buf = h.put(np.asarray(x, np.int8))
     if six is None:
@@ -146,8 +179,9 @@ def relu(h: Harness, variant: str, x: np.ndarray, zero_point: int,
     return h.read(buf).copy(), result
 
 
-def softmax(h: Harness, variant: str, x: np.ndarray,
-            lut: np.ndarray) -> tuple[np.ndarray, CallResult]:
+def softmax(
+    h: Harness, variant: str, x: np.ndarray, lut: np.ndarray
+) -> tuple[np.ndarray, CallResult]:
     """Softmax over the last axis of x with the exp table `lut` (golden.softmax_lut)."""
     xs = np.asarray(x, np.int8)
     row_size = xs.shape[-1]
@@ -159,13 +193,25 @@ def softmax(h: Harness, variant: str, x: np.ndarray,
     return h.read(out).copy(), result
 
 
-ADD_FIELDS = ("a_offset", "a_multiplier", "a_shift", "b_offset", "b_multiplier", "b_shift",
-              "left_shift", "output_offset", "output_multiplier", "output_shift", "act_min",
-              "act_max")
+ADD_FIELDS = (
+    "a_offset",
+    "a_multiplier",
+    "a_shift",
+    "b_offset",
+    "b_multiplier",
+    "b_shift",
+    "left_shift",
+    "output_offset",
+    "output_multiplier",
+    "output_shift",
+    "act_min",
+    "act_max",
+)
 
 
-def add(h: Harness, variant: str, a: np.ndarray, b: np.ndarray,
-        **params: int) -> tuple[np.ndarray, CallResult]:
+def add(
+    h: Harness, variant: str, a: np.ndarray, b: np.ndarray, **params: int
+) -> tuple[np.ndarray, CallResult]:
     """Elementwise add; `params` are golden.add's keyword arguments (left_shift included)."""
     values = {"left_shift": 20, "act_min": -128, "act_max": 127, **params}
     p = h.struct(a.size, *(values[f] for f in ADD_FIELDS))

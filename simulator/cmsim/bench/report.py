@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -29,44 +30,60 @@ def table_rows(result: BenchResult) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the per-layer table, total row last (shared by every format)."""
     others = [v for v in result.variants if v != "ref"]
     header = ["layer", "shape", "MACs"]
-    header += [f"{v} cycles" for v in result.variants]
+    header += list(result.variants)  # cycles of each variant
     header += [f"{v}/ref" for v in others]
-    header += [f"{v} cyc/MAC" for v in result.variants]
-    header.append("golden")
+    header += ["cyc/MAC " + "/".join(result.variants), "golden"]
     rows = []
     for layer in result.layers:
         row = [layer.name, layer.shape, _count(layer.macs or None)]
         row += [_count(layer.cycles.get(v)) for v in result.variants]
         row += [_ratio(layer.speedup(v)) for v in others]
-        row += [_per_mac(layer.cycles_per_mac(v)) for v in result.variants]
+        row.append(_per_mac_list([layer.cycles_per_mac(v) for v in result.variants]))
         row.append("match" if all(layer.matched.values()) else "MISMATCH")
         rows.append(row)
     macs = result.total_macs()
     total = ["total", "one inference", _count(macs)]
     total += [_count(result.totals.get(v)) for v in result.variants]
     total += [_ratio(result.total_speedup(v)) for v in others]
-    total += [
-        _per_mac(result.totals[v] / macs if v in result.totals and macs else None)
-        for v in result.variants
+    per_mac = [
+        result.totals[v] / macs if v in result.totals and macs else None for v in result.variants
     ]
+    total.append(_per_mac_list(per_mac))
     total.append("match" if result.all_matched else "MISMATCH")
     rows.append(total)
     return header, rows
 
 
+def _per_mac_list(values: list[float | None]) -> str:
+    if all(v is None for v in values):
+        return "-"
+    return " / ".join(_per_mac(v) for v in values)
+
+
+TABLE_WIDTH = 132  # the per-layer table's natural width; narrower consoles would cut cells
+
+
 def render_rich(result: BenchResult, console: Console) -> None:
     """The per-layer speedup table, then time per inference and memory footprints."""
     header, rows = table_rows(result)
-    table = Table(title=f"{result.workload} on {result.board}", title_justify="left")
+    table = Table(
+        title=f"{result.workload} on {result.board}: cycles per layer and speedup over ref",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
     for name in header:
-        table.add_column(name, justify="left" if name in ("layer", "shape", "golden") else "right")
+        table.add_column(
+            name,
+            justify="left" if name in ("layer", "shape", "golden") else "right",
+            no_wrap=True,
+        )
     for row in rows[:-1]:
         table.add_row(*row, style=None if row[-1] == "match" else "bold red")
     table.add_section()
     table.add_row(*rows[-1], style="bold")
     console.print(table)
 
-    extra = Table(title="per build", title_justify="left")
+    extra = Table(title="per build", title_justify="left", box=box.SIMPLE_HEAD)
     for name in ("variant", "time/inference", "flash", "static RAM", "peak stack", "scratch"):
         extra.add_column(name, justify="left" if name == "variant" else "right")
     for variant in result.variants:
