@@ -173,3 +173,34 @@ def test_scratch_and_stack_of_every_kernel(harness: Harness, variant: str) -> No
     for name, used in stacks.items():
         assert 0 <= used <= 512, f"{name}: {used} bytes of stack"
     assert max(stacks.values()) > 0
+
+
+def test_stm32f4_board_weights_in_flash() -> None:
+    """A board with flash wait states and 128 KiB SRAM: its own harness build, same results."""
+    from conftest import build_firmware
+
+    board_harness = Harness(build_firmware("stm32f4") / "kernel_harness.elf", board="stm32f4")
+    assert board_harness.stack_top == 0x2002_0000  # the stm32f4 linker script's RAM end
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 128, (6, 6, 8)).astype(np.int8)
+    w = rng.integers(-128, 128, (4, 3, 3, 8)).astype(np.int8)
+    bias = rng.integers(-1000, 1000, 4).astype(np.int32)
+    q = K.ConvQuant(np.full(4, 1 << 30, np.int32), np.full(4, -8, np.int32), 5, 2)
+    want = golden.conv2d(
+        x, w, bias, q.multiplier, q.shift, pad=(1, 1), input_offset=5, output_offset=2
+    )
+    for region in ("flash", "sram"):
+        for variant in K.VARIANTS:
+            board_harness.free()
+            got, _, _ = K.conv2d(
+                board_harness,
+                variant,
+                x,
+                w,
+                bias,
+                q,
+                pad=(1, 1),
+                out_size=(6, 6),
+                weights_region=region,
+            )
+            np.testing.assert_array_equal(got, want)
