@@ -8,7 +8,8 @@
  *  - M4-LS-AGU: no load's address register is written by the data-processing instruction just
  *    before it (pointer updates ride on post-indexed loads).
  *  - SXTB16 / SMLAD: 1 cycle each; an SMLAD chain on one accumulator does not stall.
- *  - taken branch 2 cycles: the loop body is unrolled twice; loop heads are word aligned.
+ *  - taken branch 2 cycles: loop bodies are unrolled (four groups in the convolution kernel,
+ *    two in the fully connected core); loop heads are word aligned.
  * Data layouts are the ones of firmware/kernels/conv_blocked.h.
  */
     .syntax unified
@@ -147,17 +148,24 @@ nn_asm_conv_cols:
     add     r2, r0, r12             @ channel 1 row
     add     lr, r2, r12
     str     lr, [sp, #L_W]          @ next pair's rows
-    lsrs    r3, r12, #2             @ groups
-    beq     .Lcols_tail
-    tst     r3, #1
-    beq     .Lcols_even
+    /* Groups of four taps: first the (groups % 4) odd ones singly, then four per iteration
+     * so the loop's subs + taken branch (3 cycles) is paid once per 64 MACs. */
+    ands    r3, r12, #12            @ 4 * (groups % 4)
+    beq     .Lcols_quads
+    lsrs    r3, r3, #2
+.Lcols_single:
     DOT22_GROUP
     subs    r3, r3, #1
+    bne     .Lcols_single
+.Lcols_quads:
+    ldr     r3, [sp, #L_ARGS]
+    ldr     r3, [r3, #A_K]
+    lsrs    r3, r3, #4              @ groups / 4
     beq     .Lcols_tail
-.Lcols_even:
-    lsrs    r3, r3, #1
     .balign 4
 .Lcols_loop:
+    DOT22_GROUP
+    DOT22_GROUP
     DOT22_GROUP
     DOT22_GROUP
     subs    r3, r3, #1
