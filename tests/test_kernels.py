@@ -479,3 +479,17 @@ def test_add_random(harness, size: int, seed: int, extreme: bool) -> None:
         harness.free()
         got, _ = K.add(harness, variant, a, b, **params)
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("kernel", ["conv2d", "conv2d_rgb"])
+def test_variants_get_faster(harness, kernel: str) -> None:
+    """On a convolution, ref > opt > asm in cycles: the optimizations must pay off."""
+    in_c = 3 if kernel == "conv2d_rgb" else 32
+    cycles = {
+        variant: conv_case(
+            harness, variant, kernel, 9, (8, 8, in_c), 16, (5, 5), (1, 1), (2, 2)
+        ).cycles
+        for variant in VARIANTS
+    }
+    assert cycles["ref"] > 2 * cycles["opt"], cycles
+    assert cycles["opt"] > cycles["asm"], cycles
