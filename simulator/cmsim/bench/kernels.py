@@ -3,6 +3,24 @@
 Each function lays out the kernel's parameter structs in simulated memory, places the arrays,
 calls ``nn_<kernel>_<variant>`` and returns the output array with the CallResult. Shapes follow
 cmsim.bench.golden: activations (H, W, C), conv weights (O, KH, KW, I).
+
+Example (one CIFAR-10 conv2 layer, checked against the golden model)::
+
+    import numpy as np
+    from cmsim.bench import golden, kernels
+    from cmsim.harness import Harness
+
+    h = Harness("firmware/build/m4-ideal/kernel_harness.elf")
+    rng = np.random.default_rng(0)
+    x = rng.integers(-128, 128, (16, 16, 32)).astype(np.int8)
+    w = rng.integers(-127, 128, (32, 5, 5, 32)).astype(np.int8)
+    bias = np.zeros(32, np.int32)
+    q = kernels.ConvQuant(np.full(32, 1 << 30), np.full(32, -9), input_offset=0, output_offset=0)
+    out, result, scratch = kernels.conv2d(h, "asm", x, w, bias, q, pad=(2, 2), out_size=(16, 16))
+    want = golden.conv2d(x, w, bias, q.multiplier, q.shift, pad=(2, 2), input_offset=0,
+                         output_offset=0)
+    assert (out == want).all()
+    print(result.cycles / (16 * 16 * 32 * 5 * 5 * 32), "cycles per MAC")
 """
 
 from __future__ import annotations
