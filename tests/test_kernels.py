@@ -493,3 +493,46 @@ def test_variants_get_faster(harness, kernel: str) -> None:
     }
     assert cycles["ref"] > 2 * cycles["opt"], cycles
     assert cycles["opt"] > cycles["asm"], cycles
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_null_bias(harness, variant: str) -> None:
+    """Bias is optional (NULL): the same as a zero bias."""
+    rng = np.random.default_rng(12)
+    x = random_int8(rng, (5, 5, 6))
+    zeros = np.zeros(5, np.int32)
+    for kernel, w in [
+        ("conv2d", random_int8(rng, (5, 3, 3, 6))),
+        ("depthwise_conv2d", random_int8(rng, (3, 3, 6))),
+    ]:
+        q = conv_quant(rng, w.shape[0] if kernel == "conv2d" else 6, 54)
+        harness.free()
+        got, _, _ = K.conv2d(
+            harness, variant, x, w, None, q, pad=(1, 1), out_size=(5, 5), kernel=kernel
+        )
+        fn = golden.conv2d if kernel == "conv2d" else golden.depthwise_conv2d
+        want = fn(
+            x,
+            w,
+            np.zeros(w.shape[0] if kernel == "conv2d" else 6, np.int32),
+            q.multiplier,
+            q.shift,
+            pad=(1, 1),
+            input_offset=q.input_offset,
+            output_offset=q.output_offset,
+        )
+        np.testing.assert_array_equal(got, want)
+    harness.free()
+    w = random_int8(rng, (5, 25))
+    q = conv_quant(rng, 5, 25)
+    got, _, _ = K.fully_connected(harness, variant, x.reshape(-1)[:25], w, None, q)
+    want = golden.fully_connected(
+        x.reshape(-1)[:25],
+        w,
+        zeros,
+        q.multiplier,
+        q.shift,
+        input_offset=q.input_offset,
+        output_offset=q.output_offset,
+    )
+    np.testing.assert_array_equal(got, want)

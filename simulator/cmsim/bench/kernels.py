@@ -68,7 +68,7 @@ def conv2d(
     variant: str,
     x: np.ndarray,
     weights: np.ndarray,
-    bias: np.ndarray,
+    bias: np.ndarray | None,
     q: ConvQuant,
     *,
     stride: tuple[int, int] = (1, 1),
@@ -80,7 +80,7 @@ def conv2d(
     """Run nn_<kernel>_<variant> (kernel: conv2d, conv2d_1x1, conv2d_rgb, depthwise_conv2d).
 
     Returns (output (OH, OW, O), call result, scratch bytes used). Depthwise weights are
-    (KH, KW, C * M).
+    (KH, KW, C * M). A None bias passes NULL (no bias).
     """
     in_h, in_w, in_c = x.shape
     if kernel == "depthwise_conv2d":
@@ -111,7 +111,7 @@ def conv2d(
     scratch = h.alloc(max(scratch_bytes, 4), np.uint8) if variant != "ref" else None
     x_buf = h.put(np.asarray(x, np.int8))
     w_buf = h.put(np.asarray(weights, np.int8), weights_region)
-    b_buf = h.put(np.asarray(bias, np.int32), weights_region)
+    b_buf = None if bias is None else h.put(np.asarray(bias, np.int32), weights_region)
     out = h.alloc((out_h, out_w, out_c), np.int8)
     result = _check(
         h.call(f"nn_{kernel}_{variant}", params, quant, x_buf, w_buf, b_buf, out, scratch)
@@ -124,7 +124,7 @@ def fully_connected(
     variant: str,
     x: np.ndarray,
     weights: np.ndarray,
-    bias: np.ndarray,
+    bias: np.ndarray | None,
     q: ConvQuant,
     weights_region: str = "sram",
 ) -> tuple[np.ndarray, CallResult, int]:
@@ -140,7 +140,7 @@ def fully_connected(
     scratch = h.alloc(max(scratch_bytes, 4), np.uint8) if variant != "ref" else None
     x_buf = h.put(xs)
     w_buf = h.put(np.asarray(weights, np.int8), weights_region)
-    b_buf = h.put(np.asarray(bias, np.int32), weights_region)
+    b_buf = None if bias is None else h.put(np.asarray(bias, np.int32), weights_region)
     out = h.alloc((batches, m), np.int8)
     result = _check(
         h.call(f"nn_fully_connected_{variant}", params, quant, x_buf, w_buf, b_buf, out, scratch)
