@@ -250,6 +250,25 @@ def test_fast_paths_reject_other_shapes(harness, variant: str, kernel: str) -> N
         conv_case(harness, variant, kernel, 0, (4, 4, 4), 2, (3, 3), (1, 1), (1, 1))
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_1x1_rejects_outputs_beyond_the_input(harness, variant: str) -> None:
+    harness.free()
+    x = np.zeros((4, 4, 2), np.int8)
+    q = K.ConvQuant(np.full(1, 1 << 30), np.zeros(1), 0, 0)
+    with pytest.raises(K.HarnessError, match="rejected"):
+        K.conv2d(
+            harness,
+            variant,
+            x,
+            np.ones((1, 1, 1, 2), np.int8),
+            None,
+            q,
+            stride=(2, 2),
+            out_size=(3, 2),
+            kernel="conv2d_1x1",
+        )
+
+
 def fc_case(harness, variant: str, seed: int, batches: int, n: int, m: int):
     harness.free()
     rng = np.random.default_rng(seed)

@@ -90,7 +90,8 @@ NN_CONV_SIGNATURE(nn_conv2d_opt);
 NN_CONV_SIGNATURE(nn_conv2d_asm);
 int32_t nn_conv2d_scratch_size(const nn_conv_params *p);   /* bytes, for _opt and _asm */
 
-/* 1x1 conv fast path: k_h = k_w = 1, no padding (any stride); im2col is a widening copy. */
+/* 1x1 conv fast path: k_h = k_w = 1, no padding (any stride), every output pixel over an input
+ * pixel; im2col is a widening copy. */
 NN_CONV_SIGNATURE(nn_conv2d_1x1_ref);
 NN_CONV_SIGNATURE(nn_conv2d_1x1_opt);
 NN_CONV_SIGNATURE(nn_conv2d_1x1_asm);
