@@ -1,14 +1,21 @@
 /*
- * Hand-scheduled int8 x int16 dot-product cores for Cortex-M4 (ARMv7E-M, Thumb-2).
- * Scheduled against shared/timing/cortex-m4.md:
+ * Hand-scheduled int8 kernels for Cortex-M4 (ARMv7E-M, Thumb-2): the convolution's whole
+ * per-pixel-pair matrix multiply with requantization (nn_asm_conv_cols) and the fully
+ * connected dot-product core (nn_asm_dot_2x1). Scheduled against shared/timing/cortex-m4.md:
  *  - M4-LS-PIPE: back-to-back independent single loads cost 1 each after the first, so each
  *    group starts with a burst of loads; no load uses an address register written by the
  *    load just before it (the column pointer's writeback is on the first load of the burst
  *    and is followed by a weight load), so every burst pipelines fully.
  *  - M4-LS-AGU: no load's address register is written by the data-processing instruction just
  *    before it (pointer updates ride on post-indexed loads).
- *  - SXTB16 / SMLAD: 1 cycle each; an SMLAD chain on one accumulator does not stall.
- *  - taken branch 2 cycles: the loop body is unrolled twice; loop heads are word aligned.
+ *  - SXTB16 / SMLAD: 1 cycle each; an SMLAD chain on one accumulator does not stall; a loaded
+ *    value feeds the next instruction without a stall (only address operands are early).
+ *  - The 2x2 block needs four column words and a weight word expanded to two registers at
+ *    once; with 4 accumulators and 4 pointers/counters that leaves no seventh scratch
+ *    register, so channel 1's weight load starts a second (2-cycle) burst: 20 cycles per
+ *    16 MACs per group.
+ *  - taken branch 2 cycles: loop bodies are unrolled (four groups in the convolution kernel,
+ *    two in the fully connected core); loop heads are word aligned.
  * Data layouts are the ones of firmware/kernels/conv_blocked.h.
  */
     .syntax unified
@@ -16,7 +23,8 @@
     .text
 
 /* One group of the 2 channels x 2 columns core: 16 MACs. r0/r2 weight rows, r1 columns,
- * r4-r7 accumulators, r8-r12/lr scratch. Loads: c0e (writeback), w0, c0o, c1e, c1o pipeline (6 cycles). */
+ * r4-r7 accumulators, r8-r12/lr scratch. The loads c0e (writeback), w0, c0o, c1e, c1o
+ * pipeline (6 cycles). */
 .macro DOT22_GROUP
     ldr     r10, [r1], #16          @ column 0 taps (0, 2)
     ldr     r8, [r0], #4            @ channel 0 weights
@@ -78,7 +86,7 @@
     movgt   \acc, \hi
 .endm
 
-/* nn_asm_cols_args field offsets (conv_blocked.h). */
+/* nn_cols_args field offsets (conv_blocked.h). */
     .equ A_WEIGHTS, 0
     .equ A_BIAS, 4
     .equ A_MULT, 8
@@ -103,7 +111,7 @@
     .equ L_SIZE, 36                 @ 9 words: with 9 saved registers the frame stays 8-aligned
 
 /*
- * void nn_asm_conv_cols(const nn_asm_cols_args *a, const int16_t *cols, int8_t *out0)
+ * void nn_asm_conv_cols(const nn_cols_args *a, const int16_t *cols, int8_t *out0)
  *   For every pair of output channels: the 2x2 block of dot products of two weight rows
  *   with the two im2col columns (grouped taps by DOT22_GROUP, the k % 4 leftover taps with
  *   SMLABB/SMLABT on the (col0, col1) tail pairs), plus bias, requantized, offset, clamped
@@ -147,17 +155,24 @@ nn_asm_conv_cols:
     add     r2, r0, r12             @ channel 1 row
     add     lr, r2, r12
     str     lr, [sp, #L_W]          @ next pair's rows
-    lsrs    r3, r12, #2             @ groups
-    beq     .Lcols_tail
-    tst     r3, #1
-    beq     .Lcols_even
+    /* Groups of four taps: first the (groups % 4) odd ones singly, then four per iteration
+     * so the loop's subs + taken branch (3 cycles) is paid once per 64 MACs. */
+    ands    r3, r12, #12            @ 4 * (groups % 4)
+    beq     .Lcols_quads
+    lsrs    r3, r3, #2
+.Lcols_single:
     DOT22_GROUP
     subs    r3, r3, #1
+    bne     .Lcols_single
+.Lcols_quads:
+    ldr     r3, [sp, #L_ARGS]
+    ldr     r3, [r3, #A_K]
+    lsrs    r3, r3, #4              @ groups / 4
     beq     .Lcols_tail
-.Lcols_even:
-    lsrs    r3, r3, #1
     .balign 4
 .Lcols_loop:
+    DOT22_GROUP
+    DOT22_GROUP
     DOT22_GROUP
     DOT22_GROUP
     subs    r3, r3, #1

@@ -135,21 +135,23 @@ def conv_case(
 
 
 # -- CIFAR-10 layers (DESIGN.md) ---------------------------------------------------------------
+# The reference variant runs 20-40 M instructions per convolution layer: marked slow.
+VARIANTS_BIG = [pytest.param("ref", marks=pytest.mark.slow), "opt", "asm"]
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS_BIG)
 @pytest.mark.parametrize("kernel", ["conv2d", "conv2d_rgb"])
 def test_cifar_conv1(harness, variant: str, kernel: str) -> None:
     conv_case(harness, variant, kernel, 1, (32, 32, 3), 32, (5, 5), (1, 1), (2, 2))
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS_BIG)
 def test_cifar_conv2(harness, variant: str) -> None:
     result = conv_case(harness, variant, "conv2d", 2, (16, 16, 32), 32, (5, 5), (1, 1), (2, 2))
     assert result.cycles > 16 * 16 * 32 * 800 // 2  # at least one cycle per two MACs
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS_BIG)
 def test_cifar_conv3_weights_in_flash(harness, variant: str) -> None:
     conv_case(
         harness,
@@ -221,10 +223,50 @@ def test_conv_shapes(harness, variant: str, case) -> None:
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+def test_int32_min_multiplier_saturates(harness, variant: str) -> None:
+    # The one saturating case of the doubling high multiply: (acc << left) == multiplier ==
+    # INT32_MIN. The assembly requantization hands such layers to the C column kernel.
+    harness.free()
+    x = np.full((2, 3, 1), -128, np.int8)
+    w = np.full((3, 1, 1, 1), 1, np.int8)
+    bias = np.array([0, 128, 0], np.int32)  # acc = -128 (+ offset 0) + bias
+    q = K.ConvQuant(
+        np.array([golden.INT32_MIN, golden.INT32_MIN, 1 << 30], np.int32),
+        np.array([24, 0, 0], np.int32),
+        0,
+        -5,
+        act_min=-128,
+        act_max=127,
+    )
+    # Channel 0: -128 << 24 = INT32_MIN, times INT32_MIN saturates to INT32_MAX -> clamps 127.
+    result = run_conv(harness, variant, "conv2d", x, w, bias, q, (1, 1), (0, 0), (2, 3))
+    assert result.value == 0
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("kernel", ["conv2d_1x1", "conv2d_rgb"])
 def test_fast_paths_reject_other_shapes(harness, variant: str, kernel: str) -> None:
     with pytest.raises(K.HarnessError, match="rejected"):
         conv_case(harness, variant, kernel, 0, (4, 4, 4), 2, (3, 3), (1, 1), (1, 1))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_1x1_rejects_outputs_beyond_the_input(harness, variant: str) -> None:
+    harness.free()
+    x = np.zeros((4, 4, 2), np.int8)
+    q = K.ConvQuant(np.full(1, 1 << 30), np.zeros(1), 0, 0)
+    with pytest.raises(K.HarnessError, match="rejected"):
+        K.conv2d(
+            harness,
+            variant,
+            x,
+            np.ones((1, 1, 1, 2), np.int8),
+            None,
+            q,
+            stride=(2, 2),
+            out_size=(3, 2),
+            kernel="conv2d_1x1",
+        )
 
 
 def fc_case(harness, variant: str, seed: int, batches: int, n: int, m: int):
@@ -306,7 +348,7 @@ def run_random_conv(harness, problem) -> None:
         # Extreme zero points and shifts: saturation, wrapping left shifts, rounding at 2^-31.
         bias = rng.integers(-(1 << 20), 1 << 20, out_c).astype(np.int32)
         q = K.ConvQuant(
-            rng.integers(0, (1 << 31) - 1, out_c).astype(np.int32),
+            rng.integers(-(1 << 31), 1 << 31, out_c).astype(np.int32),
             rng.integers(-31, 9, out_c).astype(np.int32),
             int(rng.choice([-127, 128])),
             int(rng.choice([-128, 127])),
@@ -456,3 +498,60 @@ def test_add_random(harness, size: int, seed: int, extreme: bool) -> None:
         harness.free()
         got, _ = K.add(harness, variant, a, b, **params)
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("kernel", ["conv2d", "conv2d_rgb"])
+def test_variants_get_faster(harness, kernel: str) -> None:
+    """On a convolution, ref > opt > asm in cycles: the optimizations must pay off."""
+    in_c = 3 if kernel == "conv2d_rgb" else 32
+    cycles = {
+        variant: conv_case(
+            harness, variant, kernel, 9, (8, 8, in_c), 16, (5, 5), (1, 1), (2, 2)
+        ).cycles
+        for variant in VARIANTS
+    }
+    assert cycles["ref"] > 2 * cycles["opt"], cycles
+    assert cycles["opt"] > cycles["asm"], cycles
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_null_bias(harness, variant: str) -> None:
+    """Bias is optional (NULL): the same as a zero bias."""
+    rng = np.random.default_rng(12)
+    x = random_int8(rng, (5, 5, 6))
+    zeros = np.zeros(5, np.int32)
+    for kernel, w in [
+        ("conv2d", random_int8(rng, (5, 3, 3, 6))),
+        ("depthwise_conv2d", random_int8(rng, (3, 3, 6))),
+    ]:
+        q = conv_quant(rng, w.shape[0] if kernel == "conv2d" else 6, 54)
+        harness.free()
+        got, _, _ = K.conv2d(
+            harness, variant, x, w, None, q, pad=(1, 1), out_size=(5, 5), kernel=kernel
+        )
+        fn = golden.conv2d if kernel == "conv2d" else golden.depthwise_conv2d
+        want = fn(
+            x,
+            w,
+            np.zeros(w.shape[0] if kernel == "conv2d" else 6, np.int32),
+            q.multiplier,
+            q.shift,
+            pad=(1, 1),
+            input_offset=q.input_offset,
+            output_offset=q.output_offset,
+        )
+        np.testing.assert_array_equal(got, want)
+    harness.free()
+    w = random_int8(rng, (5, 25))
+    q = conv_quant(rng, 5, 25)
+    got, _, _ = K.fully_connected(harness, variant, x.reshape(-1)[:25], w, None, q)
+    want = golden.fully_connected(
+        x.reshape(-1)[:25],
+        w,
+        zeros,
+        q.multiplier,
+        q.shift,
+        input_offset=q.input_offset,
+        output_offset=q.output_offset,
+    )
+    np.testing.assert_array_equal(got, want)

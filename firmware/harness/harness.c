@@ -12,6 +12,21 @@ __attribute__((naked, noinline, used)) void harness_return(void)
     __asm__ volatile("b harness_return");
 }
 
+/* Probes for the harness's own tests: a known instruction count (2) ... */
+__attribute__((naked, noinline, used)) int32_t harness_add2(int32_t a, int32_t b)
+{
+    (void)a;
+    (void)b;
+    __asm__ volatile("adds r0, r0, r1\n\tbx lr");
+}
+
+/* ... and arguments in registers and on the stack, each with its own weight. */
+__attribute__((noinline, used)) int32_t harness_weighted_sum(int32_t a, int32_t b, int32_t c,
+                                                             int32_t d, int32_t e, int32_t f)
+{
+    return a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f;
+}
+
 /* Every entry point the host may call; referenced from main so --gc-sections keeps them. */
 static const void *const volatile kernel_table[] = {
     (const void *)nn_conv2d_ref, (const void *)nn_conv2d_opt, (const void *)nn_conv2d_asm,
@@ -31,7 +46,7 @@ static const void *const volatile kernel_table[] = {
     (const void *)nn_relu6_ref, (const void *)nn_relu6_opt, (const void *)nn_relu6_asm,
     (const void *)nn_softmax_ref, (const void *)nn_softmax_opt, (const void *)nn_softmax_asm,
     (const void *)nn_add_ref, (const void *)nn_add_opt, (const void *)nn_add_asm,
-    (const void *)harness_return,
+    (const void *)harness_return, (const void *)harness_add2, (const void *)harness_weighted_sum,
 };
 
 int main(void)

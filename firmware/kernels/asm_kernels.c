@@ -28,7 +28,7 @@ int32_t nn_conv2d_1x1_asm(const nn_conv_params *p, const nn_quant *q, const int8
                           const int8_t *weights, const int32_t *bias, int8_t *output,
                           void *scratch)
 {
-    if (p->k_h != 1 || p->k_w != 1 || p->pad_h != 0 || p->pad_w != 0)
+    if (!nn_is_1x1(p))
         return NN_ERR_ARG;
     return nn_conv_blocked(p, q, input, weights, bias, output, scratch, NN_FILL_POINT,
                            cols_kernel(p, q));

@@ -49,6 +49,14 @@ static inline int8_t nn_output(int32_t acc, const nn_quant *q, int32_t ch, int32
     return (int8_t)nn_clamp(out, act_min, act_max);
 }
 
+/* The 1x1 fast path's contract: a 1x1 filter, no padding, every output pixel over an input
+ * pixel (its im2col reads the input without bounds checks). */
+static inline int32_t nn_is_1x1(const nn_conv_params *p)
+{
+    return p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 &&
+           (p->out_h - 1) * p->stride_h < p->in_h && (p->out_w - 1) * p->stride_w < p->in_w;
+}
+
 /* Unaligned little-endian word access (LDR/STR handle unaligned addresses on ARMv7-M). */
 static inline uint32_t nn_read_u32(const void *p)
 {

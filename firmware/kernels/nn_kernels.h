@@ -4,9 +4,11 @@
  * Every kernel comes in three variants with one signature:
  *   nn_<kernel>_ref  plain C loops in the TFLite-Micro reference style (no intrinsics);
  *   nn_<kernel>_opt  CMSIS-NN-style C for ARMv7E-M (im2col into int16, SXTB16, SMLAD, blocking);
- *   nn_<kernel>_asm  hand-scheduled Thumb-2 inner loops (kernels_asm/, .S files) behind a C wrapper.
+ *   nn_<kernel>_asm  the _opt drivers with hand-scheduled Thumb-2 cores (kernels_asm/nn_dot.S):
+ *                    convolutions run the whole per-pixel-pair matrix multiply, tail and
+ *                    requantization in assembly; fully connected runs an assembly dot core.
  * Kernels without a meaningful assembly core (pooling, ReLU, softmax, add, depthwise) export
- * an _asm symbol that is the _opt code, so every variant can be called uniformly.
+ * an _asm symbol that runs the _opt code, so every variant can be called uniformly.
  *
  * Quantization: an activation value q stands for scale * (q - zero_point). Kernels take
  * `input_offset` = -input_zero_point (added to every input value) and `output_offset` =
@@ -81,19 +83,23 @@ typedef struct {
     int32_t name(const nn_conv_params *p, const nn_quant *q, const int8_t *input,            \
                  const int8_t *weights, const int32_t *bias, int8_t *output, void *scratch)
 
-/* General conv2d: any kernel size, stride, padding (dilation 1). */
+/* General conv2d: any kernel size, stride, padding (dilation 1). _opt/_asm scratch: two im2col
+ * columns of k_h * k_w * in_c int16. */
 NN_CONV_SIGNATURE(nn_conv2d_ref);
 NN_CONV_SIGNATURE(nn_conv2d_opt);
 NN_CONV_SIGNATURE(nn_conv2d_asm);
 int32_t nn_conv2d_scratch_size(const nn_conv_params *p);   /* bytes, for _opt and _asm */
 
-/* 1x1 conv fast path: k_h = k_w = 1, no padding (any stride). */
+/* 1x1 conv fast path: k_h = k_w = 1, no padding (any stride), every output pixel over an input
+ * pixel; im2col is a widening copy. */
 NN_CONV_SIGNATURE(nn_conv2d_1x1_ref);
 NN_CONV_SIGNATURE(nn_conv2d_1x1_opt);
 NN_CONV_SIGNATURE(nn_conv2d_1x1_asm);
 int32_t nn_conv2d_1x1_scratch_size(const nn_conv_params *p);
 
-/* conv2d with a 3-channel input (first layer of image models): in_c = 3. */
+/* conv2d with a 3-channel input (first layer of image models): in_c = 3. The im2col gathers
+ * each column's bytes first and widens whole words (3-byte taps rarely align to words), so
+ * the scratch holds k_h * k_w * 3 more bytes. */
 NN_CONV_SIGNATURE(nn_conv2d_rgb_ref);
 NN_CONV_SIGNATURE(nn_conv2d_rgb_opt);
 NN_CONV_SIGNATURE(nn_conv2d_rgb_asm);

@@ -2,7 +2,7 @@
  * CMSIS-NN-style convolution and fully connected for ARMv7E-M: im2col of two output pixels into
  * int16 (input offset folded in, padding as zeros), then a 2 output channels x 2 pixels blocked
  * matrix multiply with SXTB16 + SMLAD (four MACs per weight word), then requantization.
- * The dot-product core is a parameter so the _asm variant swaps in the assembly loop.
+ * The per-pixel-pair column kernel is a parameter: the _asm variant swaps in nn_asm_conv_cols.
  */
 #include "conv_blocked.h"
 #include "nn_simd.h"
@@ -73,6 +73,25 @@ static void fill_window(int16_t *buf, int32_t col, const nn_conv_params *p, cons
  * group boundary, so put_run would go tap by tap. Instead gather the column's bytes in natural
  * order into `bytes` (the zero point stands for padding, so it widens to 0), then widen whole
  * groups with word loads. */
+static int8_t *copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4, dst += 4, src += 4)
+        nn_write_u32(dst, nn_read_u32(src));
+    for (; n > 0; n--)
+        *dst++ = *src++;
+    return dst;
+}
+
+static int8_t *set_bytes(int8_t *dst, int8_t value, int32_t n)
+{
+    uint32_t v4 = nn_dup8(value);
+    for (; n >= 4; n -= 4, dst += 4)
+        nn_write_u32(dst, v4);
+    for (; n > 0; n--)
+        *dst++ = value;
+    return dst;
+}
+
 static void fill_gather(int16_t *buf, int32_t col, const nn_conv_params *p, const int8_t *input,
                         int32_t oy, int32_t ox, int32_t grouped, int8_t *bytes)
 {
@@ -84,27 +103,25 @@ static void fill_gather(int16_t *buf, int32_t col, const nn_conv_params *p, cons
     int8_t *t = bytes;
     for (int32_t ky = 0; ky < p->k_h; ky++) {
         int32_t iy = oy * p->stride_h - p->pad_h + ky;
-        int32_t valid = iy >= 0 && iy < p->in_h && hi > lo;
-        int32_t before = valid ? lo * c : row, count = valid ? (hi - lo) * c : 0;
-        for (int32_t i = 0; i < before; i++)
-            *t++ = zero_point;
-        const int8_t *src = input + (iy * p->in_w + x0 + lo) * c;
-        for (; count >= 4; count -= 4, t += 4, src += 4)
-            nn_write_u32(t, nn_read_u32(src));
-        for (; count > 0; count--)
-            *t++ = *src++;
-        for (int32_t i = valid ? hi * c : row; i < row; i++)
-            *t++ = zero_point;
+        if (iy < 0 || iy >= p->in_h || hi <= lo) {
+            t = set_bytes(t, zero_point, row);
+            continue;
+        }
+        t = set_bytes(t, zero_point, lo * c);
+        t = copy_bytes(t, input + (iy * p->in_w + x0 + lo) * c, (hi - lo) * c);
+        t = set_bytes(t, zero_point, (p->k_w - hi) * c);
     }
     uint32_t offset2 = nn_dup16(p->input_offset);
     uint32_t *dst = (uint32_t *)(buf + 4 * col);
-    for (int32_t g = 0; g < grouped; g += 4, dst += 4) {
-        uint32_t w = nn_read_u32(bytes + g);
+    const int8_t *src = bytes;
+    for (int32_t g = grouped >> 2; g > 0; g--, dst += 4, src += 4) {
+        uint32_t w = nn_read_u32(src);
         dst[0] = __sxtab16(offset2, w);
         dst[1] = nn_sxtab16_ror8(offset2, w);
     }
-    for (int32_t k = grouped; k < p->k_h * row; k++)
-        buf[2 * k + col] = (int16_t)(bytes[k] + p->input_offset);
+    int16_t *tail = buf + 2 * grouped + col;
+    for (int32_t k = grouped; k < p->k_h * row; k++, tail += 2)
+        *tail = (int16_t)(bytes[k] + p->input_offset);
 }
 
 /* 1x1 fast path: the column is the input pixel itself, widened. */
@@ -289,7 +306,7 @@ int32_t nn_conv2d_1x1_opt(const nn_conv_params *p, const nn_quant *q, const int8
                           const int8_t *weights, const int32_t *bias, int8_t *output,
                           void *scratch)
 {
-    if (p->k_h != 1 || p->k_w != 1 || p->pad_h != 0 || p->pad_w != 0)
+    if (!nn_is_1x1(p))
         return NN_ERR_ARG;
     return nn_conv_blocked(p, q, input, weights, bias, output, scratch, NN_FILL_POINT,
                            nn_conv_cols_c);

@@ -50,7 +50,7 @@ int32_t nn_conv2d_1x1_ref(const nn_conv_params *p, const nn_quant *q, const int8
                           void *scratch)
 {
     (void)scratch;
-    if (p->k_h != 1 || p->k_w != 1 || p->pad_h != 0 || p->pad_w != 0)
+    if (!nn_is_1x1(p))
         return NN_ERR_ARG;
     return conv_ref(p, q, input, weights, bias, output);
 }

@@ -115,7 +115,14 @@ class Harness:
         self.stack_limit = self.image.symbol("__stack_limit")
         self._sram = _Arena("sram", self.image.symbol("__heap_start"), self.stack_limit)
         self._flash = self._flash_arena()
-        self._exit: tuple[int, int] | None = None  # (cycle, instruction) at the return
+        # Bounds of the running call: cycles from the engine's block observer (the cycle at
+        # which the function's first block and the return sentinel's block start), and the
+        # instruction count when the sentinel is reached.
+        self._start_cycle: int | None = None
+        self._exit_cycle: int | None = None
+        self._exit_instructions: int | None = None
+        self._entry = -1
+        self.engine.add_block_observer(self._on_block)
         self.uc.hook_add(UC_HOOK_CODE, self._on_return, begin=self._return, end=self._return)
 
     def _flash_arena(self) -> _Arena:
@@ -197,30 +204,35 @@ class Harness:
             self.uc.reg_write(register, value)
         self.uc.reg_write(UC_ARM_REG_SP, sp)
         self.uc.reg_write(UC_ARM_REG_LR, self._return | 1)
-        self._exit = None
-        start = (self._cycles_so_far(), self.engine.instructions)
-        self.engine.max_instructions = self.engine.instructions + self.call_limit
+        self._start_cycle = self._exit_cycle = None
+        self._exit_instructions = None
+        self._entry = entry & ~1
+        start_instructions = self.engine.instructions
+        self.engine.max_instructions = start_instructions + self.call_limit
         self.machine.run(start=entry)
-        if self._exit is None:
+        if None in (self._start_cycle, self._exit_cycle, self._exit_instructions):
             raise HarnessError(f"{function} did not return to {RETURN_SYMBOL}")
         value = self.uc.reg_read(UC_ARM_REG_R0)
         return CallResult(
             function=function,
             value=value - (1 << 32) if value & 0x80000000 else value,
-            cycles=self._exit[0] - start[0],
-            instructions=self._exit[1] - start[1],
+            cycles=self._exit_cycle - self._start_cycle,
+            instructions=self._exit_instructions - start_instructions,
             stack_bytes=sp - self._lowest_touched(painted),
         )
 
-    def _cycles_so_far(self) -> int:
-        """The engine's cycle total: where the next instruction's cycles start counting."""
-        cycles = getattr(self.engine, "cycles", None)
-        return self.engine.instructions if cycles is None else cycles  # 1 cycle/instr engine
+    def _on_block(self, address: int, cycle: int) -> None:
+        """Engine block observer: the cycle at which each block's first instruction issues."""
+        if address == self._entry and self._start_cycle is None:
+            self._start_cycle = cycle
+        elif address == self._return and self._start_cycle is not None:
+            if self._exit_cycle is None:
+                self._exit_cycle = cycle
 
     def _on_return(self, _uc: object, _address: int, _size: int, _data: object) -> None:
-        if self._exit is None:
-            # The sentinel's own block has been counted by the engine: leave it out.
-            self._exit = (self.engine.issue_cycle(), self.engine.instructions - 1)
+        if self._exit_instructions is None:
+            # The engine has counted the sentinel's one-instruction block by now: leave it out.
+            self._exit_instructions = self.engine.instructions - 1
         self.machine.stop(Stop(exit_code=0))
 
     def _lowest_touched(self, painted: int) -> int:

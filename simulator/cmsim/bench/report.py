@@ -60,7 +60,7 @@ def _per_mac_list(values: list[float | None]) -> str:
     return " / ".join(_per_mac(v) for v in values)
 
 
-TABLE_WIDTH = 132  # the per-layer table's natural width; narrower consoles would cut cells
+TABLE_WIDTH = 136  # the per-layer table's natural width; narrower consoles would cut cells
 
 
 def render_rich(result: BenchResult, console: Console) -> None:
