@@ -21,8 +21,9 @@ from cmsim.machine import Machine
 FIRMWARE_NAMES = sorted(p.stem for p in (FIRMWARE / "tests").iterdir() if p.suffix in (".c", ".S"))
 
 
-def timed_run(elf: Path, board: str, path: str, max_instructions: int = 400_000,
-              native: bool | None = None):
+def timed_run(
+    elf: Path, board: str, path: str, max_instructions: int = 400_000, native: bool | None = None
+):
     machine = Machine(load_image(elf), load_board(board))
     engine = Engine(machine, path=path, max_instructions=max_instructions, native=native)
     blocks: list[tuple[int, int]] = []
@@ -160,7 +161,9 @@ ALU_FORMS = [
 
 instruction = st.tuples(
     st.integers(0, len(ALU_FORMS) - 1),
-    st.sampled_from(REGS), st.sampled_from(REGS), st.sampled_from(REGS),
+    st.sampled_from(REGS),
+    st.sampled_from(REGS),
+    st.sampled_from(REGS),
 ).map(lambda t: ALU_FORMS[t[0]](t[1], t[2], t[3]))
 
 SRAM_CODE = 0x20010000
@@ -171,8 +174,7 @@ def assemble(lines: list[str], tmp: Path) -> bytes:
     # Exit through semihosting after the sequence: r0 = SYS_EXIT, r1 = ADP_Stopped_ApplicationExit
     source.write_text(
         ".syntax unified\n.thumb\n.cpu cortex-m4\n"
-        "movs r0, #0x18\nmovw r1, #0x0026\nmovt r1, #0x2\n"
-        + "\n".join(lines) + "\nbkpt 0xab\n"
+        "movs r0, #0x18\nmovw r1, #0x0026\nmovt r1, #0x2\n" + "\n".join(lines) + "\nbkpt 0xab\n"
     )
     obj, binary = tmp / "seq.o", tmp / "seq.bin"
     subprocess.run(["arm-none-eabi-as", "-o", obj, source], check=True)
@@ -210,8 +212,16 @@ def test_callers_driving_machine_run_see_the_same_counters_on_every_path(elf):
         stops: list[tuple[int, int]] = []
         resumed = [False]
 
-        def on_code(_uc, _address, _size, _data, engine=engine, machine=machine, stops=stops,
-                    resumed=resumed):
+        def on_code(
+            _uc,
+            _address,
+            _size,
+            _data,
+            engine=engine,
+            machine=machine,
+            stops=stops,
+            resumed=resumed,
+        ):
             if resumed[0]:  # the run restarts on the instruction it stopped at: let it execute
                 resumed[0] = False
                 return

@@ -23,9 +23,15 @@ from cmsim.timing.cortex_m4 import (
 @pytest.mark.parametrize(
     "signed,n,m,expected",
     [
-        (False, 100, 7, 6), (False, 0xFFFFFFFF, 1, 12), (False, 5, 100, 3), (False, 1234, 0, 2),
-        (True, 0xFFFFFC18, 10, 6), (True, 16, 0xFFFFFFFE, 6), (True, 0x80000000, 0xFFFFFFFF, 12),
-        (False, 0, 5, 2), (True, 0x80000000, 0xFFFFFFFD, 12),  # INT_MIN / -3: d = 31 - 1 - 1
+        (False, 100, 7, 6),
+        (False, 0xFFFFFFFF, 1, 12),
+        (False, 5, 100, 3),
+        (False, 1234, 0, 2),
+        (True, 0xFFFFFC18, 10, 6),
+        (True, 16, 0xFFFFFFFE, 6),
+        (True, 0x80000000, 0xFFFFFFFF, 12),
+        (False, 0, 5, 2),
+        (True, 0x80000000, 0xFFFFFFFD, 12),  # INT_MIN / -3: d = 31 - 1 - 1
     ],
 )
 def test_divide_formula_m4_div_1(signed, n, m, expected):
@@ -36,8 +42,9 @@ def decode_asm(tmp_path: Path, source: str) -> list[D.Instr]:
     src = tmp_path / "x.S"
     src.write_text(".syntax unified\n.thumb\n.cpu cortex-m4\n.fpu fpv4-sp-d16\n" + source + "\n")
     subprocess.run(["arm-none-eabi-as", "-o", tmp_path / "x.o", src], check=True)
-    subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", tmp_path / "x.o", tmp_path / "x.bin"],
-                   check=True)
+    subprocess.run(
+        ["arm-none-eabi-objcopy", "-O", "binary", tmp_path / "x.o", tmp_path / "x.bin"], check=True
+    )
     code = (tmp_path / "x.bin").read_bytes() + b"\0" * 4
     decode = Decoder(lambda a, n: code[a - 0x1000 : a - 0x1000 + n])
     out, a = [], 0x1000
@@ -74,10 +81,27 @@ def test_decoder_classes_by_instruction_id(tmp_path):
     """
     got = [(i.klass, i.nregs) for i in decode_asm(tmp_path, text)]
     assert got == [
-        (D.LOAD, 0), (D.STORE_REG, 0), (D.STORE, 0), (D.LOAD_DOUBLE, 2), (D.POP_PC, 3),
-        (D.STORE_MULTI, 2), (D.LDR_PC, 0), (D.TB, 0), (D.BX, 0), (D.BX, 0), (D.BL, 0),
-        (D.CBZ, 0), (D.NOP, 0), (D.DIV, 0), (D.FIXED, 0), (D.VLOAD, 0), (D.IT, 0),
-        (D.ALU, 0), (D.ALU, 0), (D.ALU, 0), (D.ALU, 0),
+        (D.LOAD, 0),
+        (D.STORE_REG, 0),
+        (D.STORE, 0),
+        (D.LOAD_DOUBLE, 2),
+        (D.POP_PC, 3),
+        (D.STORE_MULTI, 2),
+        (D.LDR_PC, 0),
+        (D.TB, 0),
+        (D.BX, 0),
+        (D.BX, 0),
+        (D.BL, 0),
+        (D.CBZ, 0),
+        (D.NOP, 0),
+        (D.DIV, 0),
+        (D.FIXED, 0),
+        (D.VLOAD, 0),
+        (D.IT, 0),
+        (D.ALU, 0),
+        (D.ALU, 0),
+        (D.ALU, 0),
+        (D.ALU, 0),
     ]
     instrs = decode_asm(tmp_path, text)
     assert instrs[0].writeback and instrs[0].mem.disp == 0  # post-index: address = base

@@ -33,6 +33,7 @@ from cmsim.bench.report import (
 )
 from cmsim.bench.results import VARIANTS, BenchResult
 from cmsim.bench.runner import REPO_ROOT, run_bench
+from cmsim.bench.single import KERNELS, KernelCase, bench_kernel, parse_shape
 from cmsim.board import load_board, preset_names
 from cmsim.engine import DEFAULT_MAX_INSTRUCTIONS, Engine, RunResult
 from cmsim.errors import CmsimError
@@ -141,6 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     formats.add_argument("--csv", action="store_true", help="print the table as CSV")
     formats.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     bench.add_argument(
+        "--kernel", choices=KERNELS, help="time one kernel instead of the network (random data)"
+    )
+    bench.add_argument(
+        "--shape",
+        default="",
+        metavar="K=V,...",
+        help="with --kernel: shape keys over the kernel's defaults, e.g. h=16,w=16,c=32,o=32,k=5",
+    )
+    bench.add_argument("--seed", type=int, default=1, help="with --kernel: data seed")
+    bench.add_argument(
         "--save-baseline",
         nargs="?",
         const="",
@@ -240,7 +251,15 @@ def _bench_result(args: argparse.Namespace, console: Console) -> BenchResult:
 def _bench(args: argparse.Namespace) -> int:
     quiet = args.json or args.csv or args.markdown
     console = _wide_console(stderr=quiet)
-    result = _bench_result(args, console)
+    if args.kernel:
+        if args.save_baseline is not None:
+            raise CmsimError("--save-baseline records the network benchmark, not --kernel")
+        case = KernelCase(args.kernel, parse_shape(args.kernel, args.shape), args.seed)
+        result = bench_kernel(load_board(args.board), case, args.variants)
+    else:
+        if args.shape:
+            raise CmsimError("--shape goes with --kernel")
+        result = _bench_result(args, console)
     if args.json:
         print(render_json(result))
     elif args.csv:

@@ -57,31 +57,86 @@ BRANCH_CLASS = frozenset({B, BL, BX, CBZ, LDR_PC, POP_PC, TB})
 _CORE_REGS = {f"r{i}": i for i in range(13)}
 _CORE_REGS.update({"sb": 9, "sl": 10, "fp": 11, "ip": 12, "sp": 13, "lr": 14, "pc": 15})
 
-_SINGLE_LOADS = {A.ARM_INS_LDR, A.ARM_INS_LDRB, A.ARM_INS_LDRH, A.ARM_INS_LDRSB,
-                 A.ARM_INS_LDRSH, A.ARM_INS_LDRT, A.ARM_INS_LDRBT, A.ARM_INS_LDRHT,
-                 A.ARM_INS_LDRSBT, A.ARM_INS_LDRSHT, A.ARM_INS_LDREX, A.ARM_INS_LDREXB,
-                 A.ARM_INS_LDREXH}
-_SINGLE_STORES = {A.ARM_INS_STR, A.ARM_INS_STRB, A.ARM_INS_STRH, A.ARM_INS_STRT,
-                  A.ARM_INS_STRBT, A.ARM_INS_STRHT}
+_SINGLE_LOADS = {
+    A.ARM_INS_LDR,
+    A.ARM_INS_LDRB,
+    A.ARM_INS_LDRH,
+    A.ARM_INS_LDRSB,
+    A.ARM_INS_LDRSH,
+    A.ARM_INS_LDRT,
+    A.ARM_INS_LDRBT,
+    A.ARM_INS_LDRHT,
+    A.ARM_INS_LDRSBT,
+    A.ARM_INS_LDRSHT,
+    A.ARM_INS_LDREX,
+    A.ARM_INS_LDREXB,
+    A.ARM_INS_LDREXH,
+}
+_SINGLE_STORES = {
+    A.ARM_INS_STR,
+    A.ARM_INS_STRB,
+    A.ARM_INS_STRH,
+    A.ARM_INS_STRT,
+    A.ARM_INS_STRBT,
+    A.ARM_INS_STRHT,
+}
 _EXCL_STORES = {A.ARM_INS_STREX, A.ARM_INS_STREXB, A.ARM_INS_STREXH}
-_WIDTH = {A.ARM_INS_LDRB: 1, A.ARM_INS_LDRSB: 1, A.ARM_INS_LDRBT: 1, A.ARM_INS_LDRSBT: 1,
-          A.ARM_INS_LDREXB: 1, A.ARM_INS_STRB: 1, A.ARM_INS_STRBT: 1, A.ARM_INS_STREXB: 1,
-          A.ARM_INS_LDRH: 2, A.ARM_INS_LDRSH: 2, A.ARM_INS_LDRHT: 2, A.ARM_INS_LDRSHT: 2,
-          A.ARM_INS_LDREXH: 2, A.ARM_INS_STRH: 2, A.ARM_INS_STRHT: 2, A.ARM_INS_STREXH: 2}
+_WIDTH = {
+    A.ARM_INS_LDRB: 1,
+    A.ARM_INS_LDRSB: 1,
+    A.ARM_INS_LDRBT: 1,
+    A.ARM_INS_LDRSBT: 1,
+    A.ARM_INS_LDREXB: 1,
+    A.ARM_INS_STRB: 1,
+    A.ARM_INS_STRBT: 1,
+    A.ARM_INS_STREXB: 1,
+    A.ARM_INS_LDRH: 2,
+    A.ARM_INS_LDRSH: 2,
+    A.ARM_INS_LDRHT: 2,
+    A.ARM_INS_LDRSHT: 2,
+    A.ARM_INS_LDREXH: 2,
+    A.ARM_INS_STRH: 2,
+    A.ARM_INS_STRHT: 2,
+    A.ARM_INS_STREXH: 2,
+}
 # Instructions that may be unaligned (M4-LS-UNAL, M4-GUG §3.3.5): LDR, LDRH, LDRSH, STR, STRH
 # and their T forms.
-_MAY_UNALIGN = {A.ARM_INS_LDR, A.ARM_INS_LDRH, A.ARM_INS_LDRSH, A.ARM_INS_LDRT,
-                A.ARM_INS_LDRHT, A.ARM_INS_LDRSHT, A.ARM_INS_STR, A.ARM_INS_STRH,
-                A.ARM_INS_STRT, A.ARM_INS_STRHT}
+_MAY_UNALIGN = {
+    A.ARM_INS_LDR,
+    A.ARM_INS_LDRH,
+    A.ARM_INS_LDRSH,
+    A.ARM_INS_LDRT,
+    A.ARM_INS_LDRHT,
+    A.ARM_INS_LDRSHT,
+    A.ARM_INS_STR,
+    A.ARM_INS_STRH,
+    A.ARM_INS_STRT,
+    A.ARM_INS_STRHT,
+}
 _LOAD_MULTI = {A.ARM_INS_LDM, A.ARM_INS_LDMDB, A.ARM_INS_POP}
 _STORE_MULTI = {A.ARM_INS_STM, A.ARM_INS_STMDB, A.ARM_INS_PUSH}
-_DESCENDING = {A.ARM_INS_LDMDB, A.ARM_INS_STMDB, A.ARM_INS_PUSH, A.ARM_INS_VPUSH,
-               A.ARM_INS_VSTMDB, A.ARM_INS_VLDMDB}
+_DESCENDING = {
+    A.ARM_INS_LDMDB,
+    A.ARM_INS_STMDB,
+    A.ARM_INS_PUSH,
+    A.ARM_INS_VPUSH,
+    A.ARM_INS_VSTMDB,
+    A.ARM_INS_VLDMDB,
+}
 _IMPLICIT_SP = {A.ARM_INS_POP, A.ARM_INS_PUSH, A.ARM_INS_VPOP, A.ARM_INS_VPUSH}
 # M4-FPU-1: multi-cycle FPU data processing.
-_FPU_FIXED = {A.ARM_INS_VMLA: 3, A.ARM_INS_VMLS: 3, A.ARM_INS_VNMLA: 3, A.ARM_INS_VNMLS: 3,
-              A.ARM_INS_VFMA: 3, A.ARM_INS_VFMS: 3, A.ARM_INS_VFNMA: 3, A.ARM_INS_VFNMS: 3,
-              A.ARM_INS_VDIV: 14, A.ARM_INS_VSQRT: 14}
+_FPU_FIXED = {
+    A.ARM_INS_VMLA: 3,
+    A.ARM_INS_VMLS: 3,
+    A.ARM_INS_VNMLA: 3,
+    A.ARM_INS_VNMLS: 3,
+    A.ARM_INS_VFMA: 3,
+    A.ARM_INS_VFMS: 3,
+    A.ARM_INS_VFNMA: 3,
+    A.ARM_INS_VFNMS: 3,
+    A.ARM_INS_VDIV: 14,
+    A.ARM_INS_VSQRT: 14,
+}
 
 
 @dataclass(frozen=True)
@@ -160,8 +215,14 @@ def classify(insn) -> Instr:
     iid = insn.id
     reads_ids, writes_ids = insn.regs_access()
     reads, writes = _regs(insn, reads_ids), _regs(insn, writes_ids)
-    common = dict(address=insn.address, size=insn.size, id=iid,
-                  text=f"{insn.mnemonic} {insn.op_str}".strip(), reads=reads, writes=writes)
+    common = dict(
+        address=insn.address,
+        size=insn.size,
+        id=iid,
+        text=f"{insn.mnemonic} {insn.op_str}".strip(),
+        reads=reads,
+        writes=writes,
+    )
     ops = insn.operands
     mem_op = next((o for o in ops if o.type == A.ARM_OP_MEM), None)
     mem = None
@@ -170,38 +231,65 @@ def classify(insn) -> Instr:
         index = _CORE_REGS.get(insn.reg_name(mem_op.mem.index), -1) if mem_op.mem.index else -1
         shift = mem_op.shift.value if mem_op.shift.type == A.ARM_SFT_LSL else 0
         post_index = bool(insn.writeback) and ops[-1] is not mem_op
-        mem = MemOperand(base=_CORE_REGS[insn.reg_name(mem_op.mem.base)], index=index,
-                         shift=shift, disp=0 if post_index else mem_op.mem.disp,
-                         subtract=bool(mem_op.subtracted) and index >= 0)
+        mem = MemOperand(
+            base=_CORE_REGS[insn.reg_name(mem_op.mem.base)],
+            index=index,
+            shift=shift,
+            disp=0 if post_index else mem_op.mem.disp,
+            subtract=bool(mem_op.subtracted) and index >= 0,
+        )
         addr_regs = frozenset(r for r in (mem.base, index) if r >= 0 and r != PC)
     writes_pc = PC in writes
     wb = bool(insn.writeback)
 
     if iid in _SINGLE_LOADS:
         if writes_pc:
-            return Instr(klass=LDR_PC, mem=mem, addr_regs=addr_regs, width=4, writeback=wb,
-                         **common)
-        return Instr(klass=LOAD, mem=mem, addr_regs=addr_regs, width=_WIDTH.get(iid, 4),
-                     writeback=wb, may_unalign=iid in _MAY_UNALIGN, **common)
+            return Instr(
+                klass=LDR_PC, mem=mem, addr_regs=addr_regs, width=4, writeback=wb, **common
+            )
+        return Instr(
+            klass=LOAD,
+            mem=mem,
+            addr_regs=addr_regs,
+            width=_WIDTH.get(iid, 4),
+            writeback=wb,
+            may_unalign=iid in _MAY_UNALIGN,
+            **common,
+        )
     if iid in _SINGLE_STORES:
         klass = STORE_REG if mem.index >= 0 else STORE
-        return Instr(klass=klass, mem=mem, addr_regs=addr_regs, width=_WIDTH.get(iid, 4),
-                     writeback=wb, may_unalign=iid in _MAY_UNALIGN, **common)
+        return Instr(
+            klass=klass,
+            mem=mem,
+            addr_regs=addr_regs,
+            width=_WIDTH.get(iid, 4),
+            writeback=wb,
+            may_unalign=iid in _MAY_UNALIGN,
+            **common,
+        )
     if iid in _EXCL_STORES:
-        return Instr(klass=STORE_REG, mem=mem, addr_regs=addr_regs, width=_WIDTH.get(iid, 4),
-                     **common)
+        return Instr(
+            klass=STORE_REG, mem=mem, addr_regs=addr_regs, width=_WIDTH.get(iid, 4), **common
+        )
     if iid in (A.ARM_INS_LDRD, A.ARM_INS_STRD):
         klass = LOAD_DOUBLE if iid == A.ARM_INS_LDRD else STORE_DOUBLE
-        return Instr(klass=klass, mem=mem, addr_regs=addr_regs, width=4, nregs=2, writeback=wb,
-                     **common)
+        return Instr(
+            klass=klass, mem=mem, addr_regs=addr_regs, width=4, nregs=2, writeback=wb, **common
+        )
     if iid in _LOAD_MULTI or iid in _STORE_MULTI:
         implicit = iid in _IMPLICIT_SP
         base = SP if implicit else _CORE_REGS[insn.reg_name(ops[0].reg)]
         listed = ops if implicit else ops[1:]
         nregs = len(listed)
         m = MemOperand(base=base, index=-1, shift=0, disp=0, subtract=False)
-        fields = dict(mem=m, addr_regs=frozenset({base}), width=4, nregs=nregs,
-                      descending=iid in _DESCENDING, writeback=wb or implicit)
+        fields = dict(
+            mem=m,
+            addr_regs=frozenset({base}),
+            width=4,
+            nregs=nregs,
+            descending=iid in _DESCENDING,
+            writeback=wb or implicit,
+        )
         if iid in _STORE_MULTI:
             return Instr(klass=STORE_MULTI, **fields, **common)
         if writes_pc:
@@ -213,22 +301,43 @@ def classify(insn) -> Instr:
         double = any(insn.reg_name(o.reg).startswith("d") for o in ops if o.type == A.ARM_OP_REG)
         klass = VLOAD if iid == A.ARM_INS_VLDR else VSTORE
         # M4-FPU-1: VLDR/VSTR .32 = 2, .64 = 3
-        return Instr(klass=klass, cost=3 if double else 2, mem=mem, addr_regs=addr_regs,
-                     width=8 if double else 4, **common)
-    if iid in (A.ARM_INS_VLDMIA, A.ARM_INS_VLDMDB, A.ARM_INS_VPOP, A.ARM_INS_VSTMIA,
-               A.ARM_INS_VSTMDB, A.ARM_INS_VPUSH):
+        return Instr(
+            klass=klass,
+            cost=3 if double else 2,
+            mem=mem,
+            addr_regs=addr_regs,
+            width=8 if double else 4,
+            **common,
+        )
+    if iid in (
+        A.ARM_INS_VLDMIA,
+        A.ARM_INS_VLDMDB,
+        A.ARM_INS_VPOP,
+        A.ARM_INS_VSTMIA,
+        A.ARM_INS_VSTMDB,
+        A.ARM_INS_VPUSH,
+    ):
         implicit = iid in _IMPLICIT_SP
         base = SP if implicit else _CORE_REGS[insn.reg_name(ops[0].reg)]
         listed = ops if implicit else ops[1:]
         words = sum(2 if insn.reg_name(o.reg).startswith("d") else 1 for o in listed)
         load = iid in (A.ARM_INS_VLDMIA, A.ARM_INS_VLDMDB, A.ARM_INS_VPOP)
         m = MemOperand(base=base, index=-1, shift=0, disp=0, subtract=False)
-        return Instr(klass=VLOAD_MULTI if load else VSTORE_MULTI, cost=1 + words, mem=m,
-                     addr_regs=frozenset({base}), width=4, nregs=words,
-                     descending=iid in _DESCENDING, writeback=wb or implicit, **common)
+        return Instr(
+            klass=VLOAD_MULTI if load else VSTORE_MULTI,
+            cost=1 + words,
+            mem=m,
+            addr_regs=frozenset({base}),
+            width=4,
+            nregs=words,
+            descending=iid in _DESCENDING,
+            writeback=wb or implicit,
+            **common,
+        )
     if iid in (A.ARM_INS_TBB, A.ARM_INS_TBH):
-        return Instr(klass=TB, mem=mem, addr_regs=addr_regs, width=1 if iid == A.ARM_INS_TBB else 2,
-                     **common)
+        return Instr(
+            klass=TB, mem=mem, addr_regs=addr_regs, width=1 if iid == A.ARM_INS_TBB else 2, **common
+        )
     if iid == A.ARM_INS_B:
         return Instr(klass=B, cond=insn.cc, **common)
     if iid == A.ARM_INS_BL:
@@ -263,8 +372,12 @@ def classify(insn) -> Instr:
         return Instr(klass=SVC, **common)
     if iid in (A.ARM_INS_WFI, A.ARM_INS_WFE):
         return Instr(klass=WFI, **common)
-    cmp_sp = iid == A.ARM_INS_CMP and ops and ops[0].type == A.ARM_OP_REG and \
-        _CORE_REGS.get(insn.reg_name(ops[0].reg)) == SP
+    cmp_sp = (
+        iid == A.ARM_INS_CMP
+        and ops
+        and ops[0].type == A.ARM_OP_REG
+        and _CORE_REGS.get(insn.reg_name(ops[0].reg)) == SP
+    )
     cps = iid == A.ARM_INS_CPS
     return Instr(klass=ALU, cmp_sp_first=bool(cmp_sp), cps=cps, **common)
 
@@ -278,8 +391,9 @@ def _hint_number(insn) -> int:
 
 
 def _vmov_two_core(insn) -> bool:
-    core = [o for o in insn.operands if o.type == A.ARM_OP_REG
-            and insn.reg_name(o.reg) in _CORE_REGS]
+    core = [
+        o for o in insn.operands if o.type == A.ARM_OP_REG and insn.reg_name(o.reg) in _CORE_REGS
+    ]
     return len(core) == 2
 
 
@@ -304,8 +418,9 @@ class Decoder:
         if insn is None:
             # Undefined or data: time it as a 1-cycle instruction of its encoded width
             # (Unicorn raises the fault when it really executes).
-            return Instr(address=address, size=thumb_width(code), id=0, text="(undefined)",
-                         klass=ALU)
+            return Instr(
+                address=address, size=thumb_width(code), id=0, text="(undefined)", klass=ALU
+            )
         return classify(insn)
 
 

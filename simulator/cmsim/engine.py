@@ -45,7 +45,10 @@ DEFAULT_MAX_INSTRUCTIONS = 2_000_000_000
 PATHS = ("fast", "reference")
 
 _UC_REGS = [getattr(U, f"UC_ARM_REG_R{i}") for i in range(13)] + [
-    U.UC_ARM_REG_SP, U.UC_ARM_REG_LR, U.UC_ARM_REG_PC]
+    U.UC_ARM_REG_SP,
+    U.UC_ARM_REG_LR,
+    U.UC_ARM_REG_PC,
+]
 
 # Classes whose cost or behaviour needs run-time facts (fast path: hooked one by one).
 DYNAMIC_CLASSES = D.MEMORY_CLASS | {D.DIV, D.IT, D.BKPT, D.SVC, D.WFI}
@@ -553,8 +556,12 @@ class NativePath:
         """Give C the Python callbacks (the observer one only when someone observes)."""
         observe = self._callbacks[3] if self.engine._observers else None
         self._observe_enabled = observe is not None
-        self.lib.fp_set_callbacks(self._callbacks[0], self._callbacks[1], self._callbacks[2],
-                                  ctypes.cast(observe, ctypes.c_void_p) if observe else None)
+        self.lib.fp_set_callbacks(
+            self._callbacks[0],
+            self._callbacks[1],
+            self._callbacks[2],
+            ctypes.cast(observe, ctypes.c_void_p) if observe else None,
+        )
 
     def _add_info(self, address: int, cond: int) -> None:
         ins = self.engine._sweep_decode(address)
@@ -565,10 +572,22 @@ class NativePath:
             base = _UC_REGS[mem.base] if mem.base != PC else -1
             index = _UC_REGS[mem.index] if mem.index >= 0 else -1
         self.lib.fp_add_info(
-            address, kind, cond, int(mem is not None and mem.base == PC), int(ins.klass == D.TB),
-            int(ins.descending), mem.shift if mem else 0, base, index, mem.disp if mem else 0,
-            int(mem.subtract) if mem else 0, ins.nregs, int(ins.signed),
-            _UC_REGS[ins.div_regs[0]], _UC_REGS[ins.div_regs[1]])
+            address,
+            kind,
+            cond,
+            int(mem is not None and mem.base == PC),
+            int(ins.klass == D.TB),
+            int(ins.descending),
+            mem.shift if mem else 0,
+            base,
+            index,
+            mem.disp if mem else 0,
+            int(mem.subtract) if mem else 0,
+            ins.nregs,
+            int(ins.signed),
+            _UC_REGS[ins.div_regs[0]],
+            _UC_REGS[ins.div_regs[1]],
+        )
 
     # -- callbacks from C ------------------------------------------------------------------
     def _translate(self, address: int, size: int) -> int:
@@ -596,7 +615,8 @@ class NativePath:
                 if pc == recorded[-1][0]:
                     stop_after = pc  # faulted in its last dynamic instruction
             first, end, exit_state, count, _step = self._time_block(
-                address, size, state, recorded, stop_after)
+                address, size, state, recorded, stop_after
+            )
             out[0], out[1], out[2], out[3] = first, end, exit_state, count
         except Exception as exc:  # never let an exception cross the C boundary
             self.engine.machine.stop(Stop(error=CmsimError(f"fast path: {exc}")))
@@ -659,8 +679,9 @@ class NativePath:
         """Issue cycle and Step of the instruction at `pc` in the block being recorded."""
         block, state, now = ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64()
         facts = ctypes.POINTER(native_mod.Fact)()
-        n = self.lib.fp_current(ctypes.byref(block), ctypes.byref(state), ctypes.byref(now),
-                                ctypes.byref(facts))
+        n = self.lib.fp_current(
+            ctypes.byref(block), ctypes.byref(state), ctypes.byref(now), ctypes.byref(facts)
+        )
         if n < 0:
             return now.value, None
         recorded = tuple((f.pc, f.executed, f.address, f.div) for f in facts[:n])
@@ -668,8 +689,13 @@ class NativePath:
         if self._clock_cache is not None and self._clock_cache[0] == key:
             return self._clock_cache[1]
         first, last, _exit, _count, step = self._time_block(
-            block.value >> 32, block.value & 0xFFFFFFFF, state.value, list(recorded), pc,
-            intern=False)
+            block.value >> 32,
+            block.value & 0xFFFFFFFF,
+            state.value,
+            list(recorded),
+            pc,
+            intern=False,
+        )
         result = (now.value + last, step)
         self._clock_cache = (key, result)
         if self._observe_enabled and self._observed_block != (block.value, now.value):
@@ -692,8 +718,9 @@ class NativePath:
         engine = self.engine
         block, state, now = ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64()
         facts = ctypes.POINTER(native_mod.Fact)()
-        n = self.lib.fp_current(ctypes.byref(block), ctypes.byref(state), ctypes.byref(now),
-                                ctypes.byref(facts))
+        n = self.lib.fp_current(
+            ctypes.byref(block), ctypes.byref(state), ctypes.byref(now), ctypes.byref(facts)
+        )
         if n < 0:
             snapshot, _queue, _memory = self.states[state.value]
             engine.pipeline.restore(snapshot, engine.decode, now.value)
@@ -701,8 +728,14 @@ class NativePath:
         recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[:n]]
         if stop_pc is None:
             stop_pc = engine.uc.reg_read(U.UC_ARM_REG_PC) & ~1
-        self._time_block(block.value >> 32, block.value & 0xFFFFFFFF, state.value, recorded,
-                         stop_pc, intern=False)
+        self._time_block(
+            block.value >> 32,
+            block.value & 0xFFFFFFFF,
+            state.value,
+            recorded,
+            stop_pc,
+            intern=False,
+        )
         return now.value + engine.pipeline.total_if_finished()
 
     def instructions(self) -> int:
@@ -711,16 +744,18 @@ class NativePath:
         self.lib.fp_totals(totals)
         block, state, now = ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64()
         facts = ctypes.POINTER(native_mod.Fact)()
-        n = self.lib.fp_current(ctypes.byref(block), ctypes.byref(state), ctypes.byref(now),
-                                ctypes.byref(facts))
+        n = self.lib.fp_current(
+            ctypes.byref(block), ctypes.byref(state), ctypes.byref(now), ctypes.byref(facts)
+        )
         if n < 0 or self._emitting:
             return totals[2]
         recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[:n]]
         pc = self.engine._stop_pc
         if pc is None:
             pc = self.engine.uc.reg_read(U.UC_ARM_REG_PC) & ~1
-        count = self._time_block(block.value >> 32, block.value & 0xFFFFFFFF, state.value,
-                                 recorded, pc, intern=False)[3]
+        count = self._time_block(
+            block.value >> 32, block.value & 0xFFFFFFFF, state.value, recorded, pc, intern=False
+        )[3]
         return totals[2] + count
 
     def run(self, entry: int | None) -> RunResult:

@@ -118,7 +118,9 @@ class MemoryModel:
         `now`; equal snapshots time every later access equally."""
         ready = max(0, self.pf_ready - now) if self.pf_line is not None else 0
         return (
-            self.cur_line, self.pf_line, ready,
+            self.cur_line,
+            self.pf_line,
+            ready,
             tuple((name, tuple(c._lines)) for name, c in sorted(self._icache.items())),
             tuple((name, tuple(c._lines)) for name, c in sorted(self._dcache.items())),
         )

@@ -47,11 +47,13 @@ def main() -> int:
     results = {}
     # The slow paths are timed on the first SLOW_LIMIT instructions (a rate is a rate); the
     # C fast path and Unicorn alone on the whole run. Cycle equality is checked on the prefix.
-    variants = {"reference": dict(path="reference"),
-                "fast (Python)": dict(path="fast", native=False),
-                "fast (C)": dict(path="fast")}
+    variants = {
+        "reference": dict(path="reference"),
+        "fast (Python)": dict(path="fast", native=False),
+        "fast (C)": dict(path="fast"),
+    }
     for name, options in variants.items():
-        for limit in ((SLOW_LIMIT,) if name != "fast (C)" else (SLOW_LIMIT, None)):
+        for limit in (SLOW_LIMIT,) if name != "fast (C)" else (SLOW_LIMIT, None):
             machine = Machine(load_image(elf), load_board(args.board))
             engine = Engine(machine, max_instructions=limit or 10**12, **options)
             begin = time.perf_counter()
@@ -68,14 +70,18 @@ def main() -> int:
             print("  (no C compiler or a board with wait states: 'fast (C)' ran in Python)")
     rates["no hooks"] = total / no_hooks(elf, args.board, total)
     assert len(set(results.values())) == 1, f"paths disagree: {results}"
-    print(f"{elf.name} on {args.board}: {total:,} instructions; the first {SLOW_LIMIT:,} take "
-          f"{results['reference'][0]:,} cycles on every path")
+    print(
+        f"{elf.name} on {args.board}: {total:,} instructions; the first {SLOW_LIMIT:,} take "
+        f"{results['reference'][0]:,} cycles on every path"
+    )
     for name in ("no hooks", *variants):
         print(f"  {name:14s} {rates[name] / 1e6:8.2f} M instr/s")
     fast = rates["fast (C)"]
-    print(f"  fast (C) / reference = {fast / rates['reference']:.0f}x, "
-          f"fast (Python) / reference = {rates['fast (Python)'] / rates['reference']:.1f}x, "
-          f"no hooks / fast (C) = {rates['no hooks'] / fast:.1f}x")
+    print(
+        f"  fast (C) / reference = {fast / rates['reference']:.0f}x, "
+        f"fast (Python) / reference = {rates['fast (Python)'] / rates['reference']:.1f}x, "
+        f"no hooks / fast (C) = {rates['no hooks'] / fast:.1f}x"
+    )
     return 0
 
 

@@ -41,6 +41,8 @@ def table_rows(result: BenchResult) -> tuple[list[str], list[list[str]]]:
         row.append(_per_mac_list([layer.cycles_per_mac(v) for v in result.variants]))
         row.append("match" if all(layer.matched.values()) else "MISMATCH")
         rows.append(row)
+    if len(result.layers) == 1:
+        return header, rows  # one kernel: its row is the total
     macs = result.total_macs()
     total = ["total", "one inference", _count(macs)]
     total += [_count(result.totals.get(v)) for v in result.variants]
@@ -77,11 +79,23 @@ def render_rich(result: BenchResult, console: Console) -> None:
             justify="left" if name in ("layer", "shape", "golden") else "right",
             no_wrap=True,
         )
-    for row in rows[:-1]:
+    body, total = (rows, None) if len(result.layers) == 1 else (rows[:-1], rows[-1])
+    for row in body:
         table.add_row(*row, style=None if row[-1] == "match" else "bold red")
-    table.add_section()
-    table.add_row(*rows[-1], style="bold")
+    if total:
+        table.add_section()
+        table.add_row(*total, style="bold")
     console.print(table)
+    if result.footprints:
+        _render_builds(result, console)
+    verdict = "every layer matched the golden model" if result.all_matched else "MISMATCH"
+    console.print(
+        f"[bold]{verdict}[/bold]; clock {result.clock_hz / 1e6:g} MHz; "
+        f"host time {result.host_seconds:.1f} s"
+    )
+
+
+def _render_builds(result: BenchResult, console: Console) -> None:
 
     extra = Table(title="per build", title_justify="left", box=box.SIMPLE_HEAD)
     for name in ("variant", "time/inference", "flash", "static RAM", "peak stack", "scratch"):
@@ -102,11 +116,6 @@ def render_rich(result: BenchResult, console: Console) -> None:
         )
         extra.add_row(variant, time_text, *sizes)
     console.print(extra)
-    verdict = "every layer matched the golden model" if result.all_matched else "MISMATCH"
-    console.print(
-        f"[bold]{verdict}[/bold]; clock {result.clock_hz / 1e6:g} MHz; "
-        f"host time {result.host_seconds:.1f} s"
-    )
 
 
 def render_json(result: BenchResult) -> str:
@@ -118,8 +127,14 @@ def render_csv(result: BenchResult) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
-    writer.writerows([[cell.replace(",", "") for cell in row] for row in rows])
+    writer.writerows([[_plain_number(cell) for cell in row] for row in rows])
     return out.getvalue()
+
+
+def _plain_number(cell: str) -> str:
+    """'1,234,567' -> '1234567' (CSV readers want bare numbers); other text unchanged."""
+    bare = cell.replace(",", "")
+    return bare if bare.isdigit() else cell
 
 
 def render_markdown(result: BenchResult) -> str:

@@ -24,13 +24,24 @@ SOURCE = Path(__file__).with_name("fastpath.c")
 class Fact(ctypes.Structure):
     """One dynamic instruction's run-time facts, as recorded by the C hooks."""
 
-    _fields_ = [("pc", ctypes.c_uint32), ("executed", ctypes.c_uint32),
-                ("address", ctypes.c_uint32), ("div", ctypes.c_uint32)]
+    _fields_ = [
+        ("pc", ctypes.c_uint32),
+        ("executed", ctypes.c_uint32),
+        ("address", ctypes.c_uint32),
+        ("div", ctypes.c_uint32),
+    ]
 
 
 TRANSLATE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_uint32)
-SETTLE = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_int64,
-                          ctypes.POINTER(Fact), ctypes.c_int64, ctypes.POINTER(ctypes.c_int64))
+SETTLE = ctypes.CFUNCTYPE(
+    None,
+    ctypes.c_uint64,
+    ctypes.c_uint32,
+    ctypes.c_int64,
+    ctypes.POINTER(Fact),
+    ctypes.c_int64,
+    ctypes.POINTER(ctypes.c_int64),
+)
 LIMIT = ctypes.CFUNCTYPE(None, ctypes.c_uint64)
 OBSERVE = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_int64)
 
@@ -61,8 +72,17 @@ def build() -> Path | None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / target.name
-        command = [compiler, "-O2", "-shared", "-fPIC", "-o", str(out), str(SOURCE),
-                   str(lib), f"-Wl,-rpath,{lib.parent}"]
+        command = [
+            compiler,
+            "-O2",
+            "-shared",
+            "-fPIC",
+            "-o",
+            str(out),
+            str(SOURCE),
+            str(lib),
+            f"-Wl,-rpath,{lib.parent}",
+        ]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             return None
@@ -89,9 +109,12 @@ def load() -> ctypes.CDLL | None:
     native.fp_div_cycles.restype = ctypes.c_uint32
     native.fp_attach.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64), ctypes.c_int]
     native.fp_finish.argtypes = [ctypes.c_int]
-    native.fp_current.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_int64),
-                                  ctypes.POINTER(ctypes.c_int64),
-                                  ctypes.POINTER(ctypes.POINTER(Fact))]
+    native.fp_current.argtypes = [
+        ctypes.POINTER(ctypes.c_uint64),
+        ctypes.POINTER(ctypes.c_int64),
+        ctypes.POINTER(ctypes.c_int64),
+        ctypes.POINTER(ctypes.POINTER(Fact)),
+    ]
     native.fp_current.restype = ctypes.c_int64
     native.fp_mark_observed.argtypes = []
     native.fp_set_max.argtypes = [ctypes.c_int64]

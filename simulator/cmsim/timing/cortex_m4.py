@@ -303,8 +303,9 @@ class Pipeline:
             failed_plain = not step.executed and not ins.memory and not ins.branch
             if p.klass in D.SINGLE_LOAD and (absorbable_nop or failed_plain):
                 step.absorbed = True
-            elif p.klass == D.STORE_REG and p.mem is not None and p.mem.index >= 0 \
-                    and absorbable_nop:
+            elif (
+                p.klass == D.STORE_REG and p.mem is not None and p.mem.index >= 0 and absorbable_nop
+            ):
                 step.absorbed = True
 
     def _settle(self, i: Step, j: Step) -> int:
@@ -347,8 +348,10 @@ class Pipeline:
     # -- state snapshots (the fast path memoises blocks by the state they start from) ---------
     def snapshot(self) -> tuple:
         """The sequencer's state apart from time: hashable; equal states time equally."""
-        return (_step_key(self.pending), _step_key(self.before_it) if self.pending is not None
-                and self.pending.folded else None)
+        return (
+            _step_key(self.pending),
+            _step_key(self.before_it) if self.pending is not None and self.pending.folded else None,
+        )
 
     def restore(self, snapshot: tuple, decode, time: int = 0) -> None:
         """Put the sequencer back in a snapshot's state, with the pending instruction at `time`."""
@@ -380,8 +383,18 @@ class Pipeline:
         return self.time + cost
 
 
-_STEP_FIELDS = ("executed", "block", "extra", "absorbed", "folded", "in_it", "div", "lr_dirty",
-                "device_store", "write_ws")
+_STEP_FIELDS = (
+    "executed",
+    "block",
+    "extra",
+    "absorbed",
+    "folded",
+    "in_it",
+    "div",
+    "lr_dirty",
+    "device_store",
+    "write_ws",
+)
 
 
 def _step_key(step: Step | None) -> tuple | None:
@@ -400,7 +413,18 @@ def _step_from_key(key: tuple | None, decode, time: int) -> Step | None:
 
 
 __all__ = [
-    "BASE_COST", "Pipeline", "Step", "agu_stall", "base_cost", "it_folds", "not_taken_bubble",
-    "pipelines", "sdiv_cycles", "taken_cost", "target_misaligned", "udiv_cycles",
-    "unaligned_extra", "PPB_BLOCK",
+    "BASE_COST",
+    "Pipeline",
+    "Step",
+    "agu_stall",
+    "base_cost",
+    "it_folds",
+    "not_taken_bubble",
+    "pipelines",
+    "sdiv_cycles",
+    "taken_cost",
+    "target_misaligned",
+    "udiv_cycles",
+    "unaligned_extra",
+    "PPB_BLOCK",
 ]
