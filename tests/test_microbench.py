@@ -8,6 +8,8 @@ measured at N = 10 and 20 and reported per iteration.
 from __future__ import annotations
 
 import functools
+import importlib.util
+from pathlib import Path
 
 import pytest
 from conftest import build_firmware
@@ -221,3 +223,15 @@ def test_flash_loop_costs_by_board(art_on, art_off):
     assert per_iteration(art_on, "MP-03") == 11
     assert per_iteration(art_off, "MP-03") == 26
     assert per_iteration(art_off, "MB-69") == 3  # a loop inside one flash line never refetches
+
+
+def test_committed_microbench_source_is_the_generators_output():
+    """firmware/tests/microbench.S must be regenerated whenever the benchmark table changes."""
+    script = Path(__file__).parent / "bench" / "gen_microbench.py"
+    spec = importlib.util.spec_from_file_location("gen_microbench", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    committed = (Path(__file__).parent.parent / "firmware" / "tests" / "microbench.S").read_text()
+    assert committed == module.TEXT, (
+        "run: python3 tests/bench/gen_microbench.py firmware/tests/microbench.S"
+    )

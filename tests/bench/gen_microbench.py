@@ -729,4 +729,8 @@ for n in (10, 20):
     w(f'    REPORT "SRAM@{n}", bench_sram_loop, {n}')
     w(f'    REPORT "SRAM@{n}warm", bench_sram_loop, {n}, 2')
 w("    movs r0, #0\n    pop {r4, pc}\n    .ltorg\n")
-open(sys.argv[1], "w").write("\n".join(out))
+TEXT = "\n".join(out)
+
+if __name__ == "__main__":
+    with open(sys.argv[1], "w") as stream:
+        stream.write(TEXT)
