@@ -96,3 +96,16 @@ def test_cmsim_check_fails_when_the_baseline_was_faster(capfd, tmp_path: Path, b
     out = capfd.readouterr().out
     assert "REGRESSION" in out and "FAIL: " in out
     assert "conv2" in out
+
+
+def test_stm32f4_baseline_costs_at_least_the_zero_wait_state_one(baseline: BenchResult):
+    """Flash wait states only add cycles: every layer of the committed stm32f4 baseline
+    (weights in 5-WS flash behind the ART) costs at least its m4-ideal count, and the kernels'
+    ranking holds there too. (`cmsim check --board stm32f4` re-runs it; ~5 minutes.)"""
+    slow = load_baseline(baseline_path(TRACES, "stm32f4"))
+    assert slow.all_matched
+    for fast_layer, slow_layer in zip(baseline.layers, slow.layers, strict=True):
+        for variant in ("ref", "opt", "asm"):
+            assert slow_layer.cycles[variant] >= fast_layer.cycles[variant], slow_layer.name
+        if slow_layer.name in MAC_LAYERS:
+            assert slow_layer.cycles["asm"] < slow_layer.cycles["opt"] < slow_layer.cycles["ref"]
