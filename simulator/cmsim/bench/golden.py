@@ -106,6 +106,58 @@ def output_size(size: int, kernel: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - kernel) // stride + 1
 
 
+def _padded_input(
+    x: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    pad: tuple[int, int],
+    out_size: tuple[int, int] | None,
+    input_offset: int,
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """(x + input_offset, zero-padded for every window; the output size, symmetric by default)."""
+    h, w, _ = x.shape
+    if out_size is None:
+        out_size = (
+            output_size(h, kernel[0], stride[0], pad[0]),
+            output_size(w, kernel[1], stride[1], pad[1]),
+        )
+    xs = _padded(
+        np.asarray(x, np.int64) + input_offset,
+        pad[0],
+        pad[1],
+        *out_size,
+        *kernel,
+        stride[0],
+        stride[1],
+        fill=0,
+    )
+    return xs, out_size
+
+
+def _tap_patches(
+    xs: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], out_size: tuple[int, int]
+):
+    """For each kernel tap (ky, kx): the input values it meets at every output position."""
+    out_h, out_w = out_size
+    for ky in range(kernel[0]):
+        for kx in range(kernel[1]):
+            yield (
+                ky,
+                kx,
+                xs[
+                    ky : ky + (out_h - 1) * stride[0] + 1 : stride[0],
+                    kx : kx + (out_w - 1) * stride[1] + 1 : stride[1],
+                ],
+            )
+
+
+def _requantized(
+    acc: np.ndarray, multiplier, shift, output_offset: int, act_min: int, act_max: int
+) -> np.ndarray:
+    """int32 accumulators -> int8 outputs: requantize, add the output offset, clamp."""
+    return _clamp_int8(requantize(acc, multiplier, shift) + output_offset, act_min, act_max)
+
+
 def conv2d(
     x: np.ndarray,
     weights: np.ndarray,
@@ -126,35 +178,15 @@ def conv2d(
     `pad` is (top, left); padded input positions hold the input zero point, so they add 0 once
     `input_offset` (= -zero point) is applied. `out_size` defaults to symmetric padding.
     """
-    h, w, _ = x.shape
     o, k_h, k_w, _ = weights.shape
-    if out_size is None:
-        out_size = (output_size(h, k_h, stride[0], pad[0]), output_size(w, k_w, stride[1], pad[1]))
-    out_h, out_w = out_size
-    xs = _padded(
-        np.asarray(x, np.int64) + input_offset,
-        pad[0],
-        pad[1],
-        out_h,
-        out_w,
-        k_h,
-        k_w,
-        stride[0],
-        stride[1],
-        fill=0,
-    )
+    xs, (out_h, out_w) = _padded_input(x, (k_h, k_w), stride, pad, out_size, input_offset)
     wt = np.asarray(weights, np.int64)
     acc = np.zeros((out_h, out_w, o), dtype=np.int64)
-    for ky in range(k_h):
-        for kx in range(k_w):
-            patch = xs[
-                ky : ky + (out_h - 1) * stride[0] + 1 : stride[0],
-                kx : kx + (out_w - 1) * stride[1] + 1 : stride[1],
-            ]
-            acc += patch @ wt[:, ky, kx, :].T
-    acc = wrap32(acc + np.asarray(bias, np.int64))
-    out = requantize(acc, multiplier, shift) + output_offset
-    return _clamp_int8(out, act_min, act_max)
+    for ky, kx, patch in _tap_patches(xs, (k_h, k_w), stride, (out_h, out_w)):
+        acc += patch @ wt[:, ky, kx, :].T
+    return _requantized(
+        wrap32(acc + np.asarray(bias, np.int64)), multiplier, shift, output_offset, act_min, act_max
+    )
 
 
 def depthwise_conv2d(
@@ -177,37 +209,17 @@ def depthwise_conv2d(
 
     Output channel c*M + m reads input channel c.
     """
-    h, w, c = x.shape
     k_h, k_w, out_c = weights.shape
-    assert out_c == c * depth_multiplier
-    if out_size is None:
-        out_size = (output_size(h, k_h, stride[0], pad[0]), output_size(w, k_w, stride[1], pad[1]))
-    out_h, out_w = out_size
-    xs = _padded(
-        np.asarray(x, np.int64) + input_offset,
-        pad[0],
-        pad[1],
-        out_h,
-        out_w,
-        k_h,
-        k_w,
-        stride[0],
-        stride[1],
-        fill=0,
-    )
+    assert out_c == x.shape[2] * depth_multiplier
+    xs, (out_h, out_w) = _padded_input(x, (k_h, k_w), stride, pad, out_size, input_offset)
     xs = np.repeat(xs, depth_multiplier, axis=2)
     wt = np.asarray(weights, np.int64)
     acc = np.zeros((out_h, out_w, out_c), dtype=np.int64)
-    for ky in range(k_h):
-        for kx in range(k_w):
-            patch = xs[
-                ky : ky + (out_h - 1) * stride[0] + 1 : stride[0],
-                kx : kx + (out_w - 1) * stride[1] + 1 : stride[1],
-            ]
-            acc += patch * wt[ky, kx]
-    acc = wrap32(acc + np.asarray(bias, np.int64))
-    out = requantize(acc, multiplier, shift) + output_offset
-    return _clamp_int8(out, act_min, act_max)
+    for ky, kx, patch in _tap_patches(xs, (k_h, k_w), stride, (out_h, out_w)):
+        acc += patch * wt[ky, kx]
+    return _requantized(
+        wrap32(acc + np.asarray(bias, np.int64)), multiplier, shift, output_offset, act_min, act_max
+    )
 
 
 def fully_connected(
@@ -228,8 +240,7 @@ def fully_connected(
     """
     xs = np.asarray(x, np.int64) + input_offset
     acc = xs @ np.asarray(weights, np.int64).T + np.asarray(bias, np.int64)
-    out = requantize(wrap32(acc), multiplier, shift) + output_offset
-    return _clamp_int8(out, act_min, act_max)
+    return _requantized(wrap32(acc), multiplier, shift, output_offset, act_min, act_max)
 
 
 def _pool_windows(
