@@ -207,6 +207,36 @@ def access_bytes(ins: Instr) -> int:
     return max(1, ins.width)
 
 
+# -- exceptions (section 7) --------------------------------------------------------------------
+
+EXCEPTION_ENTRY = 12  # M4-EXC-ENTRY: end of the interrupted instruction to the handler's first
+EXCEPTION_EXIT = 10  # M4-EXC-EXIT: BX LR with EXC_RETURN to the returned-to instruction
+TAIL_CHAIN = 6  # M4-EXC-TAIL: return instruction to the next handler's first instruction
+
+
+def exception_return_cycles(ins: Instr, tail_chain: bool) -> int:
+    """M4-EXC-EXIT / M4-EXC-TAIL: cycles from the issue of the exception-return instruction to
+    the next instruction (returned-to context, or the chained handler). A POP/LDM of N registers
+    adds N - 1 (the spec's attribution for exit [I]; tail-chaining mirrors it [I])."""
+    cycles = TAIL_CHAIN if tail_chain else EXCEPTION_EXIT
+    if ins.klass == D.POP_PC:
+        cycles += ins.nregs - 1
+    return cycles
+
+
+def max_cycles(ins: Instr, wait_states: int) -> int:
+    """An upper bound on one instruction's cycles, issue to next issue, when no access or fetch
+    waits more than `wait_states`: the engine looks for exception points only in blocks whose
+    bound reaches an exception's pend cycle."""
+    cycles = 12 if ins.klass == D.DIV else base_cost(ins)  # M4-DIV-1: at most 12
+    if ins.branch:
+        cycles += TAKEN_TB + ins.nregs + 2  # M4-BR-1 (POP N + 4), M4-BR-LR, M4-BR-F1
+    if ins.memory:
+        beats = max(1, ins.nregs, ins.width // 4)
+        cycles += 3 + beats * wait_states  # M4-LS-STLD, -AGU, -UNAL; M4-MEM-DATA
+    return cycles + 2 + wait_states  # M4-BR-NT or a barrier drain; M4-MEM-FETCH
+
+
 # -- the sequencer -----------------------------------------------------------------------------
 
 
@@ -360,6 +390,22 @@ class Pipeline:
         self.before_it = _step_from_key(before, decode, time)
         self.time = time
 
+    def enter_exception(self, cycles: int) -> int:
+        """M4-EXC-ENTRY: the pending instruction ends with no successor to pair with, and the
+        handler's first instruction issues `cycles` after its end; returns that cycle."""
+        self.time = self.total_if_finished() + cycles
+        self.pending = None
+        self.before_it = None
+        return self.time
+
+    def return_from_exception(self, cycles: int) -> int:
+        """M4-EXC-EXIT / M4-EXC-TAIL: the pending instruction is the exception return; the next
+        instruction issues `cycles` after it (its own cost is replaced); returns that cycle."""
+        self.time += cycles
+        self.pending = None
+        self.before_it = None
+        return self.time
+
     def finish(self) -> int:
         """Settle the last instruction (no successor: not taken, no pairing); total cycles."""
         self.time = self.total_if_finished()
@@ -414,6 +460,11 @@ def _step_from_key(key: tuple | None, decode, time: int) -> Step | None:
 
 __all__ = [
     "BASE_COST",
+    "EXCEPTION_ENTRY",
+    "EXCEPTION_EXIT",
+    "TAIL_CHAIN",
+    "exception_return_cycles",
+    "max_cycles",
     "Pipeline",
     "Step",
     "agu_stall",
