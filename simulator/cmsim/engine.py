@@ -102,6 +102,7 @@ class RunResult:
     host_seconds: float
     output: bytes = field(repr=False)
     clock_hz: int
+    exceptions: int = 0  # exception entries (interrupts, SVC; tail-chained ones included)
 
     @property
     def instructions_per_second(self) -> float:
@@ -431,7 +432,10 @@ class Engine:
         pipeline = self._timing_at_stop(None)
         ret = pipeline.pending
         if ret is None or not self.nvic.active:
-            raise self.machine.fault("exception return outside a handler", exc_return & ~1)
+            where = exc_return & ~1 if ret is None else ret.ins.address
+            raise self.machine.fault(
+                f"exception return (branch to 0x{exc_return:08x}) outside a handler", where
+            )
         self.nvic.complete()
         t_exit = pipeline.time + exception_return_cycles(ret.ins, tail_chain=False)
         number = self.nvic.choose(t_exit, *self._masks())
@@ -519,6 +523,7 @@ class Engine:
             host_seconds=self.machine.host_seconds,
             output=bytes(self.machine.semihost.output),
             clock_hz=self.machine.board.clock_hz,
+            exceptions=self.exceptions_taken,
         )
 
 
@@ -899,6 +904,7 @@ class NativePath:
             host_seconds=engine.machine.host_seconds,
             output=bytes(engine.machine.semihost.output),
             clock_hz=engine.machine.board.clock_hz,
+            exceptions=engine.exceptions_taken,
         )
 
 
