@@ -508,6 +508,7 @@ class Engine:
         """Reset and run the firmware to its exit (from `entry` instead of the reset vector
         when given); errors (faults, limits) propagate."""
         self.machine.reset()
+        self._set_deadline(X.NEVER)
         if self._native is not None:
             return self._native.run(entry)
         try:
