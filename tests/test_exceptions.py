@@ -11,6 +11,8 @@ import sys
 
 import pytest
 from conftest import build_firmware
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cmsim import exceptions as X
 from cmsim import peripherals as P
@@ -91,6 +93,25 @@ def test_systick_time_base_firmware(elf):
     handler = profile.function("SysTick_Handler")
     assert handler.exclusive_cycles % ticks == 0, "every tick costs the same"
     assert handler.exclusive_cycles // ticks >= 12 + 10, "entry and exit are charged to it"
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(period=st.integers(min_value=60, max_value=5000))
+def test_fast_path_takes_interrupts_where_the_reference_path_does(elf, period):
+    """Random SysTick periods move the interrupts to every kind of boundary (inside blocks,
+    at block starts, after loads and branches): both paths agree on every count."""
+    seen = []
+    for path in PATHS:
+        image = load_image(elf("systick"))
+        machine = Machine(image, load_board("m4-ideal"), stdout=io.BytesIO())
+        machine.uc.mem_write(image.symbols["systick_period"], period.to_bytes(4, "little"))
+        engine = Engine(machine, path=path)
+        result = engine.run()
+        seen.append((result.cycles, result.instructions, result.output, engine.exceptions_taken))
+    assert seen[0] == seen[1]
+    assert seen[0][3] > 0
 
 
 def test_exception_return_outside_a_handler_is_a_fault(elf):

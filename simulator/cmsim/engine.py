@@ -553,6 +553,7 @@ class NativePath:
         # block -> {address: upper bound of the cycles from the block's start to the boundary
         # before it}: most boundaries of a block near an exception are surely too early
         self._prefix_bounds: dict[tuple[int, int], dict[int, int]] = {}
+        self._anchor: tuple = ((None, None), 0, 0)  # last timed boundary: block run, prefix, end
         self._clock_cache: tuple | None = None
         self._observe_enabled = False
         self._observed_block: tuple | None = None
@@ -751,9 +752,15 @@ class NativePath:
                 ctypes.byref(block), ctypes.byref(state), ctypes.byref(now), ctypes.byref(facts)
             )
             key = (block.value >> 32, block.value & 0xFFFFFFFF)
-            early = now.value + self._prefix_bounds[key][address] < engine._deadline
-            if early and not engine.nvic.pending:  # (a pending one waits only for a mask)
-                return 0
+            prefix = self._prefix_bounds[key][address]
+            latest = now.value + prefix
+            anchor = self._anchor
+            if anchor[0] == (block.value, now.value):
+                # The last boundary timed in this block ended at anchor[2]; its pending
+                # instruction may still gain a store->load cycle or write wait states.
+                latest = min(latest, anchor[2] + 1 + engine._max_wait + prefix - anchor[1])
+            if latest < engine._deadline and not engine.nvic.pending:
+                return 0  # surely too early (a pending exception waits only for a mask)
             recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[: max(n, 0)]]
             self._time_block(
                 block.value >> 32,
@@ -765,6 +772,7 @@ class NativePath:
                 stop_before=address,
             )
             end = now.value + engine.pipeline.total_if_finished()
+            self._anchor = ((block.value, now.value), prefix, end)
             return int(engine.boundary(end, address))
         except Exception as exc:  # never let an exception cross the C boundary
             self.engine.machine.stop(Stop(error=CmsimError(f"fast path: {exc}")))
