@@ -114,14 +114,16 @@ def test_fast_path_takes_interrupts_where_the_reference_path_does(elf, period):
     assert seen[0][3] > 0
 
 
-def test_exception_return_outside_a_handler_is_a_fault(elf):
+@pytest.mark.parametrize(
+    "name, message",
+    [("fault_excreturn", "outside a handler"), ("fault_svc_masked", "SVC cannot preempt")],
+)
+def test_exception_misuse_is_a_fault(elf, name, message):
     run = subprocess.run(
-        [sys.executable, "-m", "cmsim", "run", str(elf("fault_excreturn"))],
-        capture_output=True,
-        text=True,
+        [sys.executable, "-m", "cmsim", "run", str(elf(name))], capture_output=True, text=True
     )
     assert run.returncode == 134
-    assert "outside a handler" in run.stderr and "in main" in run.stderr
+    assert message in run.stderr and "in main" in run.stderr
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
 
 

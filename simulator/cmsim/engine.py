@@ -404,7 +404,9 @@ class Engine:
         number = self.nvic.choose(end + EXCEPTION_ENTRY, primask, basepri)
         if number is None:  # SVC that cannot preempt: escalates to HardFault
             raise self.machine.fault(
-                "SVC with equal or higher priority active (HardFault)", return_address - 2
+                "SVC cannot preempt (masked, or an equal or higher priority handler runs): "
+                "HardFault",
+                return_address - 2,
             )
         nested = bool(self.nvic.active)
         exc_return = X.push_frame(self.uc, return_address, number, nested)
