@@ -32,7 +32,7 @@ def run_exceptions_firmware(board: str, path: str) -> tuple[list[int], Engine]:
     engine = Engine(machine, path=path)
     assert engine.run().exit_code == 0
     base = image.symbols["results"]
-    words = [machine.read_word(base + 4 * k) for k in range(13)]
+    words = [machine.read_word(base + 4 * k) for k in range(14)]
     return words, engine
 
 
@@ -65,7 +65,12 @@ def test_exception_cycles_on_m4_ideal(path):
     # A process-stack thread: EXC_RETURN 0xFFFFFFFD brings back CONTROL.SPSEL, the PSP with the
     # frame popped, and the untouched main stack.
     assert r[10:13] == [2, 0, 0]
-    assert engine.exceptions_taken == 7
+    # §2.8 WFI: 1 + time asleep. LDR CYCCNT (2) + WFI (1) end 3 cycles after counting starts;
+    # SysTick pends at 100, so the core sleeps 97 cycles, which CYCCNT does not count
+    # (M4-DWT-1): the handler reads 2 + 1 + 12 after the LDR.
+    assert r[13] == 2 + 1 + 12
+    assert engine.machine.peripherals.cycles_asleep == 100 - 3
+    assert engine.exceptions_taken == 9
 
 
 def test_exception_cycles_with_flash_wait_states():
@@ -116,7 +121,11 @@ def test_fast_path_takes_interrupts_where_the_reference_path_does(elf, period):
 
 @pytest.mark.parametrize(
     "name, message",
-    [("fault_excreturn", "outside a handler"), ("fault_svc_masked", "SVC cannot preempt")],
+    [
+        ("fault_excreturn", "outside a handler"),
+        ("fault_svc_masked", "SVC cannot preempt"),
+        ("fault_wfi_forever", "WFI with no interrupt that can wake the core"),
+    ],
 )
 def test_exception_misuse_is_a_fault(elf, name, message):
     run = subprocess.run(

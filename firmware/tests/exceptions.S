@@ -1,7 +1,8 @@
 /* Exception timing (tests/test_exceptions.py): SVC entry and exit by BX LR and by POP, SysTick
  * interrupting straight-line code, tail-chaining into a pended PendSV, and PendSV pended under
  * PRIMASK taken right after CPSIE, and external interrupt 0 pended by STIR through a vector table
- * in SRAM (VTOR), and an SVC from a thread on the process stack. Each scenario reads DWT CYCCNT around the event and stores a
+ * in SRAM (VTOR), an SVC from a thread on the process stack, and WFI sleeping until SysTick.
+ * Each scenario reads DWT CYCCNT around the event and stores a
  * cycle difference in `results`; the test states the expected value of each and the rules that
  * give it (shared/timing/cortex-m4.md section 7).
  *
@@ -152,6 +153,19 @@ main:
     mov r3, sp
     subs r3, r3, r6
     str r3, [r10, #48]
+
+    /* 7. WFI sleeps until SysTick pends 100 cycles after enabling; CYCCNT does not count the
+     * cycles asleep. The SysTick handler stops SysTick again (and pends PendSV). */
+    ldr r0, =SYST_CVR
+    str r0, [r0]
+    ldr r0, =SYST_CSR
+    movs r2, #7
+    str r2, [r0]
+    ldr r1, [r4]
+    wfi
+    nop
+    subs r3, r5, r1
+    str r3, [r10, #52]
 
     movs r0, #0
     pop {r4-r11, pc}

@@ -395,9 +395,29 @@ class Engine:
         if self._native is not None:
             self._native.resume_from_pipeline()
 
+    def on_wfi(self, next_address: int) -> None:
+        """§2.8 WFI/WFE (Unicorn halts after it): the core sleeps until an exception that could
+        preempt (were PRIMASK clear) pends, then takes it if the masks allow."""
+        pipeline = self._timing_at_stop(None)
+        end = pipeline.total_if_finished()
+        primask, basepri = self._masks()
+        wake = self.nvic.deadline(end, 0, basepri)
+        if wake >= X.NEVER:
+            where = next_address if pipeline.pending is None else pipeline.pending.ins.address
+            raise self.machine.fault("WFI with no interrupt that can wake the core", where)
+        pipeline.wake_at(wake)
+        self.machine.peripherals.slept(pipeline.time - end)
+        if self.nvic.choose(pipeline.time, primask, basepri) is None:
+            self._exception_done(pipeline)  # woken, masked: go on after the WFI
+        else:
+            self._take(pipeline, next_address)
+
     def _enter(self, return_address: int, stop_before: int | None) -> None:
+        """An exception comes in after the instructions executed so far."""
+        self._take(self._timing_at_stop(stop_before), return_address)
+
+    def _take(self, pipeline: Pipeline, return_address: int) -> None:
         """M4-EXC-ENTRY (+ M4-EXC-LATE, M4-EXC-WS): stack, vector, handler's first issue."""
-        pipeline = self._timing_at_stop(stop_before)
         end = pipeline.total_if_finished()
         primask, basepri = self._masks()
         # A higher-priority exception arriving during the entry is the one taken (M4-EXC-LATE).

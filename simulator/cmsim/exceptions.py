@@ -142,10 +142,6 @@ class Nvic:
                 return upcoming
         return NEVER
 
-    def masked_pending(self) -> bool:
-        """Something is pending (a mask change may let it in)."""
-        return bool(self.pending)
-
     def activate(self, number: int) -> None:
         self.pending.pop(number, None)
         self.active.append(number)

@@ -71,6 +71,8 @@ class Clock(Protocol):
 
     def on_exception_return(self, exc_return: int) -> None: ...
 
+    def on_wfi(self, next_address: int) -> None: ...
+
 
 class _NoClock:
     def issue_cycle(self) -> int:
@@ -84,6 +86,9 @@ class _NoClock:
 
     def on_exception_return(self, exc_return: int) -> None:
         return None
+
+    def on_wfi(self, next_address: int) -> None:
+        return None  # no engine: a WFI returns at once
 
 
 @dataclass
@@ -223,6 +228,18 @@ class Machine:
             on_stop()  # the engine delivers events it still holds for the code run so far
         self.uc.emu_stop()
 
+    def _after_wfi(self, pc: int) -> bool:
+        """The instruction before `pc` is a WFI or WFE (16- or 32-bit encoding)."""
+        try:
+            narrow = bytes(self.uc.mem_read(pc - 2, 2))
+            wide = bytes(self.uc.mem_read(pc - 4, 4))
+        except UcError:
+            return False
+        return narrow in (b"\x30\xbf", b"\x20\xbf") or wide in (
+            b"\xaf\xf3\x03\x80",
+            b"\xaf\xf3\x02\x80",
+        )
+
     def interrupt(self, action: Callable[[], None]) -> None:
         """Stop the emulation before the next instruction, run `action` (exception entry or
         return: it changes registers and memory) and go on at the PC it leaves."""
@@ -244,6 +261,9 @@ class Machine:
         try:
             while True:
                 self.uc.emu_start(pc | 1, NEVER)
+                pc = self.uc.reg_read(UC_ARM_REG_PC)
+                if self._stop is None and self._action is None and self._after_wfi(pc):
+                    self._action = lambda at=pc: self.clock.on_wfi(at)  # Unicorn halted
                 if self._stop is not None or self._action is None:
                     break
                 action, self._action = self._action, None

@@ -57,6 +57,8 @@ class SystemPeripherals:
         self.registers: dict[int, int] = {DWT_CTRL: CTRL_RESET, CPUID: CPUID_CORTEX_M4_R0P1}
         self._cyccnt_value = 0  # CYCCNT at `_cyccnt_since` (or frozen when not counting)
         self._cyccnt_since = 0
+        self.cycles_asleep = 0  # cycles the core slept in WFI so far (CYCCNT does not count them)
+        self._asleep_at_since = 0
         self._syst_start_value = 0  # CVR when SysTick was last (re)started
         self._syst_since = 0
         self._syst_flag_seen = 0  # cycle of the last CSR read (COUNTFLAG clears on read)
@@ -72,10 +74,17 @@ class SystemPeripherals:
     def cyccnt(self, now: int) -> int:
         if not self.cyccnt_running():
             return self._cyccnt_value
-        return (self._cyccnt_value + now - self._cyccnt_since) & MASK32
+        awake = now - self._cyccnt_since - (self.cycles_asleep - self._asleep_at_since)
+        return (self._cyccnt_value + awake) & MASK32
 
     def _set_cyccnt(self, value: int, at: int) -> None:
         self._cyccnt_value, self._cyccnt_since = value & MASK32, at
+        self._asleep_at_since = self.cycles_asleep
+
+    def slept(self, cycles: int) -> None:
+        """The core slept `cycles` in WFI: CYCCNT stops with the core clock (M4-DWT-1);
+        SysTick keeps counting."""
+        self.cycles_asleep += cycles
 
     # -- SysTick (M4-SYST-1) ---------------------------------------------------------------
     def systick_running(self) -> bool:

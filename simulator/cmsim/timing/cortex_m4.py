@@ -398,6 +398,14 @@ class Pipeline:
         self.before_it = None
         return self.time
 
+    def wake_at(self, t: int) -> int:
+        """§2.8 WFI/WFE: 1 + time asleep. The pending WFI ends no earlier than cycle `t`, when
+        an exception wakes the core; returns when the next instruction (or entry) can start."""
+        self.time = max(self.total_if_finished(), t)
+        self.pending = None
+        self.before_it = None
+        return self.time
+
     def return_from_exception(self, cycles: int) -> int:
         """M4-EXC-EXIT / M4-EXC-TAIL: the pending instruction is the exception return; the next
         instruction issues `cycles` after it (its own cost is replaced); returns that cycle."""
