@@ -1,0 +1,126 @@
+"""Stall reasons of `cmsim annotate`: the pipeline's explanation of each instruction's cost.
+
+firmware/tests/annotate_reasons.S has one function per reason; each test checks the exact
+parts of the instruction under test. The last tests check on whole programs that the parts of
+every settled instruction sum to its cost and that explaining does not change the timing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from conftest import build_firmware
+from test_trace import run_cli
+
+from cmsim.board import load_board
+from cmsim.engine import Engine
+from cmsim.image import load_image
+from cmsim.machine import Machine
+from cmsim.profile import Annotation, Annotator, InstructionStats, find_function
+from cmsim.timing import cortex_m4 as T
+
+
+def annotate(board: str, function: str) -> Annotation:
+    elf = build_firmware(board) / "annotate_reasons.elf"
+    machine = Machine(load_image(elf), load_board(board), stdout=io.BytesIO())
+    engine = Engine(machine, path="reference")
+    annotator = Annotator(engine, find_function(machine.image, function))
+    return annotator.finish(engine.run())
+
+
+def instruction(annotation: Annotation, text: str) -> InstructionStats:
+    """The instruction whose disassembly starts with `text` (exactly one)."""
+    (found,) = [i for i in annotation.instructions if i.text.startswith(text)]
+    return found
+
+
+def test_taken_branch_refill():
+    b = instruction(annotate("m4-ideal", "refill"), "b #")
+    assert (b.count, b.cycles) == (1, 2)
+    assert b.reasons == {T.BASE: 1, T.REFILL: 1}
+
+
+def test_agu_stall_load_use_and_pipelining():
+    annotation = annotate("m4-ideal", "agu")
+    ldr_r2 = instruction(annotation, "ldr r2, [r1]")
+    assert ldr_r2.cycles == 3
+    assert ldr_r2.reasons == {T.BASE: 2, T.AGU: 1}  # and no pipelining: r2 feeds the next load
+    ldr_r3 = instruction(annotation, "ldr r3, [r2]")  # load-use: no stall
+    assert ldr_r3.cycles == 1
+    assert ldr_r3.reasons == {T.BASE: 2, T.PIPELINED: -1}
+
+
+def test_store_followed_by_a_load():
+    store = instruction(annotate("m4-ideal", "store_load"), "str r1, [r0]")
+    assert store.cycles == 2
+    assert store.reasons == {T.BASE: 1, T.STORE_LOAD: 1}
+
+
+def test_divide_cost_from_its_operands():
+    udiv = instruction(annotate("m4-ideal", "divide"), "udiv")
+    assert udiv.cycles == 7
+    assert udiv.reasons == {T.DIVIDE: 7}
+
+
+def test_flash_wait_states_on_stm32f4():
+    ldr = instruction(annotate("stm32f4", "flash_data"), "ldr r1, [r0]")
+    assert ldr.cycles == 7
+    assert ldr.reasons == {T.BASE: 2, T.WAIT_STATES: 5}  # D-cache miss
+    branch = instruction(annotate("stm32f4", "fetch_stall"), "b.w")
+    assert branch.cycles == 7
+    assert branch.reasons == {T.BASE: 1, T.REFILL: 1, T.FETCH: 5}  # target line: demand read
+    assert instruction(annotate("m4-ideal", "fetch_stall"), "b.w").reasons == {
+        T.BASE: 1,
+        T.REFILL: 1,
+    }
+
+
+@pytest.mark.parametrize("board", ["m4-ideal", "stm32f4"])
+@pytest.mark.parametrize("program", ["annotate_reasons", "microbench", "calls_graph"])
+def test_parts_sum_to_every_cost_and_timing_is_unchanged(board, program):
+    elf = build_firmware(board) / f"{program}.elf"
+    plain = Engine(Machine(load_image(elf), load_board(board), stdout=io.BytesIO()))
+    expected = plain.run().cycles
+    engine = Engine(
+        Machine(load_image(elf), load_board(board), stdout=io.BytesIO()), path="reference"
+    )
+    settled = []
+
+    def explain(step: T.Step, cost: int, parts: list[T.Part]) -> None:
+        settled.append((step.ins.text, step.t, cost, list(parts)))
+
+    engine.pipeline.explain = explain
+    result = engine.run()
+    assert result.cycles == expected
+    for text, _t, cost, parts in settled:
+        assert sum(cycles for _reason, cycles in parts) == cost, (text, parts)
+        assert all(cycles for _reason, cycles in parts), (text, parts)  # no empty parts
+    assert settled[0][1] + sum(cost for _text, _t, cost, _parts in settled) == result.cycles
+    assert len(settled) == result.instructions
+
+
+def test_annotation_reasons_sum_to_cycles():
+    for function in ("main", "refill", "agu", "store_load", "divide", "flash_data"):
+        for stats in annotate("stm32f4", function).instructions:
+            assert sum(stats.reasons.values()) == stats.cycles, stats
+
+
+def test_annotate_shows_reasons(capfd, monkeypatch):
+    elf = str(build_firmware("m4-ideal") / "annotate_reasons.elf")
+    monkeypatch.setenv("COLUMNS", "160")
+    code, out, _ = run_cli(capfd, "annotate", elf, "agu")
+    assert code == 0
+    line = next(line for line in out.splitlines() if "ldr r2, [r1]" in line)
+    assert line.split()[1:4] == ["1", "3", "3.00"]
+    assert line.rstrip().endswith("ldr r2, [r1]         AGU stall +1 (M4-LS-AGU)")
+    monkeypatch.setenv("COLUMNS", "80")  # narrow: the reasons go under the instruction
+    code, out, _ = run_cli(capfd, "annotate", elf, "agu")
+    lines = out.splitlines()
+    index = next(i for i, line in enumerate(lines) if "ldr r2, [r1]" in line)
+    assert lines[index + 1].strip() == "AGU stall +1 (M4-LS-AGU)"
+    assert all(len(line) <= 80 for line in lines)
+    code, out, _ = run_cli(capfd, "annotate", elf, "divide", "--json")
+    udiv = next(i for i in json.loads(out)["instructions"] if i["text"].startswith("udiv"))
+    assert udiv["reasons"] == {"divide (M4-DIV-1)": 7}
