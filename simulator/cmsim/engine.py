@@ -6,7 +6,7 @@ every firmware):
 
 - **reference**: a Python code hook on every instruction (UC_HOOK_CODE) reads what each
   instruction needs at run time (IT condition, access address, divide operands) and issues it.
-- **fast, C** (default when a C compiler exists; native/fastpath.c): a C block hook and C code
+- **fast** (native/fastpath.c, built with the host's C compiler): a C block hook and C code
   hooks on the *dynamic* instructions (memory accesses, divides, IT blocks, BKPT/SVC/WFI, found
   by a sweep of the ELF's code at start-up) record each block execution's facts. A block's
   timing is memoised in C by (block, sequencer + memory-model state it starts from, facts): a hit
@@ -16,8 +16,8 @@ every firmware):
   computed once per block and entry state; dynamic ones (taken edges, divide operands, failed IT
   instructions, address-dependent block/alignment/wait states, caches) enter through the facts
   and the state.
-- **fast, Python** (`native=False`, or no compiler): a Python block hook issues each block's
-  static instructions; Python code hooks on the dynamic instructions issue those.
+
+Without a C compiler (or with `native=False`) the fast path falls back to the reference hooks.
 
 The machine's clock protocol (`issue_cycle`, `next_issue_cycle`) serves DWT CYCCNT, SysTick and
 region markers with the model's cycles (M4-DWT-1); `issue_cycle()` gives the issue cycle of the
@@ -99,15 +99,6 @@ class RunResult:
         return self.cycles / self.clock_hz
 
 
-@dataclass
-class _Block:
-    """Translation-time facts of one Unicorn block."""
-
-    instrs: tuple[Instr, ...]
-    prefix: tuple[Instr, ...]  # static instructions before the first dynamic one
-    after: dict[int, tuple[Instr, ...]]  # dynamic address -> static run that follows it
-
-
 class Engine:
     """Times a machine's run; `path` picks the fast (block) or reference (per-instruction) path."""
 
@@ -136,28 +127,16 @@ class Engine:
         self._current = None  # the Step of the instruction executing now (for the clock)
         self._new_block: int | None = None  # block whose first instruction is not issued yet
         self._next_size_cache: dict[int, tuple[int, int]] = {}
-        self._blocks: dict[tuple[int, int], _Block] = {}
         self._block_lengths: dict[tuple[int, int], int] = {}
-        self._block = _Block((), (), {})  # the block executing now (fast path)
-        self._deferred: tuple[Instr, ...] = ()  # static run waiting to be issued (fast path)
-        self._deferred_after = 0  # the dynamic instruction that run follows
-        self._issued: dict[int, object] = {}  # address -> Step, in the block executing now
-        self._memo: dict[tuple, tuple] = {}
         machine.clock = self
-        if path == "reference":
-            self.uc.hook_add(UC_HOOK_BLOCK, self._on_block_reference)
-            self.uc.hook_add(UC_HOOK_CODE, self._on_code_reference)
-        else:
+        if path == "fast" and native is not False:
             self._dynamic = self._find_dynamic_addresses()
-            if native is not False:
-                self._native = NativePath.create(self)
+            self._native = NativePath.create(self)
             if native and self._native is None:
                 raise CmsimError("the C fast path needs a C compiler (cc)")
-            if self._native is not None:
-                return
-            self.uc.hook_add(UC_HOOK_BLOCK, self._on_block_fast)
-            for begin, end in _merge_ranges(sorted(self._dynamic)):
-                self.uc.hook_add(UC_HOOK_CODE, self._on_code_fast, begin=begin, end=end)
+        if self._native is None:
+            self.uc.hook_add(UC_HOOK_BLOCK, self._on_block_reference)
+            self.uc.hook_add(UC_HOOK_CODE, self._on_code_reference)
 
     # -- counters (live during a run, also for callers that drive machine.run themselves) ----
     @property
@@ -212,18 +191,9 @@ class Engine:
     def _step_now(self):
         """(issue cycle, Step) of the instruction at the PC, i.e. the one executing now; works
         from any Unicorn hook that sees a synced PC (code hooks, PPB accesses)."""
-        if self.path == "reference":
-            step = self._current
-            return (0, None) if step is None else (step.t, step)
-        pc = self.uc.reg_read(U.UC_ARM_REG_PC) & ~1
         if self._native is not None:
-            return self._native.current_step(pc)
-        step = self._issued.get(pc)
-        if step is None and any(ins.address == pc for ins in self._deferred):
-            self._flush_deferred()  # the PC is past the dynamic instruction: the run executes
-            step = self._issued.get(pc)
-        if step is None:
-            step = self._current
+            return self._native.current_step(self.uc.reg_read(U.UC_ARM_REG_PC) & ~1)
+        step = self._current
         return (0, None) if step is None else (step.t, step)
 
     def issue_cycle(self) -> int:
@@ -266,10 +236,6 @@ class Engine:
             ins = self.decode(skipped)
             self.pipeline.issue(ins, False, None, 0, True)
             self.instructions += 1
-            if self.path == "fast":
-                run = self._block.after.get(skipped)
-                if run and not pending:
-                    self._issue_static(run)
 
     def _issue(self, ins: Instr) -> None:
         uc = self.uc
@@ -304,7 +270,6 @@ class Engine:
         pipeline = self.pipeline
         t = pipeline.issue(ins, executed, address, div, in_it)
         self._current = pipeline.pending
-        self._issued[ins.address] = self._current
         if ins.klass == D.IT:
             self._it_conds = self._covered(ins)
         if self._new_block is not None:
@@ -351,7 +316,7 @@ class Engine:
         self._issue(self.decode(address))
         self.instructions += 1  # after: observers of a block see the count before it
 
-    # -- fast path ---------------------------------------------------------------------------
+    # -- fast path: translation time ----------------------------------------------------
     def _find_dynamic_addresses(self) -> dict[int, int]:
         """Linear sweep of the image's code at its run addresses: addresses of dynamic
         instructions (translation time for the whole program, so the narrow code hooks exist
@@ -389,99 +354,15 @@ class Engine:
             a += ins.size
         return instrs
 
-    def _translate(self, address: int, size: int) -> _Block:
-        instrs = self._instrs(address, size)
-        dynamic = [ins.address in self._dynamic for ins in instrs]
-        for ins, dyn in zip(instrs, dynamic, strict=True):
-            if ins.klass in DYNAMIC_CLASSES and not dyn:
-                raise CmsimError(
-                    f"fast path: instruction at 0x{ins.address:08x} ({ins.text}) was not found "
-                    "by the code sweep; run with the reference path"
-                )
-        prefix: list[Instr] = []
-        after: dict[int, tuple[Instr, ...]] = {}
-        k = 0
-        while k < len(instrs) and not dynamic[k]:
-            prefix.append(instrs[k])
-            k += 1
-        while k < len(instrs):
-            start = k
-            k += 1
-            run = []
-            while k < len(instrs) and not dynamic[k]:
-                run.append(instrs[k])
-                k += 1
-            after[instrs[start].address] = tuple(run)
-        return _Block(tuple(instrs), tuple(prefix), after)
-
-    def _on_block_fast(self, _uc: object, address: int, size: int, _data: object) -> None:
-        self._flush_deferred()
-        key = (address, size)
-        block = self._blocks.get(key)
-        if block is None:
-            block = self._blocks[key] = self._translate(address, size)
-        if self._it_conds:
-            self._skip_failed(address)
-        if self.instructions + len(block.instrs) > self.max_instructions:
-            self._limit(address)
-            return
-        self._new_block = address
-        self._issued = {}
-        if block.prefix:
-            self._issue_static(block.prefix)
-        self._block = block
-
-    def _on_code_fast(self, _uc: object, address: int, _size: int, _data: object) -> None:
-        run = self._block.after.get(address)
-        if run is None or self.machine._stop is not None:
-            return  # a static instruction inside a merged hook range, or stopped
-        self._flush_deferred()
-        self._issue(self.decode(address))
-        self.instructions += 1  # after: observers of a block see the count before it
-        # The static run after this instruction is issued at the next event, once it has
-        # surely executed (this instruction may fault or stop the machine).
-        self._deferred = run
-        self._deferred_after = address
-
-    def _flush_deferred(self) -> None:
-        run = self._deferred
-        if run:
-            self._deferred = ()
-            current = self._current
-            self._issue_static(run)
-            self._current = current
-
-    def _issue_static(self, run: tuple[Instr, ...]) -> None:
-        pipeline = self.pipeline
-        issue = pipeline.issue
-        first = True
-        issued = self._issued
-        for ins in run:
-            t = issue(ins, True, None, 0, False)
-            issued[ins.address] = pipeline.pending
-            if first:
-                first = False
-                if self._new_block is not None:
-                    self._notify(t)
-        self.instructions += len(run)
-        self._current = pipeline.pending
-
     # -- run ---------------------------------------------------------------------------------
     def run(self, entry: int | None = None) -> RunResult:
         """Reset and run the firmware to its exit (from `entry` instead of the reset vector
         when given); errors (faults, limits) propagate."""
         self.machine.reset()
-        if self.path == "fast" and self._native is not None:
+        if self._native is not None:
             return self._native.run(entry)
         try:
             exit_code = self.machine.run(start=entry)
-            self._flush_deferred()
-        except CmsimError:
-            # A fault in the dynamic instruction leaves the PC on it: its run never executed.
-            # Any other stop (bad branch target, limit) came after the run.
-            if self.uc.reg_read(U.UC_ARM_REG_PC) & ~1 != self._deferred_after:
-                self._flush_deferred()
-            raise
         finally:
             self.pipeline.finish()
             for fn in self._finish_observers:
