@@ -124,3 +124,19 @@ def test_annotate_shows_reasons(capfd, monkeypatch):
     code, out, _ = run_cli(capfd, "annotate", elf, "divide", "--json")
     udiv = next(i for i in json.loads(out)["instructions"] if i["text"].startswith("udiv"))
     assert udiv["reasons"] == {"divide (M4-DIV-1)": 7}
+
+
+def test_format_reasons_per_execution():
+    from cmsim.cli import format_reasons
+
+    stats = InstructionStats(0, 2, "bne", count=4, cycles=15)
+    stats.reasons = {T.BASE: 4, T.REFILL: 3, T.NOT_TAKEN: 4, T.PIPELINED: -4}
+    assert format_reasons(stats) == [
+        "branch refill +0.75 (M4-BR-1)",
+        "not-taken bubble +1 (M4-BR-NT)",
+        "pipelined load -1 (M4-LS-PIPE)",
+    ]
+    stats = InstructionStats(0, 4, "udiv", count=1000, cycles=7001)
+    stats.reasons = {T.DIVIDE: 7000, T.FETCH: 1}
+    assert format_reasons(stats) == ["divide 7 (M4-DIV-1)", "fetch stall +<0.01 (M4-MEM-FETCH)"]
+    assert format_reasons(InstructionStats(0, 2, "nop")) == []

@@ -545,7 +545,10 @@ def format_reasons(stats: InstructionStats) -> list[str]:
             continue
         label, _, rule = reason.partition(" (")
         mean = cycles / stats.count
-        value = f"{mean:.0f}" if mean == int(mean) else f"{mean:.2f}"
+        if mean == int(mean):
+            value = f"{mean:.0f}"
+        else:  # a rare stall stays visible: "<0.01", not "0.00"
+            value = f"{mean:.2f}" if abs(mean) >= 0.01 else f"{'-' if mean < 0 else ''}<0.01"
         sign = "" if reason in (DIVIDE, FAILED) or mean < 0 else "+"  # a cost, not an addition
         shown.append(f"{label} {sign}{value}" + (f" ({rule}" if rule else ""))
     return shown

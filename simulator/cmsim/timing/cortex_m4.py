@@ -5,6 +5,10 @@ Accounting (M4-ACC-1): each executed or condition-failed instruction k has an is
 and a cost c_k = t_{k+1} - t_k. Pairing discounts and penalties that depend on the next
 instruction are charged to the earlier one, so c_k is final only when k+1 is known; the
 sequencer therefore keeps one *pending* instruction and settles it when the next one arrives.
+
+Explaining (`Pipeline.explain`, for `cmsim annotate`): when set, the sequencer also reports each
+settled instruction's cost as (reason, cycles) parts, recorded by the same code that applies
+each rule, so the parts always sum to the cost; when unset, no parts are built.
 """
 
 from __future__ import annotations
