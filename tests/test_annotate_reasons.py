@@ -99,6 +99,13 @@ def test_parts_sum_to_every_cost_and_timing_is_unchanged(board, program):
         assert all(cycles for _reason, cycles in parts), (text, parts)  # no empty parts
     assert settled[0][1] + sum(cost for _text, _t, cost, _parts in settled) == result.cycles
     assert len(settled) == result.instructions
+    if program == "microbench":  # the microbenchmarks exercise every core rule's part
+        seen = {reason for _text, _t, _cost, parts in settled for reason, _cycles in parts}
+        core = {T.BASE, T.FAILED, T.DIVIDE, T.REFILL, T.LR_DIRTY, T.MISALIGNED_TARGET}
+        core |= {T.NOT_TAKEN, T.PIPELINED, T.STORE_LOAD, T.ABSORBED, T.FOLDED, T.AGU}
+        core |= {T.UNALIGNED, T.BARRIER_DRAIN}
+        memory = {T.WAIT_STATES, T.FETCH} if board == "stm32f4" else set()
+        assert seen == core | memory
 
 
 def test_annotation_reasons_sum_to_cycles():

@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     profiling.add_argument("--profile-json", metavar="OUT.json", help="write the profile as JSON")
     profiling.add_argument("--profile-csv", metavar="OUT.csv", help="write the profile as CSV")
     annotate = commands.add_parser(
-        "annotate", help="disassemble a function with executions and cycles per instruction"
+        "annotate",
+        help="disassemble a function with executions, cycles and their reasons per instruction",
     )
     _add_machine_arguments(annotate)
     annotate.add_argument("function", help="function name (ELF symbol)")
