@@ -18,7 +18,7 @@ from cmsim.board import load_board
 from cmsim.engine import Engine
 from cmsim.image import load_image
 from cmsim.machine import Machine
-from cmsim.profile import Annotation, Annotator, InstructionStats, find_function
+from cmsim.profile import Annotation, Annotator, InstructionStats, Profiler, find_function
 from cmsim.timing import cortex_m4 as T
 
 
@@ -78,7 +78,7 @@ def test_flash_wait_states_on_stm32f4():
 
 
 @pytest.mark.parametrize("board", ["m4-ideal", "stm32f4"])
-@pytest.mark.parametrize("program", ["annotate_reasons", "microbench", "calls_graph"])
+@pytest.mark.parametrize("program", ["annotate_reasons", "microbench", "exceptions", "systick"])
 def test_parts_sum_to_every_cost_and_timing_is_unchanged(board, program):
     elf = build_firmware(board) / f"{program}.elf"
     plain = Engine(Machine(load_image(elf), load_board(board), stdout=io.BytesIO()))
@@ -99,8 +99,10 @@ def test_parts_sum_to_every_cost_and_timing_is_unchanged(board, program):
         assert all(cycles for _reason, cycles in parts), (text, parts)  # no empty parts
     assert settled[0][1] + sum(cost for _text, _t, cost, _parts in settled) == result.cycles
     assert len(settled) == result.instructions
+    seen = {reason for _text, _t, _cost, parts in settled for reason, _cycles in parts}
+    if program == "exceptions":
+        assert {T.EXC_ENTRY, T.EXC_RETURN} <= seen
     if program == "microbench":  # the microbenchmarks exercise every core rule's part
-        seen = {reason for _text, _t, _cost, parts in settled for reason, _cycles in parts}
         core = {T.BASE, T.FAILED, T.DIVIDE, T.REFILL, T.LR_DIRTY, T.MISALIGNED_TARGET}
         core |= {T.NOT_TAKEN, T.PIPELINED, T.STORE_LOAD, T.ABSORBED, T.FOLDED, T.AGU}
         core |= {T.UNALIGNED, T.BARRIER_DRAIN}
@@ -147,3 +149,21 @@ def test_format_reasons_per_execution():
     stats.reasons = {T.DIVIDE: 7000, T.FETCH: 1}
     assert format_reasons(stats) == ["divide 7 (M4-DIV-1)", "fetch stall +<0.01 (M4-MEM-FETCH)"]
     assert format_reasons(InstructionStats(0, 2, "nop")) == []
+
+
+@pytest.mark.parametrize("board", ["m4-ideal", "stm32f4"])
+def test_annotation_matches_the_profile_across_exceptions(board):
+    """Entry cycles and the fetch after an exception go to the next instruction, as the profile
+    charges them, so every function's annotated cycles equal its exclusive cycles."""
+    elf = build_firmware(board) / "exceptions.elf"
+    for function in load_image(elf).functions:
+        machine = Machine(load_image(elf), load_board(board), stdout=io.BytesIO())
+        engine = Engine(machine, path="reference")
+        profiler = Profiler.attach(engine)
+        annotator = Annotator(engine, function)
+        result = engine.run()
+        profile, annotation = profiler.finish(result), annotator.finish(result)
+        stats = [f for f in profile.functions if f.name == function.name]
+        assert annotation.cycles == (stats[0].exclusive_cycles if stats else 0), function.name
+        for i in annotation.instructions:
+            assert sum(i.reasons.values()) == i.cycles, (function.name, i)

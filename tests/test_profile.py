@@ -333,7 +333,7 @@ def test_cycle_counter_loads_read_their_own_issue_cycle(elf):
     assert printed == issue[loads[1]] - issue[loads[0]]
 
 
-# -- exceptions (designed for; the machine does not raise them yet) ------------------------
+# -- exceptions --------------------------------------------------------------------------
 
 
 def test_exception_entry_and_return_from_a_synthetic_stream(elf):
@@ -349,9 +349,10 @@ def test_exception_entry_and_return_from_a_synthetic_stream(elf):
     profiler.on_block(image.symbol("caller_a") & ~1, 2)  # push, bl leaf (2)
     profiler.on_block(leaf, 4)  # movs, subs, bne (taken)
     profiler.on_block(leaf + 2, 7)  # subs, bne: interrupted after subs, before bne
-    profiler.exception_entry(8, handler, return_address=leaf + 4)
+    profiler.exception_entry(8, handler, instructions=2 + 2 + 3 + 1)
     profiler.on_block(handler, 20)  # 12 cycles of entry overhead, charged to the handler
-    profiler.on_block(leaf + 4, 30)  # exception return: resumes the interrupted block at bne
+    profiler.exception_exit(30)  # the exit overhead is the handler's too
+    profiler.on_block(leaf + 4, 30)  # resumes the interrupted block at bne
     profile = profiler.finish(31)
     stats = {f.name: f for f in profile.functions}
     assert stats["irq_handler"].calls == 1

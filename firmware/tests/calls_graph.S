@@ -9,8 +9,8 @@
  *         ├─ via_pointer (BLX r3)        via_pointer: 2
  *         └─ tail_caller ~> tail_target  tail_caller: 2 (ends with B tail_target), tail_target: 2
  *
- * irq_handler never runs here: the exception-entry test feeds the profiler a synthetic
- * exception (the machine does not raise exceptions yet) and uses it as the handler.
+ * irq_handler never runs here: a profiler test feeds it a synthetic exception stream
+ * (firmware/tests/exceptions.S and systick.c take real ones).
  */
     .syntax unified
     .thumb

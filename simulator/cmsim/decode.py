@@ -175,6 +175,7 @@ class Instr:
     div_regs: tuple[int, int] = (0, 0)  # SDIV/UDIV: numerator and divisor registers
     cmp_sp_first: bool = False  # CMP SP, Rm (M4-IT-FOLD condition 4)
     cps: bool = False
+    sets_mask: bool = False  # CPS or MSR: may change PRIMASK/BASEPRI (exceptions can come in)
 
     @property
     def narrow(self) -> bool:
@@ -379,7 +380,8 @@ def classify(insn) -> Instr:
         and _CORE_REGS.get(insn.reg_name(ops[0].reg)) == SP
     )
     cps = iid == A.ARM_INS_CPS
-    return Instr(klass=ALU, cmp_sp_first=bool(cmp_sp), cps=cps, **common)
+    sets_mask = cps or iid == A.ARM_INS_MSR
+    return Instr(klass=ALU, cmp_sp_first=bool(cmp_sp), cps=cps, sets_mask=sets_mask, **common)
 
 
 def _hint_number(insn) -> int:

@@ -30,16 +30,25 @@ import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
+from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UcError
 from unicorn import arm_const as U
 
 from cmsim import decode as D
+from cmsim import exceptions as X
 from cmsim import native as native_mod
 from cmsim.decode import PC, Decoder, Instr, thumb_width
 from cmsim.errors import CmsimError, LimitReached
 from cmsim.machine import Machine, Stop
 from cmsim.memory import MemoryModel
-from cmsim.timing.cortex_m4 import Pipeline, base_cost, sdiv_cycles, udiv_cycles
+from cmsim.timing.cortex_m4 import (
+    EXCEPTION_ENTRY,
+    Pipeline,
+    base_cost,
+    exception_return_cycles,
+    max_cycles,
+    sdiv_cycles,
+    udiv_cycles,
+)
 
 DEFAULT_MAX_INSTRUCTIONS = 2_000_000_000
 PATHS = ("fast", "reference")
@@ -54,6 +63,10 @@ _UC_REGS = [getattr(U, f"UC_ARM_REG_R{i}") for i in range(13)] + [
 DYNAMIC_CLASSES = D.MEMORY_CLASS | {D.DIV, D.IT, D.BKPT, D.SVC, D.WFI}
 
 BlockObserver = Callable[[int, int], None]
+# on_exception(kind, cycle, address, instructions): "entry" (the cycle the entry starts, the
+# handler) or "return" (the cycle the next context or chained handler starts, where it starts),
+# with the instructions executed so far.
+ExceptionObserver = Callable[[str, int, int, int], None]
 
 
 def condition_passed(cond: int, cpsr: int) -> bool:
@@ -128,6 +141,13 @@ class Engine:
         self._new_block: int | None = None  # block whose first instruction is not issued yet
         self._next_size_cache: dict[int, tuple[int, int]] = {}
         self._block_lengths: dict[tuple[int, int], int] = {}
+        self.nvic = machine.peripherals.nvic
+        self.nvic.on_change = self._exceptions_changed
+        self._deadline = X.NEVER  # earliest cycle an exception may be due (M4-EXC-POINT)
+        self._exception_observers: list[ExceptionObserver] = []
+        self.exceptions_taken = 0
+        regions = machine.board.regions
+        self._max_wait = max((max(r.read_ws, r.write_ws, r.fetch_ws) for r in regions), default=0)
         machine.clock = self
         if path == "fast" and native is not False:
             self._dynamic = self._find_dynamic_addresses()
@@ -180,6 +200,11 @@ class Engine:
             self._native.install_callbacks()
         if on_finish is not None:
             self._finish_observers.append(on_finish)
+
+    def add_exception_observer(self, on_exception: ExceptionObserver) -> None:
+        """Call on_exception(kind, cycle, address, instructions) on exception entry and return
+        (see ExceptionObserver)."""
+        self._exception_observers.append(on_exception)
 
     def _notify(self, t: int) -> None:
         address = self._new_block
@@ -311,10 +336,130 @@ class Engine:
         self._new_block = address
 
     def _on_code_reference(self, _uc: object, address: int, _size: int, _data: object) -> None:
-        if self.machine._stop is not None:
+        if self.machine._stop is not None or self.machine.interrupting:
             return  # stopped by the instruction limit: Unicorn may still enter the block
-        self._issue(self.decode(address))
+        if self._deadline != X.NEVER:
+            if self._it_conds:
+                self._skip_failed(address)
+            end = self.pipeline.total_if_finished()
+            if not self._it_conds and self.boundary(end, address):
+                return  # an exception comes in before this instruction
+        ins = self.decode(address)
+        if ins.sets_mask and self.nvic.pending:
+            self._deadline = 0  # a mask may open: look again after this instruction
+        self._issue(ins)
         self.instructions += 1  # after: observers of a block see the count before it
+
+    # -- exceptions (shared/timing/cortex-m4.md section 7) ------------------------------------
+    def _masks(self) -> tuple[int, int]:
+        return self.uc.reg_read(U.UC_ARM_REG_PRIMASK), self.uc.reg_read(U.UC_ARM_REG_BASEPRI)
+
+    def _set_deadline(self, deadline: int) -> None:
+        self._deadline = deadline
+        if self._native is not None:
+            rearm = deadline == X.NEVER and bool(self.nvic.pending)
+            self._native.lib.fp_set_deadline(min(deadline, X.NEVER), int(rearm))
+
+    def _exceptions_changed(self) -> None:
+        """An NVIC, SCB or SysTick write: look for a due exception from the next boundary."""
+        self._set_deadline(0)
+
+    def boundary(self, end: int, address: int) -> bool:
+        """At the boundary before the instruction at `address`, the previous one ending at cycle
+        `end`: take an exception there when one is due (M4-EXC-POINT); True when taking it."""
+        number = self.nvic.choose(end, *self._masks())
+        if number is None:
+            self._set_deadline(self.nvic.deadline(end, *self._masks()))
+            return False
+        self.machine.interrupt(lambda: self._enter(address, address))
+        return True
+
+    def on_svc(self, next_address: int) -> None:
+        """SVC executed: it enters its handler like an interrupt (section 7)."""
+        self.nvic.pend(X.SVC, 0)
+        self.machine.interrupt(lambda: self._enter(next_address, None))
+
+    def on_exception_return(self, exc_return: int) -> None:
+        """A branch to an EXC_RETURN value."""
+        self.machine.interrupt(lambda: self._return(exc_return))
+
+    def _timing_at_stop(self, stop_before: int | None) -> Pipeline:
+        """The sequencer with every instruction executed so far issued (the C path settles the
+        block in progress: all of it, or up to `stop_before`)."""
+        if self._native is not None:
+            return self._native.settle(stop_before)
+        return self.pipeline
+
+    def _timing_resumes(self) -> None:
+        if self._native is not None:
+            self._native.resume_from_pipeline()
+
+    def _enter(self, return_address: int, stop_before: int | None) -> None:
+        """M4-EXC-ENTRY (+ M4-EXC-LATE, M4-EXC-WS): stack, vector, handler's first issue."""
+        pipeline = self._timing_at_stop(stop_before)
+        end = pipeline.total_if_finished()
+        primask, basepri = self._masks()
+        # A higher-priority exception arriving during the entry is the one taken (M4-EXC-LATE).
+        number = self.nvic.choose(end + EXCEPTION_ENTRY, primask, basepri)
+        if number is None:  # SVC that cannot preempt: escalates to HardFault
+            raise self.machine.fault(
+                "SVC with equal or higher priority active (HardFault)", return_address - 2
+            )
+        nested = bool(self.nvic.active)
+        exc_return = X.push_frame(self.uc, return_address, number, nested)
+        handler, waits = self._vector(number)
+        waits += self.memory.write_wait(self.uc.reg_read(U.UC_ARM_REG_SP), X.FRAME_WORDS)
+        self.nvic.activate(number)
+        self.uc.reg_write(U.UC_ARM_REG_LR, exc_return)
+        self.uc.reg_write(U.UC_ARM_REG_PC, handler | 1)
+        pipeline.enter_exception(EXCEPTION_ENTRY + waits)
+        self._exception_done(pipeline, ("entry", end, handler))
+
+    def _vector(self, number: int) -> tuple[int, int]:
+        """Handler address of an exception and the wait states of reading it (M4-EXC-WS)."""
+        address = self.nvic.registers[X.VTOR] + 4 * number
+        try:
+            handler = self.machine.read_word(address)
+        except UcError as exc:  # an unmapped vector table
+            raise self.machine.fault(f"no vector for exception {number}", address) from exc
+        if not handler & 1:
+            raise self.machine.fault(f"bad vector 0x{handler:08x} for exception {number}", address)
+        return handler & ~1, self.memory.read_wait(address, 4, 1)
+
+    def _return(self, exc_return: int) -> None:
+        """M4-EXC-EXIT, or M4-EXC-TAIL when another exception is due at the return."""
+        pipeline = self._timing_at_stop(None)
+        ret = pipeline.pending
+        if ret is None or not self.nvic.active:
+            raise self.machine.fault("exception return outside a handler", exc_return & ~1)
+        self.nvic.complete()
+        t_exit = pipeline.time + exception_return_cycles(ret.ins, tail_chain=False)
+        number = self.nvic.choose(t_exit, *self._masks())
+        if number is None:
+            resume = X.pop_frame(self.uc, exc_return)
+            self.uc.reg_write(U.UC_ARM_REG_PC, resume | 1)
+            pipeline.return_from_exception(exception_return_cycles(ret.ins, tail_chain=False))
+            self._exception_done(pipeline, ("return", pipeline.time, resume))
+            return
+        handler, waits = self._vector(number)
+        self.nvic.activate(number)
+        xpsr = self.uc.reg_read(U.UC_ARM_REG_XPSR)
+        self.uc.reg_write(U.UC_ARM_REG_XPSR, (xpsr & ~0x1FF) | number)
+        self.uc.reg_write(U.UC_ARM_REG_LR, exc_return)
+        self.uc.reg_write(U.UC_ARM_REG_PC, handler | 1)
+        pipeline.return_from_exception(exception_return_cycles(ret.ins, tail_chain=True) + waits)
+        chained = pipeline.time
+        self._exception_done(pipeline, ("return", chained, handler), ("entry", chained, handler))
+
+    def _exception_done(self, pipeline: Pipeline, *events: tuple) -> None:
+        """Timing resumes after an entry or return; observers see its events."""
+        self._timing_resumes()
+        self._set_deadline(self.nvic.deadline(pipeline.time, *self._masks()))
+        count = self.instructions
+        for event in events:
+            self.exceptions_taken += event[0] == "entry"
+            for fn in self._exception_observers:
+                fn(*event, count)
 
     # -- fast path: translation time ----------------------------------------------------
     def _find_dynamic_addresses(self) -> dict[int, int]:
@@ -338,7 +483,7 @@ class Engine:
             while address + 2 <= end:
                 ins = decode(address)
                 cond = conds.pop(0) if conds else 0
-                if ins.klass in DYNAMIC_CLASSES or cond:
+                if ins.klass in DYNAMIC_CLASSES or cond or ins.sets_mask:
                     found[address] = cond
                 if ins.klass == D.IT:
                     conds = list(ins.it_conds)
@@ -378,6 +523,7 @@ class Engine:
 
 
 MAX_STATES = 20_000  # distinct block-entry states kept before the memo is cleared (memory bound)
+PENDING_BOUND = 40  # cycles the instruction pending before a block may still add, per wait+1
 
 
 class NativePath:
@@ -395,7 +541,12 @@ class NativePath:
             native_mod.SETTLE(self._settle),
             native_mod.LIMIT(self._limit),
             native_mod.OBSERVE(self._observe),
+            native_mod.CHECK(self._check),
         )
+        self._stop_before: int | None = None  # a partial settle ends before this address
+        # block -> {address: upper bound of the cycles from the block's start to the boundary
+        # before it}: most boundaries of a block near an exception are surely too early
+        self._prefix_bounds: dict[tuple[int, int], dict[int, int]] = {}
         self._clock_cache: tuple | None = None
         self._observe_enabled = False
         self._observed_block: tuple | None = None
@@ -420,9 +571,11 @@ class NativePath:
                 lib.fp_add_region(start, end, index, int(bool(exact)))
         for address, cond in dynamic.items():
             self._add_info(address, cond)
-        # Few wide ranges: Unicorn scans its code-hook list on every hooked instruction, while a
-        # miss in the C table costs a few nanoseconds.
-        ranges = _merge_ranges(sorted(dynamic), gap=4, limit=8)
+        # Every instruction of the image's code (exception points can be anywhere), in few wide
+        # ranges: Unicorn scans its code-hook list on every hooked instruction, while a miss in
+        # the C table costs a few nanoseconds.
+        code = [s for s in engine.machine.image.segments if s.executable and s.data]
+        ranges = [(s.virtual_address, s.virtual_address + len(s.data) - 1) for s in code]
         flat = (ctypes.c_uint64 * (2 * len(ranges)))(*[x for r in ranges for x in r])
         self.install_callbacks()
         if lib.fp_attach(engine.uc._uch, flat, len(ranges)) != 0:
@@ -442,12 +595,15 @@ class NativePath:
             self._callbacks[1],
             self._callbacks[2],
             ctypes.cast(observe, ctypes.c_void_p) if observe else None,
+            self._callbacks[4],
         )
 
     def _add_info(self, address: int, cond: int) -> None:
         ins = self.engine._sweep_decode(address)
         mem = ins.mem if ins.memory else None
         kind = 1 if mem is not None else (2 if ins.klass == D.DIV else 0)
+        if ins.sets_mask:
+            kind = 3
         base = index = -1
         if mem is not None:
             base = _UC_REGS[mem.base] if mem.base != PC else -1
@@ -472,8 +628,17 @@ class NativePath:
 
     # -- callbacks from C ------------------------------------------------------------------
     def _translate(self, address: int, size: int) -> int:
+        """Instructions of a block, and (high word) an upper bound of its cycles plus those of
+        the instruction pending before it."""
         try:
-            return len(self.engine._instrs(address, size))
+            instrs = self.engine._instrs(address, size)
+            wait = self.engine._max_wait
+            bound = PENDING_BOUND * (wait + 1)
+            prefix = self._prefix_bounds[(address, size)] = {}
+            for ins in instrs:
+                prefix[ins.address] = bound
+                bound += max_cycles(ins, wait)
+            return len(instrs) | bound << 32
         except Exception as exc:  # never let an exception cross the C boundary
             self.engine.machine.stop(Stop(error=CmsimError(f"fast path: {exc}")))
             return 0
@@ -491,12 +656,14 @@ class NativePath:
             n = -nfacts - 1 if partial else nfacts
             recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[:n]]
             stop_after = None
-            if partial and recorded:
+            if partial and self._stop_before is not None:
+                pass  # an exception comes in: the block ends before that address
+            elif partial and recorded:
                 pc = self.engine.uc.reg_read(U.UC_ARM_REG_PC) & ~1
                 if pc == recorded[-1][0]:
                     stop_after = pc  # faulted in its last dynamic instruction
             first, end, exit_state, count, _step = self._time_block(
-                address, size, state, recorded, stop_after
+                address, size, state, recorded, stop_after, stop_before=self._stop_before
             )
             out[0], out[1], out[2], out[3] = first, end, exit_state, count
         except Exception as exc:  # never let an exception cross the C boundary
@@ -504,7 +671,9 @@ class NativePath:
             out[0] = out[1] = out[2] = out[3] = 0
 
     # -- the rules over one block --------------------------------------------------------------
-    def _time_block(self, address, size, state, recorded, stop_after, intern=True):
+    def _time_block(
+        self, address, size, state, recorded, stop_after, intern=True, stop_before=None
+    ):
         """Issue one block's instructions from a state; return (first issue cycle, last issue
         cycle, exit state id, instructions issued, last Step), times relative to the entry."""
         engine = self.engine
@@ -515,6 +684,8 @@ class NativePath:
         queue = list(it_queue)
         k, count, first = 0, 0, None
         for ins in engine._instrs(address, size):
+            if ins.address == stop_before:
+                break
             fact = None
             in_it = bool(queue) and queue[0][0] == ins.address
             if in_it:
@@ -545,7 +716,14 @@ class NativePath:
                 break
         if not intern:  # a clock read: the exit state is not needed
             return (first or 0), pipeline.time, -1, count, pipeline.pending
-        key = (pipeline.snapshot(), tuple(queue), engine.memory.snapshot(pipeline.time))
+        exit_state = self._intern(tuple(queue))
+        return (first or 0), pipeline.time, exit_state, count, pipeline.pending
+
+    def _intern(self, it_queue: tuple) -> int:
+        """State id of the sequencer and memory model as they are now."""
+        engine = self.engine
+        pipeline = engine.pipeline
+        key = (pipeline.snapshot(), it_queue, engine.memory.snapshot(pipeline.time))
         exit_state = self.state_ids.get(key)
         if exit_state is None:
             if len(self.states) >= MAX_STATES:  # bound memory: start the memo afresh
@@ -554,7 +732,60 @@ class NativePath:
                 self.state_ids.clear()
             exit_state = self.state_ids[key] = len(self.states)
             self.states.append(key)
-        return (first or 0), pipeline.time, exit_state, count, pipeline.pending
+        return exit_state
+
+    # -- exceptions ----------------------------------------------------------------------------
+    def _check(self, address: int) -> int:
+        """At the boundary before `address` in the block being recorded: take an exception?"""
+        try:
+            engine = self.engine
+            block, state, now = ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64()
+            facts = ctypes.POINTER(native_mod.Fact)()
+            n = self.lib.fp_current(
+                ctypes.byref(block), ctypes.byref(state), ctypes.byref(now), ctypes.byref(facts)
+            )
+            key = (block.value >> 32, block.value & 0xFFFFFFFF)
+            early = now.value + self._prefix_bounds[key][address] < engine._deadline
+            if early and not engine.nvic.pending:  # (a pending one waits only for a mask)
+                return 0
+            recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[: max(n, 0)]]
+            self._time_block(
+                block.value >> 32,
+                block.value & 0xFFFFFFFF,
+                state.value,
+                recorded,
+                None,
+                intern=False,
+                stop_before=address,
+            )
+            end = now.value + engine.pipeline.total_if_finished()
+            return int(engine.boundary(end, address))
+        except Exception as exc:  # never let an exception cross the C boundary
+            self.engine.machine.stop(Stop(error=CmsimError(f"fast path: {exc}")))
+            return 1
+
+    def settle(self, stop_before: int | None) -> Pipeline:
+        """Settle the block in progress (up to `stop_before`, or all of it) and return the
+        sequencer in the state it leaves, at its absolute time."""
+        self._stop_before = stop_before
+        try:
+            self.lib.fp_finish(1 if stop_before is not None else 0)
+        finally:
+            self._stop_before = None
+        totals = (ctypes.c_int64 * 5)()
+        self.lib.fp_totals(totals)
+        snapshot, queue, memory = self.states[totals[1]]
+        engine = self.engine
+        if queue:
+            raise CmsimError("exception inside an IT block")
+        engine.pipeline.restore(snapshot, engine.decode, totals[0])
+        engine.memory.restore(memory, totals[0])
+        return engine.pipeline
+
+    def resume_from_pipeline(self) -> None:
+        """Blocks go on from the sequencer's state (after an exception entry or return)."""
+        pipeline = self.engine.pipeline
+        self.lib.fp_set_clock(pipeline.time, self._intern(()))
 
     def current_step(self, pc: int) -> tuple[int, object]:
         """Issue cycle and Step of the instruction at `pc` in the block being recorded."""

@@ -45,7 +45,8 @@ from cmsim.peripherals import MARKER_BEGIN, PPB_BASE, PPB_SIZE, SystemPeripheral
 from cmsim.semihost import Exit, Semihost, read_c_string
 
 SEMIHOSTING_BKPT = 0xAB
-EXCP_UDEF, EXCP_SWI, EXCP_BKPT = 1, 2, 7  # QEMU's exception numbers, as Unicorn reports them
+# QEMU's exception numbers, as Unicorn reports them (EXCP_EXCEPTION_EXIT: a branch to EXC_RETURN)
+EXCP_UDEF, EXCP_SWI, EXCP_BKPT, EXCP_EXCEPTION_EXIT = 1, 2, 7, 8
 NEVER = 0xFFFFFFFF  # an odd address: a Thumb PC can never equal it, so emu_start runs until stopped
 
 ACCESS_FAULTS = {
@@ -59,11 +60,16 @@ ACCESS_FAULTS = {
 
 
 class Clock(Protocol):
-    """What the machine asks of the engine: the model's time at the current instruction."""
+    """What the machine asks of the engine: the model's time at the current instruction, and
+    what to do on SVC and exception return (the engine models exceptions)."""
 
     def issue_cycle(self) -> int: ...
 
     def next_issue_cycle(self) -> int: ...
+
+    def on_svc(self, next_address: int) -> None: ...
+
+    def on_exception_return(self, exc_return: int) -> None: ...
 
 
 class _NoClock:
@@ -72,6 +78,12 @@ class _NoClock:
 
     def next_issue_cycle(self) -> int:
         return 0
+
+    def on_svc(self, next_address: int) -> None:
+        return None  # no engine: the machine reports a fault
+
+    def on_exception_return(self, exc_return: int) -> None:
+        return None
 
 
 @dataclass
@@ -119,6 +131,7 @@ class Machine:
         self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_access)
         self._stop: Stop | None = None
         self._pending_fault: FirmwareFault | None = None
+        self._action: Callable[[], None] | None = None
         self.host_seconds = 0.0
 
     # -- memory ----------------------------------------------------------------------------
@@ -182,6 +195,7 @@ class Machine:
         self.pc = pc
         self._stop = None
         self._pending_fault = None
+        self._action = None
 
     def _vector_reset(self) -> tuple[int, int] | None:
         if self.board.region_at(0, 8) is None:
@@ -208,6 +222,17 @@ class Machine:
             on_stop()  # the engine delivers events it still holds for the code run so far
         self.uc.emu_stop()
 
+    def interrupt(self, action: Callable[[], None]) -> None:
+        """Stop the emulation before the next instruction, run `action` (exception entry or
+        return: it changes registers and memory) and go on at the PC it leaves."""
+        self._action = action
+        self.uc.emu_stop()
+
+    @property
+    def interrupting(self) -> bool:
+        """An interrupt() is under way: hooks must not time anything more."""
+        return self._action is not None
+
     def run(self, start: int | None = None) -> int:
         """Run until the firmware exits; return its exit code or raise the error that stopped it."""
         begin = time.perf_counter()
@@ -216,10 +241,19 @@ class Machine:
         if on_run is not None:
             on_run()  # the engine's hooks become live again after an earlier stop
         try:
-            self.uc.emu_start(pc | 1, NEVER)
+            while True:
+                self.uc.emu_start(pc | 1, NEVER)
+                if self._stop is not None or self._action is None:
+                    break
+                action, self._action = self._action, None
+                action()
+                pc = self.uc.reg_read(UC_ARM_REG_PC)
         except UcError as exc:
             self._stop = self._stop or Stop(error=self._fault_from(exc))
+        except CmsimError as exc:  # an action found the firmware at fault
+            self._stop = self._stop or Stop(error=exc)
         finally:
+            self._action = None
             self.host_seconds += time.perf_counter() - begin
         stop = self._stop or Stop(error=CmsimError("emulation stopped for an unknown reason"))
         if stop.error is not None:
@@ -237,7 +271,13 @@ class Machine:
                 return
             self.stop(Stop(error=self.fault(f"breakpoint BKPT #{immediate}", pc)))
         elif intno == EXCP_SWI:
-            self.stop(Stop(error=self.fault("SVC exception (no handler model)", pc - 2)))
+            self.clock.on_svc(pc)
+            if self._action is None:
+                self.stop(Stop(error=self.fault("SVC exception (no engine)", pc - 2)))
+        elif intno == EXCP_EXCEPTION_EXIT and pc >= 0xFFFFFF00:
+            self.clock.on_exception_return(pc | 1)
+            if self._action is None:
+                self.stop(Stop(error=self.fault("exception return (no engine)", pc)))
         elif intno == EXCP_UDEF:
             self.stop(Stop(error=self.fault("undefined instruction", pc)))
         else:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cmsim.exceptions import Nvic
+
 PPB_BASE = 0xE0000000
 PPB_SIZE = 0x100000
 
@@ -58,6 +60,7 @@ class SystemPeripherals:
         self._syst_start_value = 0  # CVR when SysTick was last (re)started
         self._syst_since = 0
         self._syst_flag_seen = 0  # cycle of the last CSR read (COUNTFLAG clears on read)
+        self.nvic = Nvic(self._systick_pends, self._systick_next_pend)
 
     # -- DWT CYCCNT (M4-DWT-1) -------------------------------------------------------------
     def cyccnt_running(self) -> bool:
@@ -89,21 +92,43 @@ class SystemPeripherals:
         reload = self.registers.get(SYST_RVR, 0)
         return reload - (elapsed - start - 1) % (reload + 1)
 
+    def systick_next_zero(self, after: int) -> int | None:
+        """First cycle > `after` at which the counter reaches 0 by counting down (COUNTFLAG
+        sets, SysTick pends when TICKINT); None when it never will. A counter started at 0
+        reloads first, so its first zero is a full period later."""
+        if not self.systick_running():
+            return None
+        reload = self.registers.get(SYST_RVR, 0)
+        start = self._syst_start_value
+        first = self._syst_since + (start if start else reload + 1)
+        if reload == 0:  # a zero reload value stops the counter at its next wrap
+            return first if start and first > after else None
+        if after < first:
+            return first
+        period = reload + 1
+        return first + ((after - first) // period + 1) * period
+
     def systick_wrapped_since(self, since: int, now: int) -> bool:
         """True when the counter reached 0 at some cycle in (since, now]."""
-        if not self.systick_running():
-            return False
-        first_zero = self._syst_since + self._syst_start_value
-        if now < first_zero:
-            return False
-        period = self.registers.get(SYST_RVR, 0) + 1
-        last_zero = first_zero + (now - first_zero) // period * period
-        return last_zero > since
+        zero = self.systick_next_zero(since)
+        return zero is not None and zero <= now
+
+    def systick_interrupts(self) -> bool:
+        """SysTick pends its exception on each wrap (TICKINT)."""
+        return self.systick_running() and bool(self.registers[SYST_CSR] & CSR_TICKINT)
+
+    def _systick_pends(self, since: int, now: int) -> bool:
+        return self.systick_interrupts() and self.systick_wrapped_since(since, now)
+
+    def _systick_next_pend(self, after: int) -> int | None:
+        return self.systick_next_zero(after) if self.systick_interrupts() else None
 
     # -- bus interface ---------------------------------------------------------------------
     def read(self, address: int) -> int:
         """A 32-bit register read at the current instruction's issue cycle."""
         now = self.issue_cycle()
+        if self.nvic.owns(address):
+            return self.nvic.read(address, now)
         if address == DWT_CYCCNT:
             return self.cyccnt(now)
         if address == SYST_CVR:
@@ -124,6 +149,9 @@ class SystemPeripherals:
                 self.on_marker(address, value & MASK32, at)
             return
         now = self.next_issue_cycle()
+        if self.nvic.owns(address):
+            self.nvic.write(address, value & MASK32, now)
+            return
         if address == DWT_CYCCNT:
             self._set_cyccnt(value, now)
             return
@@ -132,18 +160,23 @@ class SystemPeripherals:
             self.registers[address] = value & MASK32
             self._set_cyccnt(frozen, now)  # counting starts after the enabling store
             return
+        if address in (SYST_CSR, SYST_RVR, SYST_CVR):
+            self.nvic.collect(now)  # pends under the old settings stay pending
+            self._write_systick(address, value, now)
+            self.nvic.on_change()
+            return
+        self.registers[address] = value & MASK32
+
+    def _write_systick(self, address: int, value: int, now: int) -> None:
         if address == SYST_CVR:
             self._restart_systick(0, now)
             self._syst_flag_seen = now
-            return
-        if address == SYST_CSR:
+        elif address == SYST_CSR:
             current = self.systick_value(now)
             self.registers[SYST_CSR] = value & (CSR_ENABLE | CSR_TICKINT | CSR_CLKSOURCE)
             self._restart_systick(current, now)
-            return
-        if address == SYST_RVR:
-            value &= MASK24
-        self.registers[address] = value & MASK32
+        else:
+            self.registers[SYST_RVR] = value & MASK24
 
     def _restart_systick(self, value: int, now: int) -> None:
         self._syst_start_value, self._syst_since = value, now

@@ -311,7 +311,7 @@ class Profiler:
         self._region_stats: dict[str, RegionStats] = {}
         self._unmatched_ends = 0
         self._events: list[CallEvent] = []
-        self._pending_resume: int | None = None  # set by exception_entry
+        self._pending_executed: int | None = None  # of the interrupted run (exception_entry)
 
     @classmethod
     def attach(
@@ -327,6 +327,7 @@ class Profiler:
             min_event_cycles=min_event_cycles,
         )
         engine.add_block_observer(profiler.on_block)
+        engine.add_exception_observer(profiler.on_exception)
         machine.add_marker_listener(profiler.on_marker)
         return profiler
 
@@ -401,13 +402,10 @@ class Profiler:
         """
         prev = self._run
         nxt = self._run_at(address)
-        resume, self._pending_resume = self._pending_resume, None
+        executed, self._pending_executed = self._pending_executed, None
         if prev is self._start_run:
             return [0, 0, nxt, _ROOT]  # not cached: it happens once
-        if resume is not None:  # exception entry: the frame is pushed already
-            executed = (
-                prev.addresses.index(resume) if resume in prev.addresses else len(prev.addresses)
-            )
+        if executed is not None:  # exception entry: the frame is pushed already
             prev.func.instructions += executed  # finish() tallies cached edges only
             return [0, executed, nxt, _SAME]  # not cached either
         same = _SAME if nxt.func is prev.func else _JUMP
@@ -594,16 +592,33 @@ class Profiler:
         if self.record_events:
             self._events.append((name, start, cycle, len(self._regions), "region"))
 
-    def exception_entry(self, cycle: int, handler: int, return_address: int) -> None:
-        """The core takes an exception at `cycle` (entry overhead is charged to the handler).
+    def on_exception(self, kind: str, cycle: int, address: int, instructions: int) -> None:
+        """Exception observer (Engine.add_exception_observer): entry or return."""
+        if kind == "entry":
+            self.exception_entry(cycle, address, instructions)
+        else:
+            self.exception_exit(cycle)
 
-        `return_address` is the first instruction not executed by the interrupted code; the
-        handler's exception return, a branch to that address, ends the frame. The next block
-        event must be the handler's first block.
-        """
-        self._push(self._func_at(handler), return_address, cycle, "exception", self._stack[-1])
-        self._pending_resume = return_address
+    def exception_entry(self, cycle: int, handler: int, instructions: int) -> None:
+        """The core takes an exception at `cycle` (entry overhead is charged to the handler)
+        after executing `instructions` in all; the next block event is the handler's first.
+        The interrupted block may have run partly (exceptions come between instructions)."""
+        self._push(self._func_at(handler), None, cycle, "exception", self._stack[-1])
+        self._pending_executed = instructions - self._instructions
         self._successors = {}  # the next edge is classified once, by _new_edge
+
+    def exception_exit(self, cycle: int) -> None:
+        """The innermost handler returns; the next context starts at `cycle` (exit overhead
+        is charged to the handler)."""
+        stack = self._stack
+        index = len(stack) - 1
+        while index >= 0 and stack[index][_F_KIND] != "exception":
+            index -= 1
+        if index < 0:
+            return
+        self._flush(cycle)
+        while len(stack) > index:
+            self._pop(cycle)
 
     # -- the result ----------------------------------------------------------------------------
     def finish(self, result: RunResult | int) -> Profile:

@@ -44,6 +44,7 @@ SETTLE = ctypes.CFUNCTYPE(
 )
 LIMIT = ctypes.CFUNCTYPE(None, ctypes.c_uint64)
 OBSERVE = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_int64)
+CHECK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint64)
 
 
 def _libunicorn() -> Path:
@@ -101,7 +102,9 @@ def load() -> ctypes.CDLL | None:
     copy.unlink()  # stays mapped while loaded
     copy.parent.rmdir()
     native.fp_init.argtypes = [ctypes.c_uint32, ctypes.c_int64]
-    native.fp_set_callbacks.argtypes = [TRANSLATE, SETTLE, LIMIT, ctypes.c_void_p]
+    native.fp_set_callbacks.argtypes = [TRANSLATE, SETTLE, LIMIT, ctypes.c_void_p, CHECK]
+    native.fp_set_deadline.argtypes = [ctypes.c_int64, ctypes.c_int]
+    native.fp_set_clock.argtypes = [ctypes.c_int64, ctypes.c_int64]
     native.fp_add_region.argtypes = [ctypes.c_uint32] * 4
     native.fp_clear_memo.argtypes = []
     native.fp_add_info.argtypes = [ctypes.c_uint32] + [ctypes.c_int] * 14

@@ -29,6 +29,7 @@ extern int uc_emu_stop(uc_engine *uc);
 #define K_PLAIN 0   /* dynamic but needs no value (IT, BKPT, SVC, WFI) */
 #define K_MEM 1
 #define K_DIV 2
+#define K_MASK 3    /* CPS/MSR: may unmask a pending exception */
 
 typedef struct {
     uint32_t address;
@@ -51,7 +52,7 @@ typedef struct {
 
 typedef struct {
     uint64_t key_block;
-    int64_t count;
+    int64_t count, bound; /* instructions; upper bound of its cycles (exception windows) */
     int used;
 } BlockLen;
 
@@ -60,11 +61,12 @@ typedef struct {
 } Region;
 
 /* Python callbacks. */
-typedef int64_t (*translate_fn)(uint64_t address, uint32_t size);
+typedef int64_t (*translate_fn)(uint64_t address, uint32_t size); /* count | bound << 32 */
 typedef void (*settle_fn)(uint64_t address, uint32_t size, int64_t state, const Fact *facts,
                           int64_t nfacts, int64_t *out); /* out: d_first d_exit exit count */
 typedef void (*limit_fn)(uint64_t address);
 typedef void (*observe_fn)(uint64_t address, int64_t cycle);
+typedef int (*check_fn)(uint64_t address); /* 1: an exception comes in before `address` */
 
 static Info *infos;
 static uint32_t info_mask;
@@ -81,6 +83,7 @@ static translate_fn py_translate;
 static settle_fn py_settle;
 static limit_fn py_limit;
 static observe_fn py_observe;
+static check_fn py_check;
 
 static uint64_t cur_block;
 static int have_cur, stopped;
@@ -88,6 +91,12 @@ static int observed; /* the current block's observer event was already sent (clo
 static int cleared;  /* the memo was cleared during a Python callback */
 static int64_t state, now, instructions, max_instructions;
 static int64_t hits, misses;
+/* Exceptions (M4-EXC-POINT): the earliest cycle one may be due; blocks whose cycle bound
+ * reaches it ask Python at every instruction boundary (window). rearm: one is pending but
+ * masked, so a CPS/MSR opens a window. */
+static int64_t deadline = INT64_MAX;
+static int window, rearm;
+static const BlockLen *cur_len;
 
 static uint32_t hash32(uint32_t x)
 {
@@ -122,16 +131,19 @@ int fp_init(uint32_t info_capacity_log2, int64_t max_instr)
     nregions = 0;
     have_cur = stopped = 0;
     state = now = instructions = hits = misses = 0;
+    deadline = INT64_MAX;
+    window = rearm = 0;
     max_instructions = max_instr;
     return infos && memo && lens ? 0 : -1;
 }
 
-void fp_set_callbacks(translate_fn t, settle_fn s, limit_fn l, observe_fn o)
+void fp_set_callbacks(translate_fn t, settle_fn s, limit_fn l, observe_fn o, check_fn c)
 {
     py_translate = t;
     py_settle = s;
     py_limit = l;
     py_observe = o;
+    py_check = c;
 }
 
 int fp_add_region(uint32_t start, uint32_t end, uint32_t index, uint32_t exact)
@@ -286,7 +298,7 @@ static void memo_grow(void)
 static void apply(uint64_t key_block, int64_t d_first, int64_t d_exit, int64_t exit_state,
                   int64_t count)
 {
-    if (py_observe && !observed)
+    if (py_observe && !observed && count > 0)
         py_observe(key_block >> 32, now + d_first);
     observed = 0;
     now += d_exit;
@@ -335,41 +347,48 @@ static void settle_current(int partial)
         memo_grow();
 }
 
-static int64_t block_length(uint64_t key)
+static void lens_grow(void)
 {
-    uint32_t slot = hash32((uint32_t)(key >> 32) ^ (uint32_t)key * 31u) & lens_mask;
+    BlockLen *old = lens;
+    uint32_t old_mask = lens_mask;
+    lens_mask = lens_mask * 2 + 1;
+    lens = calloc((size_t)lens_mask + 1, sizeof(BlockLen));
+    for (uint32_t k = 0; k <= old_mask; k++) {
+        if (!old[k].used)
+            continue;
+        uint64_t kk = old[k].key_block;
+        uint32_t s = hash32((uint32_t)(kk >> 32) ^ (uint32_t)kk * 31u) & lens_mask;
+        while (lens[s].used)
+            s = (s + 1) & lens_mask;
+        lens[s] = old[k];
+    }
+    free(old);
+}
+
+static const BlockLen *block_length(uint64_t key)
+{
     for (;;) {
-        BlockLen *e = &lens[slot];
-        if (!e->used) {
-            e->used = 1;
-            e->key_block = key;
-            e->count = py_translate(key >> 32, (uint32_t)key);
-            if (++lens_used * 2 > lens_mask) {
-                /* grow */
-                BlockLen *old = lens;
-                uint32_t old_mask = lens_mask;
-                int64_t count = e->count;
-                lens_mask = lens_mask * 2 + 1;
-                lens = calloc((size_t)lens_mask + 1, sizeof(BlockLen));
-                lens_used = 0;
-                for (uint32_t k = 0; k <= old_mask; k++) {
-                    if (!old[k].used)
-                        continue;
-                    uint64_t kk = old[k].key_block;
-                    uint32_t s = hash32((uint32_t)(kk >> 32) ^ (uint32_t)kk * 31u) & lens_mask;
-                    while (lens[s].used)
-                        s = (s + 1) & lens_mask;
-                    lens[s] = old[k];
-                    lens_used++;
-                }
-                free(old);
-                return count;
-            }
-            return e->count;
+        uint32_t slot = hash32((uint32_t)(key >> 32) ^ (uint32_t)key * 31u) & lens_mask;
+        for (;;) {
+            BlockLen *e = &lens[slot];
+            if (e->used && e->key_block == key)
+                return e;
+            if (!e->used)
+                break;
+            slot = (slot + 1) & lens_mask;
         }
-        if (e->key_block == key)
-            return e->count;
-        slot = (slot + 1) & lens_mask;
+        if ((lens_used + 1) * 2 > lens_mask) {
+            lens_grow();
+            continue;
+        }
+        BlockLen *e = &lens[slot];
+        int64_t packed = py_translate(key >> 32, (uint32_t)key);
+        e->used = 1;
+        e->key_block = key;
+        e->count = packed & 0xFFFFFFFF;
+        e->bound = packed >> 32;
+        lens_used++;
+        return e;
     }
 }
 
@@ -380,7 +399,8 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
         return;
     settle_current(0);
     uint64_t key = address << 32 | size;
-    int64_t count = block_length(key);
+    cur_len = block_length(key);
+    int64_t count = cur_len->count;
     if (instructions + count > max_instructions) {
         stopped = 1;
         py_limit(address);
@@ -391,6 +411,7 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
     nfacts = 0;
     have_cur = 1;
     observed = 0;
+    window = deadline != INT64_MAX && now + cur_len->bound >= deadline;
 }
 
 static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
@@ -400,8 +421,17 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
     if (!have_cur || stopped)
         return;
     const Info *info = find_info((uint32_t)address);
+    /* No exception inside an IT block: its covered instructions carry a condition. */
+    if (window && (info == NULL || !info->cond) && py_check(address)) {
+        stopped = 1; /* Python stopped the emulation; the engine resumes the hooks */
+        return;
+    }
     if (info == NULL || nfacts >= (int64_t)(sizeof facts / sizeof facts[0]))
         return;
+    if (info->kind == K_MASK && rearm) {
+        deadline = 0; /* the mask may open: look again at the next boundary */
+        window = 1;
+    }
     Fact *f = &facts[nfacts++];
     f->pc = (uint32_t)address;
     f->executed = 1;
@@ -445,6 +475,25 @@ int fp_attach(uc_engine *uc, const uint64_t *ranges, int nranges)
 
 /* End of run: settle the block in progress (partial when the run stopped inside it). */
 void fp_finish(int partial) { settle_current(partial); }
+
+/* Exceptions: the earliest cycle one may be due (INT64_MAX: none can be), and whether a mask
+ * change may let a pending one in. The block in progress looks at its remaining boundaries. */
+void fp_set_deadline(int64_t cycle, int rearm_on_mask)
+{
+    deadline = cycle;
+    rearm = rearm_on_mask;
+    if (have_cur && deadline != INT64_MAX)
+        window = 1;
+}
+
+/* After exception entry or return: the time and state the next block starts from. */
+void fp_set_clock(int64_t time, int64_t entry_state)
+{
+    now = time;
+    state = entry_state;
+    have_cur = 0;
+    stopped = 0;
+}
 
 /* The block being recorded, for clock reads in the middle of it. */
 int64_t fp_current(uint64_t *block, int64_t *entry_state, int64_t *time, const Fact **out_facts)

@@ -77,6 +77,8 @@ DEVICE_STORE = "device store wait states (M4-LS-WB)"
 STORE_WAIT = "store wait states (M4-MEM-1)"
 BARRIER_DRAIN = "barrier drain (§2.8)"
 FETCH = "fetch stall (M4-MEM-FETCH)"  # waiting for the next instruction's flash line
+EXC_ENTRY = "exception entry (M4-EXC-ENTRY)"  # on the handler's first instruction, as profiles do
+EXC_RETURN = "exception return (M4-EXC-EXIT/TAIL)"  # replaces the return instruction's cost
 EXTRA = "other stalls"  # `extra` whose parts were not recorded (a restored snapshot)
 
 # explain(step, cost, parts): a settled instruction, its cost and the parts that sum to it.
@@ -239,6 +241,36 @@ def access_bytes(ins: Instr) -> int:
     return max(1, ins.width)
 
 
+# -- exceptions (section 7) --------------------------------------------------------------------
+
+EXCEPTION_ENTRY = 12  # M4-EXC-ENTRY: end of the interrupted instruction to the handler's first
+EXCEPTION_EXIT = 10  # M4-EXC-EXIT: BX LR with EXC_RETURN to the returned-to instruction
+TAIL_CHAIN = 6  # M4-EXC-TAIL: return instruction to the next handler's first instruction
+
+
+def exception_return_cycles(ins: Instr, tail_chain: bool) -> int:
+    """M4-EXC-EXIT / M4-EXC-TAIL: cycles from the issue of the exception-return instruction to
+    the next instruction (returned-to context, or the chained handler). A POP/LDM of N registers
+    adds N - 1 (the spec's attribution for exit [I]; tail-chaining mirrors it [I])."""
+    cycles = TAIL_CHAIN if tail_chain else EXCEPTION_EXIT
+    if ins.klass == D.POP_PC:
+        cycles += ins.nregs - 1
+    return cycles
+
+
+def max_cycles(ins: Instr, wait_states: int) -> int:
+    """An upper bound on one instruction's cycles, issue to next issue, when no access or fetch
+    waits more than `wait_states`: the engine looks for exception points only in blocks whose
+    bound reaches an exception's pend cycle."""
+    cycles = 12 if ins.klass == D.DIV else base_cost(ins)  # M4-DIV-1: at most 12
+    if ins.branch:
+        cycles += TAKEN_TB + ins.nregs + 2  # M4-BR-1 (POP N + 4), M4-BR-LR, M4-BR-F1
+    if ins.memory:
+        beats = max(1, ins.nregs, ins.width // 4)
+        cycles += 3 + beats * wait_states  # M4-LS-STLD, -AGU, -UNAL; M4-MEM-DATA
+    return cycles + 2 + wait_states  # M4-BR-NT or a barrier drain; M4-MEM-FETCH
+
+
 # -- the sequencer -----------------------------------------------------------------------------
 
 
@@ -278,6 +310,9 @@ class Pipeline:
         # numbers; on, the same code paths also record which rule added what.
         self.explain: Explainer | None = None
         self._why: tuple[Step, list[Part]] | None = None  # parts of a step's extra (explaining)
+        # Cycles after an exception entry or return that belong to the next instruction (the
+        # entry, a fetch stall), charged to its Step once it issues, as profiles charge them.
+        self._carry: tuple[Step | None, list[Part]] | None = None
 
     def issue(self, ins: Instr, executed: bool, address: int | None, div: int, in_it: bool) -> int:
         """Add the next instruction; return its issue cycle.
@@ -316,11 +351,16 @@ class Pipeline:
         if mem.has_slow_fetch:
             stall = mem.fetch_stall(ins.address, ins.size, t)  # M4-MEM-FETCH
             t += stall
-            if why is not None and prev is not None:
-                _note(parts, FETCH, stall)  # the cycles before this issue are prev's (M4-ACC-1)
+            if why is not None:
+                if prev is not None:
+                    _note(parts, FETCH, stall)  # the cycles before this issue are prev's (M4-ACC-1)
+                elif self._carry is not None:  # after an exception: the new instruction's
+                    _note(self._carry[1], FETCH, stall)
         if why is not None:
             if prev is not None:
-                self.explain(prev, t - self.time, parts)
+                self._report(prev, t - self.time, parts)
+            elif self._carry is not None:  # the first instruction after an exception
+                self._carry = (step, self._carry[1])
             self._why = (step, why)
         step.t = t
         self.time = t
@@ -460,13 +500,32 @@ class Pipeline:
         self.before_it = _step_from_key(before, decode, time)
         self.time = time
 
+    def enter_exception(self, cycles: int) -> int:
+        """M4-EXC-ENTRY: the pending instruction ends with no successor to pair with, and the
+        handler's first instruction issues `cycles` after its end; returns that cycle."""
+        if self.explain is not None:
+            self._report_final()
+            self._carry = (None, [(EXC_ENTRY, cycles)])
+        self.time = self.total_if_finished() + cycles
+        self.pending = None
+        self.before_it = None
+        return self.time
+
+    def return_from_exception(self, cycles: int) -> int:
+        """M4-EXC-EXIT / M4-EXC-TAIL: the pending instruction is the exception return; the next
+        instruction issues `cycles` after it (its own cost is replaced); returns that cycle."""
+        if self.explain is not None and self.pending is not None:
+            self._report(self.pending, cycles, [(EXC_RETURN, cycles)])
+            self._carry = (None, [])
+        self.time += cycles
+        self.pending = None
+        self.before_it = None
+        return self.time
+
     def finish(self) -> int:
         """Settle the last instruction (no successor: not taken, no pairing); total cycles."""
-        i = self.pending
-        if i is not None and self.explain is not None:
-            parts: list[Part] = []
-            cost = self._final_cost(i, parts)
-            self.explain(i, cost, parts)
+        if self.explain is not None:
+            self._report_final()
         self.time = self.total_if_finished()
         self.pending = None
         return self.time
@@ -477,6 +536,22 @@ class Pipeline:
         if i is None:
             return self.time
         return self.time + self._final_cost(i)
+
+    def _report_final(self) -> None:
+        """Explain the pending instruction as the last before a stop or an exception entry."""
+        i = self.pending
+        if i is not None:
+            parts: list[Part] = []
+            self._report(i, self._final_cost(i, parts), parts)
+
+    def _report(self, i: Step, cost: int, parts: list[Part]) -> None:
+        """Hand a settled instruction to the explainer, with what an exception before it left."""
+        carry = self._carry
+        if carry is not None and carry[0] is i:
+            self._carry = None
+            parts[:0] = carry[1]
+            cost += sum(cycles for _reason, cycles in carry[1])
+        self.explain(i, cost, parts)
 
     def _final_cost(self, i: Step, parts: list[Part] | None = None) -> int:
         """Cost of the last instruction of a run (nothing follows it); `parts` as in _settle."""
@@ -549,8 +624,13 @@ def _step_from_key(key: tuple | None, decode, time: int) -> Step | None:
 
 __all__ = [
     "BASE_COST",
+    "EXCEPTION_ENTRY",
+    "EXCEPTION_EXIT",
     "Explainer",
     "Part",
+    "TAIL_CHAIN",
+    "exception_return_cycles",
+    "max_cycles",
     "Pipeline",
     "Step",
     "agu_stall",
