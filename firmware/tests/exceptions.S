@@ -1,6 +1,7 @@
 /* Exception timing (tests/test_exceptions.py): SVC entry and exit by BX LR and by POP, SysTick
  * interrupting straight-line code, tail-chaining into a pended PendSV, and PendSV pended under
- * PRIMASK taken right after CPSIE. Each scenario reads DWT CYCCNT around the event and stores a
+ * PRIMASK taken right after CPSIE, and external interrupt 0 pended by STIR through a vector table
+ * in SRAM (VTOR), and an SVC from a thread on the process stack. Each scenario reads DWT CYCCNT around the event and stores a
  * cycle difference in `results`; the test states the expected value of each and the rules that
  * give it (shared/timing/cortex-m4.md section 7).
  *
@@ -19,12 +20,21 @@
     .equ ICSR, 0xE000ED04
     .equ SHPR3, 0xE000ED20
     .equ PENDSVSET, 1 << 28
+    .equ VTOR, 0xE000ED08
+    .equ NVIC_ISER0, 0xE000E100
+    .equ STIR, 0xE000EF00
 
     .bss
     .align 2
     .global results
 results:
     .space 64
+    .align 3
+    .space 256
+psp_stack_top:
+    .align 7
+ram_vectors:  /* VTOR needs a 128-byte aligned table; only entry 16 (IRQ 0) is used */
+    .space 4 * 17
 
     .text
     .global main
@@ -99,6 +109,49 @@ main:
     nop
     subs r3, r11, r1
     str r3, [r10, #32]
+
+    /* 5. IRQ 0, enabled in the NVIC and pended by a store to STIR. */
+    ldr r0, =ram_vectors
+    ldr r1, =PendSV_Handler
+    str r1, [r0, #64]
+    ldr r1, =VTOR
+    str r0, [r1]
+    ldr r1, =NVIC_ISER0
+    movs r2, #1
+    str r2, [r1]
+    ldr r1, =STIR
+    movs r2, #0
+    ldr r3, [r4]
+    str r2, [r1]
+    nop
+    subs r3, r11, r3
+    str r3, [r10, #36]
+
+    /* 6. A thread on the process stack (CONTROL.SPSEL = 1) takes an SVC and gets its stack
+     * and CONTROL back. The vector table is the one in flash again. */
+    ldr r1, =VTOR
+    movs r2, #0
+    str r2, [r1]
+    mov r6, sp
+    ldr r0, =psp_stack_top
+    msr psp, r0
+    movs r0, #2
+    msr control, r0
+    isb
+    movs r7, #0
+    svc #0
+    mrs r0, control
+    mrs r1, psp
+    movs r2, #0
+    msr control, r2
+    isb
+    str r0, [r10, #40]
+    ldr r0, =psp_stack_top
+    subs r1, r0, r1
+    str r1, [r10, #44]
+    mov r3, sp
+    subs r3, r3, r6
+    str r3, [r10, #48]
 
     movs r0, #0
     pop {r4-r11, pc}

@@ -477,6 +477,8 @@ def _print_summary(result: RunResult, elf: str, board: str) -> None:
     table.add_row("exit code", str(result.exit_code))
     table.add_row("instructions", f"{result.instructions:,}")
     table.add_row("cycles", f"{result.cycles:,}")
+    if result.exceptions:
+        table.add_row("exceptions taken", f"{result.exceptions:,}")
     table.add_row(
         "time at board clock",
         f"{format_seconds(result.simulated_seconds)} @ {result.clock_hz / 1e6:g} MHz",

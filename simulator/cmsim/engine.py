@@ -102,6 +102,7 @@ class RunResult:
     host_seconds: float
     output: bytes = field(repr=False)
     clock_hz: int
+    exceptions: int = 0  # exception entries (interrupts, SVC; tail-chained ones included)
 
     @property
     def instructions_per_second(self) -> float:
@@ -431,7 +432,10 @@ class Engine:
         pipeline = self._timing_at_stop(None)
         ret = pipeline.pending
         if ret is None or not self.nvic.active:
-            raise self.machine.fault("exception return outside a handler", exc_return & ~1)
+            where = exc_return & ~1 if ret is None else ret.ins.address
+            raise self.machine.fault(
+                f"exception return (branch to 0x{exc_return:08x}) outside a handler", where
+            )
         self.nvic.complete()
         t_exit = pipeline.time + exception_return_cycles(ret.ins, tail_chain=False)
         number = self.nvic.choose(t_exit, *self._masks())
@@ -504,6 +508,7 @@ class Engine:
         """Reset and run the firmware to its exit (from `entry` instead of the reset vector
         when given); errors (faults, limits) propagate."""
         self.machine.reset()
+        self._set_deadline(X.NEVER)
         if self._native is not None:
             return self._native.run(entry)
         try:
@@ -519,6 +524,7 @@ class Engine:
             host_seconds=self.machine.host_seconds,
             output=bytes(self.machine.semihost.output),
             clock_hz=self.machine.board.clock_hz,
+            exceptions=self.exceptions_taken,
         )
 
 
@@ -547,6 +553,7 @@ class NativePath:
         # block -> {address: upper bound of the cycles from the block's start to the boundary
         # before it}: most boundaries of a block near an exception are surely too early
         self._prefix_bounds: dict[tuple[int, int], dict[int, int]] = {}
+        self._anchor: tuple = ((None, None), 0, 0)  # last timed boundary: block run, prefix, end
         self._clock_cache: tuple | None = None
         self._observe_enabled = False
         self._observed_block: tuple | None = None
@@ -745,9 +752,15 @@ class NativePath:
                 ctypes.byref(block), ctypes.byref(state), ctypes.byref(now), ctypes.byref(facts)
             )
             key = (block.value >> 32, block.value & 0xFFFFFFFF)
-            early = now.value + self._prefix_bounds[key][address] < engine._deadline
-            if early and not engine.nvic.pending:  # (a pending one waits only for a mask)
-                return 0
+            prefix = self._prefix_bounds[key][address]
+            latest = now.value + prefix
+            anchor = self._anchor
+            if anchor[0] == (block.value, now.value):
+                # The last boundary timed in this block ended at anchor[2]; its pending
+                # instruction may still gain a store->load cycle or write wait states.
+                latest = min(latest, anchor[2] + 1 + engine._max_wait + prefix - anchor[1])
+            if latest < engine._deadline and not engine.nvic.pending:
+                return 0  # surely too early (a pending exception waits only for a mask)
             recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[: max(n, 0)]]
             self._time_block(
                 block.value >> 32,
@@ -759,6 +772,7 @@ class NativePath:
                 stop_before=address,
             )
             end = now.value + engine.pipeline.total_if_finished()
+            self._anchor = ((block.value, now.value), prefix, end)
             return int(engine.boundary(end, address))
         except Exception as exc:  # never let an exception cross the C boundary
             self.engine.machine.stop(Stop(error=CmsimError(f"fast path: {exc}")))
@@ -899,6 +913,7 @@ class NativePath:
             host_seconds=engine.machine.host_seconds,
             output=bytes(engine.machine.semihost.output),
             clock_hz=engine.machine.board.clock_hz,
+            exceptions=engine.exceptions_taken,
         )
 
 

@@ -75,6 +75,12 @@ class Nvic:
         self._collected = -1  # SysTick pends up to this cycle are in `pending`
         self.on_change: Callable[[], None] = lambda: None
 
+    def reset(self) -> None:
+        """Nothing pending or active (a core reset; register settings are kept)."""
+        self.pending.clear()
+        self.active.clear()
+        self._collected = -1
+
     # -- priorities ------------------------------------------------------------------------
     def priority(self, number: int) -> int:
         """Configured priority of an exception (0 = highest; all 8 bits compared)."""

@@ -196,6 +196,7 @@ class Machine:
         self._stop = None
         self._pending_fault = None
         self._action = None
+        self.peripherals.nvic.reset()
 
     def _vector_reset(self) -> tuple[int, int] | None:
         if self.board.region_at(0, 8) is None:

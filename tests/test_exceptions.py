@@ -1,0 +1,220 @@
+"""Exceptions (shared/timing/cortex-m4.md section 7, M4-SYST-1): the NVIC's choice of what runs,
+SysTick pend cycles, and the exact entry, exit and tail-chaining cycles on firmware that takes
+SVC, SysTick, PendSV and NVIC interrupts, on both engine paths."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import build_firmware
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cmsim import exceptions as X
+from cmsim import peripherals as P
+from cmsim.board import load_board
+from cmsim.engine import Engine
+from cmsim.image import load_image
+from cmsim.machine import Machine
+from cmsim.profile import Profiler
+
+PATHS = ("reference", "fast")
+
+
+def run_exceptions_firmware(board: str, path: str) -> tuple[list[int], Engine]:
+    """Run firmware/tests/exceptions.S; return its `results` words."""
+    image = load_image(build_firmware(board) / "exceptions.elf")
+    machine = Machine(image, load_board(board), stdout=io.BytesIO())
+    engine = Engine(machine, path=path)
+    assert engine.run().exit_code == 0
+    base = image.symbols["results"]
+    words = [machine.read_word(base + 4 * k) for k in range(13)]
+    return words, engine
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_exception_cycles_on_m4_ideal(path):
+    r, engine = run_exceptions_firmware("m4-ideal", path)
+    # M4-EXC-ENTRY: LDR CYCCNT (2, not pipelined with SVC) + SVC (1) + 12 to the handler's
+    # first instruction, the LDR that reads CYCCNT again.
+    assert r[0] == 2 + 1 + 12
+    # M4-EXC-EXIT by BX LR: handler LDR (2) + CMP (1) + BEQ taken (2, M4-BR-1) + 10.
+    assert r[1] == 2 + 1 + 2 + 10
+    assert r[2] == 2 + 1 + 12
+    # M4-EXC-EXIT by POP {r4, pc}: LDR (2) + CMP (1) + BEQ not taken (1, both next 16-bit:
+    # M4-BR-NT) + PUSH {r4, lr} (1 + 2, M4-LS-MULTI) + 10 + (N - 1) with N = 2.
+    assert r[3] == 2 + 1 + 1 + 3 + 10 + 1
+    # M4-SYST-1: counting starts at the issue of the LDR after the enabling store; from 0 the
+    # counter reloads first, so it pends RVR + 1 = 100 cycles later, at a boundary between
+    # 1-cycle ADDS (M4-EXC-POINT); the handler starts 12 later.
+    assert r[4] == 100 + 12
+    assert r[5] == 100 - 2  # ADDS executed before the interrupt (the LDR took 2)
+    # M4-EXC-TAIL: PendSV pended in the SysTick handler (lower priority) runs on its return:
+    # LDR CYCCNT (2) + BX LR chained in 6.
+    assert r[6] == 2 + 6
+    assert r[7] == 150, "every ADDS ran exactly once around the interrupt"
+    # PendSV pended under PRIMASK comes in right after CPSIE: LDR (2) + CPSIE (1) + 12.
+    assert r[8] == 2 + 1 + 12
+    # IRQ 0 pended by a store to STIR: LDR CYCCNT (1, pipelined with the STR: M4-LS-PIPE) +
+    # STR to the PPB (1) + 12.
+    assert r[9] == 1 + 1 + 12
+    # A process-stack thread: EXC_RETURN 0xFFFFFFFD brings back CONTROL.SPSEL, the PSP with the
+    # frame popped, and the untouched main stack.
+    assert r[10:13] == [2, 0, 0]
+    assert engine.exceptions_taken == 7
+
+
+def test_exception_cycles_with_flash_wait_states():
+    """M4-EXC-WS on stm32f4 (5 WS, ART): the first SVC entry also waits for the vector read
+    (ART data-side miss, 5) and the handler's first fetch (instruction-side miss, 5); the
+    second finds both cached and costs what it costs at zero wait states."""
+    r, _ = run_exceptions_firmware("stm32f4", "fast")
+    assert r[0] == 2 + 1 + 12 + 5 + 5
+    assert r[2] == 2 + 1 + 12
+    assert r == run_exceptions_firmware("stm32f4", "reference")[0]
+
+
+def test_systick_time_base_firmware(elf):
+    """firmware/tests/systick.c: a 2000-cycle SysTick tick counter around a compute loop."""
+    machine = Machine(load_image(elf("systick")), load_board("m4-ideal"), stdout=io.BytesIO())
+    engine = Engine(machine)
+    profiler = Profiler.attach(engine)
+    result = engine.run()
+    profile = profiler.finish(result)
+    text = result.output.decode()
+    ticks = int(re.search(r"ticks: (\d+)", text).group(1))
+    elapsed = int(re.search(r"cycles: (\d+)", text).group(1))
+    assert ticks == engine.exceptions_taken == profile.function("SysTick_Handler").calls
+    assert ticks == elapsed // 2000, "one tick per period, none lost or doubled"
+    handler = profile.function("SysTick_Handler")
+    assert handler.exclusive_cycles % ticks == 0, "every tick costs the same"
+    assert handler.exclusive_cycles // ticks >= 12 + 10, "entry and exit are charged to it"
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(period=st.integers(min_value=60, max_value=5000))
+def test_fast_path_takes_interrupts_where_the_reference_path_does(elf, period):
+    """Random SysTick periods move the interrupts to every kind of boundary (inside blocks,
+    at block starts, after loads and branches): both paths agree on every count."""
+    seen = []
+    for path in PATHS:
+        image = load_image(elf("systick"))
+        machine = Machine(image, load_board("m4-ideal"), stdout=io.BytesIO())
+        machine.uc.mem_write(image.symbols["systick_period"], period.to_bytes(4, "little"))
+        engine = Engine(machine, path=path)
+        result = engine.run()
+        seen.append((result.cycles, result.instructions, result.output, engine.exceptions_taken))
+    assert seen[0] == seen[1]
+    assert seen[0][3] > 0
+
+
+def test_exception_return_outside_a_handler_is_a_fault(elf):
+    run = subprocess.run(
+        [sys.executable, "-m", "cmsim", "run", str(elf("fault_excreturn"))],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 134
+    assert "outside a handler" in run.stderr and "in main" in run.stderr
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+# -- the NVIC (ARMv7-M B1.5, B3.4) ------------------------------------------------------------
+
+
+def nvic_with_systick(zeros: list[int] | None = None) -> X.Nvic:
+    zeros = zeros or []
+
+    def pends(since: int, now: int) -> bool:
+        return any(since < z <= now for z in zeros)
+
+    def upcoming(after: int) -> int | None:
+        return min((z for z in zeros if z > after), default=None)
+
+    return X.Nvic(pends, upcoming)
+
+
+def test_priorities_decide_preemption_and_ties_go_to_the_lower_number():
+    nvic = nvic_with_systick()
+    nvic.write(X.SHPR3, 0x40 << 24 | 0x80 << 16, 0)  # SysTick 0x40, PendSV 0x80
+    nvic.pend(X.PENDSV, 5)
+    nvic.pend(X.SYSTICK, 5)
+    assert nvic.choose(5, 0, 0) == X.SYSTICK
+    nvic.activate(X.SYSTICK)
+    assert nvic.choose(6, 0, 0) is None, "PendSV (0x80) cannot preempt SysTick (0x40)"
+    nvic.complete()
+    assert nvic.choose(7, 0, 0) == X.PENDSV
+    nvic.write(X.SHPR3, 0, 0)  # PendSV still pending; SysTick pends too, both at 0
+    nvic.pend(X.SYSTICK, 8)
+    assert nvic.choose(8, 0, 0) == X.PENDSV, "equal priority: the lower exception number"
+
+
+def test_masks():
+    nvic = nvic_with_systick()
+    nvic.write(X.SHPR3, 0x80 << 24, 0)
+    nvic.pend(X.SYSTICK, 0)
+    assert nvic.choose(1, primask=1, basepri=0) is None
+    assert nvic.deadline(1, primask=1, basepri=0) == X.NEVER
+    assert nvic.choose(1, primask=0, basepri=0x80) is None, "BASEPRI masks equal priority"
+    assert nvic.choose(1, primask=0, basepri=0x90) == X.SYSTICK
+
+
+def test_external_interrupts_need_enabling_and_stir_pends_them():
+    nvic = nvic_with_systick()
+    nvic.write(X.STIR, 3, 10)
+    assert nvic.read(X.NVIC_ISPR, 10) == 1 << 3
+    assert nvic.choose(10, 0, 0) is None, "IRQ 3 is not enabled"
+    nvic.write(X.NVIC_ISER, 1 << 3, 11)
+    assert nvic.choose(11, 0, 0) == X.IRQ0 + 3
+    nvic.write(X.NVIC_IPR, 0x20 << 24, 11)  # IPR0 byte 3: IRQ 3's priority
+    assert nvic.priority(X.IRQ0 + 3) == 0x20
+    nvic.write(X.NVIC_ICPR, 1 << 3, 12)
+    assert nvic.choose(12, 0, 0) is None
+
+
+def test_icsr_pends_and_reports():
+    nvic = nvic_with_systick()
+    nvic.write(X.ICSR, X.ICSR_PENDSVSET, 3)
+    assert nvic.read(X.ICSR, 3) & X.ICSR_PENDSVSET
+    nvic.activate(X.PENDSV)
+    assert nvic.read(X.ICSR, 4) & 0x1FF == X.PENDSV, "VECTACTIVE"
+
+
+def test_systick_pends_are_collected_once_per_wrap_and_drive_the_deadline():
+    nvic = nvic_with_systick([100, 200, 300])
+    assert nvic.deadline(0, 0, 0) == 100
+    assert nvic.choose(99, 0, 0) is None
+    assert nvic.choose(250, 0, 0) == X.SYSTICK, "two wraps while not looking: one pend"
+    nvic.activate(X.SYSTICK)
+    nvic.complete()
+    assert nvic.choose(250, 0, 0) is None
+    assert nvic.deadline(250, 0, 0) == 300
+
+
+def test_systick_pend_cycles_follow_m4_syst_1():
+    """M4-SYST-1: a counter started at 0 reloads first and reaches 0 RVR + 1 cycles later,
+    then every RVR + 1 cycles; started at a value V it reaches 0 V cycles later."""
+    now = [0]
+    periph = P.SystemPeripherals(lambda: now[0], lambda: now[0])
+    periph.write(P.SYST_RVR, 99)
+    periph.write(P.SYST_CVR, 0)
+    now[0] = 10
+    periph.write(P.SYST_CSR, 7)
+    assert periph.systick_next_zero(10) == 110
+    assert periph.systick_next_zero(110) == 210
+    assert periph.nvic.deadline(10, 0, 0) == 110
+    now[0] = 150
+    periph.write(P.SYST_CSR, 7)  # restart from the current value, 60
+    assert periph.systick_value(150) == 60
+    assert periph.systick_next_zero(150) == 210
+    periph.write(P.SYST_CSR, 5)  # no TICKINT: counts, never pends again
+    assert periph.nvic.choose(150, 0, 0) == X.SYSTICK, "the wrap at 110 stays pending"
+    periph.nvic.activate(X.SYSTICK)
+    periph.nvic.complete()
+    assert periph.nvic.deadline(150, 0, 0) == X.NEVER
