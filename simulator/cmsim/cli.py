@@ -39,7 +39,15 @@ from cmsim.engine import DEFAULT_MAX_INSTRUCTIONS, Engine, RunResult
 from cmsim.errors import CmsimError
 from cmsim.image import load_image
 from cmsim.machine import Machine
-from cmsim.profile import Annotation, Annotator, Profile, Profiler, find_function
+from cmsim.profile import (
+    Annotation,
+    Annotator,
+    InstructionStats,
+    Profile,
+    Profiler,
+    find_function,
+)
+from cmsim.timing.cortex_m4 import BASE, DIVIDE, FAILED
 from cmsim.trace import (
     profile_summary,
     write_chrome_trace,
@@ -49,6 +57,7 @@ from cmsim.trace import (
 )
 
 USAGE_ERROR = 2
+ANNOTATE_WIDE = 130  # terminal columns from which annotate shows the reasons in a column
 TRACES_DIR = REPO_ROOT / "traces"
 
 
@@ -128,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     profiling.add_argument("--profile-json", metavar="OUT.json", help="write the profile as JSON")
     profiling.add_argument("--profile-csv", metavar="OUT.csv", help="write the profile as CSV")
     annotate = commands.add_parser(
-        "annotate", help="disassemble a function with executions and cycles per instruction"
+        "annotate",
+        help="disassemble a function with executions, cycles and their reasons per instruction",
     )
     _add_machine_arguments(annotate)
     annotate.add_argument("function", help="function name (ELF symbol)")
@@ -345,10 +355,10 @@ def _run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _engine(args: argparse.Namespace, image, board) -> Engine:
+def _engine(args: argparse.Namespace, image, board, path: str = "fast") -> Engine:
     stdout = None if args.json else sys.stdout.buffer
     machine = Machine(image, board, stdout=stdout, stderr=None if args.json else sys.stderr.buffer)
-    return Engine(machine, max_instructions=args.max_instructions)
+    return Engine(machine, max_instructions=args.max_instructions, path=path)
 
 
 def _check_writable(path: str | None) -> None:
@@ -383,7 +393,7 @@ def _annotate(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     image = load_image(args.elf)
     function = find_function(image, args.function)
-    engine = _engine(args, image, board)
+    engine = _engine(args, image, board, path="reference")  # per-instruction costs and reasons
     profiler = Profiler.attach(engine)
     annotator = Annotator(engine, function)
     result = engine.run()
@@ -527,15 +537,33 @@ def _print_profile(profile: Profile, top: int) -> None:
         )
 
 
+def format_reasons(stats: InstructionStats) -> list[str]:
+    """An instruction's cost parts beyond its base cost, per execution, e.g.
+    ["branch refill +1 (M4-BR-1)", "fetch stall +2.50 (M4-MEM-FETCH)"]."""
+    shown: list[str] = []
+    if not stats.count:
+        return shown
+    for reason, cycles in stats.reasons.items():
+        if reason == BASE or not cycles:
+            continue
+        label, _, rule = reason.partition(" (")
+        mean = cycles / stats.count
+        if mean == int(mean):
+            value = f"{mean:.0f}"
+        else:  # a rare stall stays visible: "<0.01", not "0.00"
+            value = f"{mean:.2f}" if abs(mean) >= 0.01 else f"{'-' if mean < 0 else ''}<0.01"
+        sign = "" if reason in (DIVIDE, FAILED) or mean < 0 else "+"  # a cost, not an addition
+        shown.append(f"{label} {sign}{value}" + (f" ({rule}" if rule else ""))
+    return shown
+
+
 def _print_annotation(annotation: Annotation, profile: Profile) -> None:
     console = Console(stderr=False)
     summary = annotation_summary(annotation, profile)
     function_cycles = annotation.cycles or 1
-    has_reasons = any(stats.reasons for stats in annotation.instructions)
     rows = []
     for stats in annotation.instructions:
         ran = bool(stats.count)
-        reasons = ", ".join(f"{reason} {cycles:,}" for reason, cycles in stats.reasons.items())
         rows.append(
             [
                 f"{stats.address:08x}",
@@ -543,10 +571,19 @@ def _print_annotation(annotation: Annotation, profile: Profile) -> None:
                 f"{stats.cycles:,}" if ran else "",
                 f"{stats.cycles / stats.count:.2f}" if ran else "",
                 f"{100 * stats.cycles / function_cycles:.1f}" if ran else "",
-                *([escape(reasons) or ("-" if ran else "")] if has_reasons else []),
                 escape(stats.text),
+                format_reasons(stats),
             ]
         )
+    # The reasons get their own column when it fits; on a narrow terminal they go on a dim
+    # second line under the instruction, which keeps both readable.
+    wide = console.width >= ANNOTATE_WIDE
+    for row in rows:
+        reasons = row.pop()
+        if wide:
+            row.append(escape(", ".join(reasons)))
+        elif reasons:
+            row[-1] += "".join(f"\n[dim]  {escape(reason)}[/dim]" for reason in reasons)
     table = Table(
         title=f"{escape(summary['function'])} ({summary['start']}-{summary['end']}): "
         f"{summary['calls']:,} calls, {annotation.cycles:,} exclusive cycles "
@@ -555,17 +592,17 @@ def _print_annotation(annotation: Annotation, profile: Profile) -> None:
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
-    # Numbers keep their full width; the disassembly folds when the terminal is narrow. The
-    # stall column appears once the engine reports stall reasons.
+    # Numbers keep their full width; the disassembly and the reasons fold when the terminal
+    # is narrow.
     headers = ["address", "count", "cycles", "cyc/exec", "%"]
     for index, name in enumerate(headers):
         width = max([len(name)] + [len(row[index]) for row in rows])
         table.add_column(
             name, justify="left" if index == 0 else "right", no_wrap=True, min_width=width
         )
-    if has_reasons:
-        table.add_column("stalls", overflow="fold")
     table.add_column("instruction", overflow="fold")
+    if wide:
+        table.add_column("cycles beyond base, per execution (rule)", overflow="fold")
     for row, stats in zip(rows, annotation.instructions, strict=True):
         table.add_row(*row, style=None if stats.count else "dim")
     console.print(table)

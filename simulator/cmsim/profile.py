@@ -43,11 +43,12 @@ from typing import NamedTuple
 
 from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
 from capstone import arm_const as arm
-from unicorn import UC_HOOK_CODE, UcError
+from unicorn import UcError
 
 from cmsim.engine import Engine, RunResult
 from cmsim.errors import CmsimError
 from cmsim.image import Function, Image
+from cmsim.timing.cortex_m4 import Part, Step
 
 UNKNOWN = "[unknown]"  # code outside every function symbol
 
@@ -696,12 +697,11 @@ class InstructionStats:
     """One instruction of an annotated function: how often it ran and what it cost.
 
     `cycles` is the sum over executions of (next instruction's issue cycle - this one's), the
-    same accounting as the profile (M4-ACC-1). `reasons` maps a stall reason (e.g. "pipeline
-    refill", "wait states", "load-use") to the cycles it added; it stays empty until the
-    engine's per-instruction reference path reports reasons.
-
-    Unicorn runs no code hook for a condition-failed instruction inside an IT block: such an
-    instruction keeps count 0 here and its cycles are charged to the instruction before it.
+    same accounting as the profile (M4-ACC-1). `reasons` breaks those cycles down by the rule
+    that charged them (`timing.cortex_m4` reason strings such as "base" or
+    "branch refill (M4-BR-1)"), summed over executions; savings are negative, and the values
+    add up to `cycles`. A condition-failed instruction inside an IT block counts as an
+    execution (it issues and costs its cycles, M4-IT-SKIP).
     """
 
     address: int
@@ -757,13 +757,16 @@ def _with_target_name(image: Image, mnemonic: str, text: str) -> str:
 
 
 class Annotator:
-    """Per-instruction counts and cycles for one function, from a code hook on its range only.
+    """Per-instruction counts, cycles and their reasons for one function.
 
-    Attach before `engine.run()`; the hook costs a Python call per executed instruction of the
-    function (other code runs at full speed).
+    Attach before `engine.run()` on an engine on the reference path: the annotator asks the
+    pipeline to explain every instruction it settles (the fast path times whole blocks from a
+    memo and has no per-instruction costs to explain) and keeps those of the function.
     """
 
     def __init__(self, engine: Engine, function: Function):
+        if engine.path != "reference":
+            raise ValueError("Annotator needs an engine on the reference path")
         self.engine = engine
         self.function = function
         machine = engine.machine
@@ -784,32 +787,26 @@ class Annotator:
                 half = code[offset : offset + 2][::-1].hex()
                 self._stats[address] = InstructionStats(address, 2, f".short 0x{half}")
                 address += 2
-        self._pending: InstructionStats | None = None
-        self._pending_cycle = 0
-        engine.add_block_observer(self._on_block)
-        machine.uc.hook_add(UC_HOOK_CODE, self._on_code, None, function.start, function.end - 1)
+        engine.pipeline.explain = self._on_settle
 
-    def _on_code(self, _uc: object, address: int, size: int, _data: object) -> None:
-        now = self.engine.issue_cycle()
-        if self._pending is not None:
-            self._pending.cycles += now - self._pending_cycle
+    def _on_settle(self, step: Step, cost: int, parts: list[Part]) -> None:
+        """Pipeline explainer: one settled instruction, its cost and the parts of that cost."""
+        ins = step.ins
+        address = ins.address
+        if not self.function.start <= address < self.function.end:
+            return
         stats = self._stats.get(address)
         if stats is None:  # decoded differently from the static disassembly
-            stats = self._stats[address] = InstructionStats(address, size, "?")
+            stats = self._stats[address] = InstructionStats(address, ins.size, ins.text)
         stats.count += 1
-        self._pending = stats
-        self._pending_cycle = now
-
-    def _on_block(self, _address: int, cycle: int) -> None:
-        if self._pending is not None:  # the last hooked instruction ends where a block starts
-            self._pending.cycles += cycle - self._pending_cycle
-            self._pending = None
+        stats.cycles += cost
+        reasons = stats.reasons
+        for reason, cycles in parts:
+            reasons[reason] = reasons.get(reason, 0) + cycles
 
     def finish(self, result: RunResult | int) -> Annotation:
-        """Close the last instruction at the run's end and return the annotation."""
+        """The annotation once the run has ended (the engine settled its last instruction)."""
         total = result.cycles if isinstance(result, RunResult) else result
-        if self._pending is not None:
-            self._pending.cycles += total - self._pending_cycle
-            self._pending = None
+        self.engine.pipeline.explain = None
         instructions = sorted(self._stats.values(), key=lambda s: s.address)
         return Annotation(self.function, instructions, total)

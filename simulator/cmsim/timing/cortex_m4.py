@@ -5,10 +5,15 @@ Accounting (M4-ACC-1): each executed or condition-failed instruction k has an is
 and a cost c_k = t_{k+1} - t_k. Pairing discounts and penalties that depend on the next
 instruction are charged to the earlier one, so c_k is final only when k+1 is known; the
 sequencer therefore keeps one *pending* instruction and settles it when the next one arrives.
+
+Explaining (`Pipeline.explain`, for `cmsim annotate`): when set, the sequencer also reports each
+settled instruction's cost as (reason, cycles) parts, recorded by the same code that applies
+each rule, so the parts always sum to the cost; when unset, no parts are built.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cmsim import decode as D
@@ -49,6 +54,35 @@ TAKEN_LDR_PC = 5
 TAKEN_POP_PC_EXTRA = 4  # N + 4 (N counts PC)
 TAKEN_TB = 6
 CONDITION_FAILED = 1  # M4-IT-SKIP
+
+# -- cost components (for `cmsim annotate`) ------------------------------------------------------
+# An explained instruction's cost is a list of (reason, cycles) parts that sums to the cost; each
+# reason names the rule that charged it. Savings are negative.
+Part = tuple[str, int]
+BASE = "base"  # section 2 base cost (executed, not taken)
+FAILED = "condition failed (M4-IT-SKIP)"
+DIVIDE = "divide (M4-DIV-1)"  # operand-dependent, 2..12
+REFILL = "branch refill (M4-BR-1)"  # for loads to PC it includes the load's data phase
+LR_DIRTY = "LR dirty (M4-BR-LR)"
+MISALIGNED_TARGET = "misaligned target (M4-BR-F1)"
+NOT_TAKEN = "not-taken bubble (M4-BR-NT)"
+PIPELINED = "pipelined load (M4-LS-PIPE)"
+STORE_LOAD = "store->load (M4-LS-STLD)"
+ABSORBED = "absorbed (M4-LS-ABS)"
+FOLDED = "folded IT (M4-IT-FOLD)"
+AGU = "AGU stall (M4-LS-AGU)"
+UNALIGNED = "unaligned (M4-LS-UNAL)"
+WAIT_STATES = "wait states (M4-MEM-DATA)"
+DEVICE_STORE = "device store wait states (M4-LS-WB)"
+STORE_WAIT = "store wait states (M4-MEM-1)"
+BARRIER_DRAIN = "barrier drain (§2.8)"
+FETCH = "fetch stall (M4-MEM-FETCH)"  # waiting for the next instruction's flash line
+EXC_ENTRY = "exception entry (M4-EXC-ENTRY)"  # on the handler's first instruction, as profiles do
+EXC_RETURN = "exception return (M4-EXC-EXIT/TAIL)"  # replaces the return instruction's cost
+EXTRA = "other stalls"  # `extra` whose parts were not recorded (a restored snapshot)
+
+# explain(step, cost, parts): a settled instruction, its cost and the parts that sum to it.
+Explainer = Callable[["Step", int, list[Part]], None]
 
 
 def base_cost(ins: Instr) -> int:
@@ -272,6 +306,13 @@ class Pipeline:
         self.before_it: Step | None = None  # the instruction a folded IT sits on (M4-LS-AGU)
         self.time = 0  # issue cycle of the pending instruction
         self.instructions = 0
+        # Set to explain every settled instruction's cost (annotate). Off, the rules only add
+        # numbers; on, the same code paths also record which rule added what.
+        self.explain: Explainer | None = None
+        self._why: tuple[Step, list[Part]] | None = None  # parts of a step's extra (explaining)
+        # Cycles after an exception entry or return that belong to the next instruction (the
+        # entry, a fetch stall), charged to its Step once it issues, as profiles charge them.
+        self._carry: tuple[Step | None, list[Part]] | None = None
 
     def issue(self, ins: Instr, executed: bool, address: int | None, div: int, in_it: bool) -> int:
         """Add the next instruction; return its issue cycle.
@@ -282,33 +323,54 @@ class Pipeline:
         prev = self.pending
         step = Step(ins, executed, 0, in_it=in_it, div=div)
         mem = self.memory
+        why = None if self.explain is None else []  # the parts of step.extra
         if executed and address is not None:
             place = mem.place(address)
             step.block = place.block
             k = ins.klass
             if k in D.LOAD_CLASS:
-                step.extra += mem.read_wait(address, access_bytes(ins), read_beats(ins))
+                wait = mem.read_wait(address, access_bytes(ins), read_beats(ins))
+                reason = WAIT_STATES
+            elif mem.is_device(address):
+                step.device_store = True  # M4-LS-WB: unbuffered, full transfer now
+                wait = mem.write_wait(address, max(1, ins.nregs))
+                reason = DEVICE_STORE
             else:
-                if mem.is_device(address):
-                    step.device_store = True  # M4-LS-WB: unbuffered, full transfer now
-                    step.extra += mem.write_wait(address, max(1, ins.nregs))
-                else:
-                    step.write_ws = mem.write_wait(address, max(1, ins.nregs))
-            step.extra += unaligned_extra(ins, address)  # M4-LS-UNAL
+                step.write_ws = mem.write_wait(address, max(1, ins.nregs))
+                wait, reason = 0, STORE_WAIT  # charged in _settle, if on the critical path
+            unaligned = unaligned_extra(ins, address)  # M4-LS-UNAL
+            step.extra += wait + unaligned
+            if why is not None:
+                _note(why, reason, wait)
+                _note(why, UNALIGNED, unaligned)
         t = self.time
         if prev is not None:
-            t += self._settle(prev, step)
-            self._decide_from_predecessor(prev, step)
+            parts = None if why is None else []
+            t += self._settle(prev, step, parts)
+            self._decide_from_predecessor(prev, step, why)
         if mem.has_slow_fetch:
-            t += mem.fetch_stall(ins.address, ins.size, t)  # M4-MEM-FETCH
+            stall = mem.fetch_stall(ins.address, ins.size, t)  # M4-MEM-FETCH
+            t += stall
+            if why is not None:
+                if prev is not None:
+                    _note(parts, FETCH, stall)  # the cycles before this issue are prev's (M4-ACC-1)
+                elif self._carry is not None:  # after an exception: the new instruction's
+                    _note(self._carry[1], FETCH, stall)
+        if why is not None:
+            if prev is not None:
+                self._report(prev, t - self.time, parts)
+            elif self._carry is not None:  # the first instruction after an exception
+                self._carry = (step, self._carry[1])
+            self._why = (step, why)
         step.t = t
         self.time = t
         self.pending = step
         self.instructions += 1
         return t
 
-    def _decide_from_predecessor(self, prev: Step, step: Step) -> None:
-        """Effects the predecessor has on the new instruction's own cost."""
+    def _decide_from_predecessor(self, prev: Step, step: Step, why: list[Part] | None) -> None:
+        """Effects the predecessor has on the new instruction's own cost (`why` collects the
+        parts it adds to step.extra when explaining)."""
         ins, p = step.ins, prev.ins
         if prev.folded:  # a folded IT does not separate i and j (M4-LS-AGU [I])
             before = self.before_it
@@ -317,12 +379,17 @@ class Pipeline:
         if step.executed:
             # M4-LS-AGU (a condition-failed predecessor writes nothing)
             if before is not None and before.executed and ins.memory:
-                step.extra += agu_stall(before.ins, ins)
+                stall = agu_stall(before.ins, ins)
+                step.extra += stall
+                if why is not None:
+                    _note(why, AGU, stall)
             # M4-BR-LR
             step.lr_dirty = prev.executed and writes_lr(p)
             # §2.8 DMB/DSB: +1 after a single store (write buffer drain) [I]
             if ins.klass == D.BARRIER and prev.executed and p.klass in D.SINGLE_STORE:
                 step.extra += 1
+                if why is not None:
+                    why.append((BARRIER_DRAIN, 1))
             # M4-IT-FOLD
             if ins.klass == D.IT and it_folds(p, prev.in_it or not prev.executed):
                 step.folded = True
@@ -338,38 +405,81 @@ class Pipeline:
             ):
                 step.absorbed = True
 
-    def _settle(self, i: Step, j: Step) -> int:
-        """Final cost of the pending instruction i, now that the next one j is known."""
+    def _settle(self, i: Step, j: Step, parts: list[Part] | None = None) -> int:
+        """Final cost of the pending instruction i, now that the next one j is known.
+
+        With `parts` (explaining), also append the (reason, cycles) parts of that cost.
+        """
         ins = i.ins
         if i.absorbed and not self._folds_on(i, j):
+            if parts is not None:
+                self._explain_absorbed(i, parts)
             return 0  # M4-LS-ABS (a NOP carrying a folded IT is not absorbed)
         if not i.executed:
+            cost = CONDITION_FAILED  # M4-IT-SKIP
+            if parts is not None:
+                parts.append((FAILED, cost))
             if ins.klass == D.B:  # M4-BR-NT also applies to a failed B inside an IT block
-                return CONDITION_FAILED + not_taken_bubble(self.next_sizes(ins))
-            return CONDITION_FAILED  # M4-IT-SKIP
+                bubble = not_taken_bubble(self.next_sizes(ins))
+                if parts is not None:
+                    _note(parts, NOT_TAKEN, bubble)
+                cost += bubble
+            return cost
         k = ins.klass
         if k == D.IT:
+            if parts is not None:
+                parts.append((BASE, 1))
+                _note(parts, FOLDED, -i.folded)
             return 0 if i.folded else 1  # M4-IT-FOLD
         cost = i.div if k == D.DIV else base_cost(ins)
         cost += i.extra
+        if parts is not None:
+            parts.append((DIVIDE, i.div) if k == D.DIV else (BASE, base_cost(ins)))
+            parts.extend(self._extra_parts(i))
         if ins.branch:
             fall_through = ins.address + ins.size
             conditional = k == D.CBZ or (k == D.B and ins.cond != D.COND_AL)
             taken = j.ins.address != fall_through if conditional else True
             if taken:
                 # M4-BR-1 + M4-BR-F1; the load part's wait states stay in `extra`
-                return taken_cost(ins, i.lr_dirty) + i.extra + target_misaligned(j.ins)
+                misaligned = target_misaligned(j.ins)
+                if parts is not None:
+                    _explain_taken(i, misaligned, parts)
+                return taken_cost(ins, i.lr_dirty) + i.extra + misaligned
             if k == D.B:
-                return cost + not_taken_bubble(self.next_sizes(ins))  # M4-BR-NT
+                bubble = not_taken_bubble(self.next_sizes(ins))  # M4-BR-NT
+                if parts is not None:
+                    _note(parts, NOT_TAKEN, bubble)
+                return cost + bubble
             return cost
         jx = j.executed
         if k in D.SINGLE_LOAD and jx and pipelines(ins, i.block, j.ins, j.block):
             cost -= 1  # M4-LS-PIPE: the next access overlaps this load's data phase
+            if parts is not None:
+                parts.append((PIPELINED, -1))
         elif k in D.SINGLE_STORE and jx and j.ins.klass in D.LOAD_CLASS and not i.device_store:
             cost += 1  # M4-LS-STLD
+            if parts is not None:
+                parts.append((STORE_LOAD, 1))
         if i.write_ws and jx and j.ins.memory:
             cost += i.write_ws  # §9.1 write_ws on the critical path
+            if parts is not None:
+                parts.append((STORE_WAIT, i.write_ws))
         return cost
+
+    def _extra_parts(self, i: Step) -> list[Part]:
+        """The recorded parts of the pending step's `extra` (one lump if they were not kept)."""
+        why = self._why[1] if self._why is not None and self._why[0] is i else None
+        if why is None:
+            why = []
+            _note(why, EXTRA, i.extra)
+        return why
+
+    def _explain_absorbed(self, i: Step, parts: list[Part]) -> None:
+        """M4-LS-ABS: the cost the instruction would have had, then the same taken back."""
+        cost = base_cost(i.ins) if i.executed else CONDITION_FAILED
+        parts.append((BASE if i.executed else FAILED, cost))
+        parts.append((ABSORBED, -cost))
 
     @staticmethod
     def _folds_on(i: Step, j: Step) -> bool:
@@ -393,6 +503,9 @@ class Pipeline:
     def enter_exception(self, cycles: int) -> int:
         """M4-EXC-ENTRY: the pending instruction ends with no successor to pair with, and the
         handler's first instruction issues `cycles` after its end; returns that cycle."""
+        if self.explain is not None:
+            self._report_final()
+            self._carry = (None, [(EXC_ENTRY, cycles)])
         self.time = self.total_if_finished() + cycles
         self.pending = None
         self.before_it = None
@@ -409,6 +522,9 @@ class Pipeline:
     def return_from_exception(self, cycles: int) -> int:
         """M4-EXC-EXIT / M4-EXC-TAIL: the pending instruction is the exception return; the next
         instruction issues `cycles` after it (its own cost is replaced); returns that cycle."""
+        if self.explain is not None and self.pending is not None:
+            self._report(self.pending, cycles, [(EXC_RETURN, cycles)])
+            self._carry = (None, [])
         self.time += cycles
         self.pending = None
         self.before_it = None
@@ -416,6 +532,8 @@ class Pipeline:
 
     def finish(self) -> int:
         """Settle the last instruction (no successor: not taken, no pairing); total cycles."""
+        if self.explain is not None:
+            self._report_final()
         self.time = self.total_if_finished()
         self.pending = None
         return self.time
@@ -425,16 +543,62 @@ class Pipeline:
         i = self.pending
         if i is None:
             return self.time
+        return self.time + self._final_cost(i)
+
+    def _report_final(self) -> None:
+        """Explain the pending instruction as the last before a stop or an exception entry."""
+        i = self.pending
+        if i is not None:
+            parts: list[Part] = []
+            self._report(i, self._final_cost(i, parts), parts)
+
+    def _report(self, i: Step, cost: int, parts: list[Part]) -> None:
+        """Hand a settled instruction to the explainer, with what an exception before it left."""
+        carry = self._carry
+        if carry is not None and carry[0] is i:
+            self._carry = None
+            parts[:0] = carry[1]
+            cost += sum(cycles for _reason, cycles in carry[1])
+        self.explain(i, cost, parts)
+
+    def _final_cost(self, i: Step, parts: list[Part] | None = None) -> int:
+        """Cost of the last instruction of a run (nothing follows it); `parts` as in _settle."""
         ins = i.ins
         if not i.executed:
             cost = CONDITION_FAILED
+            if parts is not None:
+                parts.append((FAILED, cost))
         elif ins.klass == D.IT:
             cost = 0 if i.folded else 1
+            if parts is not None:
+                parts.append((BASE, 1))
+                _note(parts, FOLDED, -i.folded)
         elif i.absorbed:
             cost = 0
+            if parts is not None:
+                self._explain_absorbed(i, parts)
         else:
             cost = (i.div if ins.klass == D.DIV else base_cost(ins)) + i.extra
-        return self.time + cost
+            if parts is not None:
+                parts.append((DIVIDE, i.div) if ins.klass == D.DIV else (BASE, base_cost(ins)))
+                parts.extend(self._extra_parts(i))
+        return cost
+
+
+def _note(parts: list[Part], reason: str, cycles: int) -> None:
+    """Append a part unless it is zero (a rule that did not apply this time)."""
+    if cycles:
+        parts.append((reason, cycles))
+
+
+def _explain_taken(i: Step, misaligned: int, parts: list[Part]) -> None:
+    """M4-BR-1 taken cost as parts on top of the base already listed: the refill, the dirty-LR
+    upgrade to an execute-time branch (M4-BR-LR) and M4-BR-F1."""
+    ins = i.ins
+    clean = taken_cost(ins, False)
+    _note(parts, REFILL, clean - base_cost(ins))
+    _note(parts, LR_DIRTY, taken_cost(ins, i.lr_dirty) - clean)
+    _note(parts, MISALIGNED_TARGET, misaligned)
 
 
 _STEP_FIELDS = (
@@ -470,6 +634,8 @@ __all__ = [
     "BASE_COST",
     "EXCEPTION_ENTRY",
     "EXCEPTION_EXIT",
+    "Explainer",
+    "Part",
     "TAIL_CHAIN",
     "exception_return_cycles",
     "max_cycles",
