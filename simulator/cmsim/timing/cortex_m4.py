@@ -79,6 +79,7 @@ BARRIER_DRAIN = "barrier drain (§2.8)"
 FETCH = "fetch stall (M4-MEM-FETCH)"  # waiting for the next instruction's flash line
 EXC_ENTRY = "exception entry (M4-EXC-ENTRY)"  # on the handler's first instruction, as profiles do
 EXC_RETURN = "exception return (M4-EXC-EXIT/TAIL)"  # replaces the return instruction's cost
+ASLEEP = "asleep (§2.8 WFI)"  # a WFI's time asleep, until an exception wakes the core
 EXTRA = "other stalls"  # `extra` whose parts were not recorded (a restored snapshot)
 
 # explain(step, cost, parts): a settled instruction, its cost and the parts that sum to it.
@@ -514,7 +515,14 @@ class Pipeline:
     def wake_at(self, t: int) -> int:
         """§2.8 WFI/WFE: 1 + time asleep. The pending WFI ends no earlier than cycle `t`, when
         an exception wakes the core; returns when the next instruction (or entry) can start."""
-        self.time = max(self.total_if_finished(), t)
+        end = self.total_if_finished()
+        if self.explain is not None and self.pending is not None:
+            parts: list[Part] = []
+            cost = self._final_cost(self.pending, parts)
+            if t > end:
+                parts.append((ASLEEP, t - end))
+            self._report(self.pending, cost + max(0, t - end), parts)
+        self.time = max(end, t)
         self.pending = None
         self.before_it = None
         return self.time
