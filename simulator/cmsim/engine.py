@@ -133,6 +133,8 @@ class Engine:
         self.memory = MemoryModel(machine.board)
         self.decode = Decoder(lambda a, n: self.uc.mem_read(a, n))
         self.pipeline = Pipeline(self.memory, self._next_sizes)
+        fetch = machine.board.options.get("fetch", {})
+        self.pipeline.wide_run_penalty = bool(fetch.get("unaligned_wide_run_penalty", False))
         self._instructions = 0
         self._stop_pc: int | None = None  # PC when a hook stopped the machine
         self._observers: list[BlockObserver] = []
@@ -562,7 +564,7 @@ class NativePath:
         self.engine = engine
         self.lib = lib
         # state id -> (sequencer snapshot, IT queue, memory snapshot)
-        self.states: list[tuple] = [((None, None), (), engine.memory.snapshot(0))]
+        self.states: list[tuple] = [(engine.pipeline.snapshot(), (), engine.memory.snapshot(0))]
         self.state_ids: dict[tuple, int] = {self.states[0]: 0}
         self._callbacks = (
             native_mod.TRANSLATE(self._translate),

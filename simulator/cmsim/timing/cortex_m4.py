@@ -80,6 +80,7 @@ FETCH = "fetch stall (M4-MEM-FETCH)"  # waiting for the next instruction's flash
 EXC_ENTRY = "exception entry (M4-EXC-ENTRY)"  # on the handler's first instruction, as profiles do
 EXC_RETURN = "exception return (M4-EXC-EXIT/TAIL)"  # replaces the return instruction's cost
 ASLEEP = "asleep (§2.8 WFI)"  # a WFI's time asleep, until an exception wakes the core
+WIDE_RUN = "unaligned 32-bit run (M4-FE-1)"  # only with the board option
 EXTRA = "other stalls"  # `extra` whose parts were not recorded (a restored snapshot)
 
 # explain(step, cost, parts): a settled instruction, its cost and the parts that sum to it.
@@ -293,6 +294,9 @@ class Step:
     write_ws: int = 0
 
 
+NO_WIDE_RUN = (0, True, False)
+
+
 class Pipeline:
     """Applies the Cortex-M4 rules to a stream of instructions in execution order.
 
@@ -314,6 +318,10 @@ class Pipeline:
         # Cycles after an exception entry or return that belong to the next instruction (the
         # entry, a fetch stall), charged to its Step once it issues, as profiles charge them.
         self._carry: tuple[Step | None, list[Part]] | None = None
+        # M4-FE-1 (a board option, off by default): the run of unaligned 32-bit instructions
+        # in progress, as (length, first three all single loads/stores, penalty charged).
+        self.wide_run_penalty = False
+        self._wide_run = NO_WIDE_RUN
 
     def issue(self, ins: Instr, executed: bool, address: int | None, div: int, in_it: bool) -> int:
         """Add the next instruction; return its issue cycle.
@@ -349,6 +357,11 @@ class Pipeline:
             parts = None if why is None else []
             t += self._settle(prev, step, parts)
             self._decide_from_predecessor(prev, step, why)
+        if self.wide_run_penalty:
+            penalty = self._unaligned_wide_run(prev, step)
+            step.extra += penalty
+            if why is not None:
+                _note(why, WIDE_RUN, penalty)
         if mem.has_slow_fetch:
             stall = mem.fetch_stall(ins.address, ins.size, t)  # M4-MEM-FETCH
             t += stall
@@ -368,6 +381,26 @@ class Pipeline:
         self.pending = step
         self.instructions += 1
         return t
+
+    def _unaligned_wide_run(self, prev: Step | None, step: Step) -> int:
+        """M4-FE-1: in a run of consecutive executed 32-bit instructions at addresses = 2 mod 4
+        (broken by a 16-bit or aligned one, a taken branch or an exception), the 3rd costs +1,
+        or the 4th when the first three are single loads or stores; once per run."""
+        ins = step.ins
+        if not (step.executed and ins.size == 4 and ins.address % 4 == 2):
+            self._wide_run = NO_WIDE_RUN
+            return 0
+        length, loads_stores, charged = self._wide_run
+        if prev is None or (prev.ins.branch and ins.address != prev.ins.address + prev.ins.size):
+            length, loads_stores, charged = NO_WIDE_RUN
+        length += 1
+        if length <= 3:
+            loads_stores = loads_stores and ins.klass in D.SINGLE_LOAD | D.SINGLE_STORE
+        penalty = 0
+        if not charged and length == (4 if loads_stores else 3):
+            penalty, charged = 1, True
+        self._wide_run = (length, loads_stores, charged)
+        return penalty
 
     def _decide_from_predecessor(self, prev: Step, step: Step, why: list[Part] | None) -> None:
         """Effects the predecessor has on the new instruction's own cost (`why` collects the
@@ -492,11 +525,12 @@ class Pipeline:
         return (
             _step_key(self.pending),
             _step_key(self.before_it) if self.pending is not None and self.pending.folded else None,
+            self._wide_run,
         )
 
     def restore(self, snapshot: tuple, decode, time: int = 0) -> None:
         """Put the sequencer back in a snapshot's state, with the pending instruction at `time`."""
-        pending, before = snapshot
+        pending, before, self._wide_run = snapshot
         self.pending = _step_from_key(pending, decode, time)
         self.before_it = _step_from_key(before, decode, time)
         self.time = time
@@ -510,6 +544,7 @@ class Pipeline:
         self.time = self.total_if_finished() + cycles
         self.pending = None
         self.before_it = None
+        self._wide_run = NO_WIDE_RUN  # an exception breaks the run (M4-FE-1)
         return self.time
 
     def wake_at(self, t: int) -> int:
@@ -525,6 +560,7 @@ class Pipeline:
         self.time = max(end, t)
         self.pending = None
         self.before_it = None
+        self._wide_run = NO_WIDE_RUN  # an exception breaks the run (M4-FE-1)
         return self.time
 
     def return_from_exception(self, cycles: int) -> int:
@@ -536,6 +572,7 @@ class Pipeline:
         self.time += cycles
         self.pending = None
         self.before_it = None
+        self._wide_run = NO_WIDE_RUN  # an exception breaks the run (M4-FE-1)
         return self.time
 
     def finish(self) -> int:
