@@ -61,6 +61,7 @@ def test_c_fast_path_is_used_and_memoises(board):
     assert engine._native is not None, "C fast path not built (is a C compiler installed?)"
     engine.run()
     assert engine._native.memo_hits > engine._native.memo_misses > 0
+    assert engine._native.cache_mismatches == 0
 
 
 def test_c_divide_formula_matches_the_python_rule():
@@ -237,3 +238,42 @@ def test_callers_driving_machine_run_see_the_same_counters_on_every_path(elf):
             engine.max_instructions = engine.instructions + 100_000
         seen[(path, native)] = stops
     assert len(set(map(tuple, seen.values()))) == 1, seen
+
+
+def test_c_cache_replay_matches_python_lru():
+    """The C fast path's caches (fastpath.c) give LruLines' answers and order on random
+    touch/query sequences, for full and small capacities."""
+    import ctypes
+    import random
+
+    from cmsim.memory import LruLines
+    from cmsim.native import load
+
+    lib = load()
+    assert lib is not None
+    assert lib.fp_init(10, 1) == 0
+    rng = random.Random(7)
+    buffer = (ctypes.c_int64 * 256)()
+    for capacity in (1, 2, 8, 64):
+        ident = lib.fp_add_cache(capacity)
+        assert ident >= 0
+        python = LruLines(capacity)
+        for _ in range(3000):
+            line = rng.randrange(2 * capacity + 3) + 0x800000
+            if rng.random() < 0.3:
+                assert lib.fp_cache_query(ident, line) == (line in python)
+            else:
+                assert lib.fp_cache_touch(ident, line) == python.touch(line)
+        n = lib.fp_cache_get(ident, buffer)
+        assert tuple(buffer[:n]) == python.lines
+    lib.fp_release()
+
+
+def test_c_caches_agree_with_python_on_stm32f4():
+    """On a firmware that uses the ART caches, every cache answer C replays equals the one the
+    Python model gave, and every block's operations are the same for the same memo key."""
+    elf = build_firmware("stm32f4") / "microbench.elf"
+    engine = Engine(Machine(load_image(elf), load_board("stm32f4")), path="fast")
+    engine.run()
+    assert engine._native is not None
+    assert engine._native.cache_mismatches == 0

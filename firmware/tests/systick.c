@@ -9,8 +9,10 @@
 #define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
-/* In flash so that tests can patch it before a run (randomised periods). */
-volatile const uint32_t systick_period = 2000u;
+/* In flash (.rodata) so that tests can patch it before a run (randomised periods): a volatile
+ * const would go to .data, which the start-up overwrites. Read through a volatile pointer so
+ * the compiler does not fold the value in. */
+const uint32_t systick_period = 2000u;
 volatile uint32_t ticks;
 uint32_t table[64];
 
@@ -33,7 +35,7 @@ static uint32_t work(void)
 int main(void)
 {
     cycles_enable();
-    SYST_RVR = systick_period - 1u;
+    SYST_RVR = *(const volatile uint32_t *)&systick_period - 1u;
     SYST_CVR = 0;
     uint32_t start = cycles();
     SYST_CSR = 7u; /* processor clock, interrupt, enable */

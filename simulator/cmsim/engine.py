@@ -563,8 +563,10 @@ class NativePath:
     def __init__(self, engine: Engine, lib):
         self.engine = engine
         self.lib = lib
-        # state id -> (sequencer snapshot, IT queue, memory snapshot)
-        self.states: list[tuple] = [(engine.pipeline.snapshot(), (), engine.memory.snapshot(0))]
+        # state id -> (sequencer snapshot, IT queue, fetch state); the caches live in C
+        self.states: list[tuple] = [
+            (engine.pipeline.snapshot(), (), engine.memory.fetch_snapshot(0))
+        ]
         self.state_ids: dict[tuple, int] = {self.states[0]: 0}
         self._callbacks = (
             native_mod.TRANSLATE(self._translate),
@@ -583,6 +585,9 @@ class NativePath:
         self._observed_block: tuple | None = None
         self._emitting = False
         self._final: int | None = None  # total after run() ended
+        self._cache_buffer = (ctypes.c_int64 * 256)()
+        self._data_caches: set[int] = set()
+        self.memo_hits = self.memo_misses = self.cache_mismatches = 0
 
     @classmethod
     def create(cls, engine: Engine) -> NativePath | None:
@@ -596,10 +601,19 @@ class NativePath:
             return None
         board = engine.machine.board
         for index, region in enumerate(board.regions):
-            exact = region.read_ws or region.write_ws or region.dcache_lines
+            # An access's timing depends on its region, its alignment and (through the cache
+            # answers, which C replays) its D-cache lines: the offset in the line sets how many.
+            cached = region.read_ws and region.dcache_lines
+            low_mask = (region.line_bytes - 1) | 3 if cached else 3
             for start in (region.base, *region.aliases):
                 end = min(start + region.size, 0xFFFFFFFF)
-                lib.fp_add_region(start, end, index, int(bool(exact)))
+                line_bytes = region.line_bytes or 1
+                if lib.fp_add_region(start, end, index, low_mask, region.base, line_bytes) != 0:
+                    return None
+        for cache in engine.memory.caches:
+            if lib.fp_add_cache(cache.capacity) != cache.ident:
+                return None
+        self._data_caches = {c.ident for c in engine.memory._dcache.values()}
         for address, cond in dynamic.items():
             self._add_info(address, cond)
         # Every instruction of the image's code (exception points can be anywhere), in few wide
@@ -709,9 +723,67 @@ class NativePath:
         cycle, exit state id, instructions issued, last Step), times relative to the entry."""
         engine = self.engine
         pipeline = engine.pipeline
-        snapshot, it_queue, memory = self.states[state]
+        snapshot, it_queue, fetch = self.states[state]
         pipeline.restore(snapshot, engine.decode, 0)
-        engine.memory.restore(memory, 0)
+        engine.memory.restore_fetch(fetch, 0)
+        self._load_caches()
+        log: list | None = [] if intern else None
+        ops: list[tuple] = []
+        engine.memory.log_to(log)
+        try:
+            first, count, queue = self._issue_block(
+                address, size, it_queue, recorded, stop_after, stop_before, log, ops
+            )
+        finally:
+            engine.memory.log_to(None)
+        if not intern:  # a clock read: the exit state is not needed
+            return first, pipeline.time, -1, count, pipeline.pending
+        self._report_ops(ops)
+        return first, pipeline.time, self._intern(tuple(queue)), count, pipeline.pending
+
+    def _intern(self, it_queue: tuple) -> int:
+        """State id of the sequencer and fetch state as they are now (not the caches: C
+        keeps those)."""
+        engine = self.engine
+        pipeline = engine.pipeline
+        key = (pipeline.snapshot(), it_queue, engine.memory.fetch_snapshot(pipeline.time))
+        exit_state = self.state_ids.get(key)
+        if exit_state is None:
+            if len(self.states) >= MAX_STATES:  # bound memory: start the memo afresh
+                self.lib.fp_clear_memo()
+                self.states.clear()
+                self.state_ids.clear()
+            exit_state = self.state_ids[key] = len(self.states)
+            self.states.append(key)
+        return exit_state
+
+    def _load_caches(self) -> None:
+        """Give the Python caches C's contents (C keeps them between blocks)."""
+        buffer = self._cache_buffer
+        for cache in self.engine.memory.caches:
+            n = self.lib.fp_cache_get(cache.ident, buffer)
+            cache.lines = buffer[:n]
+
+    def _store_caches(self) -> None:
+        """Give C the Python caches' contents (exception entry reads vectors through them)."""
+        for cache in self.engine.memory.caches:
+            lines = cache.lines
+            self.lib.fp_cache_set(cache.ident, (ctypes.c_int64 * len(lines))(*lines), len(lines))
+
+    def _report_ops(self, ops: list[tuple]) -> None:
+        """Tell C the block's cache operations: it replays them on its caches and memoises them
+        with the block (they depend only on the block, its entry state and its facts)."""
+        flat = (ctypes.c_int64 * (5 * len(ops)))(*[x for op in ops for x in op])
+        self.lib.fp_set_ops(flat, len(ops))
+
+    def _issue_block(self, address, size, it_queue, recorded, stop_after, stop_before, log, ops):
+        """Issue one block's instructions through the Pipeline, after `stop_after` or before
+        `stop_before` at the latest; (first issue cycle, instructions issued, IT queue at the
+        exit). With a `log`, the cache operations go to
+        `ops` as (cache, kind, fact, line, hit), data lines relative to their fact's first line."""
+        engine = self.engine
+        pipeline = engine.pipeline
+        memory = engine.memory
         queue = list(it_queue)
         k, count, first = 0, 0, None
         for ins in engine._instrs(address, size):
@@ -738,6 +810,14 @@ class NativePath:
             access = fact[2] if fact is not None and executed and ins.memory else None
             div = fact[3] if fact is not None and executed and ins.klass == D.DIV else 0
             t = pipeline.issue(ins, executed, access, div, in_it)
+            if log:
+                base = memory.data_line(access) if access is not None else None
+                for cache, kind, line, hit in log:
+                    if cache in self._data_caches and base is not None:
+                        ops.append((cache, kind, k - 1, line - base, int(hit)))
+                    else:
+                        ops.append((cache, kind, -1, line, int(hit)))
+                log.clear()
             if first is None:
                 first = t
             count += 1
@@ -745,25 +825,7 @@ class NativePath:
                 queue = engine._covered(ins)
             if stop_after is not None and ins.address == stop_after:
                 break
-        if not intern:  # a clock read: the exit state is not needed
-            return (first or 0), pipeline.time, -1, count, pipeline.pending
-        exit_state = self._intern(tuple(queue))
-        return (first or 0), pipeline.time, exit_state, count, pipeline.pending
-
-    def _intern(self, it_queue: tuple) -> int:
-        """State id of the sequencer and memory model as they are now."""
-        engine = self.engine
-        pipeline = engine.pipeline
-        key = (pipeline.snapshot(), it_queue, engine.memory.snapshot(pipeline.time))
-        exit_state = self.state_ids.get(key)
-        if exit_state is None:
-            if len(self.states) >= MAX_STATES:  # bound memory: start the memo afresh
-                self.lib.fp_clear_memo()
-                self.states.clear()
-                self.state_ids.clear()
-            exit_state = self.state_ids[key] = len(self.states)
-            self.states.append(key)
-        return exit_state
+        return (first or 0), count, queue
 
     # -- exceptions ----------------------------------------------------------------------------
     def _check(self, address: int) -> int:
@@ -810,19 +872,21 @@ class NativePath:
             self.lib.fp_finish(1 if stop_before is not None else 0)
         finally:
             self._stop_before = None
-        totals = (ctypes.c_int64 * 5)()
+        totals = (ctypes.c_int64 * 6)()
         self.lib.fp_totals(totals)
-        snapshot, queue, memory = self.states[totals[1]]
+        snapshot, queue, fetch = self.states[totals[1]]
         engine = self.engine
         if queue:
             raise CmsimError("exception inside an IT block")
         engine.pipeline.restore(snapshot, engine.decode, totals[0])
-        engine.memory.restore(memory, totals[0])
+        engine.memory.restore_fetch(fetch, totals[0])
+        self._load_caches()
         return engine.pipeline
 
     def resume_from_pipeline(self) -> None:
         """Blocks go on from the sequencer's state (after an exception entry or return)."""
         pipeline = self.engine.pipeline
+        self._store_caches()
         self.lib.fp_set_clock(pipeline.time, self._intern(()))
 
     def current_step(self, pc: int) -> tuple[int, object]:
@@ -890,7 +954,7 @@ class NativePath:
 
     def instructions(self) -> int:
         """Settled instructions plus those of the block in progress (up to the PC)."""
-        totals = (ctypes.c_int64 * 5)()
+        totals = (ctypes.c_int64 * 6)()
         self.lib.fp_totals(totals)
         block, state, now = ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64()
         facts = ctypes.POINTER(native_mod.Fact)()
@@ -918,10 +982,11 @@ class NativePath:
         except CmsimError as exc:
             error = exc
         lib.fp_finish(1 if error is not None else 0)
-        totals = (ctypes.c_int64 * 5)()
+        totals = (ctypes.c_int64 * 6)()
         lib.fp_totals(totals)
         now, state = totals[0], totals[1]
         self.memo_hits, self.memo_misses = totals[3], totals[4]
+        self.cache_mismatches = totals[5]  # C and Python caches disagreed (never expected)
         snapshot, _queue, _memory = self.states[state]
         engine.pipeline.restore(snapshot, engine.decode, now)
         engine.pipeline.finish()

@@ -25,25 +25,48 @@ class Place:
     canonical_base: int  # region base (aliases fold onto it, so cache lines match)
 
 
-class LruLines:
-    """A set of cache lines with LRU replacement (spec §9.1: ART caches, LRU [I])."""
+TOUCH, QUERY = 0, 1  # cache operations as logged for the C fast path
 
-    def __init__(self, capacity: int):
+
+class LruLines:
+    """A set of cache lines with LRU replacement (spec §9.1: ART caches, LRU [I]).
+
+    When `log` is a list, every operation is appended to it as (ident, TOUCH or QUERY, line,
+    hit): the C fast path replays these on its own copy of the cache (native/fastpath.c)."""
+
+    def __init__(self, capacity: int, ident: int = 0):
         self.capacity = capacity
+        self.ident = ident
+        self.log: list[tuple[int, int, int, bool]] | None = None
         self._lines: OrderedDict[int, None] = OrderedDict()
 
     def __contains__(self, line: int) -> bool:
-        return line in self._lines
+        hit = line in self._lines
+        if self.log is not None:
+            self.log.append((self.ident, QUERY, line, hit))
+        return hit
 
     def touch(self, line: int) -> bool:
         """Use `line`; True on a hit. A miss fills the line, evicting the least recent."""
-        if line in self._lines:
+        hit = line in self._lines
+        if self.log is not None:
+            self.log.append((self.ident, TOUCH, line, hit))
+        if hit:
             self._lines.move_to_end(line)
             return True
         self._lines[line] = None
         if len(self._lines) > self.capacity:
             self._lines.popitem(last=False)
         return False
+
+    @property
+    def lines(self) -> tuple[int, ...]:
+        """The cached lines, least recently used first."""
+        return tuple(self._lines)
+
+    @lines.setter
+    def lines(self, lines) -> None:
+        self._lines = OrderedDict.fromkeys(lines)
 
 
 class MemoryModel:
@@ -52,12 +75,18 @@ class MemoryModel:
     def __init__(self, board: Board):
         self.board = board
         self._places: dict[int, Place] = {}
-        self._dcache: dict[str, LruLines] = {
-            r.name: LruLines(r.dcache_lines) for r in board.regions if r.dcache_lines > 0
-        }
-        self._icache: dict[str, LruLines] = {
-            r.name: LruLines(r.icache_lines) for r in board.regions if r.icache_lines > 0
-        }
+        self._dcache: dict[str, LruLines] = {}
+        self._icache: dict[str, LruLines] = {}
+        # Every cache, in a fixed order (its index is its ident).
+        self.caches: list[LruLines] = []
+        for region in board.regions:
+            for lines, table in (
+                (region.icache_lines, self._icache),
+                (region.dcache_lines, self._dcache),
+            ):
+                if lines > 0:
+                    table[region.name] = LruLines(lines, len(self.caches))
+                    self.caches.append(table[region.name])
         # Instruction-side state of M4-MEM-FETCH: current line, prefetched line and its ready time.
         self.cur_line: int | None = None
         self.pf_line: int | None = None
@@ -124,6 +153,30 @@ class MemoryModel:
             tuple((name, tuple(c._lines)) for name, c in sorted(self._icache.items())),
             tuple((name, tuple(c._lines)) for name, c in sorted(self._dcache.items())),
         )
+
+    def fetch_snapshot(self, now: int) -> tuple:
+        """The instruction-side state without the caches (fetch line, prefetched line, time to
+        its arrival relative to `now`)."""
+        ready = max(0, self.pf_ready - now) if self.pf_line is not None else 0
+        return (self.cur_line, self.pf_line, ready)
+
+    def restore_fetch(self, snapshot: tuple, now: int) -> None:
+        """Return to a `fetch_snapshot` state (the caches are left alone)."""
+        self.cur_line, self.pf_line, ready = snapshot
+        self.pf_ready = now + ready
+
+    def data_line(self, address: int) -> int | None:
+        """The first cache line a data access at `address` touches (None outside D-caches)."""
+        place = self.place(address)
+        region = place.region
+        if region is None or region.read_ws == 0 or region.name not in self._dcache:
+            return None
+        return self._canonical(place, address) // region.line_bytes
+
+    def log_to(self, log: list | None) -> None:
+        """Log every cache operation to `log` (None: stop logging)."""
+        for cache in self.caches:
+            cache.log = log
 
     def restore(self, snapshot: tuple, now: int) -> None:
         """Return to a snapshot's state, with its relative times counted from `now`."""

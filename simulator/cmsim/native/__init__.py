@@ -105,7 +105,13 @@ def load() -> ctypes.CDLL | None:
     native.fp_set_callbacks.argtypes = [TRANSLATE, SETTLE, LIMIT, ctypes.c_void_p, CHECK]
     native.fp_set_deadline.argtypes = [ctypes.c_int64, ctypes.c_int]
     native.fp_set_clock.argtypes = [ctypes.c_int64, ctypes.c_int64]
-    native.fp_add_region.argtypes = [ctypes.c_uint32] * 4
+    native.fp_add_region.argtypes = [ctypes.c_uint32] * 6
+    native.fp_add_cache.argtypes = [ctypes.c_int]
+    native.fp_cache_touch.argtypes = [ctypes.c_int, ctypes.c_int64]
+    native.fp_cache_query.argtypes = [ctypes.c_int, ctypes.c_int64]
+    native.fp_cache_get.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_int64)]
+    native.fp_cache_set.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
+    native.fp_set_ops.argtypes = [ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
     native.fp_clear_memo.argtypes = []
     native.fp_add_info.argtypes = [ctypes.c_uint32] + [ctypes.c_int] * 14
     native.fp_div_cycles.argtypes = [ctypes.c_int, ctypes.c_uint32, ctypes.c_uint32]

@@ -5,7 +5,13 @@
  * not, access address, divide cycles), and memoises the block's timing: the cycles a block adds
  * and the sequencer state it leaves depend only on (block, state it starts from, facts). On a
  * miss it calls back into Python, which applies the rules and returns the result; on a hit no
- * Python runs at all. Only used on boards without wait states (see engine.py).
+ * Python runs at all.
+ *
+ * Caches (ART I/D caches, spec §9) are kept here, not in the entry state: their contents almost
+ * never repeat. What a block does to them is a fixed sequence of operations (touch or query a
+ * line) given the block, its entry state and its facts, so the memo stores that sequence once
+ * per key, replays it on the caches below and keys the result on the answers (hit or miss of
+ * each operation): equal answers time the block equally.
  *
  * Unicorn's C API is declared here by hand (the few functions used); the engine passes the
  * uc_engine handle of its Unicorn object.
@@ -42,13 +48,43 @@ typedef struct {
     uint32_t pc, executed, address, div;
 } Fact;
 
+/* One cache operation of a block: line is absolute, or relative to the first line of fact
+ * `fact`'s access (data accesses: the same code touches different lines each time). */
+typedef struct {
+    int32_t cache, kind, fact;
+    int64_t line;
+} Op;
+
+#define OP_TOUCH 0
+#define OP_QUERY 1
+#define MAX_CACHES 8
+#define MAX_LINES 256
+
+typedef struct {
+    int64_t d_first, d_exit, exit_state, count;
+} Result;
+
+/* What a block does to the caches from one (entry state, facts), and its results by answers. */
+typedef struct {
+    Op *ops;
+    int nops, nwords;  /* answers take nwords 64-bit words */
+    uint64_t *answers; /* nres * nwords */
+    Result *results;
+    int nres, cap;
+} Trace;
+
 typedef struct {
     uint64_t key_block; /* address << 32 | size */
     uint64_t sig;
     int64_t entry_state;
-    int64_t d_first, d_exit, exit_state, count;
+    Trace *trace;
     int used;
 } Memo;
+
+typedef struct {
+    int64_t lines[MAX_LINES]; /* least recently used first */
+    int count, capacity;
+} Cache;
 
 typedef struct {
     uint64_t key_block;
@@ -57,7 +93,8 @@ typedef struct {
 } BlockLen;
 
 typedef struct {
-    uint32_t start, end, index, exact; /* exact: timing depends on the address (wait states) */
+    uint32_t start, end, index, low_mask; /* low_mask: address bits the timing depends on */
+    uint32_t base, line_bytes;            /* canonical base (aliases fold onto it), line size */
 } Region;
 
 /* Python callbacks. */
@@ -90,13 +127,20 @@ static int have_cur, stopped;
 static int observed; /* the current block's observer event was already sent (clock read) */
 static int cleared;  /* the memo was cleared during a Python callback */
 static int64_t state, now, instructions, max_instructions;
-static int64_t hits, misses;
+static int64_t hits, misses, mismatches;
 /* Exceptions (M4-EXC-POINT): the earliest cycle one may be due; blocks whose cycle bound
  * reaches it ask Python at every instruction boundary (window). rearm: one is pending but
  * masked, so a CPS/MSR opens a window. */
 static int64_t deadline = INT64_MAX;
 static int window, rearm;
 static const BlockLen *cur_len;
+static Cache caches[MAX_CACHES], saved[MAX_CACHES];
+static int ncaches;
+static Op *ops_buf; /* the operations Python reported for the block it just timed */
+static uint8_t *ops_hit;
+static int ops_n, ops_cap;
+static uint64_t *answers; /* scratch: answers of one replay */
+static int answers_cap;
 
 static uint32_t hash32(uint32_t x)
 {
@@ -115,11 +159,29 @@ static uint64_t mix64(uint64_t h, uint64_t v)
     return h ^ (h >> 33);
 }
 
+static void free_traces(void)
+{
+    if (memo == NULL)
+        return;
+    for (uint64_t k = 0; k <= memo_mask; k++) {
+        Trace *t = memo[k].used ? memo[k].trace : NULL;
+        if (t != NULL) {
+            free(t->ops);
+            free(t->answers);
+            free(t->results);
+            free(t);
+        }
+    }
+}
+
 int fp_init(uint32_t info_capacity_log2, int64_t max_instr)
 {
     free(infos);
+    free_traces();
     free(memo);
     free(lens);
+    ncaches = 0;
+    mismatches = 0;
     info_mask = (1u << info_capacity_log2) - 1;
     infos = calloc((size_t)info_mask + 1, sizeof(Info));
     memo_mask = (1u << 12) - 1;
@@ -146,15 +208,105 @@ void fp_set_callbacks(translate_fn t, settle_fn s, limit_fn l, observe_fn o, che
     py_check = c;
 }
 
-int fp_add_region(uint32_t start, uint32_t end, uint32_t index, uint32_t exact)
+int fp_add_region(uint32_t start, uint32_t end, uint32_t index, uint32_t low_mask, uint32_t base,
+                  uint32_t line_bytes)
 {
-    if (nregions >= 64)
+    if (nregions >= 64 || line_bytes == 0)
         return -1;
-    regions[nregions].start = start;
-    regions[nregions].end = end;
-    regions[nregions].index = index;
-    regions[nregions].exact = exact;
-    nregions++;
+    Region *r = &regions[nregions++];
+    r->start = start;
+    r->end = end;
+    r->index = index;
+    r->low_mask = low_mask;
+    r->base = base;
+    r->line_bytes = line_bytes;
+    return 0;
+}
+
+/* -- caches (mirror cmsim.memory.LruLines; a test compares them) ------------------------- */
+
+int fp_add_cache(int capacity)
+{
+    if (ncaches >= MAX_CACHES || capacity <= 0 || capacity > MAX_LINES)
+        return -1;
+    caches[ncaches].count = 0;
+    caches[ncaches].capacity = capacity;
+    return ncaches++;
+}
+
+static int cache_find(const Cache *c, int64_t line)
+{
+    for (int k = c->count - 1; k >= 0; k--) /* recent lines are at the end */
+        if (c->lines[k] == line)
+            return k;
+    return -1;
+}
+
+/* Use a line: 1 on a hit (it becomes the most recent), 0 on a miss (filled, LRU evicted). */
+int fp_cache_touch(int id, int64_t line)
+{
+    Cache *c = &caches[id];
+    int k = cache_find(c, line);
+    if (k >= 0) {
+        memmove(&c->lines[k], &c->lines[k + 1], (size_t)(c->count - 1 - k) * sizeof(int64_t));
+        c->lines[c->count - 1] = line;
+        return 1;
+    }
+    if (c->count == c->capacity) {
+        memmove(&c->lines[0], &c->lines[1], (size_t)(c->count - 1) * sizeof(int64_t));
+        c->count--;
+    }
+    c->lines[c->count++] = line;
+    return 0;
+}
+
+static void copy_caches(Cache *to, const Cache *from)
+{
+    for (int k = 0; k < ncaches; k++) {
+        to[k].count = from[k].count;
+        to[k].capacity = from[k].capacity;
+        memcpy(to[k].lines, from[k].lines, (size_t)from[k].count * sizeof(int64_t));
+    }
+}
+
+int fp_cache_query(int id, int64_t line) { return cache_find(&caches[id], line) >= 0; }
+
+/* A cache's lines, least recently used first; returns how many. */
+int fp_cache_get(int id, int64_t *out)
+{
+    memcpy(out, caches[id].lines, (size_t)caches[id].count * sizeof(int64_t));
+    return caches[id].count;
+}
+
+int fp_cache_set(int id, const int64_t *lines, int n)
+{
+    if (n > caches[id].capacity)
+        return -1;
+    memcpy(caches[id].lines, lines, (size_t)n * sizeof(int64_t));
+    caches[id].count = n;
+    return 0;
+}
+
+/* Python reports the cache operations of the block it is timing: (cache, kind, fact, line,
+ * hit) per operation, line relative to the fact's first data line when fact >= 0. */
+int fp_set_ops(const int64_t *flat, int n)
+{
+    if (n > ops_cap) {
+        ops_cap = n * 2;
+        ops_buf = realloc(ops_buf, (size_t)ops_cap * sizeof(Op));
+        ops_hit = realloc(ops_hit, (size_t)ops_cap);
+        if (ops_buf == NULL || ops_hit == NULL)
+            return -1;
+    }
+    for (int k = 0; k < n; k++) {
+        const int64_t *o = &flat[5 * k];
+        ops_buf[k].cache = (int32_t)o[0];
+        ops_buf[k].kind = (int32_t)o[1];
+        ops_buf[k].fact = (int32_t)o[2];
+        ops_buf[k].line = o[3];
+        ops_hit[k] = (uint8_t)o[4];
+    }
+    ops_n = n;
     return 0;
 }
 
@@ -251,13 +403,93 @@ static uint32_t reg(uc_engine *uc, int id)
 
 /* What of an access address the timing can depend on: its region and low bits, or the whole
  * address in regions with wait states or caches. */
-static uint64_t address_class(uint32_t address)
+static const Region *region_of(uint32_t address)
 {
     for (int k = 0; k < nregions; k++)
         if (regions[k].start <= address && address < regions[k].end)
-            return regions[k].exact ? (uint64_t)1 << 40 | address
-                                    : (uint64_t)regions[k].index << 2 | (address & 3);
-    return 0xFFFF;
+            return &regions[k];
+    return NULL;
+}
+
+/* Which line an access is in decides cache answers only; those are replayed (see Trace). */
+static uint64_t address_class(uint32_t address)
+{
+    const Region *r = region_of(address);
+    return r ? (uint64_t)r->index << 16 | (address & r->low_mask) : 0xFFFFFFFF;
+}
+
+/* First cache line of a data access (cmsim.memory.MemoryModel.data_line). */
+static int64_t data_line(uint32_t address)
+{
+    const Region *r = region_of(address);
+    return r ? (int64_t)((address - r->start + r->base) / r->line_bytes) : 0;
+}
+
+/* Apply ops to the caches in order; the answers go to `answers` as bits. */
+static void replay(const Op *ops, int nops)
+{
+    int nwords = (nops + 63) / 64;
+    if (nwords > answers_cap) {
+        answers_cap = nwords * 2;
+        answers = realloc(answers, (size_t)answers_cap * sizeof(uint64_t));
+    }
+    memset(answers, 0, (size_t)nwords * sizeof(uint64_t));
+    for (int k = 0; k < nops; k++) {
+        const Op *o = &ops[k];
+        int64_t line = o->fact < 0 ? o->line : data_line(facts[o->fact].address) + o->line;
+        int hit = o->kind == OP_TOUCH ? fp_cache_touch(o->cache, line)
+                                      : fp_cache_query(o->cache, line);
+        answers[k >> 6] |= (uint64_t)hit << (k & 63);
+    }
+}
+
+static Result *find_result(const Trace *t)
+{
+    for (int k = 0; k < t->nres; k++)
+        if (memcmp(&t->answers[(size_t)k * t->nwords], answers,
+                   (size_t)t->nwords * sizeof(uint64_t)) == 0)
+            return &t->results[k];
+    return NULL;
+}
+
+static Trace *new_trace(const Op *ops, int nops)
+{
+    Trace *t = calloc(1, sizeof(Trace));
+    t->ops = malloc((size_t)(nops ? nops : 1) * sizeof(Op));
+    memcpy(t->ops, ops, (size_t)nops * sizeof(Op));
+    t->nops = nops;
+    t->nwords = (nops + 63) / 64;
+    return t;
+}
+
+static void add_result(Trace *t, const int64_t *out)
+{
+    if (t->nres == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 2;
+        t->results = realloc(t->results, (size_t)t->cap * sizeof(Result));
+        t->answers = realloc(t->answers, (size_t)t->cap * (t->nwords ? t->nwords : 1) * 8);
+    }
+    memcpy(&t->answers[(size_t)t->nres * t->nwords], answers, (size_t)t->nwords * 8);
+    Result *r = &t->results[t->nres++];
+    r->d_first = out[0];
+    r->d_exit = out[1];
+    r->exit_state = out[2];
+    r->count = out[3];
+}
+
+/* Replay Python's reported operations (the caches then hold the block's exit state); count a
+ * mismatch when C's answers differ from Python's (never expected: tests check it is 0). */
+static void replay_reported(void)
+{
+    replay(ops_buf, ops_n);
+    for (int k = 0; k < ops_n; k++)
+        if ((int)((answers[k >> 6] >> (k & 63)) & 1) != ops_hit[k])
+            mismatches++;
+}
+
+static int same_ops(const Trace *t)
+{
+    return t->nops == ops_n && memcmp(t->ops, ops_buf, (size_t)ops_n * sizeof(Op)) == 0;
 }
 
 static uint64_t signature(void)
@@ -313,37 +545,55 @@ static void settle_current(int partial)
         return;
     have_cur = 0;
     int64_t out[4];
+    ops_n = 0;
     if (partial) {
         py_settle(cur_block >> 32, (uint32_t)cur_block, state, facts, -nfacts - 1, out);
+        replay_reported();
         apply(cur_block, out[0], out[1], out[2], out[3]);
         return;
     }
     uint64_t sig = signature();
     Memo *m = memo_slot(cur_block, sig, state);
     if (m->used) {
-        hits++;
-        apply(cur_block, m->d_first, m->d_exit, m->exit_state, m->count);
-        return;
+        Trace *t = m->trace;
+        if (t->nops)
+            copy_caches(saved, caches);
+        replay(t->ops, t->nops);
+        const Result *r = find_result(t);
+        if (r != NULL) {
+            hits++;
+            apply(cur_block, r->d_first, r->d_exit, r->exit_state, r->count);
+            return;
+        }
+        if (t->nops) /* new answers: Python times the block from the entry caches */
+            copy_caches(caches, saved);
     }
     misses++;
     int64_t entry = state;
     cleared = 0;
+    ops_n = 0;
     py_settle(cur_block >> 32, (uint32_t)cur_block, entry, facts, nfacts, out);
+    replay_reported();
     if (cleared) { /* state ids were renumbered: do not store a result keyed by the old one */
         apply(cur_block, out[0], out[1], out[2], out[3]);
         return;
     }
     m = memo_slot(cur_block, sig, entry);
-    m->used = 1;
-    m->key_block = cur_block;
-    m->sig = sig;
-    m->entry_state = entry;
-    m->d_first = out[0];
-    m->d_exit = out[1];
-    m->exit_state = out[2];
-    m->count = out[3];
+    if (!m->used) {
+        m->used = 1;
+        m->key_block = cur_block;
+        m->sig = sig;
+        m->entry_state = entry;
+        m->trace = new_trace(ops_buf, ops_n);
+        memo_used++;
+    }
+    int grow = memo_used * 2 > memo_mask;
+    if (same_ops(m->trace))
+        add_result(m->trace, out);
+    else
+        mismatches++; /* the operations are a function of the key (never expected) */
     apply(cur_block, out[0], out[1], out[2], out[3]);
-    if (++memo_used * 2 > memo_mask)
+    if (grow)
         memo_grow();
 }
 
@@ -509,6 +759,7 @@ int64_t fp_current(uint64_t *block, int64_t *entry_state, int64_t *time, const F
 void fp_release(void)
 {
     free(infos);
+    free_traces();
     free(memo);
     free(lens);
     infos = NULL;
@@ -531,6 +782,7 @@ void fp_set_max(int64_t value) { max_instructions = value; }
 /* Forget every memoised block (the engine renumbers its states). */
 void fp_clear_memo(void)
 {
+    free_traces();
     memset(memo, 0, (memo_mask + 1) * sizeof(Memo));
     memo_used = 0;
     cleared = 1;
@@ -546,4 +798,5 @@ void fp_totals(int64_t *out)
     out[2] = instructions;
     out[3] = hits;
     out[4] = misses;
+    out[5] = mismatches;
 }
