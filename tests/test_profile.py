@@ -252,6 +252,45 @@ def test_exclusive_cycles_sum_to_the_total_on_every_firmware(firmware_dir):
     assert checked >= 10
 
 
+class _CountingProfiler(Profiler):
+    """Counts the batches of skipped (quiet) edges the fast path hands over."""
+
+    batches = 0
+
+    def on_skipped(self, last_block: int, instructions: int) -> None:
+        self.batches += 1
+        super().on_skipped(last_block, instructions)
+
+
+def _profile_on(path: Path, engine_path: str) -> tuple[Profile, str, int]:
+    """The profile of a run (up to its fault or instruction limit), the error, the batches."""
+    machine = Machine(load_image(path), load_board("m4-ideal"), stdout=io.BytesIO())
+    engine = Engine(machine, path=engine_path, max_instructions=200_000)
+    profiler = _CountingProfiler.attach(engine, record_events=True)
+    error = ""
+    try:
+        total = engine.run().cycles
+    except CmsimError as exc:
+        error = str(exc)
+        total = engine.issue_cycle()  # the cycle at which the run stopped
+    return profiler.finish(total), error, profiler.batches
+
+
+def test_batched_edges_give_the_profile_of_every_block_event(firmware_dir):
+    """The fast path skips the profiler's events on quiet edges (same function, no call or
+    return) and hands them over in batches; the reference path reports every block. Both
+    give the same profile (functions, edges, regions, stacks, trace events) on every
+    firmware, exceptions and faults included."""
+    batched = 0
+    for path in _all_elves(firmware_dir):
+        *fast, batches = _profile_on(path, "fast")
+        *reference, none = _profile_on(path, "reference")
+        assert none == 0
+        batched += batches > 0
+        assert fast == reference, path.name
+    assert batched >= 10, "the fast path batched quiet edges on most firmwares"
+
+
 def test_instructions_sum_to_the_engine_count(elf, firmware_dir):
     for path in _all_elves(firmware_dir):
         if path.stem.startswith(("fault", "spin", "unknown_semihost")):

@@ -63,6 +63,7 @@ _UC_REGS = [getattr(U, f"UC_ARM_REG_R{i}") for i in range(13)] + [
 DYNAMIC_CLASSES = D.MEMORY_CLASS | {D.DIV, D.IT, D.BKPT, D.SVC, D.WFI}
 
 BlockObserver = Callable[[int, int], None]
+SkipObserver = Callable[[int, int], None]  # (last skipped block, their instructions)
 # on_exception(kind, cycle, address, instructions): "entry" (the cycle the entry starts, the
 # handler) or "return" (the cycle the next context or chained handler starts, where it starts),
 # with the instructions executed so far.
@@ -113,6 +114,49 @@ class RunResult:
         return self.cycles / self.clock_hz
 
 
+class QuietEdges:
+    """Edges (previous block -> block) on which a block observer need not be called.
+
+    The observer declares an edge quiet once (`add`); the C fast path then skips the event of
+    every block reached by it, and before the next block it reports (and at the end of a run)
+    calls on_skipped(last skipped block, sum of the skipped edges' declared instructions). So a
+    profiler pays Python only where the call stack may change. On the reference path, or once
+    a second observer is added, `enabled` is False and every block is reported.
+    """
+
+    def __init__(self, native: NativePath | None):
+        self._native = native
+        self.enabled = native is not None
+
+    def add(self, previous: int, address: int, instructions: int) -> None:
+        """Declare previous -> address quiet; it stands for `instructions` (> 0) instructions of
+        the previous block."""
+        if self.enabled:
+            self._native.lib.fp_add_quiet(previous, address, instructions)
+
+    def sync(self) -> None:
+        """Deliver the skipped edges now and report the next block whatever its edge (before
+        the observer's state changes other than by a block event, e.g. an exception entry)."""
+        if self.enabled:
+            self._native.take_skipped(force=True)
+
+    def stop(self) -> None:
+        """Deliver the skipped edges and report every block from now on."""
+        if self.enabled:
+            self._native.take_skipped(force=False)
+            self._native.lib.fp_set_batching(0)
+            self.enabled = False
+
+
+@dataclass
+class _Block:
+    """Translation-time facts of one Unicorn block."""
+
+    instrs: tuple[Instr, ...]
+    prefix: tuple[Instr, ...]  # static instructions before the first dynamic one
+    after: dict[int, tuple[Instr, ...]]  # dynamic address -> static run that follows it
+
+
 class Engine:
     """Times a machine's run; `path` picks the fast (block) or reference (per-instruction) path."""
 
@@ -138,6 +182,8 @@ class Engine:
         self._instructions = 0
         self._stop_pc: int | None = None  # PC when a hook stopped the machine
         self._observers: list[BlockObserver] = []
+        self._quiet: QuietEdges | None = None  # the sole observer's batched edges
+        self._on_skipped: SkipObserver | None = None
         self._finish_observers: list[Callable[[int], None]] = []
         self._it_conds: list[tuple[int, int]] = []  # (address, condition) of IT-covered instrs
         self._current = None  # the Step of the instruction executing now (for the clock)
@@ -194,15 +240,31 @@ class Engine:
 
     # -- observers (profiler contract) -------------------------------------------------------
     def add_block_observer(
-        self, on_block: BlockObserver, on_finish: Callable[[int], None] | None = None
-    ) -> None:
+        self,
+        on_block: BlockObserver,
+        on_finish: Callable[[int], None] | None = None,
+        on_skipped: SkipObserver | None = None,
+    ) -> QuietEdges:
         """Call on_block(block_address, cycle_at_block_start) for every executed block, in order;
-        on_finish(total_cycles) when the run ends."""
+        on_finish(total_cycles) when the run ends.
+
+        With `on_skipped`, the observer may declare edges quiet through the returned QuietEdges
+        and is then not called for blocks reached by them (see QuietEdges)."""
+        if self._quiet is not None:  # batching is for a sole observer: report every block now
+            self._quiet.stop()
         self._observers.append(on_block)
+        quiet = QuietEdges(self._native if len(self._observers) == 1 else None)
+        if on_skipped is not None and quiet.enabled:
+            self._quiet = quiet
+            self._on_skipped = on_skipped
+            self._native.lib.fp_set_batching(1)
+        else:
+            quiet.enabled = False
         if self._native is not None:
             self._native.install_callbacks()
         if on_finish is not None:
             self._finish_observers.append(on_finish)
+        return quiet
 
     def add_exception_observer(self, on_exception: ExceptionObserver) -> None:
         """Call on_exception(kind, cycle, address, instructions) on exception entry and return
@@ -691,9 +753,19 @@ class NativePath:
     def _limit(self, address: int) -> None:
         self.engine._limit(address)
 
-    def _observe(self, address: int, cycle: int) -> None:
-        for fn in self.engine._observers:
+    def _observe(self, address: int, cycle: int, previous: int, skipped: int) -> None:
+        engine = self.engine
+        if skipped:
+            engine._on_skipped(previous, skipped)
+        for fn in engine._observers:
             fn(address, cycle)
+
+    def take_skipped(self, force: bool) -> None:
+        """Hand the edges C skipped since its last report to the observer (see QuietEdges)."""
+        previous = ctypes.c_uint64()
+        skipped = self.lib.fp_take_batch(ctypes.byref(previous), int(force))
+        if skipped:
+            self.engine._on_skipped(previous.value, skipped)
 
     def _settle(self, address, size, state, facts, nfacts, out) -> None:
         try:
@@ -916,10 +988,12 @@ class NativePath:
             # Observers must see this block start before whatever reads the clock inside it
             # (region markers); C then skips the block's event when it settles it.
             self._observed_block = (block.value, now.value)
+            previous = ctypes.c_uint64()
+            skipped = self.lib.fp_take_batch(ctypes.byref(previous), 0)
             self.lib.fp_mark_observed()
             self._emitting = True  # observers see the count before this block
             try:
-                self._observe(block.value >> 32, now.value + first)
+                self._observe(block.value >> 32, now.value + first, previous.value, skipped)
             finally:
                 self._emitting = False
         return result
@@ -982,6 +1056,8 @@ class NativePath:
         except CmsimError as exc:
             error = exc
         lib.fp_finish(1 if error is not None else 0)
+        if self.engine._quiet is not None:
+            self.take_skipped(force=False)  # observers see the whole run before it returns
         totals = (ctypes.c_int64 * 6)()
         lib.fp_totals(totals)
         now, state = totals[0], totals[1]

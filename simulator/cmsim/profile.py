@@ -45,7 +45,7 @@ from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
 from capstone import arm_const as arm
 from unicorn import UcError
 
-from cmsim.engine import Engine, RunResult
+from cmsim.engine import Engine, QuietEdges, RunResult
 from cmsim.errors import CmsimError
 from cmsim.image import Function, Image
 from cmsim.timing.cortex_m4 import Part, Step
@@ -312,6 +312,8 @@ class Profiler:
         self._unmatched_ends = 0
         self._events: list[CallEvent] = []
         self._pending_executed: int | None = None  # of the interrupted run (exception_entry)
+        # Where the engine can skip the events of edges that leave the stack alone (attach).
+        self._quiet_edges: QuietEdges | None = None
 
     @classmethod
     def attach(
@@ -326,7 +328,9 @@ class Profiler:
             record_events=record_events,
             min_event_cycles=min_event_cycles,
         )
-        engine.add_block_observer(profiler.on_block)
+        quiet = engine.add_block_observer(profiler.on_block, on_skipped=profiler.on_skipped)
+        if quiet.enabled:
+            profiler._quiet_edges = quiet
         engine.add_exception_observer(profiler.on_exception)
         machine.add_marker_listener(profiler.on_marker)
         return profiler
@@ -394,6 +398,16 @@ class Profiler:
             else:
                 self._push(run.func, None, cycle, "root", None)
 
+    def on_skipped(self, last_block: int, instructions: int) -> None:
+        """The engine skipped the events of quiet edges (declared in _new_edge), ending at the
+        block at `last_block`: what on_block would have done for them, in one step. Quiet
+        edges stay in one function and change no frame, so only instructions accrue."""
+        run = self._runs[last_block]
+        run.func.instructions += instructions  # finish() adds what counted edges ran
+        self._instructions += instructions
+        self._run = run
+        self._successors = run.successors
+
     def _new_edge(self, address: int) -> list:
         """Classify the edge from the current run to the block at `address`, once.
 
@@ -432,6 +446,8 @@ class Profiler:
         else:
             edge = [0, len(prev.addresses), nxt, same]
         prev.successors[address] = edge
+        if edge[3] == _SAME and edge[1] and self._quiet_edges is not None:
+            self._quiet_edges.add(prev.start, address, edge[1])
         return edge
 
     # -- the stack -----------------------------------------------------------------------------
@@ -594,6 +610,8 @@ class Profiler:
 
     def on_exception(self, kind: str, cycle: int, address: int, instructions: int) -> None:
         """Exception observer (Engine.add_exception_observer): entry or return."""
+        if self._quiet_edges is not None:
+            self._quiet_edges.sync()  # catch up on skipped blocks; report the next one
         if kind == "entry":
             self.exception_entry(cycle, address, instructions)
         else:

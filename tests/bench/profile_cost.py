@@ -1,12 +1,13 @@
 """How much profiling costs: simulation time with the profiler attached / without, one process.
 
-    python3 tests/bench/profile_cost.py [firmware.elf] [--repeat N]
+    python3 tests/bench/profile_cost.py [firmware.elf ...] [--repeat N]
 
-Builds the test firmwares (m4-ideal) when no ELF is given and runs calls_compute.elf, a
-compute-heavy int8 workload with ~39k calls. Each configuration runs `--repeat` times on a
-fresh machine; the best time of each is compared (the least disturbed by the host). Times are
-the process's CPU time (Unicorn runs in this thread), so other work on a shared host does not
-skew the ratio. The budget (issue 4) is a ratio of at most 2.0.
+Builds the firmwares (m4-ideal) when no ELF is given and runs the three CIFAR-10 builds (one
+inference each) and calls_compute.elf, a compute-heavy int8 workload with ~39k calls. Each
+configuration runs `--repeat` times on a fresh machine; the best time of each is compared
+(the least disturbed by the host). Times are the process's CPU time (Unicorn runs in this
+thread), so other work on a shared host does not skew the ratio. The budget (issue 4) is a
+ratio of at most 2.0.
 """
 
 from __future__ import annotations
@@ -38,30 +39,37 @@ def _time_run(elf: Path, profile: bool, record_events: bool) -> tuple[float, int
     return time.process_time() - begin, result.instructions
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("elf", nargs="?", type=Path)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    elf = args.elf
-    if elf is None:
-        import subprocess
-
-        subprocess.run(["make", "-s", "BOARD=m4-ideal"], cwd=ROOT / "firmware", check=True)
-        elf = ROOT / "firmware" / "build" / "m4-ideal" / "calls_compute.elf"
+def _measure(elf: Path, repeat: int) -> None:
     configs = {"off": (False, False), "profile": (True, False), "profile+trace": (True, True)}
     best: dict[str, float] = {}
     instructions = 0
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         for name, (profile, record) in configs.items():
             seconds, instructions = _time_run(elf, profile, record)
             best[name] = min(best.get(name, seconds), seconds)
-    print(f"{elf.name}: {instructions:,} instructions, best of {args.repeat}")
+    print(f"{elf.name}: {instructions:,} instructions, best of {repeat}")
     for name, seconds in best.items():
         print(
             f"  {name:14} {seconds:.3f} s  {instructions / seconds / 1e6:6.2f} M instr/s  "
             f"ratio {seconds / best['off']:.2f}"
         )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("elf", nargs="*", type=Path)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    elves = args.elf
+    if not elves:
+        import subprocess
+
+        subprocess.run(["make", "-s", "BOARD=m4-ideal"], cwd=ROOT / "firmware", check=True)
+        build = ROOT / "firmware" / "build" / "m4-ideal"
+        names = ("cifar10_ref", "cifar10_opt", "cifar10_asm", "calls_compute")
+        elves = [build / f"{name}.elf" for name in names]
+    for elf in elves:
+        _measure(elf, args.repeat)
     return 0
 
 

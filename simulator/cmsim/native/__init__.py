@@ -43,7 +43,8 @@ SETTLE = ctypes.CFUNCTYPE(
     ctypes.POINTER(ctypes.c_int64),
 )
 LIMIT = ctypes.CFUNCTYPE(None, ctypes.c_uint64)
-OBSERVE = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_int64)
+# block address, cycle, last block before it, instructions of the skipped (quiet) edges
+OBSERVE = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64)
 CHECK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint64)
 
 
@@ -126,6 +127,10 @@ def load() -> ctypes.CDLL | None:
     ]
     native.fp_current.restype = ctypes.c_int64
     native.fp_mark_observed.argtypes = []
+    native.fp_add_quiet.argtypes = [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_int64]
+    native.fp_set_batching.argtypes = [ctypes.c_int]
+    native.fp_take_batch.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_int]
+    native.fp_take_batch.restype = ctypes.c_int64
     native.fp_set_max.argtypes = [ctypes.c_int64]
     native.fp_resume.argtypes = []
     native.fp_release.argtypes = []

@@ -93,6 +93,12 @@ typedef struct {
 } BlockLen;
 
 typedef struct {
+    uint64_t key; /* previous block << 32 | block */
+    int64_t instructions;
+    int used;
+} Quiet;
+
+typedef struct {
     uint32_t start, end, index, low_mask; /* low_mask: address bits the timing depends on */
     uint32_t base, line_bytes;            /* canonical base (aliases fold onto it), line size */
 } Region;
@@ -102,7 +108,9 @@ typedef int64_t (*translate_fn)(uint64_t address, uint32_t size); /* count | bou
 typedef void (*settle_fn)(uint64_t address, uint32_t size, int64_t state, const Fact *facts,
                           int64_t nfacts, int64_t *out); /* out: d_first d_exit exit count */
 typedef void (*limit_fn)(uint64_t address);
-typedef void (*observe_fn)(uint64_t address, int64_t cycle);
+/* A reported block, with the edges skipped since the previous report (see observe()). */
+typedef void (*observe_fn)(uint64_t address, int64_t cycle, uint64_t previous,
+                           int64_t skipped_instructions);
 typedef int (*check_fn)(uint64_t address); /* 1: an exception comes in before `address` */
 
 static Info *infos;
@@ -141,6 +149,14 @@ static uint8_t *ops_hit;
 static int ops_n, ops_cap;
 static uint64_t *answers; /* scratch: answers of one replay */
 static int answers_cap;
+
+/* Edge batching for a block observer (the profiler): edges it declared quiet are not reported
+ * to Python; their declared instruction counts add up until the next reported block. */
+static Quiet *quiet;
+static uint32_t quiet_mask, quiet_used;
+static int batching, force_report;
+static uint64_t last_block; /* the last observed block (reported or skipped) */
+static int64_t skipped_instructions;
 
 static uint32_t hash32(uint32_t x)
 {
@@ -182,6 +198,7 @@ int fp_init(uint32_t info_capacity_log2, int64_t max_instr)
     free(lens);
     ncaches = 0;
     mismatches = 0;
+    free(quiet);
     info_mask = (1u << info_capacity_log2) - 1;
     infos = calloc((size_t)info_mask + 1, sizeof(Info));
     memo_mask = (1u << 12) - 1;
@@ -190,13 +207,19 @@ int fp_init(uint32_t info_capacity_log2, int64_t max_instr)
     lens_mask = (1u << 10) - 1;
     lens_used = 0;
     lens = calloc((size_t)lens_mask + 1, sizeof(BlockLen));
+    quiet_mask = (1u << 10) - 1;
+    quiet_used = 0;
+    quiet = calloc((size_t)quiet_mask + 1, sizeof(Quiet));
+    batching = force_report = 0;
+    last_block = UINT64_MAX;
+    skipped_instructions = 0;
     nregions = 0;
     have_cur = stopped = 0;
     state = now = instructions = hits = misses = 0;
     deadline = INT64_MAX;
     window = rearm = 0;
     max_instructions = max_instr;
-    return infos && memo && lens ? 0 : -1;
+    return infos && memo && lens && quiet ? 0 : -1;
 }
 
 void fp_set_callbacks(translate_fn t, settle_fn s, limit_fn l, observe_fn o, check_fn c)
@@ -527,11 +550,81 @@ static void memo_grow(void)
     free(old);
 }
 
+static Quiet *quiet_slot(uint64_t key)
+{
+    uint32_t slot = hash32((uint32_t)(key >> 32) * 31u ^ (uint32_t)key) & quiet_mask;
+    for (;;) {
+        Quiet *q = &quiet[slot];
+        if (!q->used || q->key == key)
+            return q;
+        slot = (slot + 1) & quiet_mask;
+    }
+}
+
+/* The observer will not be told about blocks reached by previous -> address; the edge stands
+ * for `instructions` instructions of the previous block. */
+int fp_add_quiet(uint32_t previous, uint32_t address, int64_t instructions)
+{
+    if ((quiet_used + 1) * 2 > quiet_mask) {
+        Quiet *old = quiet;
+        uint32_t old_mask = quiet_mask;
+        Quiet *grown = calloc((size_t)old_mask * 2 + 2, sizeof(Quiet));
+        if (grown == NULL)
+            return -1;
+        quiet = grown;
+        quiet_mask = old_mask * 2 + 1;
+        for (uint32_t k = 0; k <= old_mask; k++)
+            if (old[k].used)
+                *quiet_slot(old[k].key) = old[k];
+        free(old);
+    }
+    Quiet *q = quiet_slot((uint64_t)previous << 32 | address);
+    quiet_used += !q->used;
+    q->used = 1;
+    q->key = (uint64_t)previous << 32 | address;
+    q->instructions = instructions;
+    return 0;
+}
+
+/* Skip quiet edges only while on (the engine turns it off when a second observer comes). */
+void fp_set_batching(int on) { batching = on; }
+
+/* Hand the skipped edges to the caller: the last observed block and their instructions; with
+ * `force`, the next block is reported whatever its edge. */
+int64_t fp_take_batch(uint64_t *previous, int force)
+{
+    int64_t n = skipped_instructions;
+    skipped_instructions = 0;
+    *previous = last_block;
+    force_report |= force;
+    return n;
+}
+
+/* A block starts at `cycle`: report it unless its edge is quiet. Observers need Python only
+ * where the call stack may change; a plain edge costs a table lookup here. */
+static void observe(uint64_t address, int64_t cycle)
+{
+    if (batching && !force_report) {
+        Quiet *q = quiet_slot(last_block << 32 | address);
+        if (q->used) {
+            skipped_instructions += q->instructions;
+            last_block = address;
+            return;
+        }
+    }
+    force_report = 0;
+    uint64_t previous = last_block;
+    int64_t skipped = skipped_instructions;
+    skipped_instructions = 0;
+    last_block = address;
+    py_observe(address, cycle, previous, skipped);
+}
+
 static void apply(uint64_t key_block, int64_t d_first, int64_t d_exit, int64_t exit_state,
                   int64_t count)
 {
     if (py_observe && !observed && count > 0)
-        py_observe(key_block >> 32, now + d_first);
+        observe(key_block >> 32, now + d_first);
     observed = 0;
     now += d_exit;
     state = exit_state;
@@ -762,9 +855,11 @@ void fp_release(void)
     free_traces();
     free(memo);
     free(lens);
+    free(quiet);
     infos = NULL;
     memo = NULL;
     lens = NULL;
+    quiet = NULL;
     have_cur = 0;
     stopped = 1;
 }
@@ -788,8 +883,13 @@ void fp_clear_memo(void)
     cleared = 1;
 }
 
-/* The engine sent the current block's observer event itself (before a mid-block clock read). */
-void fp_mark_observed(void) { observed = 1; }
+/* The engine sent the current block's observer event itself (before a mid-block clock read),
+ * after taking the skipped edges (fp_take_batch). */
+void fp_mark_observed(void)
+{
+    observed = 1;
+    last_block = cur_block >> 32;
+}
 
 void fp_totals(int64_t *out)
 {
