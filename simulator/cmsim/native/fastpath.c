@@ -456,7 +456,8 @@ static void replay(const Op *ops, int nops)
         answers_cap = nwords * 2;
         answers = realloc(answers, (size_t)answers_cap * sizeof(uint64_t));
     }
-    memset(answers, 0, (size_t)nwords * sizeof(uint64_t));
+    for (int w = 0; w < nwords; w++) /* few words: a loop beats a libc call */
+        answers[w] = 0;
     for (int k = 0; k < nops; k++) {
         const Op *o = &ops[k];
         int64_t line = o->fact < 0 ? o->line : data_line(facts[o->fact].address) + o->line;
@@ -468,10 +469,14 @@ static void replay(const Op *ops, int nops)
 
 static Result *find_result(const Trace *t)
 {
-    for (int k = 0; k < t->nres; k++)
-        if (memcmp(&t->answers[(size_t)k * t->nwords], answers,
-                   (size_t)t->nwords * sizeof(uint64_t)) == 0)
+    for (int k = 0; k < t->nres; k++) {
+        const uint64_t *mine = &t->answers[(size_t)k * t->nwords];
+        int w = 0;
+        while (w < t->nwords && mine[w] == answers[w])
+            w++;
+        if (w == t->nwords)
             return &t->results[k];
+    }
     return NULL;
 }
 
@@ -649,10 +654,14 @@ static void settle_current(int partial)
     Memo *m = memo_slot(cur_block, sig, state);
     if (m->used) {
         Trace *t = m->trace;
-        if (t->nops)
+        const Result *r;
+        if (t->nops == 0) { /* no cache in the way (the usual case off flash) */
+            r = t->nres ? &t->results[0] : NULL;
+        } else {
             copy_caches(saved, caches);
-        replay(t->ops, t->nops);
-        const Result *r = find_result(t);
+            replay(t->ops, t->nops);
+            r = find_result(t);
+        }
         if (r != NULL) {
             hits++;
             apply(cur_block, r->d_first, r->d_exit, r->exit_state, r->count);
