@@ -29,6 +29,7 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UcError
 from unicorn import arm_const as U
@@ -618,6 +619,16 @@ MAX_STATES = 20_000  # distinct block-entry states kept before the memo is clear
 PENDING_BOUND = 40  # cycles the instruction pending before a block may still add, per wait+1
 
 
+class _InProgress(NamedTuple):
+    """The block the C fast path is recording: key (address << 32 | size), entry state id,
+    start cycle and the facts recorded so far (None when no block is in progress)."""
+
+    key: int
+    state: int
+    now: int
+    recorded: tuple | None
+
+
 class NativePath:
     """The C fast path (native/fastpath.c): C hooks record facts and memoise block timings;
     this class answers its callbacks by running the same rules (`Pipeline`) over one block."""
@@ -904,33 +915,19 @@ class NativePath:
         """At the boundary before `address` in the block being recorded: take an exception?"""
         try:
             engine = self.engine
-            block, state, now = ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64()
-            facts = ctypes.POINTER(native_mod.Fact)()
-            n = self.lib.fp_current(
-                ctypes.byref(block), ctypes.byref(state), ctypes.byref(now), ctypes.byref(facts)
-            )
-            key = (block.value >> 32, block.value & 0xFFFFFFFF)
-            prefix = self._prefix_bounds[key][address]
-            latest = now.value + prefix
+            current = self._in_progress()
+            prefix = self._prefix_bounds[(current.key >> 32, current.key & 0xFFFFFFFF)][address]
+            latest = current.now + prefix
             anchor = self._anchor
-            if anchor[0] == (block.value, now.value):
+            if anchor[0] == (current.key, current.now):
                 # The last boundary timed in this block ended at anchor[2]; its pending
                 # instruction may still gain a store->load cycle or write wait states.
                 latest = min(latest, anchor[2] + 1 + engine._max_wait + prefix - anchor[1])
             if latest < engine._deadline and not engine.nvic.pending:
                 return 0  # surely too early (a pending exception waits only for a mask)
-            recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[: max(n, 0)]]
-            self._time_block(
-                block.value >> 32,
-                block.value & 0xFFFFFFFF,
-                state.value,
-                recorded,
-                None,
-                intern=False,
-                stop_before=address,
-            )
-            end = now.value + engine.pipeline.total_if_finished()
-            self._anchor = ((block.value, now.value), prefix, end)
+            self._time_in_progress(current, stop_before=address)
+            end = current.now + engine.pipeline.total_if_finished()
+            self._anchor = ((current.key, current.now), prefix, end)
             return int(engine.boundary(end, address))
         except Exception as exc:  # never let an exception cross the C boundary
             self.engine.machine.stop(Stop(error=CmsimError(f"fast path: {exc}")))
@@ -944,8 +941,7 @@ class NativePath:
             self.lib.fp_finish(1 if stop_before is not None else 0)
         finally:
             self._stop_before = None
-        totals = (ctypes.c_int64 * 6)()
-        self.lib.fp_totals(totals)
+        totals = self._totals()
         snapshot, queue, fetch = self.states[totals[1]]
         engine = self.engine
         if queue:
@@ -963,37 +959,25 @@ class NativePath:
 
     def current_step(self, pc: int) -> tuple[int, object]:
         """Issue cycle and Step of the instruction at `pc` in the block being recorded."""
-        block, state, now = ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64()
-        facts = ctypes.POINTER(native_mod.Fact)()
-        n = self.lib.fp_current(
-            ctypes.byref(block), ctypes.byref(state), ctypes.byref(now), ctypes.byref(facts)
-        )
-        if n < 0:
-            return now.value, None
-        recorded = tuple((f.pc, f.executed, f.address, f.div) for f in facts[:n])
-        key = (block.value, state.value, now.value, recorded, pc)
+        current = self._in_progress()
+        if current.recorded is None:
+            return current.now, None
+        key = (current, pc)
         if self._clock_cache is not None and self._clock_cache[0] == key:
             return self._clock_cache[1]
-        first, last, _exit, _count, step = self._time_block(
-            block.value >> 32,
-            block.value & 0xFFFFFFFF,
-            state.value,
-            list(recorded),
-            pc,
-            intern=False,
-        )
-        result = (now.value + last, step)
+        first, last, _exit, _count, step = self._time_in_progress(current, stop_after=pc)
+        result = (current.now + last, step)
         self._clock_cache = (key, result)
-        if self._observe_enabled and self._observed_block != (block.value, now.value):
+        if self._observe_enabled and self._observed_block != (current.key, current.now):
             # Observers must see this block start before whatever reads the clock inside it
             # (region markers); C then skips the block's event when it settles it.
-            self._observed_block = (block.value, now.value)
+            self._observed_block = (current.key, current.now)
             previous = ctypes.c_uint64()
             skipped = self.lib.fp_take_batch(ctypes.byref(previous), 0)
             self.lib.fp_mark_observed()
             self._emitting = True  # observers see the count before this block
             try:
-                self._observe(block.value >> 32, now.value + first, previous.value, skipped)
+                self._observe(current.key >> 32, current.now + first, previous.value, skipped)
             finally:
                 self._emitting = False
         return result
@@ -1004,47 +988,56 @@ class NativePath:
         if self._final is not None:
             return self._final
         engine = self.engine
-        block, state, now = ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64()
-        facts = ctypes.POINTER(native_mod.Fact)()
-        n = self.lib.fp_current(
-            ctypes.byref(block), ctypes.byref(state), ctypes.byref(now), ctypes.byref(facts)
-        )
-        if n < 0:
-            snapshot, _queue, _memory = self.states[state.value]
-            engine.pipeline.restore(snapshot, engine.decode, now.value)
+        current = self._in_progress()
+        if current.recorded is None:
+            snapshot, _queue, _fetch = self.states[current.state]
+            engine.pipeline.restore(snapshot, engine.decode, current.now)
             return engine.pipeline.total_if_finished()
-        recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[:n]]
         if stop_pc is None:
             stop_pc = engine.uc.reg_read(U.UC_ARM_REG_PC) & ~1
-        self._time_block(
-            block.value >> 32,
-            block.value & 0xFFFFFFFF,
-            state.value,
-            recorded,
-            stop_pc,
-            intern=False,
-        )
-        return now.value + engine.pipeline.total_if_finished()
+        self._time_in_progress(current, stop_after=stop_pc)
+        return current.now + engine.pipeline.total_if_finished()
 
     def instructions(self) -> int:
         """Settled instructions plus those of the block in progress (up to the PC)."""
+        settled = self._totals()[2]
+        current = self._in_progress()
+        if current.recorded is None or self._emitting:
+            return settled
+        pc = self.engine._stop_pc
+        if pc is None:
+            pc = self.engine.uc.reg_read(U.UC_ARM_REG_PC) & ~1
+        return settled + self._time_in_progress(current, stop_after=pc)[3]
+
+    def _totals(self) -> list[int]:
+        """C's totals: cycle, state id, instructions, memo hits, misses, cache mismatches."""
         totals = (ctypes.c_int64 * 6)()
         self.lib.fp_totals(totals)
+        return list(totals)
+
+    def _in_progress(self) -> _InProgress:
+        """The block C is recording now."""
         block, state, now = ctypes.c_uint64(), ctypes.c_int64(), ctypes.c_int64()
         facts = ctypes.POINTER(native_mod.Fact)()
         n = self.lib.fp_current(
             ctypes.byref(block), ctypes.byref(state), ctypes.byref(now), ctypes.byref(facts)
         )
-        if n < 0 or self._emitting:
-            return totals[2]
-        recorded = [(f.pc, f.executed, f.address, f.div) for f in facts[:n]]
-        pc = self.engine._stop_pc
-        if pc is None:
-            pc = self.engine.uc.reg_read(U.UC_ARM_REG_PC) & ~1
-        count = self._time_block(
-            block.value >> 32, block.value & 0xFFFFFFFF, state.value, recorded, pc, intern=False
-        )[3]
-        return totals[2] + count
+        recorded = None
+        if n >= 0:
+            recorded = tuple((f.pc, f.executed, f.address, f.div) for f in facts[:n])
+        return _InProgress(block.value, state.value, now.value, recorded)
+
+    def _time_in_progress(self, current: _InProgress, stop_after=None, stop_before=None):
+        """`_time_block` over the block in progress, without an exit state."""
+        return self._time_block(
+            current.key >> 32,
+            current.key & 0xFFFFFFFF,
+            current.state,
+            list(current.recorded or ()),
+            stop_after,
+            intern=False,
+            stop_before=stop_before,
+        )
 
     def run(self, entry: int | None) -> RunResult:
         engine = self.engine
@@ -1058,8 +1051,7 @@ class NativePath:
         lib.fp_finish(1 if error is not None else 0)
         if self.engine._quiet is not None:
             self.take_skipped(force=False)  # observers see the whole run before it returns
-        totals = (ctypes.c_int64 * 6)()
-        lib.fp_totals(totals)
+        totals = self._totals()
         now, state = totals[0], totals[1]
         self.memo_hits, self.memo_misses = totals[3], totals[4]
         self.cache_mismatches = totals[5]  # C and Python caches disagreed (never expected)
