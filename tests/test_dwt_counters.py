@@ -1,0 +1,151 @@
+"""M4-DWT-2 counter classification: which profiling counter each cost reason feeds.
+
+One test per reason with the parts the pipeline gives for it, then whole programs: every
+settled instruction satisfies the architectural identity cost = 1 + CPI + LSU + EXC + SLEEP -
+FOLD, so over a run cycles = instructions + CPI + LSU + EXC + SLEEP - FOLD.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from conftest import build_firmware
+
+from cmsim.board import load_board
+from cmsim.engine import Engine
+from cmsim.image import load_image
+from cmsim.machine import Machine
+from cmsim.timing import cortex_m4 as T
+from cmsim.timing.dwt_counters import REASON_COUNTER, Counts, count_events, identity_holds
+
+# (reason, load/store?, the instruction's parts, expected increments); each number follows
+# from the rule in the comment.
+CASES = [
+    # ALU op: 1 cycle, nothing beyond the first
+    (T.BASE, False, [(T.BASE, 1)], Counts()),
+    # LDM of 3 registers: 1 + N = 4 (M4-LS-MULTI), 3 beyond the first are the LSU's
+    (T.BASE, True, [(T.BASE, 4)], Counts(lsu=3)),
+    # a VDIV-like fixed cost of 14 is a multi-cycle instruction: 13 CPI
+    (T.BASE, False, [(T.BASE, 14)], Counts(cpi=13)),
+    # condition-failed instruction: 1 cycle (M4-IT-SKIP)
+    (T.FAILED, True, [(T.FAILED, 1)], Counts()),
+    # UDIV of 7 cycles (M4-DIV-1): 6 beyond the first
+    (T.DIVIDE, False, [(T.DIVIDE, 7)], Counts(cpi=6)),
+    # B taken: 1 + refill 1 (M4-BR-1)
+    (T.REFILL, False, [(T.BASE, 1), (T.REFILL, 1)], Counts(cpi=1)),
+    # LDR PC: base 2 (data phase: LSU) + refill 2 (CPI)
+    (T.REFILL, True, [(T.BASE, 2), (T.REFILL, 2)], Counts(cpi=2, lsu=1)),
+    # BX LR after LR was written: execute-time branch, +1 (M4-BR-LR)
+    (T.LR_DIRTY, False, [(T.BASE, 1), (T.REFILL, 1), (T.LR_DIRTY, 1)], Counts(cpi=2)),
+    # taken branch to a misaligned 32-bit target: +1 (M4-BR-F1)
+    (
+        T.MISALIGNED_TARGET,
+        False,
+        [(T.BASE, 1), (T.REFILL, 1), (T.MISALIGNED_TARGET, 1)],
+        Counts(cpi=2),
+    ),
+    # not-taken conditional branch bubble (M4-BR-NT)
+    (T.NOT_TAKEN, False, [(T.BASE, 1), (T.NOT_TAKEN, 1)], Counts(cpi=1)),
+    # pipelined LDR: 2 - 1 = 1 cycle, no extra cycle (M4-LS-PIPE)
+    (T.PIPELINED, True, [(T.BASE, 2), (T.PIPELINED, -1)], Counts()),
+    # STR followed by a load: 1 + 1 (M4-LS-STLD)
+    (T.STORE_LOAD, True, [(T.BASE, 1), (T.STORE_LOAD, 1)], Counts(lsu=1)),
+    # NOP absorbed into an unpipelined load's data phase: 1 - 1 = 0 cycles, one zero-cycle
+    # instruction (M4-LS-ABS)
+    (T.ABSORBED, False, [(T.BASE, 1), (T.ABSORBED, -1)], Counts(fold=1)),
+    # folded IT: 1 - 1 = 0 cycles (M4-IT-FOLD)
+    (T.FOLDED, False, [(T.BASE, 1), (T.FOLDED, -1)], Counts(fold=1)),
+    # LDR waiting for its base register: 2 + 1 (M4-LS-AGU)
+    (T.AGU, True, [(T.BASE, 2), (T.AGU, 1)], Counts(lsu=2)),
+    # unaligned LDR: 2 + 1 (M4-LS-UNAL), pipelined away its data phase
+    (T.UNALIGNED, True, [(T.BASE, 2), (T.UNALIGNED, 1), (T.PIPELINED, -1)], Counts(lsu=1)),
+    # flash LDR with 5 wait states (M4-MEM-DATA)
+    (T.WAIT_STATES, True, [(T.BASE, 2), (T.WAIT_STATES, 5)], Counts(lsu=6)),
+    # STR to a device with 2 wait states (M4-LS-WB)
+    (T.DEVICE_STORE, True, [(T.BASE, 1), (T.DEVICE_STORE, 2)], Counts(lsu=2)),
+    # STR whose write wait states delay the next access (M4-MEM-1)
+    (T.STORE_WAIT, True, [(T.BASE, 1), (T.STORE_WAIT, 3)], Counts(lsu=3)),
+    # DMB after a store: 1 + 1 (§2.8)
+    (T.BARRIER_DRAIN, False, [(T.BASE, 1), (T.BARRIER_DRAIN, 1)], Counts(cpi=1)),
+    # ADD waiting 5 cycles for its successor's flash line (M4-MEM-FETCH)
+    (T.FETCH, False, [(T.BASE, 1), (T.FETCH, 5)], Counts(cpi=5)),
+    # LDR waiting for the next fetch: a fetch stall is CPI even on a load/store
+    (T.FETCH, True, [(T.BASE, 2), (T.PIPELINED, -1), (T.FETCH, 3)], Counts(cpi=3)),
+    # handler's first instruction after a 12-cycle entry (M4-EXC-ENTRY)
+    (T.EXC_ENTRY, False, [(T.EXC_ENTRY, 12), (T.BASE, 1)], Counts(exc=12)),
+    # BX LR returning: 10 cycles to the next instruction (M4-EXC-EXIT), 1 is its own
+    (T.EXC_RETURN, False, [(T.EXC_RETURN, 10)], Counts(exc=9)),
+    # WFI: 1 + 40 cycles asleep (§2.8)
+    (T.ASLEEP, False, [(T.BASE, 1), (T.ASLEEP, 40)], Counts(sleep=40)),
+    # third unaligned 32-bit instruction in a run: +1 (M4-FE-1)
+    (T.WIDE_RUN, False, [(T.BASE, 1), (T.WIDE_RUN, 1)], Counts(cpi=1)),
+    # restored snapshot: a load's unrecorded wait states
+    (T.EXTRA, True, [(T.BASE, 2), (T.EXTRA, 5)], Counts(lsu=6)),
+    # restored snapshot: a barrier's unrecorded drain
+    (T.EXTRA, False, [(T.BASE, 1), (T.EXTRA, 1)], Counts(cpi=1)),
+]
+
+
+@pytest.mark.parametrize(("reason", "load_store", "parts", "expected"), CASES)
+def test_each_reason_feeds_its_counter(reason, load_store, parts, expected):
+    assert reason in dict(parts)
+    counts = count_events(load_store, parts)
+    assert counts == expected
+    assert identity_holds(sum(cycles for _r, cycles in parts), counts)
+
+
+def test_every_reason_is_classified_and_tested():
+    reasons = {
+        value
+        for name, value in vars(T).items()
+        if name.isupper() and isinstance(value, str) and name not in ("PPB_BLOCK",)
+    }
+    assert reasons == set(REASON_COUNTER)
+    assert {case[0] for case in CASES} == reasons
+
+
+def test_identity_fails_for_a_wrong_count():
+    assert not identity_holds(3, Counts(cpi=1))  # 1 + 1 != 3
+    assert identity_holds(3, Counts(cpi=1, lsu=1))
+
+
+def test_an_unknown_reason_is_an_error():
+    with pytest.raises(KeyError):
+        count_events(False, [("made up", 1)])
+
+
+@pytest.mark.parametrize("board", ["m4-ideal", "stm32f4"])
+@pytest.mark.parametrize("program", ["microbench", "exceptions", "systick", "matmul"])
+def test_identity_over_whole_programs(board, program):
+    """Every settled instruction satisfies the identity, so the whole run does: cycles =
+    instructions + CPI + LSU + EXC + SLEEP - FOLD. CYCCNT stops while asleep (M4-DWT-1), so
+    its delta is that less SLEEP."""
+    elf = build_firmware(board) / f"{program}.elf"
+    engine = Engine(
+        Machine(load_image(elf), load_board(board), stdout=io.BytesIO()), path="reference"
+    )
+    total = Counts()
+    wrong = []
+    first = []
+
+    def explain(step: T.Step, cost: int, parts: list[T.Part]) -> None:
+        nonlocal total
+        counts = count_events(step.ins.memory, parts)
+        if not identity_holds(cost, counts):
+            wrong.append((step.ins.text, parts))
+        total += counts
+        first.append(step.t) if not first else None
+
+    engine.pipeline.explain = explain
+    result = engine.run()
+    assert wrong == []
+    n = result.instructions
+    assert (
+        result.cycles - first[0] == n + total.cpi + total.lsu + total.exc + total.sleep - total.fold
+    )
+    if program == "exceptions":  # it has SVCs, SysTick interrupts and a WFI
+        assert total.exc > 0
+        assert total.sleep == engine.machine.peripherals.cycles_asleep > 0
+    if program == "microbench":
+        assert total.fold > 0 and total.lsu > 0 and total.cpi > 0
