@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import build_firmware
+from conftest import FIRMWARE, build_firmware
 
 from cmsim.board import load_board
 from cmsim.engine import Engine
@@ -149,3 +149,94 @@ def test_identity_over_whole_programs(board, program):
         assert total.sleep == engine.machine.peripherals.cycles_asleep > 0
     if program == "microbench":
         assert total.fold > 0 and total.lsu > 0 and total.cpi > 0
+
+
+# -- the counters as registers (firmware/tests/dwt_counters.S) --------------------------------
+
+PATHS = ("reference", "fast")
+
+
+def run_counters_firmware(board: str, path: str) -> tuple[list[int], Engine]:
+    """Run firmware/tests/dwt_counters.S; return its `results` words."""
+    image = load_image(build_firmware(board) / "dwt_counters.elf")
+    machine = Machine(image, load_board(board), stdout=io.BytesIO())
+    engine = Engine(machine, path=path)
+    assert engine.run().exit_code == 0
+    base = image.symbols["results"]
+    return [machine.read_word(base + 4 * k) for k in range(10)], engine
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_counters_read_by_firmware_on_m4_ideal(path):
+    r, _engine = run_counters_firmware("m4-ideal", path)
+    # CPICNT: the reading LDR's second cycle is LSU; UDIV 1000 / 3 takes 5 + (9 - 1) // 4 = 7
+    # (M4-DIV-1): 6 beyond the first; MUL 1 (M4-MUL-1); B taken 1 + refill 1 (M4-BR-1).
+    assert r[0] == 6 + 0 + 1
+    # LSUCNT: LDR from the PPB then SRAM, not pipelined (M4-MEM-BLOCK): 1; two LDRs pipelined
+    # into the next access (M4-LS-PIPE): 0, 0; LDR pipelined into the STR: 0; STR then LDR
+    # (M4-LS-STLD): 1; LDR before an LDM, not pipelined: 1; LDM of 3 is 1 + 3 (M4-LS-MULTI): 3.
+    assert r[1] == 1 + 0 + 0 + 0 + 1 + 1 + 3
+    # FOLDCNT: an IT after a 16-bit CMP folds (M4-IT-FOLD)
+    assert r[2] == 1
+    # FOLDCNT: a NOP after an unpipelined load is absorbed (M4-LS-ABS), a zero-cycle
+    # instruction as FOLDCNT counts them (ARMv7-M ARM; the spec names only the folded IT)
+    assert r[3] == 1
+    # EXCCNT: entry 12 (M4-EXC-ENTRY), return by BX LR 10 (M4-EXC-EXIT) less its own cycle
+    assert r[4] == 12 + (10 - 1)
+    # SLEEPCNT: SysTick pends 100 cycles after enabling (RVR 99, M4-SYST-1); LDR (2) + WFI (1)
+    # end 3 cycles after that: the core sleeps 97 (§2.8)
+    assert r[5] == 100 - 3
+    # A write sets CPICNT to 250; two 7-cycle UDIVs add 12; it wraps at 256
+    assert r[6] == (250 + 12) % 256 == 6
+    # Disabled, CPICNT does not count the UDIV; enabled again, it does (7 - 1)
+    assert r[7] == 0
+    assert r[8] == 6
+    # A write sets FOLDCNT: the next instruction reads it
+    assert r[9] == 5
+
+
+def test_counters_fast_equals_reference_on_stm32f4():
+    """Flash wait states: both paths read the same values; the entry's vector read from flash
+    waits 5 states (M4-EXC-WS), which EXCCNT counts; the sequences' code and data hit the
+    caches, so the other counts are m4-ideal's."""
+    ref, _ = run_counters_firmware("stm32f4", "reference")
+    fast, _ = run_counters_firmware("stm32f4", "fast")
+    assert fast == ref
+    ideal, _ = run_counters_firmware("m4-ideal", "reference")
+    assert ref[4] == 12 + 5 + (10 - 1)
+    assert ref[:4] + ref[5:] == ideal[:4] + ideal[5:]
+
+
+def counted_run(elf, board: str, path: str) -> tuple[tuple, int, int, bool]:
+    """A run with every counter enabled from the start: its event totals (CPI, LSU, FOLD,
+    EXC, SLEEP), cycles, instructions and whether it ended normally."""
+    from cmsim.errors import CmsimError
+    from cmsim.peripherals import DEMCR, DWT_CTRL
+
+    machine = Machine(load_image(elf), load_board(board), stdout=io.BytesIO())
+    engine = Engine(machine, path=path, max_instructions=400_000)
+    machine.peripherals.write(DEMCR, 1 << 24)
+    machine.peripherals.write(DWT_CTRL, 0x1F << 17)
+    try:
+        engine.run()
+        normal = True
+    except CmsimError:
+        normal = False
+    return machine.peripherals.event_totals(False), engine.cycles, engine.instructions, normal
+
+
+FIRMWARE_NAMES = sorted(p.stem for p in (FIRMWARE / "tests").iterdir() if p.suffix in (".c", ".S"))
+
+
+@pytest.mark.parametrize("board", ["m4-ideal", "stm32f4"])
+@pytest.mark.parametrize("name", FIRMWARE_NAMES)
+def test_event_totals_fast_equals_reference(name, board):
+    """Every firmware, counting from the start: both paths count the same events, and a run
+    that ends normally satisfies cycles = instructions + CPI + LSU + EXC + SLEEP - FOLD."""
+    elf = build_firmware(board) / f"{name}.elf"
+    ref = counted_run(elf, board, "reference")
+    fast = counted_run(elf, board, "fast")
+    assert fast == ref
+    (cpi, lsu, fold, exc, sleep), cycles, instructions, normal = ref
+    if normal:
+        assert cycles == instructions + cpi + lsu + exc + sleep - fold
