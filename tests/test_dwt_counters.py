@@ -214,7 +214,7 @@ def counted_run(elf, board: str, path: str) -> tuple[tuple, int, int, bool]:
     from cmsim.peripherals import DEMCR, DWT_CTRL
 
     machine = Machine(load_image(elf), load_board(board), stdout=io.BytesIO())
-    engine = Engine(machine, path=path, max_instructions=400_000)
+    engine = Engine(machine, path=path, max_instructions=100_000)
     machine.peripherals.write(DEMCR, 1 << 24)
     machine.peripherals.write(DWT_CTRL, 0x1F << 17)
     try:

@@ -341,9 +341,7 @@ class Engine:
         _t, step = self._step_now()
         if step is None:
             return totals
-        parts: list = []
-        self.pipeline._final_cost(step, parts)
-        own = count_events(step.ins.memory, parts)
+        own = count_events(step.ins.memory, self.pipeline.parts_if_last(step))
         return (totals[0] + own.cpi, totals[1] + own.lsu, totals[2] + own.fold)
 
     # -- shared: issuing one instruction with its run-time facts ------------------------------

@@ -601,6 +601,12 @@ class Pipeline:
             return self.time
         return self.time + self._final_cost(i)
 
+    def parts_if_last(self, i: Step) -> list[Part]:
+        """The parts of i's cost if nothing followed it (as `finish()` would settle it)."""
+        parts: list[Part] = []
+        self._final_cost(i, parts)
+        return parts
+
     def _report_final(self) -> None:
         """Explain the pending instruction as the last before a stop or an exception entry."""
         i = self.pending
