@@ -240,3 +240,23 @@ def test_event_totals_fast_equals_reference(name, board):
     (cpi, lsu, fold, exc, sleep), cycles, instructions, normal = ref
     if normal:
         assert cycles == instructions + cpi + lsu + exc + sleep - fold
+
+
+def test_unaligned_wide_run_penalty_is_cpi_on_both_paths(tmp_path):
+    """M4-FE-1 (board option): the penalty is a fetch effect, CPI even on a load; the fast
+    path, which restores the pending instruction from a snapshot without its parts, keeps it
+    apart from the load's own extra cycles."""
+    from importlib import resources
+
+    text = resources.files("cmsim.boards").joinpath("m4-ideal.toml").read_text()
+    text = text.replace('name = "m4-ideal"', 'name = "m4-ideal-fe1"')
+    board = tmp_path / "m4-ideal-fe1.toml"
+    board.write_text(text + "\n[options.fetch]\nunaligned_wide_run_penalty = true\n")
+    elf = build_firmware("m4-ideal") / "unaligned_runs.elf"
+    plain = counted_run(elf, "m4-ideal", "reference")
+    ref = counted_run(elf, str(board), "reference")
+    assert counted_run(elf, str(board), "fast") == ref
+    # two charged runs (test_unaligned_runs): three ADD.W, four LDR.W (the 4th charged)
+    (cpi, lsu, fold, exc, sleep), cycles, _instructions, _normal = ref
+    assert (cpi, lsu, fold, exc, sleep) == (plain[0][0] + 2, *plain[0][1:])
+    assert cycles == plain[1] + 2
