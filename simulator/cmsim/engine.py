@@ -50,6 +50,7 @@ from cmsim.timing.cortex_m4 import (
     sdiv_cycles,
     udiv_cycles,
 )
+from cmsim.timing.dwt_counters import count_events
 
 DEFAULT_MAX_INSTRUCTIONS = 2_000_000_000
 PATHS = ("fast", "reference")
@@ -180,6 +181,10 @@ class Engine:
         self.pipeline = Pipeline(self.memory, self._next_sizes)
         fetch = machine.board.options.get("fetch", {})
         self.pipeline.wide_run_penalty = bool(fetch.get("unaligned_wide_run_penalty", False))
+        # Running CPI, LSU, FOLD totals of the settled instructions (M4-DWT-2); the C path
+        # keeps those of the blocks it settles and these are the ones settled outside blocks.
+        self.events = [0, 0, 0]
+        self.pipeline.tally = self.events
         self._instructions = 0
         self._stop_pc: int | None = None  # PC when a hook stopped the machine
         self._observers: list[BlockObserver] = []
@@ -205,6 +210,9 @@ class Engine:
             if native and self._native is None:
                 raise CmsimError("the C fast path needs a C compiler (cc)")
         if self._native is None:
+            # Per instruction, counting costs the reference path time: only while it matters
+            self.pipeline.tally = None
+            machine.peripherals.on_profile_enable = self._count_events
             self.uc.hook_add(UC_HOOK_BLOCK, self._on_block_reference)
             self.uc.hook_add(UC_HOOK_CODE, self._on_code_reference)
 
@@ -313,6 +321,28 @@ class Engine:
         if step is None:
             return t
         return t + base_cost(step.ins) + step.extra
+
+    def _count_events(self, on: bool) -> None:
+        """Reference path: count CPI, LSU, FOLD events from now on (or stop: no counter
+        counts, so their values do not depend on the events until one is enabled again)."""
+        self.pipeline.tally = self.events if on else None
+
+    def profile_events(self, after: bool) -> tuple[int, int, int]:
+        """Running (CPI, LSU, FOLD) totals at the issue of the instruction executing now (the
+        instructions before it are settled, M4-ACC-1), or with `after` at the next one's: its
+        own counts added, from its cost as if nothing followed (a PPB store's, as for
+        next_issue_cycle)."""
+        if self._native is not None:
+            totals = self._native.events_so_far(self.uc.reg_read(U.UC_ARM_REG_PC) & ~1)
+        else:
+            totals = tuple(self.events)
+        if not after:
+            return totals
+        _t, step = self._step_now()
+        if step is None:
+            return totals
+        own = count_events(step.ins.memory, self.pipeline.parts_if_last(step))
+        return (totals[0] + own.cpi, totals[1] + own.lsu, totals[2] + own.fold)
 
     # -- shared: issuing one instruction with its run-time facts ------------------------------
     def _skip_failed(self, address: int) -> None:
@@ -471,7 +501,7 @@ class Engine:
             where = next_address if pipeline.pending is None else pipeline.pending.ins.address
             raise self.machine.fault("WFI with no interrupt that can wake the core", where)
         pipeline.wake_at(wake)
-        self.machine.peripherals.slept(pipeline.time - end)
+        self.machine.peripherals.slept(pipeline.time - end)  # SLEEPCNT's events too
         if self.nvic.choose(pipeline.time, primask, basepri) is None:
             self._exception_done(pipeline)  # woken, masked: go on after the WFI
         else:
@@ -501,6 +531,7 @@ class Engine:
         self.uc.reg_write(U.UC_ARM_REG_LR, exc_return)
         self.uc.reg_write(U.UC_ARM_REG_PC, handler | 1)
         pipeline.enter_exception(EXCEPTION_ENTRY + waits)
+        self.machine.peripherals.exception_cycles += EXCEPTION_ENTRY + waits  # EXCCNT
         self._exception_done(pipeline, ("entry", end, handler))
 
     def _vector(self, number: int) -> tuple[int, int]:
@@ -529,7 +560,10 @@ class Engine:
         if number is None:
             resume = X.pop_frame(self.uc, exc_return)
             self.uc.reg_write(U.UC_ARM_REG_PC, resume | 1)
-            pipeline.return_from_exception(exception_return_cycles(ret.ins, tail_chain=False))
+            cycles = exception_return_cycles(ret.ins, tail_chain=False)
+            pipeline.return_from_exception(cycles)
+            # EXCCNT: the return instruction's own first cycle is not overhead (M4-DWT-2)
+            self.machine.peripherals.exception_cycles += cycles - 1
             self._exception_done(pipeline, ("return", pipeline.time, resume))
             return
         handler, waits = self._vector(number)
@@ -538,7 +572,9 @@ class Engine:
         self.uc.reg_write(U.UC_ARM_REG_XPSR, (xpsr & ~0x1FF) | number)
         self.uc.reg_write(U.UC_ARM_REG_LR, exc_return)
         self.uc.reg_write(U.UC_ARM_REG_PC, handler | 1)
-        pipeline.return_from_exception(exception_return_cycles(ret.ins, tail_chain=True) + waits)
+        cycles = exception_return_cycles(ret.ins, tail_chain=True) + waits
+        pipeline.return_from_exception(cycles)
+        self.machine.peripherals.exception_cycles += cycles - 1  # as for a return
         chained = pipeline.time
         self._exception_done(pipeline, ("return", chained, handler), ("entry", chained, handler))
 
@@ -790,20 +826,23 @@ class NativePath:
                 pc = self.engine.uc.reg_read(U.UC_ARM_REG_PC) & ~1
                 if pc == recorded[-1][0]:
                     stop_after = pc  # faulted in its last dynamic instruction
-            first, end, exit_state, count, _step = self._time_block(
+            first, end, exit_state, count, _step, events = self._time_block(
                 address, size, state, recorded, stop_after, stop_before=self._stop_before
             )
             out[0], out[1], out[2], out[3] = first, end, exit_state, count
+            out[4], out[5], out[6] = events
         except Exception as exc:  # never let an exception cross the C boundary
             self.engine.machine.stop(Stop(error=CmsimError(f"fast path: {exc}")))
-            out[0] = out[1] = out[2] = out[3] = 0
+            for k in range(7):
+                out[k] = 0
 
     # -- the rules over one block --------------------------------------------------------------
     def _time_block(
         self, address, size, state, recorded, stop_after, intern=True, stop_before=None
     ):
         """Issue one block's instructions from a state; return (first issue cycle, last issue
-        cycle, exit state id, instructions issued, last Step), times relative to the entry."""
+        cycle, exit state id, instructions issued, last Step, CPI/LSU/FOLD events of the
+        instructions it settled), times relative to the entry."""
         engine = self.engine
         pipeline = engine.pipeline
         snapshot, it_queue, fetch = self.states[state]
@@ -813,16 +852,20 @@ class NativePath:
         log: list | None = [] if intern else None
         ops: list[tuple] = []
         engine.memory.log_to(log)
+        # The block's events, memoised with its timing (they depend on the same key)
+        events = pipeline.tally = [0, 0, 0]
         try:
             first, count, queue = self._issue_block(
                 address, size, it_queue, recorded, stop_after, stop_before, log, ops
             )
         finally:
             engine.memory.log_to(None)
+            pipeline.tally = engine.events
         if not intern:  # a clock read: the exit state is not needed
-            return first, pipeline.time, -1, count, pipeline.pending
+            return first, pipeline.time, -1, count, pipeline.pending, events
         self._report_ops(ops)
-        return first, pipeline.time, self._intern(tuple(queue)), count, pipeline.pending
+        exit_state = self._intern(tuple(queue))
+        return first, pipeline.time, exit_state, count, pipeline.pending, events
 
     def _intern(self, it_queue: tuple) -> int:
         """State id of the sequencer and fetch state as they are now (not the caches: C
@@ -965,9 +1008,9 @@ class NativePath:
         key = (current, pc)
         if self._clock_cache is not None and self._clock_cache[0] == key:
             return self._clock_cache[1]
-        first, last, _exit, _count, step = self._time_in_progress(current, stop_after=pc)
+        first, last, _exit, _count, step, events = self._time_in_progress(current, stop_after=pc)
         result = (current.now + last, step)
-        self._clock_cache = (key, result)
+        self._clock_cache = (key, result, events)
         if self._observe_enabled and self._observed_block != (current.key, current.now):
             # Observers must see this block start before whatever reads the clock inside it
             # (region markers); C then skips the block's event when it settles it.
@@ -981,6 +1024,18 @@ class NativePath:
             finally:
                 self._emitting = False
         return result
+
+    def events_so_far(self, pc: int) -> tuple[int, int, int]:
+        """Running CPI, LSU, FOLD totals at the issue of the instruction at `pc` (M4-DWT-2):
+        the settled blocks' (C), those settled outside blocks, and the block in progress's."""
+        settled = self._totals()[6:9]
+        outside = self.engine.events
+        totals = [a + b for a, b in zip(settled, outside, strict=True)]
+        current = self._in_progress()
+        if current.recorded is not None and self._final is None:
+            self.current_step(pc)
+            totals = [a + b for a, b in zip(totals, self._clock_cache[2], strict=True)]
+        return tuple(totals)
 
     def cycles_so_far(self, stop_pc: int | None) -> int:
         """Total cycles if the run ended now (after the instruction at `stop_pc` when a hook
@@ -1010,8 +1065,9 @@ class NativePath:
         return settled + self._time_in_progress(current, stop_after=pc)[3]
 
     def _totals(self) -> list[int]:
-        """C's totals: cycle, state id, instructions, memo hits, misses, cache mismatches."""
-        totals = (ctypes.c_int64 * 6)()
+        """C's totals: cycle, state id, instructions, memo hits, misses, cache mismatches, and
+        the CPI, LSU, FOLD events of the blocks settled."""
+        totals = (ctypes.c_int64 * 9)()
         self.lib.fp_totals(totals)
         return list(totals)
 

@@ -67,6 +67,8 @@ class Clock(Protocol):
 
     def next_issue_cycle(self) -> int: ...
 
+    def profile_events(self, after: bool) -> tuple[int, int, int]: ...
+
     def on_svc(self, next_address: int) -> None: ...
 
     def on_exception_return(self, exc_return: int) -> None: ...
@@ -80,6 +82,9 @@ class _NoClock:
 
     def next_issue_cycle(self) -> int:
         return 0
+
+    def profile_events(self, after: bool) -> tuple[int, int, int]:
+        return (0, 0, 0)
 
     def on_svc(self, next_address: int) -> None:
         return None  # no engine: the machine reports a fault
@@ -116,7 +121,10 @@ class Machine:
         self._buffers: list[mmap.mmap] = []  # keep host memory behind mem_map_ptr alive
         self._map_regions()
         self.peripherals = SystemPeripherals(
-            lambda: self.clock.issue_cycle(), lambda: self.clock.next_issue_cycle(), self._on_marker
+            lambda: self.clock.issue_cycle(),
+            lambda: self.clock.next_issue_cycle(),
+            self._on_marker,
+            lambda after: self.clock.profile_events(after),
         )
         self.marker_listeners: list[Callable[[str | None, int], None]] = []
         # Unicorn updates the PC register during an MMIO callback only for accesses that a

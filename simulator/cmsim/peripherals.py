@@ -15,6 +15,11 @@ PPB_SIZE = 0x100000
 
 DWT_CTRL = 0xE0001000
 DWT_CYCCNT = 0xE0001004
+DWT_CPICNT = 0xE0001008
+DWT_EXCCNT = 0xE000100C
+DWT_SLEEPCNT = 0xE0001010
+DWT_LSUCNT = 0xE0001014
+DWT_FOLDCNT = 0xE0001018
 DEMCR = 0xE000EDFC
 CPUID = 0xE000ED00
 SYST_CSR = 0xE000E010
@@ -32,7 +37,17 @@ DEMCR_TRCENA = 1 << 24
 CTRL_CYCCNTENA = 1
 CTRL_RESET = 0x40000000  # NUMCOMP = 4 comparators, as on a Cortex-M4 with the DWT
 CSR_ENABLE, CSR_TICKINT, CSR_CLKSOURCE, CSR_COUNTFLAG = 1, 2, 4, 1 << 16
-MASK32, MASK24 = 0xFFFFFFFF, 0xFFFFFF
+MASK32, MASK24, MASK8 = 0xFFFFFFFF, 0xFFFFFF, 0xFF
+
+# M4-DWT-2 profiling counters: register -> (enable bit in DWT_CTRL, index of its event in
+# `SystemPeripherals.event_totals`).
+PROFILE_COUNTERS = {
+    DWT_CPICNT: (1 << 17, 0),  # CPIEVTENA
+    DWT_EXCCNT: (1 << 18, 3),  # EXCEVTENA
+    DWT_SLEEPCNT: (1 << 19, 4),  # SLEEPEVTENA
+    DWT_LSUCNT: (1 << 20, 1),  # LSUEVTENA
+    DWT_FOLDCNT: (1 << 21, 2),  # FOLDEVTENA
+}
 
 
 class SystemPeripherals:
@@ -48,12 +63,22 @@ class SystemPeripherals:
         issue_cycle: Callable[[], int],
         next_issue_cycle: Callable[[], int],
         on_marker: Callable[[int, int, int], None] | None = None,
+        profile_events: Callable[[bool], tuple[int, int, int]] | None = None,
     ):
         self.issue_cycle = issue_cycle
         self.next_issue_cycle = next_issue_cycle
         # on_marker(register, value, cycle): a begin is timed at the instruction after its
         # store and an end at its store's issue, so a region holds the code between the stores.
         self.on_marker = on_marker
+        # profile_events(after): running (CPI, LSU, FOLD) event totals at the current
+        # instruction's issue, or at the next one's (after) for a write (M4-DWT-2)
+        self.profile_events = profile_events or (lambda after: (0, 0, 0))
+        self.exception_cycles = 0  # entry/exit overhead so far (EXCCNT's events)
+        # Called with whether any profiling counter counts, after a DWT_CTRL or DEMCR write
+        # (the reference path counts events only then: it costs it time per instruction).
+        self.on_profile_enable: Callable[[bool], None] | None = None
+        # register -> (value at the baseline, event total at the baseline), as for CYCCNT
+        self._profile: dict[int, tuple[int, int]] = dict.fromkeys(PROFILE_COUNTERS, (0, 0))
         self.registers: dict[int, int] = {DWT_CTRL: CTRL_RESET, CPUID: CPUID_CORTEX_M4_R0P1}
         self._cyccnt_value = 0  # CYCCNT at `_cyccnt_since` (or frozen when not counting)
         self._cyccnt_since = 0
@@ -85,6 +110,27 @@ class SystemPeripherals:
         """The core slept `cycles` in WFI: CYCCNT stops with the core clock (M4-DWT-1);
         SysTick keeps counting."""
         self.cycles_asleep += cycles
+
+    # -- DWT profiling counters (M4-DWT-2) -------------------------------------------------
+    def event_totals(self, after: bool) -> tuple[int, ...]:
+        """Running totals of the counters' events: CPI, LSU, FOLD, EXC, SLEEP (at the current
+        instruction's issue; at the next one's with `after`)."""
+        return (*self.profile_events(after), self.exception_cycles, self.cycles_asleep)
+
+    def _counting(self, register: int) -> bool:
+        bit, _event = PROFILE_COUNTERS[register]
+        return bool(self.registers.get(DEMCR, 0) & DEMCR_TRCENA and self.registers[DWT_CTRL] & bit)
+
+    def profile_counter(self, register: int, totals: tuple[int, ...]) -> int:
+        """An 8-bit profiling counter's value given the event totals now: it wraps at 256 and
+        keeps its value while disabled."""
+        value, since = self._profile[register]
+        if not self._counting(register):
+            return value
+        return (value + totals[PROFILE_COUNTERS[register][1]] - since) & MASK8
+
+    def _set_profile_counter(self, register: int, value: int, totals: tuple[int, ...]) -> None:
+        self._profile[register] = (value & MASK8, totals[PROFILE_COUNTERS[register][1]])
 
     # -- SysTick (M4-SYST-1) ---------------------------------------------------------------
     def systick_running(self) -> bool:
@@ -140,6 +186,8 @@ class SystemPeripherals:
             return self.nvic.read(address, now)
         if address == DWT_CYCCNT:
             return self.cyccnt(now)
+        if address in PROFILE_COUNTERS:
+            return self.profile_counter(address, self.event_totals(False))
         if address == SYST_CVR:
             return self.systick_value(now)
         if address == SYST_CSR:
@@ -164,10 +212,19 @@ class SystemPeripherals:
         if address == DWT_CYCCNT:
             self._set_cyccnt(value, now)
             return
+        if address in PROFILE_COUNTERS:  # the value seen from the next instruction on
+            self._set_profile_counter(address, value, self.event_totals(True))
+            return
         if address in (DWT_CTRL, DEMCR):
             frozen = self.cyccnt(now)
+            totals = self.event_totals(True)
+            counters = {r: self.profile_counter(r, totals) for r in PROFILE_COUNTERS}
             self.registers[address] = value & MASK32
             self._set_cyccnt(frozen, now)  # counting starts after the enabling store
+            for register, count in counters.items():
+                self._set_profile_counter(register, count, totals)
+            if self.on_profile_enable is not None:
+                self.on_profile_enable(any(self._counting(r) for r in PROFILE_COUNTERS))
             return
         if address in (SYST_CSR, SYST_RVR, SYST_CVR):
             self.nvic.collect(now)  # pends under the old settings stay pending

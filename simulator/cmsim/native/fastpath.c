@@ -60,8 +60,12 @@ typedef struct {
 #define MAX_CACHES 8
 #define MAX_LINES 256
 
+#define NEVENTS 3 /* DWT profiling counter events of a block: CPI, LSU, FOLD (M4-DWT-2) */
+#define NOUT (4 + NEVENTS)
+
 typedef struct {
     int64_t d_first, d_exit, exit_state, count;
+    int64_t events[NEVENTS];
 } Result;
 
 /* What a block does to the caches from one (entry state, facts), and its results by answers. */
@@ -106,7 +110,7 @@ typedef struct {
 /* Python callbacks. */
 typedef int64_t (*translate_fn)(uint64_t address, uint32_t size); /* count | bound << 32 */
 typedef void (*settle_fn)(uint64_t address, uint32_t size, int64_t state, const Fact *facts,
-                          int64_t nfacts, int64_t *out); /* out: d_first d_exit exit count */
+                          int64_t nfacts, int64_t *out); /* out: d_first d_exit exit count events */
 typedef void (*limit_fn)(uint64_t address);
 /* A reported block, with the edges skipped since the previous report (see observe()). */
 typedef void (*observe_fn)(uint64_t address, int64_t cycle, uint64_t previous,
@@ -136,6 +140,7 @@ static int observed; /* the current block's observer event was already sent (clo
 static int cleared;  /* the memo was cleared during a Python callback */
 static int64_t state, now, instructions, max_instructions;
 static int64_t hits, misses, mismatches;
+static int64_t events[NEVENTS]; /* running totals of the settled blocks' events */
 /* Exceptions (M4-EXC-POINT): the earliest cycle one may be due; blocks whose cycle bound
  * reaches it ask Python at every instruction boundary (window). rearm: one is pending but
  * masked, so a CPS/MSR opens a window. */
@@ -216,6 +221,8 @@ int fp_init(uint32_t info_capacity_log2, int64_t max_instr)
     nregions = 0;
     have_cur = stopped = 0;
     state = now = instructions = hits = misses = 0;
+    for (int k = 0; k < NEVENTS; k++)
+        events[k] = 0;
     deadline = INT64_MAX;
     window = rearm = 0;
     max_instructions = max_instr;
@@ -503,6 +510,8 @@ static void add_result(Trace *t, const int64_t *out)
     r->d_exit = out[1];
     r->exit_state = out[2];
     r->count = out[3];
+    for (int k = 0; k < NEVENTS; k++)
+        r->events[k] = out[4 + k];
 }
 
 /* Replay Python's reported operations (the caches then hold the block's exit state); count a
@@ -626,8 +635,11 @@ static void observe(uint64_t address, int64_t cycle)
 }
 
 static void apply(uint64_t key_block, int64_t d_first, int64_t d_exit, int64_t exit_state,
-                  int64_t count)
+                  int64_t count, const int64_t *ev)
 {
+    events[0] += ev[0];
+    events[1] += ev[1];
+    events[2] += ev[2];
     if (py_observe && !observed && count > 0)
         observe(key_block >> 32, now + d_first);
     observed = 0;
@@ -642,12 +654,12 @@ static void settle_current(int partial)
     if (!have_cur)
         return;
     have_cur = 0;
-    int64_t out[4];
+    int64_t out[NOUT];
     ops_n = 0;
     if (partial) {
         py_settle(cur_block >> 32, (uint32_t)cur_block, state, facts, -nfacts - 1, out);
         replay_reported();
-        apply(cur_block, out[0], out[1], out[2], out[3]);
+        apply(cur_block, out[0], out[1], out[2], out[3], out + 4);
         return;
     }
     uint64_t sig = signature();
@@ -664,7 +676,7 @@ static void settle_current(int partial)
         }
         if (r != NULL) {
             hits++;
-            apply(cur_block, r->d_first, r->d_exit, r->exit_state, r->count);
+            apply(cur_block, r->d_first, r->d_exit, r->exit_state, r->count, r->events);
             return;
         }
         if (t->nops) /* new answers: Python times the block from the entry caches */
@@ -677,7 +689,7 @@ static void settle_current(int partial)
     py_settle(cur_block >> 32, (uint32_t)cur_block, entry, facts, nfacts, out);
     replay_reported();
     if (cleared) { /* state ids were renumbered: do not store a result keyed by the old one */
-        apply(cur_block, out[0], out[1], out[2], out[3]);
+        apply(cur_block, out[0], out[1], out[2], out[3], out + 4);
         return;
     }
     m = memo_slot(cur_block, sig, entry);
@@ -694,7 +706,7 @@ static void settle_current(int partial)
         add_result(m->trace, out);
     else
         mismatches++; /* the operations are a function of the key (never expected) */
-    apply(cur_block, out[0], out[1], out[2], out[3]);
+    apply(cur_block, out[0], out[1], out[2], out[3], out + 4);
     if (grow)
         memo_grow();
 }
@@ -908,4 +920,6 @@ void fp_totals(int64_t *out)
     out[3] = hits;
     out[4] = misses;
     out[5] = mismatches;
+    for (int k = 0; k < NEVENTS; k++)
+        out[6 + k] = events[k];
 }

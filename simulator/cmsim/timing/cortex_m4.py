@@ -292,6 +292,7 @@ class Step:
     lr_dirty: bool = False  # M4-BR-LR: LR written by the predecessor
     device_store: bool = False
     write_ws: int = 0
+    wide: int = 0  # the M4-FE-1 penalty in `extra`
 
 
 NO_WIDE_RUN = (0, True, False)
@@ -315,6 +316,9 @@ class Pipeline:
         # numbers; on, the same code paths also record which rule added what.
         self.explain: Explainer | None = None
         self._why: tuple[Step, list[Part]] | None = None  # parts of a step's extra (explaining)
+        # Running [CPI, LSU, FOLD] totals of the DWT profiling counters (M4-DWT-2), from the
+        # same parts, when set; exception and sleep cycles are counted by the engine.
+        self.tally: list[int] | None = None
         # Cycles after an exception entry or return that belong to the next instruction (the
         # entry, a fetch stall), charged to its Step once it issues, as profiles charge them.
         self._carry: tuple[Step | None, list[Part]] | None = None
@@ -332,7 +336,8 @@ class Pipeline:
         prev = self.pending
         step = Step(ins, executed, 0, in_it=in_it, div=div)
         mem = self.memory
-        why = None if self.explain is None else []  # the parts of step.extra
+        # the parts of step.extra (explaining or counting)
+        why = None if self.explain is None and self.tally is None else []
         if executed and address is not None:
             place = mem.place(address)
             step.block = place.block
@@ -360,6 +365,7 @@ class Pipeline:
         if self.wide_run_penalty:
             penalty = self._unaligned_wide_run(prev, step)
             step.extra += penalty
+            step.wide = penalty
             if why is not None:
                 _note(why, WIDE_RUN, penalty)
         if mem.has_slow_fetch:
@@ -370,6 +376,8 @@ class Pipeline:
                     _note(parts, FETCH, stall)  # the cycles before this issue are prev's (M4-ACC-1)
                 elif self._carry is not None:  # after an exception: the new instruction's
                     _note(self._carry[1], FETCH, stall)
+                if prev is None and self.tally is not None:  # no predecessor to charge it to
+                    self.tally[0] += stall  # a fetch stall is CPI (M4-DWT-2)
         if why is not None:
             if prev is not None:
                 self._report(prev, t - self.time, parts)
@@ -506,7 +514,8 @@ class Pipeline:
         why = self._why[1] if self._why is not None and self._why[0] is i else None
         if why is None:
             why = []
-            _note(why, EXTRA, i.extra)
+            _note(why, WIDE_RUN, i.wide)  # kept apart: it is CPI even on a load (M4-DWT-2)
+            _note(why, EXTRA, i.extra - i.wide)
         return why
 
     def _explain_absorbed(self, i: Step, parts: list[Part]) -> None:
@@ -538,8 +547,9 @@ class Pipeline:
     def enter_exception(self, cycles: int) -> int:
         """M4-EXC-ENTRY: the pending instruction ends with no successor to pair with, and the
         handler's first instruction issues `cycles` after its end; returns that cycle."""
-        if self.explain is not None:
+        if self.explain is not None or self.tally is not None:
             self._report_final()
+        if self.explain is not None:
             self._carry = (None, [(EXC_ENTRY, cycles)])
         self.time = self.total_if_finished() + cycles
         self.pending = None
@@ -551,7 +561,7 @@ class Pipeline:
         """§2.8 WFI/WFE: 1 + time asleep. The pending WFI ends no earlier than cycle `t`, when
         an exception wakes the core; returns when the next instruction (or entry) can start."""
         end = self.total_if_finished()
-        if self.explain is not None and self.pending is not None:
+        if (self.explain is not None or self.tally is not None) and self.pending is not None:
             parts: list[Part] = []
             cost = self._final_cost(self.pending, parts)
             if t > end:
@@ -566,8 +576,9 @@ class Pipeline:
     def return_from_exception(self, cycles: int) -> int:
         """M4-EXC-EXIT / M4-EXC-TAIL: the pending instruction is the exception return; the next
         instruction issues `cycles` after it (its own cost is replaced); returns that cycle."""
-        if self.explain is not None and self.pending is not None:
+        if (self.explain is not None or self.tally is not None) and self.pending is not None:
             self._report(self.pending, cycles, [(EXC_RETURN, cycles)])
+        if self.explain is not None and self.pending is not None:
             self._carry = (None, [])
         self.time += cycles
         self.pending = None
@@ -577,7 +588,7 @@ class Pipeline:
 
     def finish(self) -> int:
         """Settle the last instruction (no successor: not taken, no pairing); total cycles."""
-        if self.explain is not None:
+        if self.explain is not None or self.tally is not None:
             self._report_final()
         self.time = self.total_if_finished()
         self.pending = None
@@ -590,6 +601,12 @@ class Pipeline:
             return self.time
         return self.time + self._final_cost(i)
 
+    def parts_if_last(self, i: Step) -> list[Part]:
+        """The parts of i's cost if nothing followed it (as `finish()` would settle it)."""
+        parts: list[Part] = []
+        self._final_cost(i, parts)
+        return parts
+
     def _report_final(self) -> None:
         """Explain the pending instruction as the last before a stop or an exception entry."""
         i = self.pending
@@ -598,7 +615,12 @@ class Pipeline:
             self._report(i, self._final_cost(i, parts), parts)
 
     def _report(self, i: Step, cost: int, parts: list[Part]) -> None:
-        """Hand a settled instruction to the explainer, with what an exception before it left."""
+        """Hand a settled instruction to the explainer, with what an exception before it left,
+        and count its parts (not what the exception left: the engine counts that itself)."""
+        if self.tally is not None:
+            _tally(self.tally, i.ins.memory, parts)
+        if self.explain is None:
+            return
         carry = self._carry
         if carry is not None and carry[0] is i:
             self._carry = None
@@ -630,6 +652,14 @@ class Pipeline:
         return cost
 
 
+def _tally(totals: list[int], load_store: bool, parts: list[Part]) -> None:
+    """Add one settled instruction's CPI, LSU and FOLD counts (M4-DWT-2) to running totals."""
+    counts = dwt_counters.count_events(load_store, parts)
+    totals[0] += counts.cpi
+    totals[1] += counts.lsu
+    totals[2] += counts.fold
+
+
 def _note(parts: list[Part], reason: str, cycles: int) -> None:
     """Append a part unless it is zero (a rule that did not apply this time)."""
     if cycles:
@@ -657,6 +687,7 @@ _STEP_FIELDS = (
     "lr_dirty",
     "device_store",
     "write_ws",
+    "wide",
 )
 
 
@@ -674,6 +705,9 @@ def _step_from_key(key: tuple | None, decode, time: int) -> Step | None:
         setattr(step, name, value)
     return step
 
+
+# The counter table names this module's reasons, so it is imported once they exist.
+from cmsim.timing import dwt_counters  # noqa: E402
 
 __all__ = [
     "BASE_COST",
