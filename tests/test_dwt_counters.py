@@ -116,7 +116,7 @@ def test_an_unknown_reason_is_an_error():
 
 
 @pytest.mark.parametrize("board", ["m4-ideal", "stm32f4"])
-@pytest.mark.parametrize("program", ["microbench", "exceptions", "systick", "matmul"])
+@pytest.mark.parametrize("program", ["microbench", "exceptions", "systick", "annotate_reasons"])
 def test_identity_over_whole_programs(board, program):
     """Every settled instruction satisfies the identity, so the whole run does: cycles =
     instructions + CPI + LSU + EXC + SLEEP - FOLD. CYCCNT stops while asleep (M4-DWT-1), so
