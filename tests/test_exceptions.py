@@ -133,6 +133,7 @@ def test_fast_path_takes_interrupts_where_the_reference_path_does(period, board)
         ("fault_excreturn", "outside a handler"),
         ("fault_svc_masked", "SVC cannot preempt"),
         ("fault_wfi_forever", "WFI with no interrupt that can wake the core"),
+        ("fault_fp_context", "FP context stacking (M4-EXC-ENTRY-FP) is not modelled"),
     ],
 )
 def test_exception_misuse_is_a_fault(elf, name, message):

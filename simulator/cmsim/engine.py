@@ -523,6 +523,14 @@ class Engine:
                 "HardFault",
                 return_address - 2,
             )
+        if self.uc.reg_read(U.UC_ARM_REG_CONTROL) & X.CONTROL_FPCA:
+            # The handler would clobber the FP registers the hardware stacks (lazily); timing
+            # and results would both be wrong, so say so instead.
+            raise self.machine.fault(
+                "exception with an active FP context: FP context stacking (M4-EXC-ENTRY-FP) "
+                "is not modelled",
+                return_address - 2 if number == X.SVC else return_address,
+            )
         nested = bool(self.nvic.active)
         exc_return = X.push_frame(self.uc, return_address, number, nested)
         handler, waits = self._vector(number)

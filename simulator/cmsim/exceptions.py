@@ -243,6 +243,9 @@ class Nvic:
 # -- the architectural part of entry and return (B1.5.6, B1.5.8) ------------------------------
 
 
+CONTROL_FPCA = 1 << 2  # an FP context is active: entry would stack it (not modelled)
+
+
 def push_frame(uc: Uc, return_address: int, number: int, nested: bool) -> int:
     """Stack the caller-saved registers, switch to the handler's stack and mode; returns the
     EXC_RETURN value the handler finds in LR."""
