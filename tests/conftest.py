@@ -64,3 +64,21 @@ def program_elves(firmware_dir: Path) -> list[Path]:
         firmware_dir / "special" / f"{s.stem}.elf" for s in sorted(FIRMWARE.glob("special/*.S"))
     ]
     return [elf for elf in elves if elf.exists()]
+
+
+def run_results(board: str, program: str, path: str, words: int):
+    """Run a test firmware that stores its measurements in a `results` array and exits 0;
+    return (its first `words` words, the engine)."""
+    import io
+
+    from cmsim.board import load_board
+    from cmsim.engine import Engine
+    from cmsim.image import load_image
+    from cmsim.machine import Machine
+
+    image = load_image(build_firmware(board) / f"{program}.elf")
+    machine = Machine(image, load_board(board), stdout=io.BytesIO())
+    engine = Engine(machine, path=path)
+    assert engine.run().exit_code == 0
+    base = image.symbols["results"]
+    return [machine.read_word(base + 4 * k) for k in range(words)], engine

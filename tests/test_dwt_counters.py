@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import FIRMWARE, build_firmware
+from conftest import FIRMWARE, build_firmware, run_results
 
 from cmsim.board import load_board
 from cmsim.engine import Engine
@@ -158,12 +158,7 @@ PATHS = ("reference", "fast")
 
 def run_counters_firmware(board: str, path: str) -> tuple[list[int], Engine]:
     """Run firmware/tests/dwt_counters.S; return its `results` words."""
-    image = load_image(build_firmware(board) / "dwt_counters.elf")
-    machine = Machine(image, load_board(board), stdout=io.BytesIO())
-    engine = Engine(machine, path=path)
-    assert engine.run().exit_code == 0
-    base = image.symbols["results"]
-    return [machine.read_word(base + 4 * k) for k in range(10)], engine
+    return run_results(board, "dwt_counters", path, 10)
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import build_firmware
+from conftest import build_firmware, run_results
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,13 +27,7 @@ PATHS = ("reference", "fast")
 
 def run_exceptions_firmware(board: str, path: str) -> tuple[list[int], Engine]:
     """Run firmware/tests/exceptions.S; return its `results` words."""
-    image = load_image(build_firmware(board) / "exceptions.elf")
-    machine = Machine(image, load_board(board), stdout=io.BytesIO())
-    engine = Engine(machine, path=path)
-    assert engine.run().exit_code == 0
-    base = image.symbols["results"]
-    words = [machine.read_word(base + 4 * k) for k in range(14)]
-    return words, engine
+    return run_results(board, "exceptions", path, 14)
 
 
 @pytest.mark.parametrize("path", PATHS)
