@@ -141,19 +141,8 @@ class MemoryModel:
         region = self.place(address).region
         return region is not None and region.device
 
-    # -- state snapshots (the C fast path memoises blocks by the state they start from) ------
-    def snapshot(self, now: int) -> tuple:
-        """Cache contents (in LRU order), fetch line and prefetch state, with times relative to
-        `now`; equal snapshots time every later access equally."""
-        ready = max(0, self.pf_ready - now) if self.pf_line is not None else 0
-        return (
-            self.cur_line,
-            self.pf_line,
-            ready,
-            tuple((name, tuple(c._lines)) for name, c in sorted(self._icache.items())),
-            tuple((name, tuple(c._lines)) for name, c in sorted(self._dcache.items())),
-        )
-
+    # -- state snapshots (the C fast path memoises blocks by the state they start from; it
+    # keeps the caches itself) ------------------------------------------------------------
     def fetch_snapshot(self, now: int) -> tuple:
         """The instruction-side state without the caches (fetch line, prefetched line, time to
         its arrival relative to `now`)."""
@@ -177,14 +166,6 @@ class MemoryModel:
         """Log every cache operation to `log` (None: stop logging)."""
         for cache in self.caches:
             cache.log = log
-
-    def restore(self, snapshot: tuple, now: int) -> None:
-        """Return to a snapshot's state, with its relative times counted from `now`."""
-        self.cur_line, self.pf_line, ready, icaches, dcaches = snapshot
-        self.pf_ready = now + ready
-        for caches, saved in ((self._icache, icaches), (self._dcache, dcaches)):
-            for name, lines in saved:
-                caches[name]._lines = OrderedDict.fromkeys(lines)
 
     # -- instruction side (M4-MEM-FETCH, spec §9.3) ------------------------------------------------
     def fetch_stall(self, address: int, size: int, t: int) -> int:
