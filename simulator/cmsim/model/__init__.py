@@ -1,0 +1,1 @@
+"""Models: TFLite flatbuffers in, firmware and per-operator cycles out."""
