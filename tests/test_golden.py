@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cmsim.bench import golden
+from cmsim.model.quant import softmax_parameters
 
 MIN, MAX = golden.INT32_MIN, golden.INT32_MAX
 
@@ -179,16 +180,33 @@ def test_relu_and_relu6() -> None:
 
 
 def test_softmax_hand_computed() -> None:
-    lut = golden.softmax_lut(0.1)
-    assert lut[0] == golden.SOFTMAX_ONE and lut[255] == 0  # exp(-25.5) * 2^15 rounds to 0
-    equal = golden.softmax(np.array([4, 4], dtype=np.int8), lut)
-    assert equal.tolist() == [0, 0]  # 0.5 each -> 128 - 128
-    assert golden.softmax(np.array([9], dtype=np.int8), lut).tolist() == [127]  # 1.0 saturates
-    # exp(0) and exp(-1) in Q15: 32768 and round(12054.6) = 12055; sum 44823.
-    two = golden.softmax(np.array([10, 0], dtype=np.int8), lut)
-    assert int(lut[10]) == 12055
-    total = 32768 + 12055
-    assert two.tolist() == [(e * 256 + total // 2) // total - 128 for e in (32768, 12055)]
+    params = softmax_parameters(0.1, 1.0)
+    equal = golden.softmax(np.array([4, 4], dtype=np.int8), *params)
+    assert equal.tolist() == [0, 0]  # 0.5 each: 0.5 * 256 - 128
+    assert golden.softmax(np.array([9], dtype=np.int8), *params).tolist() == [127]  # 1.0 saturates
+    # e^0 / (e^0 + e^-1) = 0.731 -> 187.1 - 128 = 59; e^-1 / (...) = 0.269 -> 68.9 - 128 = -59.
+    assert golden.softmax(np.array([10, 0], dtype=np.int8), *params).tolist() == [59, -59]
+
+
+def test_softmax_close_to_float() -> None:
+    rng = np.random.default_rng(3)
+    for scale in (0.01, 0.1, 0.5):
+        x = rng.integers(-128, 128, (20, 30)).astype(np.int8)
+        xs = x.astype(np.float64)
+        real = np.exp(scale * (xs - xs.max(axis=1, keepdims=True)))
+        want = np.clip(np.rint(real / real.sum(axis=1, keepdims=True) * 256) - 128, -128, 127)
+        got = golden.softmax(x, *softmax_parameters(scale, 1.0)).astype(np.int64)
+        assert np.abs(got - want).max() <= 1
+
+
+def test_fixed_point_exp_and_reciprocal() -> None:
+    a = np.array([0, -(1 << 24), -(1 << 26), -(5 << 26), -(31 << 26)])  # 0, -1/4, -1, -5, -31
+    got = golden.exp_on_negative_values(a) / 2**31
+    np.testing.assert_allclose(got, np.exp(a / 2**26), atol=3e-7)  # about 2^-22
+    x = np.array([0, 1 << 29, 1 << 30, (1 << 31) - 1])  # 0, 1/4, 1/2, ~1
+    np.testing.assert_allclose(
+        golden.one_over_one_plus_x(x) / 2**31, 1 / (1 + x / 2**31), atol=3e-7
+    )
 
 
 def test_add_hand_computed() -> None:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from cmsim.bench import golden
 from cmsim.bench import kernels as K
+from cmsim.model.quant import softmax_parameters
 
 VARIANTS = K.VARIANTS
 FAST = settings(
@@ -300,11 +301,11 @@ def test_fully_connected_shapes(harness, variant: str, shape) -> None:
 def test_softmax_rows(harness, variant: str) -> None:
     harness.free()
     rng = np.random.default_rng(8)
-    lut = golden.softmax_lut(0.05)
+    params = softmax_parameters(0.05, 1.0)
     for shape in [(3, 10), (1, 1), (2, 1001), (4, 7)]:
         x = random_int8(rng, shape)
-        got, _ = K.softmax(harness, variant, x, lut)
-        np.testing.assert_array_equal(got, golden.softmax(x, lut))
+        got, _ = K.softmax(harness, variant, x, *params)
+        np.testing.assert_array_equal(got, golden.softmax(x, *params))
 
 
 # -- randomized --------------------------------------------------------------------------------
@@ -453,20 +454,21 @@ def test_relu_random(harness, size: int, zero_point: int, six: int, seed: int) -
     rows=st.integers(1, 3),
     row_size=st.integers(1, 40),
     scale=st.floats(0.001, 2.0),
+    beta=st.sampled_from([1.0, 0.5, 2.0]),
     spread=st.integers(0, 255),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_softmax_random(
-    harness, rows: int, row_size: int, scale: float, spread: int, seed: int
+    harness, rows: int, row_size: int, scale: float, beta: float, spread: int, seed: int
 ) -> None:
     rng = np.random.default_rng(seed)
     low = int(rng.integers(-128, 128 - spread)) if spread < 255 else -128
     x = rng.integers(low, low + spread + 1, (rows, row_size)).astype(np.int8)
-    lut = golden.softmax_lut(scale)
+    params = softmax_parameters(scale, beta)
     for variant in VARIANTS:
         harness.free()
-        got, _ = K.softmax(harness, variant, x, lut)
-        np.testing.assert_array_equal(got, golden.softmax(x, lut))
+        got, _ = K.softmax(harness, variant, x, *params)
+        np.testing.assert_array_equal(got, golden.softmax(x, *params))
 
 
 @FAST

@@ -81,10 +81,9 @@ int32_t nn_relu6_asm(int8_t *data, int32_t size, int32_t zero_point, int32_t six
     return nn_relu6_opt(data, size, zero_point, six);
 }
 
-int32_t nn_softmax_asm(const int8_t *input, int32_t rows, int32_t row_size, const int32_t *lut,
-                       int8_t *output)
+int32_t nn_softmax_asm(const nn_softmax_params *p, const int8_t *input, int8_t *output)
 {
-    return nn_softmax_opt(input, rows, row_size, lut, output);
+    return nn_softmax_opt(p, input, output);
 }
 
 int32_t nn_add_asm(const nn_add_params *p, const int8_t *a, const int8_t *b, int8_t *output)

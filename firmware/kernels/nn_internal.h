@@ -41,6 +41,69 @@ static inline int32_t nn_clamp(int32_t x, int32_t lo, int32_t hi)
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/* TFLite's FULLY_CONNECTED requantization rounds once, half up: (acc * multiplier + half) >>
+ * (31 - shift) in 64 bits (convolutions round twice, as nn_requantize). shift <= 30. */
+static inline int32_t nn_requantize_once(int32_t acc, int32_t multiplier, int32_t shift)
+{
+    int32_t total = 31 - shift;
+    int64_t x = (int64_t)acc * multiplier + ((int64_t)1 << (total - 1));
+    return (int32_t)(x >> total);
+}
+
+/* Fixed-point helpers of the int8 softmax (TFLite's algorithm, gemmlowp's number formats). */
+
+/* x * 2^n for n in 1..30, saturated to the int32 range. */
+static inline int32_t nn_saturating_shl(int32_t x, int32_t n)
+{
+    int32_t limit = (int32_t)((1u << (31 - n)) - 1u);
+    if (x > limit)
+        return INT32_MAX;
+    if (x < -limit)
+        return INT32_MIN;
+    return (int32_t)((uint32_t)x << n);
+}
+
+/* exp(a) for a <= 0 given in Q5.26, returned in Q0.31. The fraction a mod 1/4 (in [-1/4, 0))
+ * goes through a Taylor polynomial around -1/8; each set bit of the remaining quarters
+ * multiplies in exp(-2^k), k = -2..4. */
+static inline int32_t nn_exp_on_negative(int32_t a)
+{
+    static const int32_t exp_minus_pow2[7] = {
+        1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242,
+    };
+    const int32_t quarter = 1 << 24;
+    int32_t fraction = (a & (quarter - 1)) - quarter;
+    int32_t x = (int32_t)((uint32_t)fraction << 5) + (1 << 28); /* Q0.31, fraction + 1/8 */
+    int32_t x2 = nn_sat_rounding_doubling_high_mul(x, x);
+    int32_t x3 = nn_sat_rounding_doubling_high_mul(x2, x);
+    int32_t x4 = nn_sat_rounding_doubling_high_mul(x2, x2);
+    int32_t tail = nn_sat_rounding_doubling_high_mul(nn_rounding_divide_by_pot(x4, 2) + x3,
+                                                     715827883); /* (x^4/4 + x^3) / 3 */
+    tail = nn_rounding_divide_by_pot(tail + x2, 1);
+    const int32_t exp_minus_eighth = 1895147668;
+    int32_t result = exp_minus_eighth + nn_sat_rounding_doubling_high_mul(exp_minus_eighth,
+                                                                          x + tail);
+    int32_t quarters = fraction - a;
+    for (int32_t k = 0; k < 7; k++)
+        if (quarters & (1 << (24 + k)))
+            result = nn_sat_rounding_doubling_high_mul(result, exp_minus_pow2[k]);
+    return a == 0 ? INT32_MAX : result;
+}
+
+/* 1 / (1 + a) for a in [0, 1) in Q0.31, returned in Q0.31: Newton-Raphson on the half
+ * denominator, three steps from the 48/17 - 32/17 d estimate (Q2.29). */
+static inline int32_t nn_one_over_one_plus_x(int32_t a)
+{
+    int64_t sum = (int64_t)a + INT32_MAX;
+    int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+    int32_t x = 1515870810 + nn_sat_rounding_doubling_high_mul(half_denominator, -1010580540);
+    for (int32_t step = 0; step < 3; step++) {
+        int32_t error = (1 << 29) - nn_sat_rounding_doubling_high_mul(half_denominator, x);
+        x += nn_saturating_shl(nn_sat_rounding_doubling_high_mul(x, error), 2);
+    }
+    return nn_saturating_shl(x, 1);
+}
+
 /* Requantize one accumulator of output channel `ch` and clamp it to the activation range. */
 static inline int8_t nn_output(int32_t acc, const nn_quant *q, int32_t ch, int32_t output_offset,
                                int32_t act_min, int32_t act_max)
@@ -48,6 +111,17 @@ static inline int8_t nn_output(int32_t acc, const nn_quant *q, int32_t ch, int32
     int32_t out = nn_requantize(acc, q->multiplier[ch], q->shift[ch]) + output_offset;
     return (int8_t)nn_clamp(out, act_min, act_max);
 }
+
+/* nn_output with TFLite's FULLY_CONNECTED rounding (nn_requantize_once). */
+static inline int8_t nn_output_once(int32_t acc, const nn_quant *q, int32_t ch,
+                                    int32_t output_offset, int32_t act_min, int32_t act_max)
+{
+    int32_t out = nn_requantize_once(acc, q->multiplier[ch], q->shift[ch]) + output_offset;
+    return (int8_t)nn_clamp(out, act_min, act_max);
+}
+
+/* One softmax row given its maximum (shared by the variants; ref.c). */
+void nn_softmax_row(const nn_softmax_params *p, const int8_t *x, int8_t *y, int32_t max);
 
 /* The 1x1 fast path's contract: a 1x1 filter, no padding, every output pixel over an input
  * pixel (its im2col reads the input without bounds checks). */

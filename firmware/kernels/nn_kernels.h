@@ -116,7 +116,9 @@ int32_t nn_depthwise_conv2d_scratch_size(const nn_conv_params *p);
     int32_t name(const nn_fc_params *p, const nn_quant *q, const int8_t *input,              \
                  const int8_t *weights, const int32_t *bias, int8_t *output, void *scratch)
 
-/* Fully connected: output[b][o] = requant(sum_i (input[b][i] + input_offset) * w[o][i] + bias[o]). */
+/* Fully connected: output[b][o] = requant(sum_i (input[b][i] + input_offset) * w[o][i] + bias[o]).
+ * Unlike the convolutions, requantization rounds once, as TFLite's FULLY_CONNECTED does:
+ * (acc * multiplier + 2^(30 - shift)) >> (31 - shift), in 64 bits. */
 NN_FC_SIGNATURE(nn_fully_connected_ref);
 NN_FC_SIGNATURE(nn_fully_connected_opt);
 NN_FC_SIGNATURE(nn_fully_connected_asm);
@@ -146,16 +148,19 @@ int32_t nn_relu6_ref(int8_t *data, int32_t size, int32_t zero_point, int32_t six
 int32_t nn_relu6_opt(int8_t *data, int32_t size, int32_t zero_point, int32_t six);
 int32_t nn_relu6_asm(int8_t *data, int32_t size, int32_t zero_point, int32_t six);
 
-/* Softmax over `rows` rows of `row_size` int8 values; output scale 1/256, zero point -128.
- * lut[d] = round(exp(-d * input_scale * beta) * 2^15) for d = 0..255 (host-computed, see
- * cmsim.bench.golden.softmax_lut). With e_i = lut[max - x_i] and S = sum e_i (row_size up to
- * 65536): out_i = clamp((e_i * 256 + S / 2) / S - 128). _asm = _opt. */
-int32_t nn_softmax_ref(const int8_t *input, int32_t rows, int32_t row_size, const int32_t *lut,
-                       int8_t *output);
-int32_t nn_softmax_opt(const int8_t *input, int32_t rows, int32_t row_size, const int32_t *lut,
-                       int8_t *output);
-int32_t nn_softmax_asm(const int8_t *input, int32_t rows, int32_t row_size, const int32_t *lut,
-                       int8_t *output);
+/* TFLite int8 softmax over `rows` rows of `row_size` values; output scale 1/256, zero point
+ * -128. The host derives the parameters from the input scale and beta (cmsim.model.quant.
+ * softmax_parameters): (x - row max) * input_multiplier * 2^input_left_shift is exp()'s
+ * argument in Q5.26; differences below diff_min give 0. exp() and the reciprocal of the sum
+ * are fixed-point, as in TFLite's reference kernel. _asm = _opt. */
+typedef struct {
+    int32_t rows, row_size;
+    int32_t input_multiplier, input_left_shift, diff_min;
+} nn_softmax_params;
+
+int32_t nn_softmax_ref(const nn_softmax_params *p, const int8_t *input, int8_t *output);
+int32_t nn_softmax_opt(const nn_softmax_params *p, const int8_t *input, int8_t *output);
+int32_t nn_softmax_asm(const nn_softmax_params *p, const int8_t *input, int8_t *output);
 
 /* Elementwise add of two same-shape tensors with requantization (TFLite int8 Add). _asm = _opt. */
 int32_t nn_add_ref(const nn_add_params *p, const int8_t *a, const int8_t *b, int8_t *output);

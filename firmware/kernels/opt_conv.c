@@ -356,8 +356,9 @@ int32_t nn_fc_blocked(const nn_fc_params *p, const nn_quant *q, const int8_t *in
                 acc[0] += w0[t] * scratch[t];
                 acc[1] += w1[t] * scratch[t];
             }
-            out[o] = nn_output(acc[0], q, o, p->output_offset, p->act_min, p->act_max);
-            out[o + 1] = nn_output(acc[1], q, o + 1, p->output_offset, p->act_min, p->act_max);
+            out[o] = nn_output_once(acc[0], q, o, p->output_offset, p->act_min, p->act_max);
+            out[o + 1] =
+                nn_output_once(acc[1], q, o + 1, p->output_offset, p->act_min, p->act_max);
         }
         if (o < p->out_features) {
             const int8_t *w = weights + o * k;
@@ -370,7 +371,7 @@ int32_t nn_fc_blocked(const nn_fc_params *p, const nn_quant *q, const int8_t *in
             }
             for (int32_t t = grouped; t < k; t++)
                 acc += w[t] * scratch[t];
-            out[o] = nn_output(acc, q, o, p->output_offset, p->act_min, p->act_max);
+            out[o] = nn_output_once(acc, q, o, p->output_offset, p->act_min, p->act_max);
         }
     }
     return NN_OK;

@@ -1,6 +1,6 @@
 /*
  * Elementwise kernels for ARMv7E-M: ReLU / ReLU6 four bytes at a time (SSUB8 + SEL), softmax
- * with a SIMD row maximum, add with SIMD offset addition. Results equal the reference exactly.
+ * with a SIMD row maximum (the fixed-point exp and reciprocal are the reference's), add with SIMD offset addition. Results equal the reference exactly.
  */
 #include "nn_internal.h"
 #include "nn_simd.h"
@@ -39,33 +39,23 @@ int32_t nn_relu6_opt(int8_t *data, int32_t size, int32_t zero_point, int32_t six
     return NN_OK;
 }
 
-int32_t nn_softmax_opt(const int8_t *input, int32_t rows, int32_t row_size, const int32_t *lut,
-                       int8_t *output)
+int32_t nn_softmax_opt(const nn_softmax_params *p, const int8_t *input, int8_t *output)
 {
-    for (int32_t r = 0; r < rows; r++) {
-        const int8_t *x = input + r * row_size;
-        int8_t *y = output + r * row_size;
+    for (int32_t r = 0; r < p->rows; r++) {
+        const int8_t *x = input + r * p->row_size;
         /* Row maximum four lanes at a time, then across the lanes. */
         uint32_t m4 = nn_dup8(-128);
         int32_t i = 0;
-        for (; i + 4 <= row_size; i += 4)
+        for (; i + 4 <= p->row_size; i += 4)
             m4 = max8(nn_read_u32(x + i), m4);
         int32_t max = -128;
         for (int32_t lane = 0; lane < 4; lane++) {
             int32_t v = (int8_t)(m4 >> (8 * lane));
             max = v > max ? v : max;
         }
-        for (; i < row_size; i++)
+        for (; i < p->row_size; i++)
             max = x[i] > max ? x[i] : max;
-        const int32_t *e = lut + max; /* e[-x] = lut[max - x] */
-        uint32_t sum = 0;
-        for (i = 0; i < row_size; i++)
-            sum += (uint32_t)e[-x[i]];
-        uint32_t half = sum / 2u;
-        for (i = 0; i < row_size; i++) {
-            int32_t out = (int32_t)(((uint32_t)e[-x[i]] * 256u + half) / sum) - 128;
-            y[i] = (int8_t)(out > 127 ? 127 : out);
-        }
+        nn_softmax_row(p, x, output + r * p->row_size, max);
     }
     return NN_OK;
 }

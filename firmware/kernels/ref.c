@@ -118,7 +118,7 @@ int32_t nn_fully_connected_ref(const nn_fc_params *p, const nn_quant *q, const i
             if (bias)
                 acc += bias[o];
             output[b * p->out_features + o] =
-                nn_output(acc, q, o, p->output_offset, p->act_min, p->act_max);
+                nn_output_once(acc, q, o, p->output_offset, p->act_min, p->act_max);
         }
     }
     return NN_OK;
@@ -199,24 +199,44 @@ int32_t nn_relu6_ref(int8_t *data, int32_t size, int32_t zero_point, int32_t six
     return NN_OK;
 }
 
-int32_t nn_softmax_ref(const int8_t *input, int32_t rows, int32_t row_size, const int32_t *lut,
-                       int8_t *output)
+/* exp((x - max) * beta * scale) in Q0.31, or 0 below diff_min. */
+static int32_t softmax_exp(const nn_softmax_params *p, int32_t diff)
 {
-    for (int32_t r = 0; r < rows; r++) {
-        const int8_t *x = input + r * row_size;
-        int8_t *y = output + r * row_size;
+    if (diff < p->diff_min)
+        return 0;
+    int32_t scaled = nn_sat_rounding_doubling_high_mul(diff * (1 << p->input_left_shift),
+                                                       p->input_multiplier);
+    return nn_exp_on_negative(scaled);
+}
+
+void nn_softmax_row(const nn_softmax_params *p, const int8_t *x, int8_t *y, int32_t max)
+{
+    int32_t sum = 0; /* Q12.19 */
+    for (int32_t i = 0; i < p->row_size; i++)
+        sum += nn_rounding_divide_by_pot(softmax_exp(p, x[i] - max), 12);
+    int32_t headroom = __builtin_clz((uint32_t)sum);
+    int32_t reciprocal = nn_one_over_one_plus_x((int32_t)(((uint32_t)sum << headroom) - (1u << 31)));
+    int32_t exponent = 12 - headroom + 31 - 8;
+    for (int32_t i = 0; i < p->row_size; i++) {
+        int32_t diff = x[i] - max;
+        if (diff < p->diff_min) {
+            y[i] = -128;
+            continue;
+        }
+        int32_t share = nn_sat_rounding_doubling_high_mul(reciprocal, softmax_exp(p, diff));
+        y[i] = (int8_t)nn_clamp(nn_rounding_divide_by_pot(share, exponent) - 128, -128, 127);
+    }
+}
+
+int32_t nn_softmax_ref(const nn_softmax_params *p, const int8_t *input, int8_t *output)
+{
+    for (int32_t r = 0; r < p->rows; r++) {
+        const int8_t *x = input + r * p->row_size;
         int32_t max = -128;
-        for (int32_t i = 0; i < row_size; i++)
+        for (int32_t i = 0; i < p->row_size; i++)
             if (x[i] > max)
                 max = x[i];
-        uint32_t sum = 0;
-        for (int32_t i = 0; i < row_size; i++)
-            sum += (uint32_t)lut[max - x[i]];
-        for (int32_t i = 0; i < row_size; i++) {
-            uint32_t e = (uint32_t)lut[max - x[i]];
-            int32_t out = (int32_t)((e * 256u + sum / 2u) / sum) - 128;
-            y[i] = (int8_t)nn_clamp(out, -128, 127);
-        }
+        nn_softmax_row(p, x, output + r * p->row_size, max);
     }
     return NN_OK;
 }

@@ -62,15 +62,30 @@ def requantize(
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
 
 
+def requantize_once(
+    acc: np.ndarray | int, multiplier: np.ndarray | int, shift: np.ndarray | int
+) -> np.ndarray:
+    """TFLite's FULLY_CONNECTED requantization: one rounding, half up, of
+    acc * multiplier / 2^(31 - shift) (measured against LiteRT's reference kernel: it differs
+    from `requantize`'s two roundings on about 0.4% of outputs)."""
+    acc = np.asarray(acc, dtype=object)
+    total = 31 - np.asarray(shift, dtype=object)
+    x = (acc * np.asarray(multiplier, dtype=object) + (1 << (total - 1))) >> total
+    return wrap32(np.asarray(x, dtype=np.int64))
+
+
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """A real scale as (Q31 multiplier, shift) with real = multiplier * 2^(shift - 31)."""
     if real == 0.0:
         return 0, 0
     mantissa, exponent = math.frexp(real)  # real = mantissa * 2^exponent, 0.5 <= mantissa < 1
-    q = round(mantissa * (1 << 31))
+    scaled = mantissa * (1 << 31)  # exact in double
+    q = int(math.copysign(math.floor(abs(scaled) + 0.5), scaled))  # half away from zero
     if q == 1 << 31:
         q //= 2
         exponent += 1
+    if exponent < -31:  # below what a 32-bit shift can express: TFLite flushes it to zero
+        return 0, 0
     return int(q), int(exponent)
 
 
@@ -236,11 +251,14 @@ def fully_connected(
 ) -> np.ndarray:
     """int8 fully connected: x (B, N) or (N,), weights (M, N) -> (B, M) or (M,).
 
+    Requantization rounds once (`requantize_once`), as TFLite's FULLY_CONNECTED does.
+
     `multiplier`/`shift` are per output feature (arrays of M) or one value for all.
     """
     xs = np.asarray(x, np.int64) + input_offset
-    acc = xs @ np.asarray(weights, np.int64).T + np.asarray(bias, np.int64)
-    return _requantized(wrap32(acc), multiplier, shift, output_offset, act_min, act_max)
+    acc = wrap32(xs @ np.asarray(weights, np.int64).T + np.asarray(bias, np.int64))
+    out = requantize_once(acc, multiplier, shift) + output_offset
+    return _clamp_int8(out, act_min, act_max)
 
 
 def _pool_windows(
@@ -326,31 +344,72 @@ def relu6(x: np.ndarray, zero_point: int, six: int) -> np.ndarray:
     return np.clip(np.asarray(x, np.int64), zero_point, six).astype(np.int8)
 
 
-SOFTMAX_ONE = 1 << 15  # exp(0) in the table's Q15 format
+SOFTMAX_ACCUM_BITS = 12  # integer bits of the sum of exponentials (Q12.19)
+# exp(-2^k) in Q0.31 for k = -2..4: the factors for the integer part of exp()'s argument.
+_EXP_FACTORS = (1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242)
 
 
-def softmax_lut(input_scale: float, beta: float = 1.0) -> np.ndarray:
-    """The exp table the softmax kernel takes: lut[d] = round(exp(-d * scale * beta) * 2^15).
+def _saturating_shift_left(x: np.ndarray, exponent: int) -> np.ndarray:
+    """x * 2^exponent, saturated to int32."""
+    return np.clip(np.asarray(x, np.int64) << exponent, INT32_MIN, INT32_MAX)
 
-    d = max - x is 0..255 for int8 input. The table is the only floating-point step and is
-    computed on the host, as TFLite precomputes its softmax parameters at prepare time.
+
+def exp_on_negative_values(a: np.ndarray) -> np.ndarray:
+    """exp(a) for a in Q5.26 with a <= 0, as Q0.31 (TFLite's fixed-point exp).
+
+    The argument splits into a fraction in [-1/4, 0), evaluated with a 4th-order Taylor
+    polynomial around -1/8, and an integer part of quarters, multiplied in from a table.
     """
-    d = np.arange(256, dtype=np.float64)
-    return np.round(np.exp(-d * input_scale * beta) * SOFTMAX_ONE).astype(np.int32)
+    a = np.asarray(a, np.int64)
+    quarter = 1 << 24  # 1/4 in Q5.26
+    fraction = (a & (quarter - 1)) - quarter  # in [-1/4, 0)
+    x = (fraction << 5) + (1 << 28)  # Q0.31, shifted by +1/8
+    mul = saturating_rounding_doubling_high_mul
+    x2 = mul(x, x)
+    x3 = mul(x2, x)
+    x4 = mul(x2, x2)
+    poly = rounding_divide_by_pot(mul(rounding_divide_by_pot(x4, 2) + x3, 715827883) + x2, 1)
+    exp_minus_eighth = 1895147668
+    result = wrap32(exp_minus_eighth + mul(exp_minus_eighth, wrap32(x + poly)))
+    remainder = fraction - a
+    for k, factor in enumerate(_EXP_FACTORS):
+        result = np.where(remainder & (1 << (24 + k)), mul(result, factor), result)
+    return np.where(a == 0, INT32_MAX, result)
 
 
-def softmax(x: np.ndarray, lut: np.ndarray) -> np.ndarray:
-    """int8 softmax along the last axis; output scale 1/256, zero point -128.
+def one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
+    """1 / (1 + a) for a in Q0.31 within [0, 1), as Q0.31 (three Newton-Raphson steps)."""
+    total = np.asarray(a, np.int64) + INT32_MAX
+    half_denominator = _div_trunc(total + np.where(total >= 0, 1, -1), 2)  # Q0.31
+    mul = saturating_rounding_doubling_high_mul
+    x = wrap32(1515870810 + mul(half_denominator, -1010580540))  # 48/17 - 32/17 d, Q2.29
+    for _ in range(3):
+        error = wrap32((1 << 29) - mul(half_denominator, x))
+        x = wrap32(x + _saturating_shift_left(mul(x, error), 2))
+    return _saturating_shift_left(x, 1)
 
-    sum = sum_i lut[max - x_i] (uint32); out_i = (lut[max - x_i] * 256 + sum // 2) // sum - 128,
-    clamped to int8. The firmware does exactly this with 32-bit unsigned arithmetic.
+
+def softmax(
+    x: np.ndarray, input_multiplier: int, input_left_shift: int, diff_min: int
+) -> np.ndarray:
+    """TFLite's int8 softmax along the last axis (output scale 1/256, zero point -128).
+
+    The parameters come from the input scale and beta (cmsim.model.quant.softmax_parameters).
     """
     xs = np.asarray(x, np.int64)
-    table = np.asarray(lut, np.int64)
-    exps = table[xs.max(axis=-1, keepdims=True) - xs]
-    total = exps.sum(axis=-1, keepdims=True)
-    out = (exps * 256 + total // 2) // total - 128
-    return np.clip(out, -128, 127).astype(np.int8)
+    diff = xs - xs.max(axis=-1, keepdims=True)
+    live = diff >= diff_min
+    scaled = saturating_rounding_doubling_high_mul(
+        np.where(live, diff, 0) << input_left_shift, input_multiplier
+    )
+    exps = np.where(live, exp_on_negative_values(scaled), 0)
+    total = wrap32(rounding_divide_by_pot(exps, SOFTMAX_ACCUM_BITS).sum(axis=-1, keepdims=True))
+    headroom = 32 - np.vectorize(lambda v: int(v).bit_length())(total & 0xFFFFFFFF)  # clz
+    shifted = wrap32(((total << headroom) & 0xFFFFFFFF) - (1 << 31))
+    scale = one_over_one_plus_x(shifted)
+    bits = SOFTMAX_ACCUM_BITS - headroom + 31 - 8
+    out = rounding_divide_by_pot(saturating_rounding_doubling_high_mul(scale, exps), bits) - 128
+    return np.where(live, np.clip(out, -128, 127), -128).astype(np.int8)
 
 
 ADD_LEFT_SHIFT = 20  # TFLite's headroom shift for int8 add

@@ -198,16 +198,21 @@ def relu(
 
 
 def softmax(
-    h: Harness, variant: str, x: np.ndarray, lut: np.ndarray
+    h: Harness,
+    variant: str,
+    x: np.ndarray,
+    input_multiplier: int,
+    input_left_shift: int,
+    diff_min: int,
 ) -> tuple[np.ndarray, CallResult]:
-    """Softmax over the last axis of x with the exp table `lut` (golden.softmax_lut)."""
+    """TFLite int8 softmax over the last axis of x; the parameters are golden.softmax's
+    (from cmsim.model.quant.softmax_parameters)."""
     xs = np.asarray(x, np.int8)
     row_size = xs.shape[-1]
-    rows = xs.size // row_size
+    p = h.struct(xs.size // row_size, row_size, input_multiplier, input_left_shift, diff_min)
     x_buf = h.put(xs)
-    lut_buf = h.put(np.asarray(lut, np.int32))
     out = h.alloc(xs.shape, np.int8)
-    result = _check(h.call(f"nn_softmax_{variant}", x_buf, rows, row_size, lut_buf, out))
+    result = _check(h.call(f"nn_softmax_{variant}", p, x_buf, out))
     return h.read(out).copy(), result
 
 

@@ -1,0 +1,125 @@
+"""TFLite's prepare-time arithmetic for int8 operators, reproduced to the bit.
+
+The int8 kernels take integer parameters (Q31 multipliers and shifts, offsets, clamps) that
+TFLite derives from the tensors' float32 scales when it prepares a model. Matching TFLite's
+reference kernels bit for bit needs the same derivation, including where it rounds through
+float32 and where through double (each function says which).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cmsim.bench.golden import quantize_multiplier
+
+INT8_MIN, INT8_MAX = -128, 127
+SOFTMAX_DIFF_INTEGER_BITS = 5  # the exp input's integer bits in TFLite's quantized softmax
+ADD_LEFT_SHIFT = 20  # headroom shift of TFLite's int8 Add
+
+
+def _f32(x: float) -> np.float32:
+    return np.float32(x)
+
+
+def conv_multipliers(
+    input_scale: float, filter_scales: tuple[float, ...], output_scale: float, channels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-output-channel (multiplier, shift) of CONV_2D / DEPTHWISE_CONV_2D (and per-channel
+    FULLY_CONNECTED): input_scale * filter_scale[c] / output_scale, all in double."""
+    pairs = [
+        quantize_multiplier(
+            float(input_scale)
+            * float(filter_scales[c if len(filter_scales) > 1 else 0])
+            / float(output_scale)
+        )
+        for c in range(channels)
+    ]
+    return (
+        np.array([m for m, _ in pairs], dtype=np.int32),
+        np.array([s for _, s in pairs], dtype=np.int32),
+    )
+
+
+def fc_multiplier(input_scale: float, filter_scale: float, output_scale: float) -> tuple[int, int]:
+    """Per-tensor FULLY_CONNECTED: TFLite multiplies the two scales in float32 first, then
+    divides by the output scale in double."""
+    product = float(_f32(input_scale) * _f32(filter_scale))
+    return quantize_multiplier(product / float(output_scale))
+
+
+def activation_range(activation: str, scale: float, zero_point: int) -> tuple[int, int]:
+    """The int8 clamp of a fused activation: zero_point + round(f / scale) in float32,
+    rounded half away from zero, within [-128, 127]."""
+
+    def quantize(value: float) -> int:
+        ratio = float(_f32(value) / _f32(scale))
+        ratio = max(min(ratio, 1e9), -1e9)
+        return zero_point + int(math.copysign(math.floor(abs(ratio) + 0.5), ratio))
+
+    if activation == "NONE":
+        return INT8_MIN, INT8_MAX
+    if activation == "RELU":
+        return max(INT8_MIN, quantize(0.0)), INT8_MAX
+    if activation == "RELU6":
+        return max(INT8_MIN, quantize(0.0)), min(INT8_MAX, quantize(6.0))
+    if activation == "RELU_N1_TO_1":
+        return max(INT8_MIN, quantize(-1.0)), min(INT8_MAX, quantize(1.0))
+    raise ValueError(f"unsupported fused activation {activation}")
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """(output size, leading pad) of TFLite's SAME padding; the extra pad goes at the end."""
+    out = (size + stride - 1) // stride
+    effective = (kernel - 1) * dilation + 1
+    total = max((out - 1) * stride + effective - size, 0)
+    return out, total // 2
+
+
+def valid_output(size: int, kernel: int, stride: int, dilation: int = 1) -> int:
+    """Output size of TFLite's VALID padding."""
+    effective = (kernel - 1) * dilation + 1
+    return (size - effective + stride) // stride
+
+
+def softmax_parameters(input_scale: float, beta: float) -> tuple[int, int, int]:
+    """(input multiplier, input left shift, diff_min) of TFLite's int8 softmax.
+
+    The scaled difference (x - max) * beta * input_scale becomes a Q5.26 fixed-point number;
+    differences below diff_min give exp() = 0. The left shift is negative only for input
+    scales below about 2^-26, which TFLite does not support either.
+    """
+    real = min(
+        float(beta) * float(input_scale) * (1 << (31 - SOFTMAX_DIFF_INTEGER_BITS)),
+        float((1 << 31) - 1),
+    )
+    multiplier, left_shift = quantize_multiplier(real)
+    radius = (
+        ((1 << SOFTMAX_DIFF_INTEGER_BITS) - 1)
+        * (1 << (31 - SOFTMAX_DIFF_INTEGER_BITS))
+        / (1 << left_shift)
+    )
+    return multiplier, left_shift, -math.floor(radius)
+
+
+def add_parameters(
+    scale_a: float, scale_b: float, scale_out: float
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """((a multiplier, shift), (b ...), (output ...)) of TFLite's int8 ADD.
+
+    Both inputs are shifted left by 20 bits, scaled to twice the larger input scale, summed,
+    then scaled to the output.
+    """
+    twice_max = 2.0 * float(max(_f32(scale_a), _f32(scale_b)))
+    out_real = twice_max / (float(1 << ADD_LEFT_SHIFT) * float(scale_out))
+    return (
+        quantize_multiplier(float(scale_a) / twice_max),
+        quantize_multiplier(float(scale_b) / twice_max),
+        quantize_multiplier(out_real),
+    )
+
+
+def requantize_multiplier(input_scale: float, output_scale: float) -> tuple[int, int]:
+    """int8 -> int8 QUANTIZE: input_scale / output_scale in double."""
+    return quantize_multiplier(float(input_scale) / float(output_scale))
