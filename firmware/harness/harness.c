@@ -46,6 +46,7 @@ static const void *const volatile kernel_table[] = {
     (const void *)nn_relu6_ref, (const void *)nn_relu6_opt, (const void *)nn_relu6_asm,
     (const void *)nn_softmax_ref, (const void *)nn_softmax_opt, (const void *)nn_softmax_asm,
     (const void *)nn_add_ref, (const void *)nn_add_opt, (const void *)nn_add_asm,
+    (const void *)nn_quantize_f32, (const void *)nn_requantize_s8, (const void *)nn_dequantize_f32,
     (const void *)harness_return, (const void *)harness_add2, (const void *)harness_weighted_sum,
 };
 

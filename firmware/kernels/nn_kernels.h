@@ -167,4 +167,29 @@ int32_t nn_add_ref(const nn_add_params *p, const int8_t *a, const int8_t *b, int
 int32_t nn_add_opt(const nn_add_params *p, const int8_t *a, const int8_t *b, int8_t *output);
 int32_t nn_add_asm(const nn_add_params *p, const int8_t *a, const int8_t *b, int8_t *output);
 
+/* Conversions at a model's edges (TFLite QUANTIZE / DEQUANTIZE), one version for every
+ * variant: q = clamp(round(x / scale) + zero_point), rounding half away from zero;
+ * requantize: q = clamp(requant(x + input_offset) + output_offset); x = scale * (q - zp). */
+typedef struct {
+    int32_t size;
+    float scale;
+    int32_t zero_point;
+} nn_quantize_f32_params;
+
+typedef struct {
+    int32_t size;
+    int32_t input_offset, multiplier, shift, output_offset;
+    int32_t input_unsigned;        /* 1: the input is uint8 */
+} nn_requantize_s8_params;
+
+typedef struct {
+    int32_t size;
+    int32_t zero_point;
+    double scale;
+} nn_dequantize_f32_params;
+
+int32_t nn_quantize_f32(const nn_quantize_f32_params *p, const float *input, int8_t *output);
+int32_t nn_requantize_s8(const nn_requantize_s8_params *p, const void *input, int8_t *output);
+int32_t nn_dequantize_f32(const nn_dequantize_f32_params *p, const int8_t *input, float *output);
+
 #endif

@@ -38,6 +38,7 @@ class Footprint:
     ram_bytes: int
     peak_stack_bytes: int
     scratch_bytes: int = 0
+    arena_bytes: int = 0  # a model's activation arena (part of the static RAM)
 
 
 @dataclass

@@ -92,25 +92,33 @@ def _peak_stack(machine: Machine, low: int, high: int) -> int:
     return (high - low) - untouched
 
 
-def footprint_of(image: Image, peak_stack: int, scratch: int) -> Footprint:
+def footprint_of(image: Image, peak_stack: int, scratch: int, arena: int = 0) -> Footprint:
     """Flash = code + constants + .data's load image; RAM = .data + .bss."""
     sizes = image.section_sizes
     ram = sizes.get(".data", 0) + sizes.get(".bss", 0)
     flash = sum(size for name, size in sizes.items() if name not in (".bss",))
-    return Footprint(flash, ram, peak_stack, scratch)
+    return Footprint(flash, ram, peak_stack, scratch, arena)
+
+
+# A layer's output when its region ends: (region name, machine, image) -> array, or None when
+# the region is not a layer (e.g. "inference").
+OutputReader = Callable[[str, Machine, Image], "np.ndarray | None"]
 
 
 def run_variant(
-    elf: Path, board: Board, on_layer: Callable[[str], None] | None = None
+    elf: Path,
+    board: Board,
+    read_output: OutputReader,
+    on_layer: Callable[[str], None] | None = None,
+    arena: int = 0,
 ) -> VariantRun:
-    """Run one build to completion, collecting each layer's cycles and output."""
+    """Run one build to completion, collecting each layer region's cycles and output."""
     image = load_image(elf)
     machine = Machine(image, board)
     engine = Engine(machine, max_instructions=MAX_INSTRUCTIONS)
     low, high = _fill_stack(machine, image)
     run = VariantRun()
     open_regions: list[tuple[str, int]] = []
-    index = {layer.name: i for i, layer in enumerate(cifar10.NETWORK)}
 
     def on_marker(name: str | None, cycle: int) -> None:
         if name is not None:
@@ -121,12 +129,10 @@ def run_variant(
         region, start = open_regions.pop()
         if region == "inference":
             run.total_cycles = cycle - start
-        elif region in index:
-            layer = cifar10.NETWORK[index[region]]
-            address = image.symbol(_output_symbol(index[region]))
-            size = int(np.prod(layer.out_shape))
-            raw = bytes(machine.uc.mem_read(address, size))
-            run.layer_outputs[region] = np.frombuffer(raw, np.int8).reshape(layer.out_shape)
+            return
+        output = read_output(region, machine, image)
+        if output is not None:
+            run.layer_outputs[region] = output
             run.layer_cycles[region] = cycle - start
             if on_layer:
                 on_layer(region)
@@ -137,8 +143,20 @@ def run_variant(
     run.instructions = result.instructions
     if result.exit_code not in (0, 1):  # 1 = scores differ: still report per layer
         raise BenchError(f"{elf.name} exited with {result.exit_code}: {run.output.strip()}")
-    run.footprint = footprint_of(image, _peak_stack(machine, low, high), _scratch_bytes(run.output))
+    run.footprint = footprint_of(
+        image, _peak_stack(machine, low, high), _scratch_bytes(run.output), arena
+    )
     return run
+
+
+def _cifar10_output(region: str, machine: Machine, image: Image) -> np.ndarray | None:
+    index = {layer.name: i for i, layer in enumerate(cifar10.NETWORK)}.get(region)
+    if index is None:
+        return None
+    layer = cifar10.NETWORK[index]
+    address = image.symbol(_output_symbol(index))
+    raw = bytes(machine.uc.mem_read(address, int(np.prod(layer.out_shape))))
+    return np.frombuffer(raw, np.int8).reshape(layer.out_shape)
 
 
 def _scratch_bytes(output: str) -> int:
@@ -169,6 +187,7 @@ def run_bench(
         run = run_variant(
             build / f"cifar10_{variant}.elf",
             board,
+            _cifar10_output,
             (lambda name, v=variant: progress(v, name)) if progress else None,
         )
         for layer in layers:
