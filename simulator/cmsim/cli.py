@@ -14,11 +14,10 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from cmsim.bench import cifar10
+from cmsim.bench import cifar10, models
 from cmsim.bench.baseline import (
     DEFAULT_CYCLE_TOLERANCE,
     DEFAULT_SPEEDUP_TOLERANCE,
-    baseline_path,
     compare,
     load_baseline,
     save_baseline,
@@ -31,6 +30,7 @@ from cmsim.bench.report import (
     render_markdown,
     render_rich,
 )
+from cmsim.bench.models import PreparedModel
 from cmsim.bench.results import VARIANTS, BenchResult
 from cmsim.bench.runner import REPO_ROOT, run_bench
 from cmsim.bench.single import KERNELS, KernelCase, bench_kernel, parse_shape
@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("function", help="function name (ELF symbol)")
 
     bench = commands.add_parser(
-        "bench", help="ref vs opt vs asm kernels on the CIFAR-10 CNN: per-layer speedup table"
+        "bench",
+        help="ref vs opt vs asm kernels per layer of a network or a .tflite model: speedup table",
     )
     _add_bench_options(bench)
     formats = bench.add_mutually_exclusive_group()
@@ -152,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     formats.add_argument("--csv", action="store_true", help="print the table as CSV")
     formats.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     bench.add_argument(
-        "--kernel", choices=KERNELS, help="time one kernel instead of the network (random data)"
+        "--kernel", choices=KERNELS, help="time one kernel instead of a network (random data)"
     )
     bench.add_argument(
         "--shape",
@@ -160,20 +161,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K=V,...",
         help="with --kernel: shape keys over the kernel's defaults, e.g. h=16,w=16,c=32,o=32,k=5",
     )
-    bench.add_argument("--seed", type=int, default=1, help="with --kernel: data seed")
+    bench.add_argument(
+        "--seed", type=_not_negative, default=1, help="with --kernel or --model: input data seed"
+    )
     bench.add_argument(
         "--save-baseline",
         nargs="?",
         const="",
         metavar="PATH",
-        help="also write the results as the baseline (default traces/baseline-<board>.json)",
+        help="also write the results as the baseline (default: see cmsim check --baseline)",
     )
 
     check = commands.add_parser(
         "check", help="re-run the benchmark and fail when it regressed against the baseline"
     )
     _add_bench_options(check)
-    check.add_argument("--baseline", metavar="PATH", help="default traces/baseline-<board>.json")
+    check.add_argument(
+        "--baseline",
+        metavar="PATH",
+        help="default traces/baseline-<board>[-<workload>].json, or for --model M.tflite "
+        "M.<board>.baseline.json beside the model",
+    )
     check.add_argument(
         "--cycle-tolerance",
         type=_fraction,
@@ -200,6 +208,16 @@ def _add_bench_options(parser: argparse.ArgumentParser) -> None:
         type=_variants,
         default=VARIANTS,
         help="comma-separated kernel variants, ref first (default: ref,opt,asm)",
+    )
+    network = parser.add_mutually_exclusive_group()
+    network.add_argument(
+        "--workload",
+        choices=WORKLOAD_NAMES,
+        default="cifar10",
+        help="built-in network (default cifar10; ic, kws, vww, ad: the MLPerf Tiny models)",
+    )
+    network.add_argument(
+        "--model", metavar="M.tflite", help="a full-integer int8 TFLite model instead"
     )
 
 
@@ -246,16 +264,37 @@ def _dispatch(args: argparse.Namespace) -> int:
     return commands[args.command](args)
 
 
+def _model(args: argparse.Namespace) -> PreparedModel | None:
+    """The model to bench: a .tflite file, a built-in MLPerf Tiny workload, or None (cifar10)."""
+    seed = getattr(args, "seed", models.DEFAULT_SEED)
+    if args.model:
+        return models.load(args.model, seed)
+    if args.workload != "cifar10":
+        return models.prepare(build_workload(args.workload), args.workload, seed)
+    return None
+
+
 def _bench_result(args: argparse.Namespace, console: Console) -> BenchResult:
     board = load_board(args.board)
-    steps = len(args.variants) * len(cifar10.NETWORK)
+    model = _model(args)
+    layers = len(model.layer_steps) if model else len(cifar10.NETWORK)
+    name = model.name if model else "cifar10"
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"cifar10 on {board.name}", total=steps)
+        task = progress.add_task(f"{name} on {board.name}", total=len(args.variants) * layers)
 
         def advance(variant: str, layer: str) -> None:
             progress.update(task, advance=1, description=f"{variant}: {layer}")
 
+        if model:
+            return models.bench_model(model, board, args.variants, progress=advance)
         return run_bench(board, args.variants, progress=advance)
+
+
+def _baseline_path(args: argparse.Namespace, board: str) -> Path:
+    if args.model:
+        return Path(args.model).with_suffix(f".{board}.baseline.json")
+    suffix = "" if args.workload == "cifar10" else f"-{args.workload}"
+    return TRACES_DIR / f"baseline-{board}{suffix}.json"
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -264,6 +303,8 @@ def _bench(args: argparse.Namespace) -> int:
     if args.kernel:
         if args.save_baseline is not None:
             raise CmsimError("--save-baseline records the network benchmark, not --kernel")
+        if args.model or args.workload != "cifar10":
+            raise CmsimError("--kernel times one kernel: it does not go with --model or --workload")
         case = KernelCase(args.kernel, parse_shape(args.kernel, args.shape), args.seed)
         result = bench_kernel(load_board(args.board), case, args.variants)
     else:
@@ -279,7 +320,7 @@ def _bench(args: argparse.Namespace) -> int:
     else:
         render_rich(result, console)
     if args.save_baseline is not None:
-        path = Path(args.save_baseline or baseline_path(TRACES_DIR, result.board))
+        path = Path(args.save_baseline or _baseline_path(args, result.board))
         save_baseline(result, path)
         console.print(f"baseline written to {path}")
     return 0 if result.all_matched else 1
@@ -294,7 +335,7 @@ def _wide_console(stderr: bool = False) -> Console:
 def _check(args: argparse.Namespace) -> int:
     console = _wide_console()
     board = load_board(args.board)
-    path = Path(args.baseline or baseline_path(TRACES_DIR, board.name))
+    path = Path(args.baseline or _baseline_path(args, board.name))
     baseline = load_baseline(path)
     result = _bench_result(args, console)
     changes = compare(baseline, result, args.cycle_tolerance, args.speedup_tolerance)

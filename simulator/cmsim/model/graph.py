@@ -10,11 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cmsim.errors import CmsimError
+from cmsim.errors import ModelError
 
-
-class ModelError(CmsimError):
-    """The file is not a readable TFLite model, or cmsim cannot run it (one clear line)."""
+__all__ = ["Graph", "ModelError", "Operator", "Quant", "Tensor"]
 
 
 @dataclass(frozen=True)
