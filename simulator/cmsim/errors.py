@@ -45,3 +45,7 @@ class LimitReached(CmsimError):
             f"firmware did not exit within {limit:,} instructions "
             f"(--max-instructions); stopped at pc=0x{pc:08x} in {function or '<no symbol>'}"
         )
+
+
+class ModelError(CmsimError):
+    """A model graph or .tflite file is malformed or unsupported, or a workload is unknown."""
