@@ -51,13 +51,17 @@ FILE_IDENTIFIER = b"TFL3"
 SCHEMA_VERSION = 3
 BUFFER_ALIGNMENT = 16  # what TensorFlow's converter uses, so kernels may read words directly
 
-ACTIVATIONS = {"NONE": schema.ActivationFunctionType.NONE,
-               "RELU": schema.ActivationFunctionType.RELU,
-               "RELU6": schema.ActivationFunctionType.RELU6}
+ACTIVATIONS = {
+    "NONE": schema.ActivationFunctionType.NONE,
+    "RELU": schema.ActivationFunctionType.RELU,
+    "RELU6": schema.ActivationFunctionType.RELU6,
+}
 PADDINGS = {"SAME": schema.Padding.SAME, "VALID": schema.Padding.VALID}
-DTYPES = {"int8": (schema.TensorType.INT8, np.int8),
-          "int32": (schema.TensorType.INT32, np.int32),
-          "float32": (schema.TensorType.FLOAT32, np.float32)}
+DTYPES = {
+    "int8": (schema.TensorType.INT8, np.int8),
+    "int32": (schema.TensorType.INT32, np.int32),
+    "float32": (schema.TensorType.FLOAT32, np.float32),
+}
 SOFTMAX_OUTPUT = (1.0 / 256.0, -128)
 BIAS_SCALE_RTOL = 1e-6  # TFLite's own tolerance on bias_scale vs input_scale * weight_scale
 
@@ -219,8 +223,13 @@ class Graph:
 
     def weight_tensors(self) -> list[Tensor]:
         """Constant weight and bias tensors of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED."""
-        return [self.tensors[i] for op in self.operators if op.kind in _WEIGHTED
-                for i in op.inputs[1:] if i >= 0]
+        return [
+            self.tensors[i]
+            for op in self.operators
+            if op.kind in _WEIGHTED
+            for i in op.inputs[1:]
+            if i >= 0
+        ]
 
     def param_count(self) -> int:
         """Trainable parameters: elements of the weight and bias tensors."""
@@ -266,8 +275,10 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
 
 def _spatial(opts, in_shape, kernel) -> tuple[int, int]:
     dilation = getattr(opts, "dilation", (1, 1))
-    return tuple(conv_output_size(in_shape[1 + a], kernel[a], opts.stride[a], dilation[a],
-                                  opts.padding) for a in (0, 1))
+    return tuple(
+        conv_output_size(in_shape[1 + a], kernel[a], opts.stride[a], dilation[a], opts.padding)
+        for a in (0, 1)
+    )
 
 
 # ------------------------------------------------------------------------------ checking
@@ -289,8 +300,10 @@ def _check_quant(t: Tensor, where: str) -> None:
         _fail(where, f"'{t.name}' has a scale that is not finite and positive")
     if q.is_per_channel:
         if not 0 <= q.axis < len(t.shape) or t.shape[q.axis] != len(q.scale):
-            _fail(where, f"'{t.name}' has {len(q.scale)} scales for dimension {q.axis} of "
-                  f"shape {t.shape}")
+            _fail(
+                where,
+                f"'{t.name}' has {len(q.scale)} scales for dimension {q.axis} of shape {t.shape}",
+            )
         if any(q.zero_point):
             _fail(where, f"per-channel tensor '{t.name}' must have zero points 0")
     if t.dtype == "int8" and not all(-128 <= z <= 127 for z in q.zero_point):
@@ -305,8 +318,11 @@ def _check_tensor(t: Tensor, index: int) -> None:
         _fail(where, f"'{t.name}' has shape {t.shape}")
     if t.data is not None:
         if t.data.dtype != DTYPES[t.dtype][1] or tuple(t.data.shape) != tuple(t.shape):
-            _fail(where, f"'{t.name}' data is {t.data.dtype}{list(t.data.shape)}, tensor is "
-                  f"{t.dtype}{list(t.shape)}")
+            _fail(
+                where,
+                f"'{t.name}' data is {t.data.dtype}{list(t.data.shape)}, tensor is "
+                f"{t.dtype}{list(t.shape)}",
+            )
     _check_quant(t, where)
 
 
@@ -336,7 +352,8 @@ def _check_weighted(graph: Graph, op: Operator, where: str, axis: int) -> None:
     want = x.quant.scale[0] * w_scales
     got = np.broadcast_to(np.asarray(b.quant.scale, np.float64), (channels,))
     if np.any(np.abs(got - want) > BIAS_SCALE_RTOL * np.minimum(got, want)) or any(
-            b.quant.zero_point):
+        b.quant.zero_point
+    ):
         _fail(where, f"bias '{b.name}' needs scale input_scale * weight_scale and zero point 0")
 
 
@@ -389,8 +406,7 @@ def _check_add(graph: Graph, op: Operator, where: str) -> None:
 def _check_reshape(graph: Graph, op: Operator, where: str) -> None:
     x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     if np.prod(x.shape) != np.prod(y.shape) or tuple(op.options.new_shape) != y.shape:
-        _fail(where, f"cannot reshape {x.shape} to {y.shape} (new_shape "
-              f"{op.options.new_shape})")
+        _fail(where, f"cannot reshape {x.shape} to {y.shape} (new_shape {op.options.new_shape})")
     _same_quant(graph, op.inputs[0], op.outputs[0], where)
 
 
@@ -400,10 +416,16 @@ def _check_softmax(graph: Graph, op: Operator, where: str) -> None:
         _fail(where, f"int8 softmax output '{y.name}' needs scale 1/256 and zero point -128")
 
 
-_CHECKS = {"CONV_2D": _check_conv, "DEPTHWISE_CONV_2D": _check_conv,
-           "FULLY_CONNECTED": _check_fc, "AVERAGE_POOL_2D": _check_pool,
-           "MAX_POOL_2D": _check_pool, "ADD": _check_add, "RESHAPE": _check_reshape,
-           "SOFTMAX": _check_softmax}
+_CHECKS = {
+    "CONV_2D": _check_conv,
+    "DEPTHWISE_CONV_2D": _check_conv,
+    "FULLY_CONNECTED": _check_fc,
+    "AVERAGE_POOL_2D": _check_pool,
+    "MAX_POOL_2D": _check_pool,
+    "ADD": _check_add,
+    "RESHAPE": _check_reshape,
+    "SOFTMAX": _check_softmax,
+}
 
 
 def _check_wiring(graph: Graph) -> None:
@@ -499,8 +521,12 @@ def _softmax_options(o: Softmax):
 # Versions are the lowest TFLite's op-version rules give the int8 form of each kernel.
 _SPECS = {
     Conv2D: ("CONV_2D", 3, BuiltinOptions.Conv2DOptions, _conv_options),
-    DepthwiseConv2D: ("DEPTHWISE_CONV_2D", 3, BuiltinOptions.DepthwiseConv2DOptions,
-                      _depthwise_options),
+    DepthwiseConv2D: (
+        "DEPTHWISE_CONV_2D",
+        3,
+        BuiltinOptions.DepthwiseConv2DOptions,
+        _depthwise_options,
+    ),
     FullyConnected: ("FULLY_CONNECTED", 4, BuiltinOptions.FullyConnectedOptions, _fc_options),
     AveragePool2D: ("AVERAGE_POOL_2D", 2, BuiltinOptions.Pool2DOptions, _pool_options),
     MaxPool2D: ("MAX_POOL_2D", 2, BuiltinOptions.Pool2DOptions, _pool_options),
@@ -521,7 +547,7 @@ class _AlignedBuffer(schema.BufferT):
             raw = self.data.tobytes()
             builder.StartVector(1, len(raw), BUFFER_ALIGNMENT)
             builder.head -= len(raw)
-            builder.Bytes[builder.head:builder.head + len(raw)] = raw
+            builder.Bytes[builder.head : builder.head + len(raw)] = raw
             data = builder.EndVector()
         schema.BufferStart(builder)
         if data is not None:
