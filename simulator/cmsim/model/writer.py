@@ -63,7 +63,9 @@ DTYPES = {
     "float32": (schema.TensorType.FLOAT32, np.float32),
 }
 SOFTMAX_OUTPUT = (1.0 / 256.0, -128)
-BIAS_SCALE_RTOL = 1e-6  # TFLite's own tolerance on bias_scale vs input_scale * weight_scale
+# Bias scales must equal input_scale * weight_scale up to float32 rounding, as the converter
+# writes them (TFLite itself only refuses a difference above 2% of the output scale).
+BIAS_SCALE_RTOL = 1e-6
 
 
 # ---------------------------------------------------------------------------------- tensors
@@ -348,6 +350,8 @@ def _check_weighted(graph: Graph, op: Operator, where: str, axis: int) -> None:
     channels = w.shape[axis]
     if b.data is None or b.dtype != "int32" or b.shape != (channels,):
         _fail(where, f"bias '{b.name}' must be a constant int32 tensor of shape ({channels},)")
+    if len(b.quant.scale) != len(w.quant.scale):
+        _fail(where, f"bias '{b.name}' must be quantized per channel exactly when the weights are")
     w_scales = np.broadcast_to(np.asarray(w.quant.scale, np.float64), (channels,))
     want = x.quant.scale[0] * w_scales
     got = np.broadcast_to(np.asarray(b.quant.scale, np.float64), (channels,))
