@@ -1,10 +1,11 @@
 """Float forward pass and range calibration: from a float network to a quantized int8 Graph.
 
 `Net` builds a float network layer by layer and runs it at once (eagerly, vectorised numpy) on
-a batch of calibration inputs. Weights are seeded and He-initialised; where the network has
-batch normalisation, its statistics are measured on the calibration batch and folded into the
-layer's weights and bias (gamma and beta seeded), so every layer's output has a unit-scale
-spread whatever the depth: activations neither explode nor vanish. `Net.graph()` then
+a batch of calibration inputs. Weights are seeded and He-initialised; with `bn=True` (the
+default) batch normalisation statistics are measured on the calibration batch and folded into
+the layer's weights and bias (gamma and beta seeded), so every layer's output has a unit-scale
+spread whatever the depth: activations neither explode nor vanish. With `bn=False` the layer
+keeps its He-initialised weights and gets a small seeded bias. `Net.graph()` then
 quantizes the recorded network the way TFLite's post-training int8 quantization does:
 activation ranges are the min/max seen on the calibration batch (widened to include 0),
 weights get one symmetric scale per output channel from their largest magnitude, biases are

@@ -6,9 +6,18 @@ benchmark/training/*) and the paper: C. Banbury et al., "MLPerf Tiny Benchmark",
 Datasets and Benchmarks track (arXiv:2106.07597). Weights are seeded, not trained: accuracy is
 not the point, realistic shapes and well-spread int8 tensors are. Batch normalisation is folded
 into the convolution weights and bias (as TFLite's converter does) with its statistics measured
-on the calibration batch (see cmsim.model.calibrate), and quantization is calibrated on
-`Workload.calibration_inputs` seeded random inputs drawn like `sample_input`: uniform over the
-int8 input range. Inputs and outputs are int8, as in MLPerf Tiny's full-integer models.
+on the calibration batch (see cmsim.model.calibrate). The reference classifiers and the
+autoencoder's output layer have no batch norm; their weights are scaled the same way all the
+same (a data-dependent initialisation: the graph is unchanged, only the weight values differ),
+so that their logits vary from input to input instead of sitting on constants. The ResNet 1x1
+shortcut convolutions keep plain He-initialised weights, as they have no batch norm either.
+Quantization is calibrated on `Workload.calibration_inputs` seeded random inputs drawn like
+`sample_input`: uniform over the int8 input range. Inputs and outputs are int8, as in MLPerf
+Tiny's full-integer models.
+
+Calibration is plain min/max, as TFLite's converter does it: the more calibration inputs, the
+rarer a fresh input leaves a range, and the less of the int8 range a typical input uses. The
+counts below keep both in check (tests/test_workloads.py states the bounds reached).
 
 Example::
 
