@@ -18,6 +18,7 @@ from cmsim.bench import cifar10, models
 from cmsim.bench.baseline import (
     DEFAULT_CYCLE_TOLERANCE,
     DEFAULT_SPEEDUP_TOLERANCE,
+    baseline_path,
     compare,
     load_baseline,
     save_baseline,
@@ -39,6 +40,7 @@ from cmsim.engine import DEFAULT_MAX_INSTRUCTIONS, Engine, RunResult
 from cmsim.errors import CmsimError
 from cmsim.image import load_image
 from cmsim.machine import Machine
+from cmsim.model.workloads import WORKLOADS, build_workload
 from cmsim.profile import (
     Annotation,
     Annotator,
@@ -59,6 +61,7 @@ from cmsim.trace import (
 USAGE_ERROR = 2
 ANNOTATE_WIDE = 130  # terminal columns from which annotate shows the reasons in a column
 TRACES_DIR = REPO_ROOT / "traces"
+WORKLOAD_NAMES = ("cifar10", *WORKLOADS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -293,8 +296,7 @@ def _bench_result(args: argparse.Namespace, console: Console) -> BenchResult:
 def _baseline_path(args: argparse.Namespace, board: str) -> Path:
     if args.model:
         return Path(args.model).with_suffix(f".{board}.baseline.json")
-    suffix = "" if args.workload == "cifar10" else f"-{args.workload}"
-    return TRACES_DIR / f"baseline-{board}{suffix}.json"
+    return baseline_path(TRACES_DIR, board, args.workload)
 
 
 def _bench(args: argparse.Namespace) -> int:

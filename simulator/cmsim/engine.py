@@ -612,10 +612,14 @@ class Engine:
             raise CmsimError(f"no code at 0x{address:08x}")
 
         decode = self._sweep_decode = Decoder(read)
+        skip = dict(self.machine.image.data_ranges)  # data start -> end: not code
         found: dict[int, int] = {}
         for seg in segments:
             address, end, conds = seg.virtual_address, seg.virtual_address + len(seg.data), []
             while address + 2 <= end:
+                if address in skip:
+                    address, conds = skip[address], []
+                    continue
                 ins = decode(address)
                 cond = conds.pop(0) if conds else 0
                 if ins.klass in DYNAMIC_CLASSES or cond or ins.sets_mask:

@@ -33,9 +33,10 @@ class Change:
         return (self.current - self.baseline) / self.baseline if self.baseline else 0.0
 
 
-def baseline_path(folder: Path, board: str) -> Path:
-    """traces/baseline-<board>.json."""
-    return folder / f"baseline-{board}.json"
+def baseline_path(folder: Path, board: str, workload: str = "cifar10") -> Path:
+    """traces/baseline-<board>.json for the default workload, -<workload> added for others."""
+    suffix = "" if workload == "cifar10" else f"-{workload}"
+    return folder / f"baseline-{board}{suffix}.json"
 
 
 def save_baseline(result: BenchResult, path: Path) -> None:

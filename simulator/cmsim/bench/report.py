@@ -62,7 +62,7 @@ def _per_mac_list(values: list[float | None]) -> str:
     return " / ".join(_per_mac(v) for v in values)
 
 
-TABLE_WIDTH = 136  # the per-layer table's natural width; narrower consoles would cut cells
+TABLE_WIDTH = 136  # the CIFAR-10 table's natural width; narrower consoles would cut cells
 
 
 def render_rich(result: BenchResult, console: Console) -> None:
@@ -85,6 +85,9 @@ def render_rich(result: BenchResult, console: Console) -> None:
     if total:
         table.add_section()
         table.add_row(*total, style="bold")
+    natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+    if console.width < natural:  # a pipe or a narrow terminal: never cut a cell
+        console = Console(file=console.file, width=natural, force_terminal=console.is_terminal)
     console.print(table)
     if result.footprints:
         _render_builds(result, console)
@@ -98,7 +101,9 @@ def render_rich(result: BenchResult, console: Console) -> None:
 def _render_builds(result: BenchResult, console: Console) -> None:
 
     extra = Table(title="per build", title_justify="left", box=box.SIMPLE_HEAD)
-    for name in ("variant", "time/inference", "flash", "static RAM", "peak stack", "scratch"):
+    arena = any(fp.arena_bytes for fp in result.footprints.values())
+    columns = ["variant", "time/inference", "flash", "static RAM", "peak stack", "scratch"]
+    for name in columns + (["of which arena"] if arena else []):
         extra.add_column(name, justify="left" if name == "variant" else "right")
     for variant in result.variants:
         cycles = result.totals.get(variant)
@@ -114,6 +119,8 @@ def _render_builds(result: BenchResult, console: Console) -> None:
             if fp
             else ["-"] * 4
         )
+        if arena:
+            sizes.append(f"{fp.arena_bytes:,} B" if fp else "-")
         extra.add_row(variant, time_text, *sizes)
     console.print(extra)
 

@@ -224,9 +224,8 @@ def _window(op: Operator, size: tuple[int, int], kernel: tuple[int, int], out: t
 
 
 def _window_text(kernel, stride) -> str:
-    return f"{kernel[0]}x{kernel[1]}" + (
-        f"/{stride[0]}" if stride[0] == stride[1] else f"/{stride}"
-    )
+    step = str(stride[0]) if stride[0] == stride[1] else f"{stride[0]}x{stride[1]}"
+    return f"{kernel[0]}x{kernel[1]}/{step}"
 
 
 # -- operators ----------------------------------------------------------------------------
