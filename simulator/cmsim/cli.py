@@ -23,6 +23,7 @@ from cmsim.bench.baseline import (
     load_baseline,
     save_baseline,
 )
+from cmsim.bench.models import PreparedModel
 from cmsim.bench.report import (
     TABLE_WIDTH,
     render_changes,
@@ -31,7 +32,6 @@ from cmsim.bench.report import (
     render_markdown,
     render_rich,
 )
-from cmsim.bench.models import PreparedModel
 from cmsim.bench.results import VARIANTS, BenchResult
 from cmsim.bench.runner import REPO_ROOT, run_bench
 from cmsim.bench.single import KERNELS, KernelCase, bench_kernel, parse_shape
