@@ -25,6 +25,7 @@ Example (one CIFAR-10 conv2 layer, checked against the golden model)::
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -243,3 +244,59 @@ def add(
     out = h.alloc(a.shape, np.int8)
     result = _check(h.call(f"nn_add_{variant}", p, a_buf, b_buf, out))
     return h.read(out).copy(), result
+
+
+def _step_params(step) -> bytes:
+    """A lowered operator's parameter struct as bytes: int32 fields; `scale` is float for
+    quantize_f32 and double for dequantize_f32 (nn_kernels.h)."""
+    kinds = {"quantize_f32": "f", "dequantize_f32": "d"}
+    layout = "".join(kinds.get(step.kernel, "i") if key == "scale" else "i" for key in step.params)
+    return struct.pack("<" + layout, *step.params.values())
+
+
+def call_step(
+    h: Harness, step, variant: str, inputs: list[np.ndarray], out_dtype: str = "int8"
+) -> tuple[np.ndarray, CallResult]:
+    """Run one lowered model operator (cmsim.model.lower.Step) on `inputs` (one array per
+    non-constant input tensor, in order); its constants go to flash. Returns the output (flat)
+    and the call result."""
+    params = h.put(np.frombuffer(_step_params(step), np.uint8))
+    args: list = [params]
+    if step.constants:
+        c = {k: h.put(v, "flash") for k, v in step.constants.items()}
+        args.append(h.struct(c["multiplier"].address, c["shift"].address))
+        args += [h.put(np.asarray(inputs[0])), c["weights"], c["bias"]]
+    else:
+        args += [h.put(np.asarray(x)) for x in inputs]
+    out = h.alloc(_output_elements(step), np.dtype(out_dtype))
+    args.append(out)
+    if step.kernel in SCRATCH_KERNELS:
+        need = h.call(f"nn_{step.kernel}_scratch_size", params).value
+        args.append(h.alloc(max(need, 4), np.uint8))
+    name = f"nn_{step.kernel}_{variant}" if step.variants else f"nn_{step.kernel}"
+    result = _check(h.call(name, *args))
+    return h.read(out).reshape(-1).copy(), result
+
+
+SCRATCH_KERNELS = (
+    "conv2d",
+    "conv2d_1x1",
+    "conv2d_rgb",
+    "depthwise_conv2d",
+    "fully_connected",
+    "max_pool",
+    "avg_pool",
+)
+
+
+def _output_elements(step) -> int:
+    p = step.params
+    if "out_c" in p:
+        return p["out_h"] * p["out_w"] * p["out_c"]
+    if "channels" in p:
+        return p["out_h"] * p["out_w"] * p["channels"]
+    if "out_features" in p:
+        return p["batches"] * p["out_features"]
+    if "rows" in p:
+        return p["rows"] * p["row_size"]
+    return p["size"]

@@ -1,0 +1,190 @@
+"""Single-operator int8 models for the model tests, drawn by hypothesis or built by hand.
+
+Each builder returns the bytes of a .tflite written by cmsim's writer (cmsim.model.writer),
+with random shapes, scales and zero points, so that TFLite's interpreter, the numpy golden
+models and the firmware kernels can be compared on the same operator.
+"""
+
+from __future__ import annotations
+
+import flatbuffers
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+from hypothesis import strategies as st
+
+from cmsim.model import writer as W
+
+
+def rewrite(data: bytes, change, tail: bytes = b"") -> bytes:
+    """Unpack a model with the schema's object API, let `change` edit it, pack it again (with
+    `tail` appended): how the tests make models the writer refuses to write."""
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+    change(model)
+    builder = flatbuffers.Builder(len(data))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()) + tail
+
+
+def _scale(draw, low: float, high: float) -> float:
+    return float(np.float32(10 ** draw(st.floats(low, high))))
+
+
+def _zero_point(draw) -> int:
+    return draw(st.integers(-128, 127))
+
+
+def _activation_tensor(draw, g: W.Graph, name: str, shape) -> int:
+    quant = W.Quantization.per_tensor(_scale(draw, -3, 0.3), _zero_point(draw))
+    return g.add_tensor(W.Tensor(name, tuple(shape), quant=quant))
+
+
+def _weights(draw, g, shape, channels: int, axis: int, input_scale: float, rng) -> tuple[int, int]:
+    per_channel = draw(st.booleans())
+    scales = [_scale(draw, -3, -1) for _ in range(channels if per_channel else 1)]
+    quant = (
+        W.Quantization.per_channel(scales, axis)
+        if per_channel
+        else W.Quantization.per_tensor(scales[0], 0)
+    )
+    data = rng.integers(-127, 128, shape).astype(np.int8)
+    w = g.add_tensor(W.Tensor("weights", tuple(shape), quant=quant, data=data))
+    bias_scales = [
+        float(np.float32(input_scale) * np.float32(scales[c if per_channel else 0]))
+        for c in range(channels)
+    ]
+    bias_quant = (
+        W.Quantization.per_channel(bias_scales, 0)
+        if per_channel
+        else W.Quantization.per_tensor(bias_scales[0], 0)
+    )
+    bias = rng.integers(-5000, 5000, channels).astype(np.int32)
+    b = g.add_tensor(W.Tensor("bias", (channels,), "int32", bias_quant, bias))
+    return w, b
+
+
+def _finish(g: W.Graph, inputs, outputs) -> bytes:
+    g.inputs, g.outputs = list(inputs), list(outputs)
+    return W.to_tflite(g)
+
+
+def _window_fits(size: int, kernel: int, stride: int, padding: str) -> bool:
+    return W.conv_output_size(size, kernel, stride, 1, padding) > 0
+
+
+@st.composite
+def conv_models(draw, depthwise: bool = False) -> bytes:
+    """CONV_2D or DEPTHWISE_CONV_2D with random geometry, padding, activation, quantization."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    h, w = draw(st.integers(1, 10)), draw(st.integers(1, 10))
+    c = draw(st.integers(1, 12))
+    k_h, k_w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = draw(st.sampled_from(["SAME", "VALID"]))
+    if not (_window_fits(h, k_h, stride[0], padding) and _window_fits(w, k_w, stride[1], padding)):
+        padding = "SAME"
+    oh = W.conv_output_size(h, k_h, stride[0], 1, padding)
+    ow = W.conv_output_size(w, k_w, stride[1], 1, padding)
+    activation = draw(st.sampled_from(["NONE", "RELU", "RELU6"]))
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", (1, h, w, c))
+    if depthwise:
+        m = draw(st.integers(1, 3))
+        oc = c * m
+        wt, b = _weights(draw, g, (1, k_h, k_w, oc), oc, 3, g.tensors[x].quant.scale[0], rng)
+        options = W.DepthwiseConv2D(stride, padding, activation, m)
+    else:
+        oc = draw(st.integers(1, 12))
+        wt, b = _weights(draw, g, (oc, k_h, k_w, c), oc, 0, g.tensors[x].quant.scale[0], rng)
+        options = W.Conv2D(stride, padding, activation)
+    y = _activation_tensor(draw, g, "output", (1, oh, ow, oc))
+    g.add_operator(options, (x, wt, b), (y,))
+    return _finish(g, [x], [y])
+
+
+@st.composite
+def fully_connected_models(draw) -> bytes:
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n, m, batches = draw(st.integers(1, 80)), draw(st.integers(1, 24)), draw(st.integers(1, 3))
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", (batches, n))
+    wt, b = _weights(draw, g, (m, n), m, 0, g.tensors[x].quant.scale[0], rng)
+    y = _activation_tensor(draw, g, "output", (batches, m))
+    activation = draw(st.sampled_from(["NONE", "RELU", "RELU6"]))
+    g.add_operator(W.FullyConnected(activation), (x, wt, b), (y,))
+    return _finish(g, [x], [y])
+
+
+@st.composite
+def pool_models(draw, average: bool) -> bytes:
+    h, w, c = draw(st.integers(1, 10)), draw(st.integers(1, 10)), draw(st.integers(1, 12))
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = draw(st.sampled_from(["SAME", "VALID"]))
+    if not (
+        _window_fits(h, k[0], stride[0], padding) and _window_fits(w, k[1], stride[1], padding)
+    ):
+        padding = "SAME"
+    oh = W.conv_output_size(h, k[0], stride[0], 1, padding)
+    ow = W.conv_output_size(w, k[1], stride[1], 1, padding)
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", (1, h, w, c))
+    y = g.add_tensor(W.Tensor("output", (1, oh, ow, c), quant=g.tensors[x].quant))
+    activation = draw(st.sampled_from(["NONE", "RELU", "RELU6"]))
+    kind = W.AveragePool2D if average else W.MaxPool2D
+    g.add_operator(kind(k, stride, padding, activation), (x,), (y,))
+    return _finish(g, [x], [y])
+
+
+@st.composite
+def add_models(draw) -> bytes:
+    shape = (1, draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 9)))
+    g = W.Graph()
+    a = _activation_tensor(draw, g, "a", shape)
+    b = _activation_tensor(draw, g, "b", shape)
+    y = _activation_tensor(draw, g, "output", shape)
+    g.add_operator(W.Add(draw(st.sampled_from(["NONE", "RELU", "RELU6"]))), (a, b), (y,))
+    return _finish(g, [a, b], [y])
+
+
+@st.composite
+def softmax_models(draw) -> bytes:
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 60)))
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", shape)
+    y = g.add_tensor(W.Tensor("output", shape, quant=W.Quantization.per_tensor(1 / 256, -128)))
+    beta = float(np.float32(draw(st.sampled_from([1.0, 0.5, 2.0, 0.37]))))
+    g.add_operator(W.Softmax(beta), (x,), (y,))
+    return _finish(g, [x], [y])
+
+
+@st.composite
+def quantize_models(draw) -> bytes:
+    """QUANTIZE float32 -> int8, QUANTIZE int8 -> int8 (requantize), or DEQUANTIZE."""
+    shape = (1, draw(st.integers(1, 40)))
+    kind = draw(st.sampled_from(["quantize", "requantize", "dequantize"]))
+    g = W.Graph()
+    if kind == "quantize":
+        x = g.add_tensor(W.Tensor("input", shape, "float32"))
+        y = _activation_tensor(draw, g, "output", shape)
+        g.add_operator(W.Quantize(), (x,), (y,))
+    elif kind == "requantize":
+        x = _activation_tensor(draw, g, "input", shape)
+        y = _activation_tensor(draw, g, "output", shape)
+        g.add_operator(W.Quantize(), (x,), (y,))
+    else:
+        x = _activation_tensor(draw, g, "input", shape)
+        y = g.add_tensor(W.Tensor("output", shape, "float32"))
+        g.add_operator(W.Dequantize(), (x,), (y,))
+    return _finish(g, [x], [y])
+
+
+OPERATOR_MODELS = {
+    "CONV_2D": conv_models(),
+    "DEPTHWISE_CONV_2D": conv_models(depthwise=True),
+    "FULLY_CONNECTED": fully_connected_models(),
+    "AVERAGE_POOL_2D": pool_models(average=True),
+    "MAX_POOL_2D": pool_models(average=False),
+    "ADD": add_models(),
+    "SOFTMAX": softmax_models(),
+    "QUANTIZE/DEQUANTIZE": quantize_models(),
+}
