@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cmsim.bench import models
+from cmsim.bench.baseline import baseline_path, compare, load_baseline
 from cmsim.bench.results import VARIANTS
 from cmsim.board import load_board
 from cmsim.cli import main
@@ -19,6 +20,7 @@ from cmsim.model.workloads import WORKLOADS, build_workload
 from cmsim.profile import Profiler
 
 FIXTURES = Path(__file__).parent / "data" / "tflite"
+TRACES = Path(__file__).parent.parent / "traces"
 WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
@@ -43,6 +45,9 @@ def test_workload_end_to_end(m4, workload: str) -> None:
     assert sum(r.cycles["ref"] for r in result.layers) < result.totals["ref"]
     footprint = result.footprints["opt"]
     assert footprint.arena_bytes == model.plan.size <= footprint.ram_bytes
+    baseline = load_baseline(baseline_path(TRACES, "m4-ideal", workload))
+    regressions = [c for c in compare(baseline, result) if c.regressed]
+    assert not regressions, regressions
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.tflite")))
@@ -118,3 +123,15 @@ def test_bad_model_input_is_one_line(capfd, tmp_path: Path, args, fragment) -> N
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("cmsim: error: ") and fragment in lines[0]
+
+
+def test_cli_model_write_and_show(capfd, tmp_path: Path) -> None:
+    out = tmp_path / "vww.tflite"
+    assert main(["model", "write", "--workload", "vww", "-o", str(out)]) == 0
+    assert out.read_bytes() == build_workload("vww")
+    assert main(["model", "show", str(out)]) == 0
+    text = capfd.readouterr().out
+    assert "31 operators as cmsim runs them" in text and "nn_depthwise_conv2d" in text
+    assert "7,489,664 MACs" in text
+    assert main(["model", "write", "--workload", "vww", "-o", str(tmp_path / "no" / "x")]) == 2
+    assert "cannot write" in capfd.readouterr().err

@@ -30,6 +30,7 @@ from cmsim.bench.report import (
     render_csv,
     render_json,
     render_markdown,
+    render_model,
     render_rich,
 )
 from cmsim.bench.results import VARIANTS, BenchResult
@@ -40,7 +41,7 @@ from cmsim.engine import DEFAULT_MAX_INSTRUCTIONS, Engine, RunResult
 from cmsim.errors import CmsimError
 from cmsim.image import load_image
 from cmsim.machine import Machine
-from cmsim.model.workloads import WORKLOADS, build_workload
+from cmsim.model.workloads import WORKLOADS, build_workload, write_workload
 from cmsim.profile import (
     Annotation,
     Annotator,
@@ -175,6 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the results as the baseline (default: see cmsim check --baseline)",
     )
 
+    model = commands.add_parser("model", help="write a built-in model, or show how a model runs")
+    actions = model.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    write = actions.add_parser("write", help="write a built-in MLPerf Tiny workload as .tflite")
+    write.add_argument("--workload", required=True, choices=list(WORKLOADS))
+    write.add_argument("-o", "--output", required=True, metavar="OUT.tflite")
+    write.add_argument("--seed", type=_not_negative, default=None, help="weights seed")
+    show = actions.add_parser(
+        "show", help="the operators of a .tflite model as cmsim runs them (nothing is built)"
+    )
+    show.add_argument("model", metavar="M.tflite")
+
     check = commands.add_parser(
         "check", help="re-run the benchmark and fail when it regressed against the baseline"
     )
@@ -263,7 +275,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    commands = {"annotate": _annotate, "bench": _bench, "check": _check, "run": _run}
+    commands = {
+        "annotate": _annotate,
+        "bench": _bench,
+        "check": _check,
+        "model": _model_command,
+        "run": _run,
+    }
     return commands[args.command](args)
 
 
@@ -291,6 +309,18 @@ def _bench_result(args: argparse.Namespace, console: Console) -> BenchResult:
         if model:
             return models.bench_model(model, board, args.variants, progress=advance)
         return run_bench(board, args.variants, progress=advance)
+
+
+def _model_command(args: argparse.Namespace) -> int:
+    console = Console()
+    if args.action == "write":
+        seed = {} if args.seed is None else {"seed": args.seed}
+        path = write_workload(args.workload, args.output, **seed)
+        console.print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+        return 0
+    model = models.load(args.model)
+    render_model(model, console)
+    return 0
 
 
 def _baseline_path(args: argparse.Namespace, board: str) -> Path:

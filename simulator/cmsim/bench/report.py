@@ -65,6 +65,15 @@ def _per_mac_list(values: list[float | None]) -> str:
 TABLE_WIDTH = 136  # the CIFAR-10 table's natural width; narrower consoles would cut cells
 
 
+def print_whole(table: Table, console: Console) -> None:
+    """Print a table at its natural width even where the console is narrower (a pipe, a
+    small terminal): a cut or wrapped cell would hide a number."""
+    natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+    if console.width < natural:
+        console = Console(file=console.file, width=natural, force_terminal=console.is_terminal)
+    console.print(table)
+
+
 def render_rich(result: BenchResult, console: Console) -> None:
     """The per-layer speedup table, then time per inference and memory footprints."""
     header, rows = table_rows(result)
@@ -85,10 +94,7 @@ def render_rich(result: BenchResult, console: Console) -> None:
     if total:
         table.add_section()
         table.add_row(*total, style="bold")
-    natural = console.measure(table, options=console.options.update_width(10_000)).maximum
-    if console.width < natural:  # a pipe or a narrow terminal: never cut a cell
-        console = Console(file=console.file, width=natural, force_terminal=console.is_terminal)
-    console.print(table)
+    print_whole(table, console)
     if result.footprints:
         _render_builds(result, console)
     verdict = "every layer matched the golden model" if result.all_matched else "MISMATCH"
@@ -170,3 +176,33 @@ def render_changes(changes: list[Change], console: Console) -> None:
             "[bold red]REGRESSION[/]" if change.regressed else "ok",
         )
     console.print(table)
+
+
+def render_model(model, console: Console) -> None:
+    """`cmsim model show`: each operator as cmsim runs it (a cmsim.bench.models.PreparedModel)."""
+    table = Table(
+        title=f"{model.name}: {len(model.steps)} operators as cmsim runs them",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("operator", "shape", "MACs", "kernel", "output", "arena offset"):
+        table.add_column(name, justify="right" if name in ("MACs", "arena offset") else "left")
+    for step in model.steps:
+        out = model.graph.tensor(step.output)
+        table.add_row(
+            step.name,
+            step.shape_text,
+            _count(step.macs or None),
+            f"nn_{step.kernel}" if step.kernel else "alias (no code)",
+            f"{out.dtype} {list(out.shape)}",
+            f"{model.plan.offsets[step.output]:,}",
+        )
+    print_whole(table, console)
+    macs = sum(s.macs for s in model.steps)
+    left_out = len(model.graph.operators) - len(model.steps)
+    console.print(
+        f"{macs:,} MACs; weights and constants {len(model.sources.blob):,} B (flash); "
+        f"activation arena {model.plan.size:,} B"
+        + (f"; {left_out} shape operator(s) left out (static shapes)" if left_out else ""),
+        soft_wrap=True,
+    )
