@@ -307,7 +307,7 @@ def _fully_connected(graph: Graph, op: Operator) -> Step:
     params = {
         "batches": batches, "in_features": in_features, "out_features": out_features,
         "input_offset": -x.zero_point, "output_offset": y.zero_point,
-        "act_min": act_min, "act_max": act_max,
+        "act_min": act_min, "act_max": act_max, "per_channel": int(wt.quant.per_channel),
     }  # fmt: skip
     constants = {
         "weights": np.ascontiguousarray(wt.data, dtype=np.int8),
