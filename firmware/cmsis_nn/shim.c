@@ -156,32 +156,35 @@ NN_FC_SIGNATURE(nn_fully_connected_cmsis_nn)
     return status(arm_fully_connected_per_channel_s8(&ctx, &fp, &qp, &in, input, &filter,
                                                      weights, &bias_dims, bias, &out, output));
 #else
-    /* v6 has no per-channel fully connected: run it as the 1x1 convolution it is (each batch
-     * row a pixel), which CMSIS-NN quantizes per channel. */
-    nn_conv_params cp = {
-        .in_h = p->batches, .in_w = 1, .in_c = p->in_features,
-        .out_h = p->batches, .out_w = 1, .out_c = p->out_features,
-        .k_h = 1, .k_w = 1, .stride_h = 1, .stride_w = 1,
-        .input_offset = p->input_offset, .output_offset = p->output_offset,
-        .act_min = p->act_min, .act_max = p->act_max,
-    };
-    return conv(&cp, q, input, weights, bias, output, scratch);
+    /* v6 has no per-channel fully connected: one arm_fully_connected_s8 call per output
+     * channel, each with its own multiplier, keeps CMSIS-NN's fully connected arithmetic. */
+    cmsis_nn_dims one_in = dims(1, 1, 1, p->in_features);
+    cmsis_nn_dims one_filter = dims(p->in_features, 1, 1, 1);
+    cmsis_nn_dims one_bias = dims(1, 1, 1, 1);
+    cmsis_nn_dims one_out = dims(1, 1, 1, 1);
+    for (int32_t b = 0; b < p->batches; b++) {
+        for (int32_t o = 0; o < p->out_features; o++) {
+            cmsis_nn_per_tensor_quant_params qp = {q->multiplier[o], q->shift[o]};
+            arm_cmsis_nn_status s = arm_fully_connected_s8(
+                &ctx, &fp, &qp, &one_in, input + b * p->in_features, &one_filter,
+                weights + o * p->in_features, &one_bias, bias ? bias + o : NULL, &one_out,
+                output + b * p->out_features + o);
+            if (s != ARM_CMSIS_NN_SUCCESS)
+                return NN_ERR_ARG;
+        }
+    }
+    (void)in;
+    (void)filter;
+    (void)bias_dims;
+    (void)out;
+    return NN_OK;
 #endif
 }
 
 int32_t nn_fully_connected_cmsis_nn_scratch_size(const nn_fc_params *p)
 {
     cmsis_nn_dims filter = dims(p->in_features, 1, 1, p->out_features);
-    int32_t need = arm_fully_connected_s8_get_buffer_size(&filter);
-#if CMSIM_CMSIS_NN_API < 7
-    if (p->per_channel) {
-        nn_conv_params cp = {.in_h = p->batches, .in_w = 1, .in_c = p->in_features,
-                             .out_h = p->batches, .out_w = 1, .out_c = p->out_features,
-                             .k_h = 1, .k_w = 1, .stride_h = 1, .stride_w = 1};
-        need = conv_scratch(&cp);
-    }
-#endif
-    return need;
+    return arm_fully_connected_s8_get_buffer_size(&filter);
 }
 
 /* -- pooling: arm_max_pool_s8, arm_avgpool_s8 -------------------------------------------- */
