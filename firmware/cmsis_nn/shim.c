@@ -199,24 +199,29 @@ static cmsis_nn_pool_params pool_params(const nn_pool_params *p)
     return c;
 }
 
-NN_POOL_SIGNATURE(nn_max_pool_cmsis_nn)
+typedef arm_cmsis_nn_status pool_fn(const cmsis_nn_context *, const cmsis_nn_pool_params *,
+                                    const cmsis_nn_dims *, const int8_t *, const cmsis_nn_dims *,
+                                    const cmsis_nn_dims *, int8_t *);
+
+static int32_t pool(pool_fn *kernel, const nn_pool_params *p, const int8_t *input,
+                    int8_t *output, void *scratch)
 {
     cmsis_nn_context ctx = context(scratch);
     cmsis_nn_pool_params pp = pool_params(p);
     cmsis_nn_dims in = dims(1, p->in_h, p->in_w, p->channels);
     cmsis_nn_dims filter = dims(1, p->k_h, p->k_w, 1);
     cmsis_nn_dims out = dims(1, p->out_h, p->out_w, p->channels);
-    return status(arm_max_pool_s8(&ctx, &pp, &in, input, &filter, &out, output));
+    return status(kernel(&ctx, &pp, &in, input, &filter, &out, output));
+}
+
+NN_POOL_SIGNATURE(nn_max_pool_cmsis_nn)
+{
+    return pool(arm_max_pool_s8, p, input, output, scratch);
 }
 
 NN_POOL_SIGNATURE(nn_avg_pool_cmsis_nn)
 {
-    cmsis_nn_context ctx = context(scratch);
-    cmsis_nn_pool_params pp = pool_params(p);
-    cmsis_nn_dims in = dims(1, p->in_h, p->in_w, p->channels);
-    cmsis_nn_dims filter = dims(1, p->k_h, p->k_w, 1);
-    cmsis_nn_dims out = dims(1, p->out_h, p->out_w, p->channels);
-    return status(arm_avgpool_s8(&ctx, &pp, &in, input, &filter, &out, output));
+    return pool(arm_avgpool_s8, p, input, output, scratch);
 }
 
 int32_t nn_max_pool_cmsis_nn_scratch_size(const nn_pool_params *p)
