@@ -176,3 +176,11 @@ def test_model_too_big_for_sram_says_by_how_much() -> None:
     model = models.prepare(_fc_model(200_000, 1), "wide.tflite")
     with pytest.raises(ModelError, match=r"activation arena \(200,008 bytes\).*128 KiB|too many"):
         models.bench_model(model, load_board("stm32f4"), ("ref",))
+
+
+def test_absurd_shapes_are_refused_before_any_allocation(kws: bytes) -> None:
+    def huge(model) -> None:
+        t = model.subgraphs[0].tensors[model.subgraphs[0].inputs[0]]
+        t.shape = [1, 49_000, 100_000, 1]
+
+    assert "more than any microcontroller's memory" in _refusal(rewrite(kws, huge))

@@ -33,6 +33,7 @@ SUPPORTED = (
     "DEQUANTIZE",
 )
 ALIASES = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+MAX_TENSOR_BYTES = 64 << 20  # far beyond any Cortex-M part; keeps absurd shapes off the host
 _ACTIVATIONS = {
     v: k for k, v in vars(schema.ActivationFunctionType).items() if not k.startswith("_")
 }
@@ -104,12 +105,30 @@ def lower(graph: Graph) -> list[Step]:
                 f"cmsim runs {', '.join(SUPPORTED)}"
             )
         try:
+            _check_arity(op)
             _check_shapes(graph, op)
             steps.append(rule(graph, op))
         except _Refusal as why:
             raise ModelError(f"{graph.name}: operator {op.index} ({op.opcode}): {why}") from None
+        except (ArithmeticError, AttributeError, IndexError, KeyError, TypeError, ValueError):
+            raise ModelError(
+                f"{graph.name}: operator {op.index} ({op.opcode}) is malformed (its tensors or "
+                "options do not fit the operator)"
+            ) from None
     _check_graph_io(graph)
     return steps
+
+
+_MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2}
+
+
+def _check_arity(op: Operator) -> None:
+    want = _MIN_INPUTS.get(op.opcode, 1)
+    if len(op.inputs) < want or len(op.outputs) != 1:
+        raise _Refusal(
+            f"it has {len(op.inputs)} input(s) and {len(op.outputs)} output(s); "
+            f"{want} input(s) and 1 output expected"
+        )
 
 
 def _check_shapes(graph: Graph, op: Operator) -> None:
@@ -121,6 +140,11 @@ def _check_shapes(graph: Graph, op: Operator) -> None:
             raise _Refusal(f"tensor '{t.name}' has a dynamic shape {list(t.shape)}")
         if t.sparse:
             raise _Refusal(f"tensor '{t.name}' is sparse (not supported)")
+        if t.nbytes > MAX_TENSOR_BYTES:
+            raise _Refusal(
+                f"tensor '{t.name}' {list(t.shape)} takes {t.nbytes:,} bytes, more than any "
+                f"microcontroller's memory ({MAX_TENSOR_BYTES:,} at most)"
+            )
 
 
 def _check_graph_io(graph: Graph) -> None:
