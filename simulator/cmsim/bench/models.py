@@ -85,14 +85,18 @@ def bench_model(
     board: Board,
     variants: tuple[str, ...],
     progress: Callable[[str, str], None] | None = None,
+    elfs: dict[str, Path] | None = None,
 ) -> BenchResult:
-    """Build and run every variant; one row per operator, checked against TFLite."""
+    """Build and run every variant; one row per operator, checked against TFLite.
+
+    `elfs` are the variants' ELFs when already built (cmsim sweep builds them once and runs
+    them in other processes)."""
     begin = time.perf_counter()
     check_fits(model.name, board, len(model.sources.blob), model.plan.size)
     golden = reference_tensors(
         model.data, model.graph, model.inputs, {s.output for s in model.layer_steps}
     )
-    elfs = build_model(model.name, model.sources, board, variants)
+    elfs = elfs or build_model(model.name, model.sources, board, variants)
     rows = [LayerResult(s.name, s.op.opcode, s.shape_text, s.macs) for s in model.steps]
     result = BenchResult(model.name, board.name, board.clock_hz, list(variants), rows)
     for variant in variants:

@@ -1,0 +1,93 @@
+"""Run sweep tasks on a Dask distributed cluster (`--cluster ADDRESS`).
+
+Dask's scheduler and workers do the distribution: cmsim only connects a client, checks that
+every worker runs the same cmsim (the version and source digest of cmsim.sweep.keys), sends
+each distinct ELF and model once to every worker (scatter), submits one task per point and
+collects results as they finish. Workers need cmsim installed (pip install cmsim); they get
+the firmware from this process, so they need neither the sources nor a cross compiler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from cmsim.errors import CmsimError
+from cmsim.sweep.keys import version_tag
+from cmsim.sweep.plan import Task
+from cmsim.sweep.points import Row, describe, run_task
+
+CONNECT_SECONDS = 20
+
+
+class ClusterError(CmsimError):
+    """The scheduler cannot be reached, has no workers, or its workers run another cmsim."""
+
+
+def run_cluster(address: str, tasks: list[Task], on_done: Callable[[Task, list[Row]], None]):
+    """Run every task on the cluster at `address` (tcp://host:port, or a scheduler file)."""
+    from distributed import Client, as_completed
+
+    client = _connect(Client, address)
+    try:
+        _check_workers(client, address)
+        shared = _scatter(client, tasks)
+        futures = {}
+        for task in tasks:
+            firmware = shared[("elf", task.firmware.digest)]
+            model = shared[("model", task.model.digest)] if task.model else None
+            future = client.submit(
+                run_task, task.point, task.board, firmware, model, pure=False, retries=1
+            )
+            futures[future] = task
+        for future in as_completed(futures):
+            task = futures.pop(future)
+            on_done(task, _result(future, task))
+    finally:
+        client.close()
+
+
+def _connect(client_class, address: str):
+    options = {"timeout": CONNECT_SECONDS}
+    if Path(address).is_file():  # a scheduler file (dask scheduler --scheduler-file F)
+        options["scheduler_file"] = address
+    else:
+        options["address"] = address
+    try:
+        return client_class(**options, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+
+
+def _check_workers(client, address: str) -> None:
+    versions = client.run(version_tag)
+    if not versions:
+        raise ClusterError(f"the Dask scheduler at {address} has no workers")
+    mine = version_tag()
+    for worker, version in sorted(versions.items()):
+        if version != mine:
+            raise ClusterError(
+                f"worker {worker} runs cmsim {version}, this client {mine}: "
+                "install the same cmsim on every worker"
+            )
+
+
+def _scatter(client, tasks: list[Task]) -> dict:
+    """Each distinct ELF and model once to every worker (tasks then carry only a reference)."""
+    unique: dict = {}
+    for task in tasks:
+        unique.setdefault(("elf", task.firmware.digest), task.firmware)
+        if task.model is not None:
+            unique.setdefault(("model", task.model.digest), task.model)
+    shared = {}
+    for key, value in unique.items():
+        payload = value.shipped() if key[0] == "elf" else value
+        shared[key] = client.scatter(payload, broadcast=True, hash=False)
+    return shared
+
+
+def _result(future, task: Task) -> list[Row]:
+    try:
+        return future.result()
+    except Exception as exc:  # the task itself never raises: the worker was lost twice
+        return [task.point.error_row(f"cluster task failed: {describe(exc)}")]
