@@ -43,6 +43,8 @@ def run_cluster(address: str, tasks: list[Task], on_done: Callable[[Task, list[R
         for future in as_completed(futures):
             task = futures.pop(future)
             on_done(task, _result(future, task))
+    except (OSError, TimeoutError) as exc:  # the scheduler went away (finished points are kept)
+        raise ClusterError(f"lost the Dask scheduler at {address}: {exc}") from None
     finally:
         client.close()
 
@@ -54,7 +56,7 @@ def _connect(client_class, address: str):
     else:
         options["address"] = address
     try:
-        return client_class(**options, set_as_default=False)
+        return client_class(**options)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 

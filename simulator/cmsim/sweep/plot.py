@@ -14,7 +14,6 @@ from collections import defaultdict
 from pathlib import Path
 
 from cmsim.bench.results import VARIANTS
-from cmsim.bench.single import SHAPE_KEYS
 from cmsim.sweep.points import Row
 
 ANNOTATE_CELLS = 64  # write the value in each cell up to this many cells
@@ -67,23 +66,23 @@ def _metric(row: Row) -> float:
     return row.cycles / elements
 
 
-def choose_axes(kernel: str, rows: list[Row]) -> tuple[str | None, str | None]:
+def choose_axes(rows: list[Row]) -> tuple[str | None, str | None]:
     """The two shape keys with the most distinct values, leaving out keys that only repeat
     another one (w tied to h)."""
     shapes = [_shape(r) for r in rows]
-    order = list(SHAPE_KEYS.get(kernel, shapes[0] if shapes else {}))
-    varying = [k for k in order if len({s[k] for s in shapes}) > 1]
+    order = list(shapes[0]) if shapes else []  # the kernel's key order (Point.shape_text)
+    varying = [k for k in order if len({s.get(k) for s in shapes}) > 1]
     independent = []
     for key in varying:
-        if not any(all(s[key] == s[other] for s in shapes) for other in independent):
+        if not any(all(s.get(key) == s.get(other) for s in shapes) for other in independent):
             independent.append(key)
-    independent.sort(key=lambda k: -len({s[k] for s in shapes}))  # stable: keeps key order
+    independent.sort(key=lambda k: -len({s.get(k) for s in shapes}))  # stable: keeps key order
     chosen = independent[:2]
     return (chosen[0] if chosen else None, chosen[1] if len(chosen) > 1 else None)
 
 
 def _kernel_row(line, kernel: str, board: str, rows: list[Row], variants, figure) -> None:
-    x_key, y_key = choose_axes(kernel, rows)
+    x_key, y_key = choose_axes(rows)
     label = "cycles/MAC" if rows[0].macs else "cycles/element"
     values = [_metric(r) for r in rows]
     low, high = min(values), max(values)
