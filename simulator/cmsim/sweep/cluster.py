@@ -24,29 +24,48 @@ class ClusterError(CmsimError):
     """The scheduler cannot be reached, has no workers, or its workers run another cmsim."""
 
 
-def run_cluster(address: str, tasks: list[Task], on_done: Callable[[Task, list[Row]], None]):
-    """Run every task on the cluster at `address` (tcp://host:port, or a scheduler file)."""
-    from distributed import Client, as_completed
+class Cluster:
+    """A connection to a Dask scheduler whose workers run this cmsim."""
 
-    client = _connect(Client, address)
-    try:
-        _check_workers(client, address)
-        shared = _scatter(client, tasks)
+    def __init__(self, address: str):
+        """Connect to `address` (tcp://host:port, or a scheduler file) and check the workers."""
+        from distributed import Client
+
+        self.address = address
+        self.client = _connect(Client, address)
+        try:
+            _check_workers(self.client, address)
+        except BaseException:
+            self.client.close()
+            raise
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.client.close()
+
+    def run(self, tasks: list[Task], on_done: Callable[[Task, list[Row]], None]) -> None:
+        """Run every task on the cluster; hand each result to `on_done` as it arrives."""
+        from distributed import as_completed
+
+        shared = _scatter(self.client, tasks)
         futures = {}
         for task in tasks:
             firmware = shared[("elf", task.firmware.digest)]
             model = shared[("model", task.model.digest)] if task.model else None
-            future = client.submit(
+            future = self.client.submit(
                 run_task, task.point, task.board, firmware, model, pure=False, retries=1
             )
             futures[future] = task
-        for future in as_completed(futures):
-            task = futures.pop(future)
-            on_done(task, _result(future, task))
-    except (OSError, TimeoutError) as exc:  # the scheduler went away (finished points are kept)
-        raise ClusterError(f"lost the Dask scheduler at {address}: {exc}") from None
-    finally:
-        client.close()
+        try:
+            for future in as_completed(futures):
+                task = futures.pop(future)
+                on_done(task, _result(future, task))
+        except (OSError, TimeoutError) as exc:  # the scheduler went away; finished points stay
+            raise ClusterError(f"lost the Dask scheduler at {self.address}: {exc}") from None
+        finally:
+            self.client.cancel(list(futures))  # after Ctrl-C, nothing left running for us
 
 
 def _connect(client_class, address: str):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
@@ -13,7 +15,9 @@ from cmsim.bench.results import VARIANTS
 from cmsim.bench.single import KERNELS
 from cmsim.errors import CmsimError
 from cmsim.sweep.cache import open_cache
+from cmsim.sweep.cluster import Cluster
 from cmsim.sweep.grid import GridError, load_grid_file, parse_grid
+from cmsim.sweep.local import run_local
 from cmsim.sweep.output import write_outputs
 from cmsim.sweep.plan import Spec, make_plan
 from cmsim.sweep.report import SweepProgress, failures, summary, written
@@ -79,11 +83,15 @@ def run(args: argparse.Namespace) -> int:
 
     cache = open_cache(args.cache, warn)
     plan = make_plan(spec)
-    where = f"on {args.cluster}" if args.cluster else f"-j {args.jobs}"
-    with SweepProgress(console, f"sweep {where}") as progress:
-        outcome = run_sweep(
-            plan, cache, fresh=args.fresh, jobs=args.jobs, cluster=args.cluster, progress=progress
-        )
+    with ExitStack() as stack:
+        if args.cluster:
+            execute = stack.enter_context(Cluster(args.cluster)).run
+            title = f"sweep on {args.cluster}"
+        else:
+            execute = partial(run_local, jobs=args.jobs)
+            title = f"sweep -j {args.jobs}"
+        progress = stack.enter_context(SweepProgress(console, title))
+        outcome = run_sweep(plan, cache, execute, fresh=args.fresh, progress=progress)
     paths = write_outputs(outcome.rows, out)
     if args.plot:
         from cmsim.sweep.plot import plot_sweep

@@ -19,7 +19,7 @@ from cmsim.sweep.points import Row, run_task
 OnDone = Callable[[Task, list[Row]], None]
 
 
-def run_local(tasks: list[Task], jobs: int, on_done: OnDone) -> None:
+def run_local(tasks: list[Task], on_done: OnDone, jobs: int = 1) -> None:
     """Run every task (jobs = worker processes; 1 = this process) and hand each result to
     `on_done` as it arrives, in this process."""
     if jobs <= 1 or len(tasks) <= 1:

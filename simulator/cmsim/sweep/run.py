@@ -8,6 +8,7 @@ again. A mismatch is a result like any other (the same ELF gives it every time).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,16 +43,20 @@ class Outcome:
         return self.computed / self.seconds if self.seconds else 0.0
 
 
+# Runs tasks and hands each one's rows to the callback as they arrive (cmsim.sweep.local's
+# run_local, or a connected cmsim.sweep.cluster.Cluster's run).
+Executor = Callable[[list[Task], Callable[[Task, list[Row]], None]], None]
+
+
 def run_sweep(
     plan: Plan,
     cache: Cache,
+    execute: Executor,
     *,
     fresh: bool = False,
-    jobs: int = 1,
-    cluster: str | None = None,
     progress: Progress | None = None,
 ) -> Outcome:
-    """Run the plan's missing points locally (`jobs` processes) or on a Dask cluster."""
+    """Take what the cache has (unless `fresh`), run the rest with `execute`."""
     begin = time.perf_counter()
     results: dict[int, list[Row]] = {}
     to_run: list[tuple[int, Task]] = []
@@ -77,14 +82,8 @@ def run_sweep(
             progress.advance(not all(row.ok for row in rows))
 
     tasks = [task for _, task in sorted(to_run, key=lambda item: -item[1].cost)]
-    if tasks and cluster:
-        from cmsim.sweep.cluster import run_cluster
-
-        run_cluster(cluster, tasks, on_done)
-    elif tasks:
-        from cmsim.sweep.local import run_local
-
-        run_local(tasks, jobs, on_done)
+    if tasks:
+        execute(tasks, on_done)
     rows = finish_rows([row for index in sorted(results) for row in results[index]])
     failed = sum(1 for rows_ in results.values() if not all(r.ok for r in rows_))
     return Outcome(rows, len(plan.tasks), cached, len(to_run), failed, plan.skipped,
