@@ -2,7 +2,9 @@
 fully connected; ref/opt/asm; m4-ideal and stm32f4) with -j 1, with -j 2, from the cache, and on
 a local Dask cluster (a scheduler and two single-threaded workers on 127.0.0.1, started with
 dask's own commands). Checks that the three computed runs give identical rows (host seconds
-aside) and prints points per second as a Markdown table.
+aside) and prints, as a Markdown table, points per wall second and per CPU second (all the
+processes of a run: cmsim, its workers, for the cluster also the scheduler and the workers over
+their whole life); the second tells the work apart from the machine's other load.
 
 Usage: python3 tests/bench/sweep_throughput.py [--grid-file F.toml] [--out DIR] [--skip-j1]
 Takes about 5 minutes on 2 cores. Outputs go to DIR/<run>/, the plot (drawn by the cached
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -29,18 +33,24 @@ BIN = Path(sys.executable).parent
 SUMMARY = re.compile(r"^(\d+) points, (\d+) from the cache, (\d+) computed, (\d+) failed.* in ")
 
 
-def sweep(grid: Path, out: Path, cache: Path, *extra: str) -> tuple[float, str]:
-    """Run `cmsim sweep` as a user would; (wall seconds, its summary line)."""
+def children_cpu() -> float:
+    """CPU seconds of the finished child processes (and theirs: sweep workers included)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def sweep(grid: Path, out: Path, cache: Path, *extra: str) -> tuple[float, float, str]:
+    """Run `cmsim sweep` as a user would; (wall seconds, CPU seconds, its summary line)."""
     command = [str(BIN / "cmsim"), "sweep", "--grid-file", str(grid), "--out", str(out),
                "--cache", str(cache), *extra]  # fmt: skip
-    begin = time.perf_counter()
+    begin, cpu = time.perf_counter(), children_cpu()
     done = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - begin
+    seconds, cpu = time.perf_counter() - begin, children_cpu() - cpu
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
     line = done.stdout.splitlines()[0]
-    print(f"  {' '.join(extra)}: {line} [{seconds:.1f} s wall]", flush=True)
-    return seconds, line
+    print(f"  {' '.join(extra)}: {line} [{seconds:.1f} s wall, {cpu:.1f} s CPU]", flush=True)
+    return seconds, cpu, line
 
 
 def rows(folder: Path) -> list[tuple]:
@@ -70,7 +80,9 @@ def start_cluster(folder: Path) -> tuple[list[subprocess.Popen], Path]:
     return processes, scheduler_file
 
 
-def stop(processes: list[subprocess.Popen]) -> None:
+def stop(processes: list[subprocess.Popen]) -> float:
+    """End the cluster; the CPU seconds its processes used in their whole life."""
+    cpu = children_cpu()
     for process in reversed(processes):
         process.terminate()
     for process in reversed(processes):
@@ -78,6 +90,8 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+    return children_cpu() - cpu
 
 
 def rate(line: str, seconds: float) -> str:
@@ -94,8 +108,10 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="cmsim-sweep-bench-"))
     out = args.out or work
     out.mkdir(parents=True, exist_ok=True)
-    runs: list[tuple[str, float, str]] = []
-    print(f"sweep {args.grid_file.name}, outputs in {out}", flush=True)
+    runs: list[tuple[str, float, float, str]] = []
+    load = os.getloadavg()[0]
+    print(f"sweep {args.grid_file.name}, outputs in {out}; load average {load:.1f} on "
+          f"{os.cpu_count()} cores at the start", flush=True)  # fmt: skip
     if not args.skip_j1:
         runs.append(("-j 1", *sweep(args.grid_file, out / "j1", work / "c1", "-j", "1")))
     runs.append(("-j 2", *sweep(args.grid_file, out / "j2", work / "c2", "-j", "2")))
@@ -103,21 +119,22 @@ def main() -> int:
     runs.append(("second run (cache), with --plot", *cached))
     processes, scheduler_file = start_cluster(work)
     try:
-        cluster = sweep(args.grid_file, out / "cluster", work / "c3", "--cluster",
-                        str(scheduler_file))  # fmt: skip
-        runs.append(("local Dask cluster, 2 workers", *cluster))
+        seconds, cpu, line = sweep(args.grid_file, out / "cluster", work / "c3", "--cluster",
+                                   str(scheduler_file))  # fmt: skip
     finally:
-        stop(processes)
+        cluster_cpu = stop(processes)
+    runs.append(("local Dask cluster, 2 workers", seconds, cpu + cluster_cpu, line))
     reference = rows(out / "j2")
     for folder in ("j1", "j2c", "cluster"):
         if (out / folder).exists() and rows(out / folder) != reference:
             sys.exit(f"rows of {folder} differ from those of -j 2")
     print("rows identical across runs (host seconds aside)\n")
-    print("| run | points computed | wall seconds | points/s |")
-    print("| --- | ---: | ---: | ---: |")
-    for name, seconds, line in runs:
+    print("| run | points computed | wall s | points/s | CPU s | points per CPU s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, seconds, cpu, line in runs:
         computed = SUMMARY.match(line).group(3)
-        print(f"| {name} | {computed} | {seconds:.1f} | {rate(line, seconds)} |")
+        print(f"| {name} | {computed} | {seconds:.1f} | {rate(line, seconds)} | {cpu:.1f} "
+              f"| {rate(line, cpu)} |")  # fmt: skip
     return 0
 
 
