@@ -28,7 +28,7 @@ def test_reads_a_model(kws: bytes) -> None:
     first = graph.operators[0]
     x, w = graph.tensor(first.inputs[0]), graph.tensor(first.inputs[1])
     assert x.shape == (1, 49, 10, 1) and x.dtype == "int8" and not x.is_constant
-    assert w.shape == (64, 10, 4, 1) and w.data.dtype == np.int8 and w.quant.per_channel
+    assert w.shape == (64, 10, 4, 1) and w.data.dtype == np.int8 and w.quant.is_per_channel
     assert first.options["strideH"] == 2 and graph.inputs == (first.inputs[0],)
 
 

@@ -21,6 +21,18 @@
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
 
+/* cmsim's kernels share one scratch-size function per kernel; CMSIS-NN (VARIANT=cmsis_nn,
+ * firmware/cmsis_nn/shim.c) has its own, and no int8 ReLU with a zero point: as TFLM does,
+ * that build fuses each ReLU into the clamp of the layer before it (CMSIM_FUSE_RELU), which
+ * is exact after a convolution's requantization and after a max pool. */
+#ifdef CMSIM_FUSE_RELU
+#define KERNEL_SCRATCH(name) PASTE(PASTE(name, VARIANT), scratch_size)
+#define RELU_MIN(zero_point) (zero_point)
+#else
+#define KERNEL_SCRATCH(name) PASTE(name, scratch_size)
+#define RELU_MIN(zero_point) (-128)
+#endif
+
 #define SCRATCH_BYTES 8192
 
 /* One buffer per layer output (ReLUs work in place), so the host can read every layer. */
@@ -44,14 +56,14 @@ static const nn_quant conv1_quant = {cifar10_conv1_multiplier, cifar10_conv1_shi
 static const nn_pool_params pool1_params = {
     .in_h = 32, .in_w = 32, .channels = 32, .out_h = 16, .out_w = 16,
     .k_h = 3, .k_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 0, .pad_w = 0,
-    .act_min = -128, .act_max = 127,
+    .act_min = RELU_MIN(CIFAR10_RELU1_INPUT_ZP), .act_max = 127,
 };
 
 static const nn_conv_params conv2_params = {
     .in_h = 16, .in_w = 16, .in_c = 32, .out_h = 16, .out_w = 16, .out_c = 32,
     .k_h = 5, .k_w = 5, .stride_h = 1, .stride_w = 1, .pad_h = 2, .pad_w = 2,
     .input_offset = -CIFAR10_CONV2_INPUT_ZP, .output_offset = CIFAR10_CONV2_OUTPUT_ZP,
-    .act_min = -128, .act_max = 127,
+    .act_min = RELU_MIN(CIFAR10_RELU2_INPUT_ZP), .act_max = 127,
 };
 static const nn_quant conv2_quant = {cifar10_conv2_multiplier, cifar10_conv2_shift};
 
@@ -65,7 +77,7 @@ static const nn_conv_params conv3_params = {
     .in_h = 8, .in_w = 8, .in_c = 32, .out_h = 8, .out_w = 8, .out_c = 64,
     .k_h = 5, .k_w = 5, .stride_h = 1, .stride_w = 1, .pad_h = 2, .pad_w = 2,
     .input_offset = -CIFAR10_CONV3_INPUT_ZP, .output_offset = CIFAR10_CONV3_OUTPUT_ZP,
-    .act_min = -128, .act_max = 127,
+    .act_min = RELU_MIN(CIFAR10_RELU3_INPUT_ZP), .act_max = 127,
 };
 static const nn_quant conv3_quant = {cifar10_conv3_multiplier, cifar10_conv3_shift};
 
@@ -78,17 +90,17 @@ static const nn_pool_params pool3_params = {
 static const nn_fc_params fc_params = {
     .batches = 1, .in_features = 4 * 4 * 64, .out_features = 10,
     .input_offset = -CIFAR10_FC_INPUT_ZP, .output_offset = CIFAR10_FC_OUTPUT_ZP,
-    .act_min = -128, .act_max = 127,
+    .act_min = -128, .act_max = 127, .per_channel = 1,
 };
 static const nn_quant fc_quant = {cifar10_fc_multiplier, cifar10_fc_shift};
 
 static int32_t scratch_needed(void)
 {
-    int32_t need = nn_conv2d_rgb_scratch_size(&conv1_params);
+    int32_t need = KERNEL_SCRATCH(nn_conv2d_rgb)(&conv1_params);
     int32_t sizes[] = {
-        nn_conv2d_scratch_size(&conv2_params), nn_conv2d_scratch_size(&conv3_params),
-        nn_avg_pool_scratch_size(&pool2_params), nn_avg_pool_scratch_size(&pool3_params),
-        nn_fully_connected_scratch_size(&fc_params),
+        KERNEL_SCRATCH(nn_conv2d)(&conv2_params),  KERNEL_SCRATCH(nn_conv2d)(&conv3_params),
+        KERNEL_SCRATCH(nn_max_pool)(&pool1_params), KERNEL_SCRATCH(nn_avg_pool)(&pool2_params),
+        KERNEL_SCRATCH(nn_avg_pool)(&pool3_params), KERNEL_SCRATCH(nn_fully_connected)(&fc_params),
     };
     for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (sizes[i] > need)
@@ -109,18 +121,22 @@ static int32_t run_network(void)
     status |= KERNEL(nn_max_pool)(&pool1_params, conv1_out, pool1_out, scratch);
     cmsim_region_end();
 
+#ifndef CMSIM_FUSE_RELU
     cmsim_region_begin("relu1");
     status |= KERNEL(nn_relu)(pool1_out, sizeof pool1_out, CIFAR10_RELU1_INPUT_ZP);
     cmsim_region_end();
+#endif
 
     cmsim_region_begin("conv2");
     status |= KERNEL(nn_conv2d)(&conv2_params, &conv2_quant, pool1_out, cifar10_conv2_weights,
                                 cifar10_conv2_bias, conv2_out, scratch);
     cmsim_region_end();
 
+#ifndef CMSIM_FUSE_RELU
     cmsim_region_begin("relu2");
     status |= KERNEL(nn_relu)(conv2_out, sizeof conv2_out, CIFAR10_RELU2_INPUT_ZP);
     cmsim_region_end();
+#endif
 
     cmsim_region_begin("pool2");
     status |= KERNEL(nn_avg_pool)(&pool2_params, conv2_out, pool2_out, scratch);
@@ -131,9 +147,11 @@ static int32_t run_network(void)
                                 cifar10_conv3_bias, conv3_out, scratch);
     cmsim_region_end();
 
+#ifndef CMSIM_FUSE_RELU
     cmsim_region_begin("relu3");
     status |= KERNEL(nn_relu)(conv3_out, sizeof conv3_out, CIFAR10_RELU3_INPUT_ZP);
     cmsim_region_end();
+#endif
 
     cmsim_region_begin("pool3");
     status |= KERNEL(nn_avg_pool)(&pool3_params, conv3_out, pool3_out, scratch);

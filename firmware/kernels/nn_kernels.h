@@ -59,6 +59,7 @@ typedef struct {
     int32_t in_features, out_features;
     int32_t input_offset, output_offset;
     int32_t act_min, act_max;
+    int32_t per_channel;           /* 0: every multiplier and shift is the same (per tensor) */
 } nn_fc_params;
 
 typedef struct {
@@ -166,6 +167,25 @@ int32_t nn_softmax_asm(const nn_softmax_params *p, const int8_t *input, int8_t *
 int32_t nn_add_ref(const nn_add_params *p, const int8_t *a, const int8_t *b, int8_t *output);
 int32_t nn_add_opt(const nn_add_params *p, const int8_t *a, const int8_t *b, int8_t *output);
 int32_t nn_add_asm(const nn_add_params *p, const int8_t *a, const int8_t *b, int8_t *output);
+
+/* The cmsis_nn variant (firmware/cmsis_nn/shim.c): Arm's CMSIS-NN behind this API, linked only
+ * when cmsim builds against a CMSIS-NN checkout. No ReLU (TFLM fuses it into the producer). */
+NN_CONV_SIGNATURE(nn_conv2d_cmsis_nn);
+NN_CONV_SIGNATURE(nn_conv2d_1x1_cmsis_nn);
+NN_CONV_SIGNATURE(nn_conv2d_rgb_cmsis_nn);
+NN_CONV_SIGNATURE(nn_depthwise_conv2d_cmsis_nn);
+NN_FC_SIGNATURE(nn_fully_connected_cmsis_nn);
+NN_POOL_SIGNATURE(nn_max_pool_cmsis_nn);
+NN_POOL_SIGNATURE(nn_avg_pool_cmsis_nn);
+int32_t nn_add_cmsis_nn(const nn_add_params *p, const int8_t *a, const int8_t *b, int8_t *output);
+int32_t nn_softmax_cmsis_nn(const nn_softmax_params *p, const int8_t *input, int8_t *output);
+int32_t nn_conv2d_cmsis_nn_scratch_size(const nn_conv_params *p);
+int32_t nn_conv2d_1x1_cmsis_nn_scratch_size(const nn_conv_params *p);
+int32_t nn_conv2d_rgb_cmsis_nn_scratch_size(const nn_conv_params *p);
+int32_t nn_depthwise_conv2d_cmsis_nn_scratch_size(const nn_conv_params *p);
+int32_t nn_fully_connected_cmsis_nn_scratch_size(const nn_fc_params *p);
+int32_t nn_max_pool_cmsis_nn_scratch_size(const nn_pool_params *p);
+int32_t nn_avg_pool_cmsis_nn_scratch_size(const nn_pool_params *p);
 
 /* Conversions at a model's edges (TFLite QUANTIZE / DEQUANTIZE), one version for every
  * variant: q = clamp(round(x / scale) + zero_point), rounding half away from zero;

@@ -36,7 +36,11 @@ from cmsim.bench.report import (
 from cmsim.bench.results import VARIANTS, BenchResult
 from cmsim.bench.runner import REPO_ROOT, run_bench
 from cmsim.bench.single import KERNELS, KernelCase, bench_kernel, parse_shape
-from cmsim.board import load_board, preset_names
+from cmsim.board import Board, load_board, preset_names
+from cmsim.cmsis_nn import ENVIRONMENT, find_checkout
+from cmsim.cmsis_nn import VARIANT as CMSIS_NN
+from cmsim.cmsis_nn import Build as CmsisNnBuild
+from cmsim.cmsis_nn import build as build_cmsis_nn
 from cmsim.engine import DEFAULT_MAX_INSTRUCTIONS, Engine, RunResult
 from cmsim.errors import CmsimError
 from cmsim.image import load_image
@@ -223,8 +227,14 @@ def _add_bench_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--variants",
         type=_variants,
-        default=VARIANTS,
-        help="comma-separated kernel variants, ref first (default: ref,opt,asm)",
+        default=None,
+        help="comma-separated kernel variants, ref first (default: ref,opt,asm, and cmsis-nn "
+        "with --cmsis-nn)",
+    )
+    parser.add_argument(
+        "--cmsis-nn",
+        metavar="PATH",
+        help=f"a CMSIS-NN checkout to build and time as the cmsis-nn variant (or ${ENVIRONMENT})",
     )
     network = parser.add_mutually_exclusive_group()
     network.add_argument(
@@ -250,10 +260,10 @@ def _fraction(text: str) -> float:
 
 def _variants(text: str) -> tuple[str, ...]:
     chosen = tuple(v.strip() for v in text.split(",") if v.strip())
-    unknown = [v for v in chosen if v not in VARIANTS]
-    if unknown or not chosen or chosen[0] != "ref":
+    unknown = [v for v in chosen if v not in (*VARIANTS, CMSIS_NN)]
+    if unknown or not chosen or chosen[0] != "ref" or len(set(chosen)) != len(chosen):
         raise argparse.ArgumentTypeError(
-            f"{text!r}: pick from {','.join(VARIANTS)}, starting with ref"
+            f"{text!r}: pick from {','.join((*VARIANTS, CMSIS_NN))}, starting with ref"
         )
     return chosen
 
@@ -298,8 +308,24 @@ def _model(args: argparse.Namespace) -> PreparedModel | None:
     return None
 
 
+def _cmsis_nn(args: argparse.Namespace, board: Board, console: Console) -> CmsisNnBuild | None:
+    """Resolve the variants: cmsis-nn joins them when a checkout is given; build it then."""
+    checkout = find_checkout(args.cmsis_nn)
+    if args.variants is None:
+        args.variants = (*VARIANTS, CMSIS_NN) if checkout else VARIANTS
+    if CMSIS_NN not in args.variants:
+        return None
+    if checkout is None:
+        raise CmsimError(f"the cmsis-nn variant needs --cmsis-nn PATH (or ${ENVIRONMENT})")
+    with console.status(
+        f"building {checkout.label} for {board.name} (cached after the first time)"
+    ):
+        return build_cmsis_nn(checkout, board)
+
+
 def _bench_result(args: argparse.Namespace, console: Console) -> BenchResult:
     board = load_board(args.board)
+    cmsis = _cmsis_nn(args, board, console)
     model = _model(args)
     layers = len(model.layer_steps) if model else len(cifar10.NETWORK)
     name = model.name if model else "cifar10"
@@ -310,8 +336,8 @@ def _bench_result(args: argparse.Namespace, console: Console) -> BenchResult:
             progress.update(task, advance=1, description=f"{variant}: {layer}")
 
         if model:
-            return models.bench_model(model, board, args.variants, progress=advance)
-        return run_bench(board, args.variants, progress=advance)
+            return models.bench_model(model, board, args.variants, advance, cmsis)
+        return run_bench(board, args.variants, advance, cmsis.cifar10 if cmsis else None)
 
 
 def _model_command(args: argparse.Namespace) -> int:
@@ -341,7 +367,9 @@ def _bench(args: argparse.Namespace) -> int:
         if args.model or args.workload != "cifar10":
             raise CmsimError("--kernel times one kernel: it does not go with --model or --workload")
         case = KernelCase(args.kernel, parse_shape(args.kernel, args.shape), args.seed)
-        result = bench_kernel(load_board(args.board), case, args.variants)
+        board = load_board(args.board)
+        cmsis = _cmsis_nn(args, board, console)
+        result = bench_kernel(board, case, args.variants, cmsis.harness if cmsis else None)
     else:
         if args.shape:
             raise CmsimError("--shape goes with --kernel")

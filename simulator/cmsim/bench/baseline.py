@@ -64,14 +64,17 @@ def compare(
     """Every cycle count and speedup ratio that moved; `regressed` marks those beyond tolerance.
 
     A regression is a cycle count that grew by more than `cycle_tolerance` (relative) or a
-    speedup over ref that dropped by more than `speedup_tolerance` (relative). Layers or
-    variants missing from the current run count as regressions too.
+    speedup over ref that dropped by more than `speedup_tolerance` (relative). Layers missing
+    from the current run count as regressions too; variants the current run did not ask for
+    (e.g. cmsis-nn without a checkout) are left out.
     """
     changes: list[Change] = []
     now = {layer.name: layer for layer in current.layers}
     for old in baseline.layers:
         new = now.get(old.name)
         for variant, old_cycles in old.cycles.items():
+            if variant not in current.variants:
+                continue
             new_cycles = new.cycles.get(variant) if new else None
             changes += _moved(old.name, variant, "cycles", old_cycles, new_cycles, cycle_tolerance)
             if variant != "ref":
@@ -84,6 +87,8 @@ def compare(
                     speedup_tolerance,
                 )
     for variant, old_total in baseline.totals.items():
+        if variant not in current.variants:
+            continue
         changes += _moved(
             "total", variant, "cycles", old_total, current.totals.get(variant), cycle_tolerance
         )

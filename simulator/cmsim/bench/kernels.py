@@ -59,9 +59,25 @@ def _quant(h: Harness, q: ConvQuant, region: str):
     return h.struct(multiplier.address, shift.address)
 
 
-def conv_scratch_size(h: Harness, kernel: str, params) -> int:
-    """Bytes of scratch `nn_<kernel>_scratch_size` asks for (the firmware computes it)."""
-    return h.call(f"nn_{kernel}_scratch_size", params).value
+def symbol(kernel: str, variant: str) -> str:
+    """The C function of a kernel variant: nn_conv2d_opt, nn_conv2d_cmsis_nn, ..."""
+    return f"nn_{kernel}_{variant.replace('-', '_')}"
+
+
+def scratch_symbol(kernel: str, variant: str) -> str:
+    """cmsim's kernels share one scratch-size function per kernel; CMSIS-NN has its own."""
+    return (
+        f"{symbol(kernel, variant)}_scratch_size"
+        if variant == "cmsis-nn"
+        else (f"nn_{kernel}_scratch_size")
+    )
+
+
+def conv_scratch_size(h: Harness, kernel: str, params, variant: str = "opt") -> int:
+    """Bytes of scratch the variant asks for (the firmware computes it); ref takes none."""
+    if variant == "ref":
+        return 0
+    return h.call(scratch_symbol(kernel, variant), params).value
 
 
 def conv2d(
@@ -108,14 +124,14 @@ def conv2d(
         q.act_max,
     )
     quant = _quant(h, q, weights_region)
-    scratch_bytes = 0 if variant == "ref" else conv_scratch_size(h, kernel, params)
+    scratch_bytes = conv_scratch_size(h, kernel, params, variant)
     scratch = h.alloc(max(scratch_bytes, 4), np.uint8) if variant != "ref" else None
     x_buf = h.put(np.asarray(x, np.int8))
     w_buf = h.put(np.asarray(weights, np.int8), weights_region)
     b_buf = None if bias is None else h.put(np.asarray(bias, np.int32), weights_region)
     out = h.alloc((out_h, out_w, out_c), np.int8)
     result = _check(
-        h.call(f"nn_{kernel}_{variant}", params, quant, x_buf, w_buf, b_buf, out, scratch)
+        h.call(symbol(kernel, variant), params, quant, x_buf, w_buf, b_buf, out, scratch)
     )
     return h.read(out).copy(), result, scratch_bytes
 
@@ -133,18 +149,20 @@ def fully_connected(
     xs = np.atleast_2d(np.asarray(x, np.int8))
     batches, n = xs.shape
     m = weights.shape[0]
-    params = h.struct(batches, n, m, q.input_offset, q.output_offset, q.act_min, q.act_max)
-    quant = _quant(h, q, weights_region)
-    scratch_bytes = (
-        0 if variant == "ref" else h.call("nn_fully_connected_scratch_size", params).value
+    pairs = np.stack([np.ravel(q.multiplier), np.ravel(q.shift)])
+    per_channel = int(len(np.unique(pairs, axis=1).T) > 1)
+    params = h.struct(
+        batches, n, m, q.input_offset, q.output_offset, q.act_min, q.act_max, per_channel
     )
+    quant = _quant(h, q, weights_region)
+    scratch_bytes = conv_scratch_size(h, "fully_connected", params, variant)
     scratch = h.alloc(max(scratch_bytes, 4), np.uint8) if variant != "ref" else None
     x_buf = h.put(xs)
     w_buf = h.put(np.asarray(weights, np.int8), weights_region)
     b_buf = None if bias is None else h.put(np.asarray(bias, np.int32), weights_region)
     out = h.alloc((batches, m), np.int8)
     result = _check(
-        h.call(f"nn_fully_connected_{variant}", params, quant, x_buf, w_buf, b_buf, out, scratch)
+        h.call(symbol("fully_connected", variant), params, quant, x_buf, w_buf, b_buf, out, scratch)
     )
     output = h.read(out).copy()
     return (output if np.ndim(x) == 2 else output[0]), result, scratch_bytes
@@ -179,9 +197,11 @@ def pool(
         act_min,
         act_max,
     )
+    need = conv_scratch_size(h, f"{kind}_pool", params, variant)
+    scratch = h.alloc(need, np.uint8) if need else None
     x_buf = h.put(np.asarray(x, np.int8))
     out = h.alloc((out_size[0], out_size[1], c), np.int8)
-    result = _check(h.call(f"nn_{kind}_pool_{variant}", params, x_buf, out, None))
+    result = _check(h.call(symbol(f"{kind}_pool", variant), params, x_buf, out, scratch))
     return h.read(out).copy(), result
 
 
@@ -191,9 +211,9 @@ def relu(
     """In-place ReLU (six None) or ReLU6 (six = quantized 6.0) on a copy of x."""
     buf = h.put(np.asarray(x, np.int8))
     if six is None:
-        result = h.call(f"nn_relu_{variant}", buf, buf.nbytes, zero_point)
+        result = h.call(symbol("relu", variant), buf, buf.nbytes, zero_point)
     else:
-        result = h.call(f"nn_relu6_{variant}", buf, buf.nbytes, zero_point, six)
+        result = h.call(symbol("relu6", variant), buf, buf.nbytes, zero_point, six)
     _check(result)
     return h.read(buf).copy(), result
 
@@ -213,7 +233,7 @@ def softmax(
     p = h.struct(xs.size // row_size, row_size, input_multiplier, input_left_shift, diff_min)
     x_buf = h.put(xs)
     out = h.alloc(xs.shape, np.int8)
-    result = _check(h.call(f"nn_softmax_{variant}", p, x_buf, out))
+    result = _check(h.call(symbol("softmax", variant), p, x_buf, out))
     return h.read(out).copy(), result
 
 
@@ -242,7 +262,7 @@ def add(
     a_buf = h.put(np.asarray(a, np.int8))
     b_buf = h.put(np.asarray(b, np.int8))
     out = h.alloc(a.shape, np.int8)
-    result = _check(h.call(f"nn_add_{variant}", p, a_buf, b_buf, out))
+    result = _check(h.call(symbol("add", variant), p, a_buf, b_buf, out))
     return h.read(out).copy(), result
 
 
@@ -271,9 +291,9 @@ def call_step(
     out = h.alloc(_output_elements(step), np.dtype(out_dtype))
     args.append(out)
     if step.kernel in SCRATCH_KERNELS:
-        need = h.call(f"nn_{step.kernel}_scratch_size", params).value
+        need = h.call(scratch_symbol(step.kernel, variant), params).value
         args.append(h.alloc(max(need, 4), np.uint8))
-    name = f"nn_{step.kernel}_{variant}" if step.variants else f"nn_{step.kernel}"
+    name = symbol(step.kernel, variant) if step.variants else f"nn_{step.kernel}"
     result = _check(h.call(name, *args))
     return h.read(out).reshape(-1).copy(), result
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cmsim import cmsis_nn as cmsis_nn_build
 from cmsim.bench.results import BenchResult, LayerResult
-from cmsim.bench.runner import run_variant
+from cmsim.bench.runner import BenchError, run_variant
 from cmsim.board import Board
 from cmsim.image import Image
 from cmsim.machine import Machine
@@ -85,18 +86,23 @@ def bench_model(
     board: Board,
     variants: tuple[str, ...],
     progress: Callable[[str, str], None] | None = None,
+    cmsis_nn: cmsis_nn_build.Build | None = None,
     elfs: dict[str, Path] | None = None,
 ) -> BenchResult:
-    """Build and run every variant; one row per operator, checked against TFLite.
-
-    `elfs` are the variants' ELFs when already built (cmsim sweep builds them once and runs
-    them in other processes)."""
+    """Build and run every variant; one row per operator, checked against TFLite. The
+    `cmsis-nn` variant links the CMSIS-NN build `cmsis_nn` (cmsim.cmsis_nn.build); `elfs` are
+    the variants' ELFs when already built (cmsim sweep builds them once and runs them in other
+    processes)."""
     begin = time.perf_counter()
+    if cmsis_nn_build.VARIANT in variants and cmsis_nn is None:
+        raise BenchError("the cmsis-nn variant needs a CMSIS-NN checkout (--cmsis-nn PATH)")
     check_fits(model.name, board, len(model.sources.blob), model.plan.size)
     golden = reference_tensors(
         model.data, model.graph, model.inputs, {s.output for s in model.layer_steps}
     )
-    elfs = elfs or build_model(model.name, model.sources, board, variants)
+    if elfs is None:
+        extra = cmsis_nn.make_variables() if cmsis_nn else ()
+        elfs = build_model(model.name, model.sources, board, variants, extra)
     rows = [LayerResult(s.name, s.op.opcode, s.shape_text, s.macs) for s in model.steps]
     result = BenchResult(model.name, board.name, board.clock_hz, list(variants), rows)
     for variant in variants:
@@ -129,6 +135,4 @@ def bench_model(
 
 
 def _never_finished(model: PreparedModel, variant: str, step: Step) -> Exception:
-    from cmsim.bench.runner import BenchError
-
     return BenchError(f"{model.name} ({variant}) never finished operator {step.name}")

@@ -95,6 +95,8 @@ def render_rich(result: BenchResult, console: Console) -> None:
         table.add_section()
         table.add_row(*total, style="bold")
     print_whole(table, console)
+    for note in result.notes:
+        console.print(note, soft_wrap=True)
     if result.footprints:
         _render_builds(result, console)
     verdict = "every layer matched the golden model" if result.all_matched else "MISMATCH"

@@ -53,6 +53,7 @@ class BenchResult:
     totals: dict[str, int] = field(default_factory=dict)  # cycles of one whole inference
     footprints: dict[str, Footprint] = field(default_factory=dict)
     host_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # shown under the table
 
     @property
     def all_matched(self) -> bool:
@@ -98,4 +99,5 @@ class BenchResult:
             totals=dict(data.get("totals", {})),
             footprints=footprints,
             host_seconds=data.get("host_seconds", 0.0),
+            notes=list(data.get("notes", [])),
         )

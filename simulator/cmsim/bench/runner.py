@@ -166,14 +166,25 @@ def _scratch_bytes(output: str) -> int:
     return 0
 
 
+# Layers whose ReLU the CMSIS-NN build fuses into their clamp (cifar10.c, CMSIM_FUSE_RELU):
+# ReLU layer -> the layer before it.
+FUSED_RELUS = {
+    layer.name: cifar10.NETWORK[i - 1].name
+    for i, layer in enumerate(cifar10.NETWORK)
+    if layer.kind == "relu"
+}
+
+
 def run_bench(
     board: Board,
     variants: tuple[str, ...] = VARIANTS,
     progress: Callable[[str, str], None] | None = None,
+    cmsis_nn_elf: Path | None = None,
 ) -> BenchResult:
     """The default workload: every variant of the CIFAR-10 firmware on `board`.
 
     The firmware embeds the parameters of cifar10.DEFAULT_SEED (generated at build time).
+    The `cmsis-nn` variant runs `cmsis_nn_elf` (cmsim.cmsis_nn), whose ReLUs are fused.
     """
     begin = time.perf_counter()
     build = build_firmware(board)
@@ -182,21 +193,34 @@ def run_bench(
         LayerResult(layer.name, layer.kind, layer.shape_text, layer.macs)
         for layer in cifar10.NETWORK
     ]
+    rows = {layer.name: layer for layer in layers}
     result = BenchResult("cifar10", board.name, board.clock_hz, list(variants), layers)
     for variant in variants:
+        fused = variant == "cmsis-nn"
+        elf = cmsis_nn_elf if fused else build / f"cifar10_{variant}.elf"
+        if elf is None:
+            raise BenchError("the cmsis-nn variant needs a CMSIS-NN checkout (--cmsis-nn PATH)")
         run = run_variant(
-            build / f"cifar10_{variant}.elf",
+            elf,
             board,
             _cifar10_output,
             (lambda name, v=variant: progress(v, name)) if progress else None,
         )
+        fused_into = {p: r for r, p in FUSED_RELUS.items()} if fused else {}
         for layer in layers:
+            if fused and layer.name in FUSED_RELUS:
+                continue
             if layer.name not in run.layer_cycles:
-                raise BenchError(f"cifar10_{variant}.elf never finished layer {layer.name}")
+                raise BenchError(f"{elf.name} never finished layer {layer.name}")
+            want = golden[fused_into.get(layer.name, layer.name)]
             layer.cycles[variant] = run.layer_cycles[layer.name]
-            layer.matched[variant] = bool(
-                np.array_equal(run.layer_outputs[layer.name], golden[layer.name])
-            )
+            layer.matched[variant] = bool(np.array_equal(run.layer_outputs[layer.name], want))
+        for relu, producer in FUSED_RELUS.items() if fused else ():
+            rows[relu].cycles[variant] = 0
+            rows[relu].matched[variant] = rows[producer].matched[variant]
+        if fused:
+            pairs = ", ".join(f"{r} into {p}" for r, p in FUSED_RELUS.items())
+            result.notes.append(f"cmsis-nn: ReLU fused into the layer before ({pairs}): 0 cycles")
         result.totals[variant] = run.total_cycles
         assert run.footprint is not None
         result.footprints[variant] = run.footprint

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -167,13 +168,26 @@ def macs(case: KernelCase) -> int:
     return pixels * s["o"] * k * k * c
 
 
-def bench_kernel(board: Board, case: KernelCase, variants: tuple[str, ...]) -> BenchResult:
-    """Time every variant of one kernel case on `board` (weights in flash, activations in SRAM)."""
+def bench_kernel(
+    board: Board, case: KernelCase, variants: tuple[str, ...], cmsis_nn_harness: Path | None = None
+) -> BenchResult:
+    """Time every variant of one kernel case on `board` (weights in flash, activations in SRAM).
+    The `cmsis-nn` variant runs in `cmsis_nn_harness` (cmsim.cmsis_nn.build)."""
     begin = time.perf_counter()
     harness = Harness(build_firmware(board) / "kernel_harness.elf", board)
+    if "cmsis-nn" in variants:
+        if cmsis_nn_harness is None:
+            raise BenchError("the cmsis-nn variant needs a CMSIS-NN checkout (--cmsis-nn PATH)")
+        if case.kernel == "relu":
+            raise BenchError(
+                "CMSIS-NN has no int8 ReLU with a zero point (TFLM fuses ReLU into the layer "
+                "before it): --kernel relu runs ref, opt and asm"
+            )
+    harnesses = {"cmsis-nn": Harness(cmsis_nn_harness, board)} if cmsis_nn_harness else {}
     row = LayerResult(case.kernel, case.kernel, case.description, macs(case))
     for variant in variants:
-        row.cycles[variant], row.matched[variant] = run_case(harness, case, variant)
+        h = harnesses.get(variant, harness)
+        row.cycles[variant], row.matched[variant] = run_case(h, case, variant)
     result = BenchResult(f"{case.kernel} kernel", board.name, board.clock_hz, list(variants), [row])
     result.totals = dict(row.cycles)
     result.host_seconds = time.perf_counter() - begin

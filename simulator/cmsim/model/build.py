@@ -106,7 +106,8 @@ def build_model(
     done = subprocess.run(
         [
             "make", "-s", "-j2", "model", f"BOARD={board_name}", f"PYTHON={sys.executable}",
-            f"MODEL_DIR={folder}", f"MODEL_VARIANTS={' '.join(variants)}", *extra_make,
+            f"MODEL_DIR={folder}", f"MODEL_VARIANTS={' '.join(map(c_name, variants))}",
+            *extra_make,
         ],
         cwd=FIRMWARE_DIR,
         capture_output=True,
@@ -114,7 +115,12 @@ def build_model(
     )  # fmt: skip
     if done.returncode != 0:
         raise _build_error(name, board, done.stderr)
-    return {v: folder / f"model_{v}.elf" for v in variants}
+    return {v: folder / f"model_{c_name(v)}.elf" for v in variants}
+
+
+def c_name(variant: str) -> str:
+    """A variant's name in C (the suffix of its kernels): cmsis-nn -> cmsis_nn."""
+    return variant.replace("-", "_")
 
 
 def _write_once(folder: Path, files: dict[str, bytes]) -> None:

@@ -123,7 +123,7 @@ def generate(graph: Graph, steps: list[Step], plan: Plan, inputs: dict[int, np.n
         args.append(pointer(step.output, False))
         if step.kernel in _SCRATCH:
             args.append("scratch")
-            scratch.append(f"nn_{step.kernel}_scratch_size(&{name}_params)")
+            scratch.append(f"KERNEL_SCRATCH(nn_{step.kernel})(&{name}_params)")
         function = f"KERNEL(nn_{step.kernel})" if step.variants else f"nn_{step.kernel}"
         calls += [
             f'    cmsim_region_begin("{step.name}");',
@@ -169,6 +169,15 @@ _PROGRAM = """\
 #define PASTE(a, b) PASTE_(a, b)
 #define KERNEL(name) PASTE(name, VARIANT)
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+/* cmsim's kernels share one scratch-size function per kernel; CMSIS-NN has its own. */
+#define IS_CMSIS_NN_cmsis_nn 1
+#define IS_CMSIS_NN_(variant) IS_CMSIS_NN_##variant
+#define IS_CMSIS_NN(variant) IS_CMSIS_NN_(variant)
+#if IS_CMSIS_NN(VARIANT)
+#define KERNEL_SCRATCH(name) PASTE(KERNEL(name), scratch_size)
+#else
+#define KERNEL_SCRATCH(name) PASTE(name, scratch_size)
+#endif
 
 void *memcpy(void *dst, const void *src, size_t n);
 

@@ -23,8 +23,19 @@ class Quant:
     zero_point: tuple[int, ...]
     axis: int = 0
 
+    @classmethod
+    def per_tensor(cls, scale: float, zero_point: int) -> Quant:
+        """One scale and zero point for the whole tensor (activations)."""
+        return cls((float(scale),), (int(zero_point),))
+
+    @classmethod
+    def per_channel(cls, scales, axis: int) -> Quant:
+        """Symmetric per-channel quantization along `axis` (weights, biases): zero points 0."""
+        scales = tuple(float(s) for s in scales)
+        return cls(scales, (0,) * len(scales), axis)
+
     @property
-    def per_channel(self) -> bool:
+    def is_per_channel(self) -> bool:
         return len(self.scale) > 1
 
 

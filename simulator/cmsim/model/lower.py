@@ -149,7 +149,7 @@ def _activation(graph: Graph, index: int, what: str) -> Tensor:
         raise _Refusal(f"{what} '{t.name}' is int16: 16x8 quantization is not supported")
     if t.dtype != "int8":
         raise _Refusal(f"{what} '{t.name}' is {t.dtype}; int8 is supported")
-    if t.quant is None or t.quant.per_channel:
+    if t.quant is None or t.quant.is_per_channel:
         raise _Refusal(f"{what} '{t.name}' needs one scale and zero point (per-tensor)")
     if not -128 <= t.zero_point <= 127:
         raise _Refusal(f"{what} '{t.name}' has zero point {t.zero_point} outside int8")
@@ -169,7 +169,7 @@ def _weights(graph: Graph, index: int, rank: int, axis: int, channels: int) -> T
         raise _Refusal(f"weights '{t.name}' are not quantized")
     if any(z != 0 for z in t.quant.zero_point):
         raise _Refusal(f"weights '{t.name}' have a non-zero zero point (int8 needs symmetric)")
-    if t.quant.per_channel and (len(t.quant.scale) != channels or t.quant.axis != axis):
+    if t.quant.is_per_channel and (len(t.quant.scale) != channels or t.quant.axis != axis):
         raise _Refusal(f"weights '{t.name}' are per-channel along an unexpected axis")
     return t
 
@@ -295,7 +295,7 @@ def _fully_connected(graph: Graph, op: Operator) -> Step:
     if x.size % in_features or y.size != (x.size // in_features) * out_features:
         raise _Refusal(f"input {list(x.shape)} does not fit weights {list(wt.shape)}")
     batches = x.size // in_features
-    if wt.quant.per_channel:
+    if wt.quant.is_per_channel:
         multiplier, shift = quant.conv_multipliers(x.scale, wt.quant.scale, y.scale, out_features)
     else:
         m, s = quant.fc_multiplier(x.scale, wt.scale, y.scale)
@@ -307,7 +307,7 @@ def _fully_connected(graph: Graph, op: Operator) -> Step:
     params = {
         "batches": batches, "in_features": in_features, "out_features": out_features,
         "input_offset": -x.zero_point, "output_offset": y.zero_point,
-        "act_min": act_min, "act_max": act_max,
+        "act_min": act_min, "act_max": act_max, "per_channel": int(wt.quant.is_per_channel),
     }  # fmt: skip
     constants = {
         "weights": np.ascontiguousarray(wt.data, dtype=np.int8),

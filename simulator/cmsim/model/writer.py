@@ -43,6 +43,7 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
 from cmsim.errors import ModelError
+from cmsim.model.graph import Quant
 
 BuiltinOperator = schema.BuiltinOperator
 BuiltinOptions = schema.BuiltinOptions
@@ -71,28 +72,7 @@ BIAS_SCALE_RTOL = 1e-6
 # ---------------------------------------------------------------------------------- tensors
 
 
-@dataclass(frozen=True)
-class Quantization:
-    """Affine quantization: real = scale * (q - zero_point), per tensor or per `axis` channel."""
-
-    scale: tuple[float, ...]
-    zero_point: tuple[int, ...]
-    axis: int = 0
-
-    @classmethod
-    def per_tensor(cls, scale: float, zero_point: int) -> Quantization:
-        """One scale and zero point for the whole tensor (activations)."""
-        return cls((float(scale),), (int(zero_point),))
-
-    @classmethod
-    def per_channel(cls, scales, axis: int) -> Quantization:
-        """Symmetric per-channel quantization along `axis` (weights, biases): zero points 0."""
-        scales = tuple(float(s) for s in scales)
-        return cls(scales, (0,) * len(scales), axis)
-
-    @property
-    def is_per_channel(self) -> bool:
-        return len(self.scale) > 1
+Quantization = Quant  # the reader's record (cmsim.model.graph), with its constructors
 
 
 @dataclass(frozen=True, eq=False)
