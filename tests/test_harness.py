@@ -207,3 +207,30 @@ def test_stm32f4_board_weights_in_flash() -> None:
                 weights_region=region,
             )
             np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("path", ["fast", "reference"])
+def test_reset_memory_makes_a_call_as_cold_as_a_fresh_harness(path: str) -> None:
+    """stm32f4's ART caches and prefetch remember earlier calls (spec §9.3): a call after others
+    costs a few cycles less than the same call in a fresh harness. After reset_memory() it costs
+    exactly what it costs as a fresh harness's first call, on both engine paths."""
+    from conftest import build_firmware
+
+    elf = build_firmware("stm32f4") / "kernel_harness.elf"
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, 300).astype(np.int8)
+    w = rng.integers(-127, 128, (6, 300)).astype(np.int8)
+    bias = rng.integers(-1000, 1000, 6).astype(np.int32)
+    q = K.ConvQuant(np.full(6, 1 << 30, np.int32), np.full(6, -9, np.int32), 3, -2)
+
+    def cycles(h: Harness, variant: str) -> int:
+        h.free()
+        return K.fully_connected(h, variant, x, w, bias, q, weights_region="flash")[1].cycles
+
+    fresh = {v: cycles(Harness(elf, "stm32f4", path=path), v) for v in ("ref", "asm")}
+    h = Harness(elf, "stm32f4", path=path)
+    cycles(h, "ref"), cycles(h, "asm")
+    assert cycles(h, "ref") < fresh["ref"]  # the caches still hold the first call's lines
+    for variant in ("asm", "ref", "ref"):
+        h.reset_memory()
+        assert cycles(h, variant) == fresh[variant]

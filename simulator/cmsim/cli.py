@@ -54,6 +54,7 @@ from cmsim.profile import (
     Profiler,
     find_function,
 )
+from cmsim.sweep import command as sweep_command
 from cmsim.timing.cortex_m4 import BASE, DIVIDE, FAILED
 from cmsim.trace import (
     profile_summary,
@@ -213,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_SPEEDUP_TOLERANCE,
         help="allowed relative drop of a speedup ratio (default %(default)s = 1%%)",
     )
+    sweep_command.add_arguments(commands.add_parser("sweep", help=sweep_command.HELP))
     return parser
 
 
@@ -291,6 +293,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "check": _check,
         "model": _model_command,
         "run": _run,
+        "sweep": sweep_command.run,
     }
     return commands[args.command](args)
 

@@ -638,6 +638,20 @@ class Engine:
             a += ins.size
         return instrs
 
+    def reset_memory(self) -> None:
+        """Empty the flash caches and forget the fetched and prefetched lines, as after a reset
+        (spec §9.3), between two runs: the next run's memory timing no longer depends on what
+        ran before it. Cycle and instruction counts go on."""
+        if self._native is not None:
+            self._native.settle(None)  # C hands its caches and fetch state to Python first
+        memory = self.memory
+        for cache in memory.caches:
+            cache.lines = ()
+        memory.cur_line = memory.pf_line = None
+        memory.pf_ready = 0
+        if self._native is not None:
+            self._native.resume_from_pipeline()  # and takes the emptied ones back
+
     # -- run ---------------------------------------------------------------------------------
     def run(self, entry: int | None = None) -> RunResult:
         """Reset and run the firmware to its exit (from `entry` instead of the reset vector

@@ -102,12 +102,14 @@ class Harness:
         elf: str | Path,
         board: str | Board = "m4-ideal",
         call_limit: int = DEFAULT_CALL_LIMIT,
+        path: str = "fast",
     ):
-        """Load `elf` on `board`; `call_limit` caps the instructions of any one call."""
+        """Load `elf` on `board`; `call_limit` caps the instructions of any one call; `path`
+        is the engine path ("fast" or "reference")."""
         self.image = load_image(elf)
         self.board = load_board(board) if isinstance(board, str) else board
         self.machine = Machine(self.image, self.board)
-        self.engine = Engine(self.machine)
+        self.engine = Engine(self.machine, path=path)
         self.call_limit = call_limit
         self.uc = self.machine.uc
         self._return = self.image.symbol(RETURN_SYMBOL) & ~1
@@ -173,6 +175,12 @@ class Harness:
         """Release every buffer (SRAM and flash) for the next case."""
         self._sram.next = self._sram.start
         self._flash.next = self._flash.start
+
+    def reset_memory(self) -> None:
+        """Start the next call from a cold memory system (empty flash caches, no prefetched
+        line), as the first call of a fresh harness does: its cycles then do not depend on
+        the calls before it."""
+        self.engine.reset_memory()
 
     @property
     def sram_free(self) -> int:

@@ -87,9 +87,12 @@ def bench_model(
     variants: tuple[str, ...],
     progress: Callable[[str, str], None] | None = None,
     cmsis_nn: cmsis_nn_build.Build | None = None,
+    elfs: dict[str, Path] | None = None,
 ) -> BenchResult:
     """Build and run every variant; one row per operator, checked against TFLite. The
-    `cmsis-nn` variant links the CMSIS-NN build `cmsis_nn` (cmsim.cmsis_nn.build)."""
+    `cmsis-nn` variant links the CMSIS-NN build `cmsis_nn` (cmsim.cmsis_nn.build); `elfs` are
+    the variants' ELFs when already built (cmsim sweep builds them once and runs them in other
+    processes)."""
     begin = time.perf_counter()
     if cmsis_nn_build.VARIANT in variants and cmsis_nn is None:
         raise BenchError("the cmsis-nn variant needs a CMSIS-NN checkout (--cmsis-nn PATH)")
@@ -97,8 +100,9 @@ def bench_model(
     golden = reference_tensors(
         model.data, model.graph, model.inputs, {s.output for s in model.layer_steps}
     )
-    extra = cmsis_nn.make_variables() if cmsis_nn else ()
-    elfs = build_model(model.name, model.sources, board, variants, extra)
+    if elfs is None:
+        extra = cmsis_nn.make_variables() if cmsis_nn else ()
+        elfs = build_model(model.name, model.sources, board, variants, extra)
     rows = [LayerResult(s.name, s.op.opcode, s.shape_text, s.macs) for s in model.steps]
     result = BenchResult(model.name, board.name, board.clock_hz, list(variants), rows)
     for variant in variants:
