@@ -15,13 +15,13 @@ import zlib
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cmsim.errors import CmsimError, ModelError
 from cmsim.model import calibrate
 from cmsim.model import writer as W
+from cmsim.model.reference import reference_interpreter
 from cmsim.model.writer import Quantization as Q
 from cmsim.model.writer import Tensor
 
@@ -33,14 +33,7 @@ FAST = settings(
 )
 
 
-def interpreter(model: bytes) -> Interpreter:
-    it = Interpreter(
-        model_content=model,
-        experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
-        experimental_preserve_all_tensors=True,
-    )
-    it.allocate_tensors()
-    return it
+interpreter = reference_interpreter
 
 
 def run(model: bytes, *inputs: np.ndarray) -> np.ndarray:

@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from cmsim.errors import CmsimError, ModelError
 from cmsim.model import workloads as WL
+from cmsim.model.reference import reference_interpreter
 
 NAMES = ("ic", "kws", "vww", "ad")
 OPS = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
@@ -135,14 +135,7 @@ def read_back(model: bytes) -> tuple[schema.ModelT, schema.SubGraphT, list[str]]
     return m, sub, kinds
 
 
-def interpreter(model: bytes) -> Interpreter:
-    it = Interpreter(
-        model_content=model,
-        experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
-        experimental_preserve_all_tensors=True,
-    )
-    it.allocate_tensors()
-    return it
+interpreter = reference_interpreter
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -62,20 +62,27 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def reference_interpreter(model: bytes):
+    """LiteRT's interpreter on `model` with the reference kernels and every tensor kept,
+    tensors allocated (RuntimeError or ValueError when TFLite rejects the model)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(
+        model_content=model,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+        experimental_preserve_all_tensors=True,
+    )
+    interpreter.allocate_tensors()
+    return interpreter
+
+
 def reference_tensors(
     model: bytes, graph: Graph, inputs: dict[int, np.ndarray], tensors: set[int]
 ) -> dict[int, np.ndarray]:
     """Run the model in TFLite with its reference kernels; the values of `tensors`."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
     try:
         with _quiet_stderr():
-            interpreter = Interpreter(
-                model_content=model,
-                experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
-                experimental_preserve_all_tensors=True,
-            )
-            interpreter.allocate_tensors()
+            interpreter = reference_interpreter(model)
             for index, data in inputs.items():
                 interpreter.set_tensor(index, data.reshape(graph.tensor(index).shape))
             interpreter.invoke()
