@@ -205,7 +205,7 @@ class Engine:
         self._max_wait = max((max(r.read_ws, r.write_ws, r.fetch_ws) for r in regions), default=0)
         machine.clock = self
         if path == "fast" and native is not False:
-            self._dynamic = self._find_dynamic_addresses()
+            self._dynamic: dict[int, int] = {}  # dynamic address -> IT condition (0: none)
             self._native = NativePath.create(self)
             if native and self._native is None:
                 raise CmsimError("the C fast path needs a C compiler (cc)")
@@ -597,33 +597,23 @@ class Engine:
                 fn(*event, count)
 
     # -- fast path: translation time ----------------------------------------------------
-    def _find_dynamic_addresses(self) -> dict[int, int]:
-        """Linear sweep of the image's code at its run addresses: addresses of dynamic
-        instructions (translation time for the whole program, so the narrow code hooks exist
-        before the first block runs). Reads the ELF's bytes, not the machine's memory, because
-        code that the start-up copies to SRAM is not there yet."""
-        segments = [s for s in self.machine.image.segments if s.executable and s.data]
-
-        def read(address: int, length: int) -> bytes:
-            for seg in segments:
-                offset = address - seg.virtual_address
-                if 0 <= offset < len(seg.data):
-                    return seg.data[offset : offset + length].ljust(length, b"\0")
-            raise CmsimError(f"no code at 0x{address:08x}")
-
-        decode = self._sweep_decode = Decoder(read)
-        found: dict[int, int] = {}
-        for seg in segments:
-            address, end, conds = seg.virtual_address, seg.virtual_address + len(seg.data), []
-            while address + 2 <= end:
-                ins = decode(address)
-                cond = conds.pop(0) if conds else 0
-                if ins.klass in DYNAMIC_CLASSES or cond or ins.sets_mask:
-                    found[address] = cond
-                if ins.klass == D.IT:
-                    conds = list(ins.it_conds)
-                address += ins.size
-        return found
+    def _register_dynamic(self, instrs: list[Instr]) -> list[tuple[int, int]]:
+        """Translation time of one block: the dynamic instructions among `instrs` (and those
+        an IT in it covers, with their condition) that are not known yet, as (address,
+        condition). Decoded from the memory as it is when the block first runs, so code the
+        firmware copies or writes at run time gets the same treatment as the ELF's."""
+        found = self._dynamic
+        new: list[tuple[int, int]] = []
+        for ins in instrs:
+            if ins.address not in found and (ins.klass in DYNAMIC_CLASSES or ins.sets_mask):
+                found[ins.address] = 0
+                new.append((ins.address, 0))
+            if ins.klass == D.IT:
+                for address, cond in self._covered(ins):
+                    if found.get(address) != cond:
+                        found[address] = cond
+                        new.append((address, cond))
+        return new
 
     def _instrs(self, address: int, size: int) -> list[Instr]:
         instrs = []
@@ -712,9 +702,7 @@ class NativePath:
         if lib is None:
             return None
         self = cls(engine, lib)
-        dynamic = engine._dynamic
-        size_log2 = max(10, (2 * len(dynamic) + 1).bit_length())
-        if lib.fp_init(size_log2, engine.max_instructions) != 0:
+        if lib.fp_init(10, engine.max_instructions) != 0:
             return None
         board = engine.machine.board
         for index, region in enumerate(board.regions):
@@ -731,13 +719,16 @@ class NativePath:
             if lib.fp_add_cache(cache.capacity) != cache.ident:
                 return None
         self._data_caches = {c.ident for c in engine.memory._dcache.values()}
-        for address, cond in dynamic.items():
-            self._add_info(address, cond)
-        # Every instruction of the image's code (exception points can be anywhere), in few wide
-        # ranges: Unicorn scans its code-hook list on every hooked instruction, while a miss in
-        # the C table costs a few nanoseconds.
-        code = [s for s in engine.machine.image.segments if s.executable and s.data]
-        ranges = [(s.virtual_address, s.virtual_address + len(s.data) - 1) for s in code]
+        # Every instruction of every executable region (exception points can be anywhere, and
+        # code may be copied to RAM at run time), in few wide ranges: Unicorn scans its
+        # code-hook list on every hooked instruction, while a miss in the C table costs a few
+        # nanoseconds. The table fills at translation time (`_translate`).
+        ranges = [
+            (start, min(start + region.size, 1 << 32) - 1)
+            for region in board.regions
+            if region.exec and region.kind not in ("periph", "ppb")
+            for start in (region.base, *region.aliases)
+        ]
         flat = (ctypes.c_uint64 * (2 * len(ranges)))(*[x for r in ranges for x in r])
         self.install_callbacks()
         if lib.fp_attach(engine.uc._uch, flat, len(ranges)) != 0:
@@ -761,7 +752,7 @@ class NativePath:
         )
 
     def _add_info(self, address: int, cond: int) -> None:
-        ins = self.engine._sweep_decode(address)
+        ins = self.engine.decode(address)
         mem = ins.mem if ins.memory else None
         kind = 1 if mem is not None else (2 if ins.klass == D.DIV else 0)
         if ins.sets_mask:
@@ -794,6 +785,8 @@ class NativePath:
         the instruction pending before it."""
         try:
             instrs = self.engine._instrs(address, size)
+            for dynamic, cond in self.engine._register_dynamic(instrs):
+                self._add_info(dynamic, cond)
             wait = self.engine._max_wait
             bound = PENDING_BOUND * (wait + 1)
             prefix = self._prefix_bounds[(address, size)] = {}
