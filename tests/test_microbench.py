@@ -115,6 +115,29 @@ RULES = [
     ("WB-DEVICE", "M4-LS-WB", 3, "store to the PPB (device, unbuffered): no STLD; 1 + 2"),
     ("UNAL-STORE", "M4-LS-UNAL", 3, "str to an odd address: 1 + 2"),
     ("SYSTICK", "M4-SYST-1", 8, "SysTick CVR read around 8 ALU ops counts down by the model's 8"),
+    # Issue 13, silicon checks on an STM32F407 (published CYCCNT measurements of hand-written
+    # assembly; spec M4-LS-PIPE and M4-BR-NT "Silicon check" notes).
+    (
+        "PIPE-SPWB",
+        "M4-LS-PIPE",
+        3,
+        "ldr r8, [sp], #4; ldr r6, [r12]: SP written back, not loaded: pipelines, 1 + 2 "
+        "(F407: the pair costs 3)",
+    ),
+    (
+        "BR-NT-POP-W",
+        "M4-BR-NT",
+        13,
+        "bl 2 + push 3 + cmp 1 + bne not taken 1 (16-bit POP {pc} next: no bubble) + pop 2 + 4; "
+        "the 32-bit add.w after the POP is never fetched for execution",
+    ),
+    (
+        "BR-NT-POP-N",
+        "M4-BR-NT",
+        13,
+        "as BR-NT-POP-W with a 16-bit instruction after the POP: the same cost whatever the "
+        "link order puts there (F407: the bubble followed the next function's first instruction)",
+    ),
 ]
 
 # (benchmark ID, rules, expected cycles per iteration)

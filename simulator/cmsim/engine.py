@@ -44,6 +44,7 @@ from cmsim.memory import MemoryModel
 from cmsim.timing.cortex_m4 import (
     EXCEPTION_ENTRY,
     Pipeline,
+    always_writes_pc,
     base_cost,
     exception_return_cycles,
     max_cycles,
@@ -411,7 +412,10 @@ class Engine:
         if found is None:
             a = ins.address + ins.size
             first = thumb_width(bytes(self.uc.mem_read(a, 2)))
-            second = thumb_width(bytes(self.uc.mem_read(a + first, 2)))
+            if always_writes_pc(self.decode(a)):
+                second = first  # nothing after a branch is fetched for execution next
+            else:
+                second = thumb_width(bytes(self.uc.mem_read(a + first, 2)))
             found = self._next_size_cache[ins.address] = (first, second)
         return found
 

@@ -170,8 +170,18 @@ def target_misaligned(target: Instr) -> int:
 
 
 def not_taken_bubble(next_sizes: tuple[int, int]) -> int:
-    """M4-BR-NT: a not-taken B<cond> costs 1 more unless the next two instructions are 16-bit."""
+    """M4-BR-NT: a not-taken B<cond> costs 1 more unless the next two instructions fetched for
+    execution are 16-bit. When the fall-through instruction always writes PC, nothing after it
+    is executed next: the engine gives its own width twice (issue 13, silicon check)."""
     return 0 if next_sizes == (2, 2) else 1
+
+
+def always_writes_pc(ins: Instr) -> bool:
+    """An instruction that branches whenever it executes (what follows it in memory is not the
+    next instruction): B, BL, BX/BLX, LDR PC, POP/LDM {PC}, TBB/TBH; not B<cond>, CBZ/CBNZ."""
+    if ins.klass == D.B:
+        return ins.cond == D.COND_AL
+    return ins.klass in (D.BL, D.BX, D.LDR_PC, D.POP_PC, D.TB)
 
 
 def writes_lr(ins: Instr) -> bool:
@@ -207,7 +217,17 @@ def pipelines(i: Instr, i_block: str, j: Instr, j_block: str) -> bool:
         return False
     if i_block != j_block:  # condition 2 (M4-MEM-BLOCK)
         return False
-    return SP not in i.writes  # condition 3: i does not load SP (PC Rt is LDR_PC, not here)
+    # condition 3: i does not *load* SP (PC Rt is LDR_PC, not here). A writeback of SP as the
+    # base does not count: `ldr r8, [sp], #4; ldr r0, [ip]` pairs to 3 on an STM32F407
+    # (issue 13, spec M4-LS-PIPE silicon check).
+    return SP not in loaded_registers(i)
+
+
+def loaded_registers(ins: Instr) -> frozenset[int]:
+    """The registers a load writes with data from memory (its writeback base excluded)."""
+    if ins.writeback and ins.mem is not None:
+        return ins.writes - {ins.mem.base}
+    return ins.writes
 
 
 def agu_stall(i: Instr, j: Instr) -> int:
