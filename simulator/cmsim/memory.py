@@ -14,6 +14,7 @@ from cmsim.board import Board, Region
 
 PAGE_SHIFT = 12  # board regions are 4 KiB aligned (board.py checks it)
 PPB_BLOCK = "ppb"
+FETCH_AHEAD_WORDS = 2  # words the fetch unit runs ahead of the issuing instruction (below)
 
 
 @dataclass(frozen=True)
@@ -87,11 +88,14 @@ class MemoryModel:
                 if lines > 0:
                     table[region.name] = LruLines(lines, len(self.caches))
                     self.caches.append(table[region.name])
-        # Instruction-side state of M4-MEM-FETCH: current line, prefetched line and its ready time.
+        # Instruction-side state of M4-MEM-FETCH: current line, prefetched line and its ready time,
+        # and when the core's fetch unit asked for the next line's first word (None: not yet).
         self.cur_line: int | None = None
         self.pf_line: int | None = None
         self.pf_ready = 0
+        self.next_request: int | None = None
         self.has_slow_fetch = any(r.fetch_ws > 0 for r in board.regions)
+        self._max_fetch_ws = max((r.fetch_ws for r in board.regions), default=0)
 
     def place(self, address: int) -> Place:
         """Region and block of an address (cached per 4 KiB page)."""
@@ -145,14 +149,21 @@ class MemoryModel:
     # keeps the caches itself) ------------------------------------------------------------
     def fetch_snapshot(self, now: int) -> tuple:
         """The instruction-side state without the caches (fetch line, prefetched line, time to
-        its arrival relative to `now`)."""
-        ready = max(0, self.pf_ready - now) if self.pf_line is not None else 0
-        return (self.cur_line, self.pf_line, ready)
+        its arrival and to the next line's request relative to `now`). Times before `now`
+        are clamped: M4-MEM-FETCH only compares them with later issue cycles."""
+        # A read that started W + 1 or more cycles before `now` is as good as any earlier one.
+        horizon = -self._max_fetch_ws - 1
+        ready = max(horizon, self.pf_ready - now) if self.pf_line is not None else 0
+        request = self.next_request
+        if request is not None:
+            request = max(request - now, horizon)
+        return (self.cur_line, self.pf_line, ready, request)
 
     def restore_fetch(self, snapshot: tuple, now: int) -> None:
         """Return to a `fetch_snapshot` state (the caches are left alone)."""
-        self.cur_line, self.pf_line, ready = snapshot
+        self.cur_line, self.pf_line, ready, request = snapshot
         self.pf_ready = now + ready
+        self.next_request = None if request is None else now + request
 
     def data_line(self, address: int) -> int | None:
         """The first cache line a data access at `address` touches (None outside D-caches)."""
@@ -175,23 +186,45 @@ class MemoryModel:
         if region is None or region.fetch_ws == 0:
             self.cur_line = None  # leaving flash: coming back needs the line again
             self.pf_line = None
+            self.next_request = None
             return 0
         line_bytes = region.line_bytes
-        line = self._canonical(place, address + size - 1) // line_bytes
+        end = self._canonical(place, address + size - 1)
+        line = end // line_bytes
         if line == self.cur_line:
+            self._note_request(end, line_bytes, t)
             return 0
         wait = region.fetch_ws
         icache = self._icache.get(region.name)
+        ready = t  # when the flash has delivered this line (and can read another)
         if icache is not None and line in icache:
             stall = 0
         elif region.prefetch and self.pf_line == line:
             stall = max(0, self.pf_ready - t)
+            ready = self.pf_ready
         else:
             stall = wait  # demand read of the line
+            ready = t + stall
         t += stall
+        # When the fetch unit took this line: its request, recorded while the previous line
+        # ran, when it follows in sequence; at its first instruction after a branch.
+        sequential = self.cur_line is not None and line == self.cur_line + 1
+        taken = self.next_request if sequential and self.next_request is not None else t
         self.cur_line = line
+        self.next_request = None
         if icache is not None:
             icache.touch(line)
         if region.prefetch and not (icache is not None and line + 1 in icache):
-            self.pf_line, self.pf_ready = line + 1, t + wait + 1
+            # M4-MEM-FETCH (issue 13): the next line's read starts once the fetch unit has
+            # taken this line out of the prefetch buffer and the flash has delivered it.
+            self.pf_line, self.pf_ready = line + 1, max(ready, taken) + wait + 1
+        self._note_request(end, line_bytes, t)
         return stall
+
+    def _note_request(self, end: int, line_bytes: int, t: int) -> None:
+        """The core's fetch queue runs FETCH_AHEAD_WORDS words ahead of the instruction issuing
+        at t (spec §1.1): once that reaches the next line, the fetch unit asks for it."""
+        if self.next_request is None:
+            next_base = (self.cur_line + 1) * line_bytes
+            if end + 1 + 4 * FETCH_AHEAD_WORDS > next_base:
+                self.next_request = t
