@@ -1,0 +1,248 @@
+"""CMEmu's hardware dumps (TI CC2652, Cortex-M4F): read them and replay each configuration.
+
+A test is a pair NAME.asm (YAML header + template, for the reader) and NAME.tzst: a zstd tar of
+N.flash (the raw flash image as programmed, base 0) and N.dump (MessagePack: entry and exit
+addresses, symbols, the configuration, and `mem_dump`, the arrays read back from the chip).
+A configuration runs from `emulator_main` (SP from flash word 0) until the PC reaches
+`emulator_exit`, as the chip did under its debugger (DEMCR.TRCENA set), on the board that
+describes the chip; then every dumped array is read from the simulated memory and compared
+byte for byte.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cmsim.errors import CmsimError
+
+FLASH_BASE = 0x00000000
+
+
+@dataclass(frozen=True)
+class Dumped:
+    """One array read back from the chip."""
+
+    name: str
+    address: int
+    content: bytes
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One configuration of one test: what to run and what the chip measured."""
+
+    test: str  # path of the test relative to the corpus folder, without suffix
+    index: int
+    flash: bytes
+    main: int
+    exit: int
+    settings: dict
+    symbols: dict[str, int]
+    arrays: tuple[Dumped, ...] = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.test}#{self.index}"
+
+    @property
+    def code(self) -> str:
+        """Where the measured code ran: `sram`, `flash` (or `gpram`)."""
+        return str(self.settings.get("code", "?"))
+
+    @property
+    def line_buffer(self) -> bool:
+        """The VIMS line buffer was on (`lbEn`, default on)."""
+        return bool(self.settings.get("lbEn", True))
+
+
+def find_tests(folder: Path) -> list[Path]:
+    """Every NAME.tzst below `folder`, sorted."""
+    if not folder.is_dir():
+        raise CmsimError(f"not a folder: {folder}")
+    tests = sorted(folder.rglob("*.tzst"))
+    if not tests:
+        raise CmsimError(f"no CMEmu dumps (*.tzst) in {folder}")
+    return tests
+
+
+def read_test(path: Path, root: Path) -> Iterator[Configuration]:
+    """The configurations of one NAME.tzst, in index order."""
+    import msgpack
+    import zstandard
+
+    try:
+        with path.open("rb") as stream:
+            raw = zstandard.ZstdDecompressor().stream_reader(stream).read()
+        archive = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")
+    except (OSError, tarfile.TarError, zstandard.ZstdError) as exc:
+        raise CmsimError(f"{path}: not a CMEmu dump archive: {exc}") from None
+    members = {Path(m.name).name: m for m in archive.getmembers() if m.isfile()}
+    indices = sorted(int(n[: -len(".dump")]) for n in members if n.endswith(".dump"))
+    test = str(path.relative_to(root).with_suffix(""))
+    for index in indices:
+        flash_member = members.get(f"{index}.flash")
+        if flash_member is None:
+            raise CmsimError(f"{path}: configuration {index} has no flash image")
+        dump = msgpack.unpackb(
+            archive.extractfile(members[f"{index}.dump"]).read(),
+            raw=False,
+            strict_map_key=False,
+        )
+        flash = archive.extractfile(flash_member).read()
+        yield _configuration(test, index, flash, dump, path)
+
+
+def _configuration(test: str, index: int, flash: bytes, dump: dict, path: Path) -> Configuration:
+    try:
+        settings = ast.literal_eval(dump["configuration_name"])
+        arrays = tuple(
+            Dumped(str(e["symbol_name"]), int(e["addr"]), bytes(e["content"]))
+            for e in dump["mem_dump"]
+        )
+        return Configuration(
+            test=test,
+            index=index,
+            flash=flash,
+            main=int(dump["emulator_main_addr"]),
+            exit=int(dump["emulator_exit_addr"]),
+            settings=settings if isinstance(settings, dict) else {},
+            symbols={str(k): int(v) for k, v in dump.get("symbols", {}).items()},
+            arrays=arrays,
+        )
+    except (KeyError, TypeError, ValueError, SyntaxError) as exc:
+        raise CmsimError(f"{path}: malformed dump {index}: {exc}") from None
+
+
+# -- replaying a configuration -----------------------------------------------------------------
+
+CYCLE_ARRAYS = frozenset({"times", "cyccnt", "cyccnts", "counter", "counters", "cycles"})
+COUNTER_ARRAYS = frozenset(
+    {
+        "cpicnt",
+        "cpicnts",
+        "lsucnt",
+        "lsucnts",
+        "foldcnt",
+        "foldcnts",
+        "exccnt",
+        "exccnts",
+        "sleepcnt",
+        "sleepcnts",
+    }
+)
+DEFAULT_MAX_INSTRUCTIONS = 50_000_000
+
+
+def array_kind(name: str) -> str:
+    """`cycles` (CYCCNT deltas), `counters` (DWT profiling counters) or `values` (functional)."""
+    if name in CYCLE_ARRAYS:
+        return "cycles"
+    if name in COUNTER_ARRAYS:
+        return "counters"
+    return "values"
+
+
+@dataclass(frozen=True)
+class ArrayResult:
+    """One dumped array compared with the simulated memory after the run."""
+
+    name: str
+    kind: str
+    words: int  # 32-bit words compared (bytes / 4, rounded up)
+    differing: int  # words that differ
+    first: tuple[int, int, int] | None  # (word index, chip value, cmsim value) of the first
+
+    @property
+    def matched(self) -> bool:
+        return self.differing == 0
+
+
+@dataclass(frozen=True)
+class ConfigResult:
+    """What one configuration gave."""
+
+    name: str
+    family: str
+    code: str
+    line_buffer: bool
+    arrays: tuple[ArrayResult, ...]
+    error: str | None = None
+
+    def matched(self, kind: str) -> bool | None:
+        """All arrays of a kind byte-exact (None when the configuration has none)."""
+        chosen = [a for a in self.arrays if a.kind == kind]
+        if self.error is not None:
+            return False if chosen else None
+        return all(a.matched for a in chosen) if chosen else None
+
+
+def family(test: str) -> str:
+    """The test family: its folder in the corpus (e.g. `instructions/memory`)."""
+    parent = str(Path(test).parent)
+    return parent if parent != "." else "(top)"
+
+
+def image_of(config: Configuration):
+    """The flash image as an executable segment at 0, with the dump's symbols."""
+    from cmsim.image import Image, Segment
+
+    segment = Segment(
+        ".flash", FLASH_BASE, FLASH_BASE, config.flash, len(config.flash), True, False
+    )
+    return Image(Path(config.name), config.main | 1, [segment], dict(config.symbols), [])
+
+
+def run_configuration(
+    config: Configuration,
+    board,
+    path: str = "fast",
+    max_instructions: int = DEFAULT_MAX_INSTRUCTIONS,
+) -> ConfigResult:
+    """Replay one configuration on `board` and compare every dumped array."""
+    from unicorn import UC_HOOK_CODE
+
+    from cmsim.engine import Engine
+    from cmsim.machine import Machine, Stop
+    from cmsim.peripherals import DEMCR, DEMCR_TRCENA
+
+    machine = Machine(image_of(config), board, stdout=io.BytesIO(), stderr=io.BytesIO())
+    engine = Engine(machine, path=path, max_instructions=max_instructions)
+    # The debugger that loaded the test enabled the trace unit (DWT counters count).
+    machine.peripherals.registers[DEMCR] = DEMCR_TRCENA
+
+    def at_exit(_uc, _address, _size, _data) -> None:
+        machine.stop(Stop(exit_code=0))
+
+    machine.uc.hook_add(UC_HOOK_CODE, at_exit, begin=config.exit, end=config.exit)
+    error = None
+    try:
+        engine.run(entry=config.main | 1)
+    except CmsimError as exc:
+        error = str(exc)
+    arrays = tuple(_compare(machine, dumped) for dumped in config.arrays)
+    return ConfigResult(
+        config.name, family(config.test), config.code, config.line_buffer, arrays, error
+    )
+
+
+def _compare(machine, dumped: Dumped) -> ArrayResult:
+    size = len(dumped.content)
+    try:
+        got = bytes(machine.uc.mem_read(dumped.address, size))
+    except Exception:  # unmapped: every word differs
+        got = b"\0" * size
+    words = (size + 3) // 4
+    differing = 0
+    first = None
+    for k in range(words):
+        a, b = dumped.content[4 * k : 4 * k + 4], got[4 * k : 4 * k + 4]
+        if a != b:
+            differing += 1
+            if first is None:
+                first = (k, int.from_bytes(a, "little"), int.from_bytes(b, "little"))
+    return ArrayResult(dumped.name, array_kind(dumped.name), words, differing, first)
