@@ -246,3 +246,189 @@ def _compare(machine, dumped: Dumped) -> ArrayResult:
             if first is None:
                 first = (k, int.from_bytes(a, "little"), int.from_bytes(b, "little"))
     return ArrayResult(dumped.name, array_kind(dumped.name), words, differing, first)
+
+
+# -- a whole corpus ----------------------------------------------------------------------------
+
+
+def parse_filters(texts: list[str]) -> dict[str, str]:
+    """`key=value` filters on the configuration settings (e.g. code=sram)."""
+    filters = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise CmsimError(f"bad filter {text!r}: use KEY=VALUE, e.g. code=sram")
+        filters[key.strip()] = value.strip()
+    return filters
+
+
+def selected(config: Configuration, filters: dict[str, str]) -> bool:
+    """Does the configuration match every filter (compared as text; lbEn also as true/false)?"""
+    for key, value in filters.items():
+        have = config.settings.get(key)
+        if key == "code":
+            have = config.code
+        if str(have).lower() != value.lower():
+            return False
+    return True
+
+
+def board_for(config: Configuration, board_name: str | None = None):
+    """The board that describes the chip in this configuration: `cc2652`, or `cc2652-nolb` when
+    the test turned the VIMS line buffer off (`lbEn: false`); `board_name` overrides."""
+    from cmsim.board import load_board
+
+    if board_name is not None:
+        return load_board(board_name)
+    return load_board("cc2652" if config.line_buffer else "cc2652-nolb")
+
+
+def validate_folder(
+    folder: Path,
+    filters: dict[str, str] | None = None,
+    board_name: str | None = None,
+    path: str = "fast",
+    progress=None,
+) -> list[ConfigResult]:
+    """Replay every selected configuration under `folder`; `progress(done, total, name)`."""
+    folder = Path(folder)
+    tests = find_tests(folder)
+    results = []
+    boards: dict[str, object] = {}
+    for index, test in enumerate(tests):
+        for config in read_test(test, folder):
+            if not selected(config, filters or {}):
+                continue
+            key = board_name or ("lb" if config.line_buffer else "nolb")
+            if key not in boards:
+                boards[key] = board_for(config, board_name)
+            results.append(run_configuration(config, boards[key], path))
+        if progress is not None:
+            progress(index + 1, len(tests), test.stem)
+    return results
+
+
+@dataclass
+class FamilyRow:
+    """Match counts of one (family, code placement)."""
+
+    family: str
+    code: str
+    configs: int = 0
+    cycles: int = 0  # configurations with every cycle-count array byte-exact
+    with_counters: int = 0
+    counters: int = 0  # of those with profiling-counter arrays, all byte-exact
+    values: int = 0  # functional arrays all byte-exact (or none)
+
+    def rate(self, part: str) -> float | None:
+        total = self.with_counters if part == "counters" else self.configs
+        return None if total == 0 else getattr(self, part) / total
+
+
+def summarize(results: list[ConfigResult]) -> list[FamilyRow]:
+    """One row per (family, placement), plus an `all` row per placement."""
+    rows: dict[tuple[str, str], FamilyRow] = {}
+    for r in results:
+        for fam in (r.family, "all"):
+            row = rows.setdefault((fam, r.code), FamilyRow(fam, r.code))
+            row.configs += 1
+            row.cycles += r.matched("cycles") is not False
+            counters = r.matched("counters")
+            if counters is not None:
+                row.with_counters += 1
+                row.counters += counters
+            row.values += r.matched("values") is not False
+    return sorted(rows.values(), key=lambda row: (row.code, row.family == "all", row.family))
+
+
+def array_differences(results: list[ConfigResult]) -> list[dict]:
+    """Per array name: configurations that dump it, those where it differs, differing words."""
+    table: dict[str, dict] = {}
+    for r in results:
+        for a in r.arrays:
+            entry = table.setdefault(
+                a.name, {"array": a.name, "kind": a.kind, "configs": 0, "differ": 0, "words": 0}
+            )
+            entry["configs"] += 1
+            entry["differ"] += not a.matched
+            entry["words"] += a.differing
+    return sorted(table.values(), key=lambda e: (e["kind"], e["array"]))
+
+
+def report(results: list[ConfigResult]) -> dict:
+    """The JSON report: summary rows, per-array differences, every configuration."""
+    return {
+        "summary": [
+            {
+                **row.__dict__,
+                "cycles_rate": row.rate("cycles"),
+                "counters_rate": row.rate("counters"),
+            }
+            for row in summarize(results)
+        ],
+        "arrays": array_differences(results),
+        "configurations": [
+            {
+                "name": r.name,
+                "family": r.family,
+                "code": r.code,
+                "line_buffer": r.line_buffer,
+                "error": r.error,
+                "arrays": [
+                    {
+                        "name": a.name,
+                        "kind": a.kind,
+                        "words": a.words,
+                        "differing": a.differing,
+                        "first": a.first,
+                    }
+                    for a in r.arrays
+                ],
+            }
+            for r in results
+        ],
+    }
+
+
+def render(results: list[ConfigResult], console, arrays: bool = True) -> None:
+    """Print the match rates per family and placement, then the differences per array."""
+    from rich import box
+    from rich.table import Table
+
+    def pct(row: FamilyRow, part: str) -> str:
+        rate = row.rate(part)
+        if rate is None:
+            return "-"
+        total = row.with_counters if part == "counters" else row.configs
+        return f"{getattr(row, part)}/{total} {100 * rate:5.1f}%"
+
+    table = Table(box=box.SIMPLE_HEAD, title="CMEmu CC2652 dumps: configurations byte-exact")
+    for name in ("code in", "family", "configs", "cycle counts", "DWT counters", "values"):
+        table.add_column(name, justify="left" if name in ("code in", "family") else "right")
+    for row in summarize(results):
+        style = "bold" if row.family == "all" else None
+        table.add_row(
+            row.code,
+            row.family,
+            str(row.configs),
+            pct(row, "cycles"),
+            pct(row, "counters"),
+            pct(row, "values"),
+            style=style,
+        )
+    console.print(table)
+    if arrays:
+        diff = Table(box=box.SIMPLE_HEAD, title="differences per array")
+        for name in ("array", "kind", "configs", "differ", "differing words"):
+            diff.add_column(name, justify="left" if name in ("array", "kind") else "right")
+        for e in array_differences(results):
+            diff.add_row(
+                e["array"], e["kind"], str(e["configs"]), str(e["differ"]), str(e["words"])
+            )
+        console.print(diff)
+    errors = [r for r in results if r.error]
+    if errors:
+        console.print(
+            f"{len(errors)} configurations stopped with an error, e.g. {errors[0].name}: "
+            f"{errors[0].error}"
+        )
