@@ -37,6 +37,11 @@ class Region:
     prefetch: bool = False
     icache_lines: int = 0
     dcache_lines: int = 0
+    # Bus model (issue 13): cycles per 32-bit word of instruction fetch from the region (1: the
+    # core's own rate), and the bus it sits on: a data access to a region on the same named bus
+    # as the code being fetched holds the fetch up (empty: no contention modelled).
+    fetch_word_cycles: int = 1
+    bus: str = ""
 
     @property
     def end(self) -> int:

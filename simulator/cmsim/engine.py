@@ -203,7 +203,10 @@ class Engine:
         self._exception_observers: list[ExceptionObserver] = []
         self.exceptions_taken = 0
         regions = machine.board.regions
-        self._max_wait = max((max(r.read_ws, r.write_ws, r.fetch_ws) for r in regions), default=0)
+        self._max_wait = max(
+            (max(r.read_ws, r.write_ws, r.fetch_ws, r.fetch_word_cycles) for r in regions),
+            default=0,
+        )
         machine.clock = self
         if path == "fast" and native is not False:
             self._dynamic: dict[int, int] = {}  # dynamic address -> IT condition (0: none)

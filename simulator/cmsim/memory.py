@@ -94,8 +94,17 @@ class MemoryModel:
         self.pf_line: int | None = None
         self.pf_ready = 0
         self.next_request: int | None = None
-        self.has_slow_fetch = any(r.fetch_ws > 0 for r in board.regions)
-        self._max_fetch_ws = max((r.fetch_ws for r in board.regions), default=0)
+        self.has_slow_fetch = any(r.fetch_ws > 0 or r.fetch_word_cycles > 1 for r in board.regions)
+        # The word stream of a slow-fetch region (M4-MEM-BUS): the next word the fetch unit
+        # reads, when the last one read arrives, the end of the last instruction issued, the
+        # bus the stream comes over and the cycles data accesses took from it since.
+        self.word_next: int | None = None
+        self.word_ready = 0
+        self.stream_bus = ""
+        self.held = 0
+        self._max_fetch_ws = max(
+            (max(r.fetch_ws, r.fetch_word_cycles) for r in board.regions), default=0
+        )
 
     def place(self, address: int) -> Place:
         """Region and block of an address (cached per 4 KiB page)."""
@@ -157,13 +166,26 @@ class MemoryModel:
         request = self.next_request
         if request is not None:
             request = max(request - now, horizon)
-        return (self.cur_line, self.pf_line, ready, request)
+        words = None
+        if self.word_next is not None:
+            words = (
+                self.word_next,
+                max(self.word_ready - now, horizon),
+                self.stream_bus,
+                self.held,
+            )
+        return (self.cur_line, self.pf_line, ready, request, words)
 
     def restore_fetch(self, snapshot: tuple, now: int) -> None:
         """Return to a `fetch_snapshot` state (the caches are left alone)."""
-        self.cur_line, self.pf_line, ready, request = snapshot
+        self.cur_line, self.pf_line, ready, request, words = snapshot
         self.pf_ready = now + ready
         self.next_request = None if request is None else now + request
+        if words is None:
+            self.word_next = None
+        else:
+            self.word_next, ready, self.stream_bus, self.held = words
+            self.word_ready = now + ready
 
     def data_line(self, address: int) -> int | None:
         """The first cache line a data access at `address` touches (None outside D-caches)."""
@@ -179,10 +201,26 @@ class MemoryModel:
             cache.log = log
 
     # -- instruction side (M4-MEM-FETCH, spec §9.3) ------------------------------------------------
-    def fetch_stall(self, address: int, size: int, t: int) -> int:
-        """Cycles the instruction at `address` waits for its flash line when about to issue at t."""
+    def data_access(self, address: int, beats: int) -> None:
+        """M4-MEM-BUS: a data access of `beats` beats; on the bus the code streams over, it
+        holds the fetch up for as many cycles."""
+        if self.word_next is None:
+            return
+        region = self.place(address).region
+        if region is not None and region.bus and region.bus == self.stream_bus:
+            self.held += beats
+
+    def fetch_stall(self, address: int, size: int, t: int, restart: bool = False) -> int:
+        """Cycles the instruction at `address` waits for its code when about to issue at t;
+        `restart` after a taken branch, an ISB or an exception (the fetch starts afresh)."""
         place = self.place(address)
         region = place.region
+        if region is not None and region.fetch_word_cycles > 1:
+            self.cur_line = None
+            self.pf_line = None
+            self.next_request = None
+            return self._word_stall(region, address, size, t, restart)
+        self.word_next = None
         if region is None or region.fetch_ws == 0:
             self.cur_line = None  # leaving flash: coming back needs the line again
             self.pf_line = None
@@ -228,3 +266,29 @@ class MemoryModel:
             next_base = (self.cur_line + 1) * line_bytes
             if end + 1 + 4 * FETCH_AHEAD_WORDS > next_base:
                 self.next_request = t
+
+    def _word_stall(self, region: Region, address: int, size: int, t: int, restart: bool) -> int:
+        """M4-MEM-BUS, a region that delivers one 32-bit word per F = `fetch_word_cycles`
+        cycles (CC2652 SRAM: F = 2, CMEmu-HW `mul`: n x mul.w cost 2n). The fetch unit reads the
+        words in sequence, one per F cycles, held up by data accesses on the same bus; an
+        instruction issues no earlier than its last word arrives. After a taken branch, an ISB
+        or an exception the stream restarts at the target: its first word arrives F - 1 cycles
+        later than the core's own refill (F = 1) would have it, and each further word F later."""
+        f = region.fetch_word_cycles
+        last = (address + size - 1) & ~3
+        first = address & ~3
+        if (
+            restart
+            or self.word_next is None
+            or first > self.word_next
+            or self.stream_bus != region.bus
+        ):
+            self.word_next = first + 4
+            self.word_ready = t + f - 1
+            self.stream_bus = region.bus
+            self.held = 0
+        while self.word_next <= last:
+            self.word_ready += f + self.held
+            self.held = 0
+            self.word_next += 4
+        return max(0, self.word_ready - t)

@@ -372,6 +372,7 @@ class Pipeline:
             else:
                 step.write_ws = mem.write_wait(address, max(1, ins.nregs))
                 wait, reason = 0, STORE_WAIT  # charged in _settle, if on the critical path
+            mem.data_access(address, read_beats(ins) if k in D.LOAD_CLASS else max(1, ins.nregs))
             unaligned = unaligned_extra(ins, address)  # M4-LS-UNAL
             step.extra += wait + unaligned
             if why is not None:
@@ -389,7 +390,12 @@ class Pipeline:
             if why is not None:
                 _note(why, WIDE_RUN, penalty)
         if mem.has_slow_fetch:
-            stall = mem.fetch_stall(ins.address, ins.size, t)  # M4-MEM-FETCH
+            restart = (
+                prev is None
+                or prev.ins.klass == D.ISB
+                or (prev.ins.address + prev.ins.size != ins.address)
+            )
+            stall = mem.fetch_stall(ins.address, ins.size, t, restart)  # M4-MEM-FETCH, -BUS
             t += stall
             if why is not None:
                 if prev is not None:
