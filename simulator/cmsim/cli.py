@@ -310,7 +310,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from cmsim.validate import cmemu
 
-    console = Console()
+    console = _wide_console()
     filters = cmemu.parse_filters(args.filter)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("CMEmu dumps", total=None)
