@@ -272,21 +272,21 @@ class MemoryModel:
         cycles (CC2652 SRAM: F = 2, CMEmu-HW `mul`: n x mul.w cost 2n). The fetch unit reads the
         words in sequence, one per F cycles, held up by data accesses on the same bus; an
         instruction issues no earlier than its last word arrives. After a taken branch, an ISB
-        or an exception the stream restarts at the target: its first word arrives F - 1 cycles
-        later than the core's own refill (F = 1) would have it, and each further word F later."""
+        or an exception the stream restarts at the target: the refill takes F cycles for the
+        request and F per word the target needs (1, or 2 for a 32-bit target at 2 mod 4), where
+        the core's own rules charge 1 each (M4-BR-1, M4-BR-F1): (F - 1)(words + 1) more
+        (CMEmu-HW `b_seq`: `b.n` from SRAM costs 4, or 6 to an unaligned 32-bit target)."""
         f = region.fetch_word_cycles
         last = (address + size - 1) & ~3
         first = address & ~3
-        if (
-            restart
-            or self.word_next is None
-            or first > self.word_next
-            or self.stream_bus != region.bus
-        ):
-            self.word_next = first + 4
-            self.word_ready = t + f - 1
+        fresh = self.word_next is None or first > self.word_next or self.stream_bus != region.bus
+        if restart or fresh:
+            words = (last - first) // 4 + 1
+            self.word_next = last + 4
+            self.word_ready = t + (f - 1) * (words + 1)
             self.stream_bus = region.bus
             self.held = 0
+            return self.word_ready - t
         while self.word_next <= last:
             self.word_ready += f + self.held
             self.held = 0

@@ -390,11 +390,7 @@ class Pipeline:
             if why is not None:
                 _note(why, WIDE_RUN, penalty)
         if mem.has_slow_fetch:
-            restart = (
-                prev is None
-                or prev.ins.klass == D.ISB
-                or (prev.ins.address + prev.ins.size != ins.address)
-            )
+            restart = prev is None or _flushes(prev, ins)
             stall = mem.fetch_stall(ins.address, ins.size, t, restart)  # M4-MEM-FETCH, -BUS
             t += stall
             if why is not None:
@@ -676,6 +672,15 @@ class Pipeline:
                 parts.append((DIVIDE, i.div) if ins.klass == D.DIV else (BASE, base_cost(ins)))
                 parts.extend(self._extra_parts(i))
         return cost
+
+
+def _flushes(prev: Step, ins: Instr) -> bool:
+    """Did the fetch restart between prev and the next instruction: a taken branch (also one to
+    the next address), an ISB, or any jump in the address stream?"""
+    p = prev.ins
+    if p.address + p.size != ins.address or p.klass == D.ISB:
+        return True
+    return prev.executed and always_writes_pc(p)
 
 
 def _tally(totals: list[int], load_store: bool, parts: list[Part]) -> None:
