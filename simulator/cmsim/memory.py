@@ -95,13 +95,8 @@ class MemoryModel:
         self.pf_ready = 0
         self.next_request: int | None = None
         self.has_slow_fetch = any(r.fetch_ws > 0 or r.fetch_word_cycles > 1 for r in board.regions)
-        # The word stream of a slow-fetch region (M4-MEM-BUS): the next word the fetch unit
-        # reads, when the last one read arrives, the end of the last instruction issued, the
-        # bus the stream comes over and the cycles data accesses took from it since.
-        self.word_next: int | None = None
-        self.word_ready = 0
-        self.stream_bus = ""
-        self.held = 0
+        # The word stream of a slow-fetch region (M4-MEM-BUS), None while fetching elsewhere.
+        self.words: WordFetch | None = None
         self._max_fetch_ws = max(
             (max(r.fetch_ws, r.fetch_word_cycles) for r in board.regions), default=0
         )
@@ -166,14 +161,7 @@ class MemoryModel:
         request = self.next_request
         if request is not None:
             request = max(request - now, horizon)
-        words = None
-        if self.word_next is not None:
-            words = (
-                self.word_next,
-                max(self.word_ready - now, horizon),
-                self.stream_bus,
-                self.held,
-            )
+        words = None if self.words is None else self.words.snapshot(now)
         return (self.cur_line, self.pf_line, ready, request, words)
 
     def restore_fetch(self, snapshot: tuple, now: int) -> None:
@@ -181,11 +169,7 @@ class MemoryModel:
         self.cur_line, self.pf_line, ready, request, words = snapshot
         self.pf_ready = now + ready
         self.next_request = None if request is None else now + request
-        if words is None:
-            self.word_next = None
-        else:
-            self.word_next, ready, self.stream_bus, self.held = words
-            self.word_ready = now + ready
+        self.words = None if words is None else WordFetch.restore(words, now)
 
     def data_line(self, address: int) -> int | None:
         """The first cache line a data access at `address` touches (None outside D-caches)."""
@@ -201,14 +185,14 @@ class MemoryModel:
             cache.log = log
 
     # -- instruction side (M4-MEM-FETCH, spec §9.3) ------------------------------------------------
-    def data_access(self, address: int, beats: int) -> None:
-        """M4-MEM-BUS: a data access of `beats` beats; on the bus the code streams over, it
-        holds the fetch up for as many cycles."""
-        if self.word_next is None:
+    def data_access(self, address: int, beats: int, t: int) -> None:
+        """M4-MEM-BUS: a data access of `beats` beats by the instruction issuing at t; on the bus
+        the code streams over, it keeps instruction fetches off the bus meanwhile."""
+        if self.words is None:
             return
         region = self.place(address).region
-        if region is not None and region.bus and region.bus == self.stream_bus:
-            self.held += beats
+        if region is not None and region.bus and region.bus == self.words.bus:
+            self.words.hold(t + 1, t + 1 + beats)
 
     def fetch_stall(self, address: int, size: int, t: int, restart: bool = False) -> int:
         """Cycles the instruction at `address` waits for its code when about to issue at t;
@@ -219,8 +203,12 @@ class MemoryModel:
             self.cur_line = None
             self.pf_line = None
             self.next_request = None
-            return self._word_stall(region, address, size, t, restart)
-        self.word_next = None
+            words = self.words
+            if words is None or words.bus != region.bus:
+                words = self.words = WordFetch(region.fetch_word_cycles, region.bus)
+                restart = True
+            return words.stall(address, size, t, restart)
+        self.words = None
         if region is None or region.fetch_ws == 0:
             self.cur_line = None  # leaving flash: coming back needs the line again
             self.pf_line = None
@@ -267,28 +255,118 @@ class MemoryModel:
             if end + 1 + 4 * FETCH_AHEAD_WORDS > next_base:
                 self.next_request = t
 
-    def _word_stall(self, region: Region, address: int, size: int, t: int, restart: bool) -> int:
-        """M4-MEM-BUS, a region that delivers one 32-bit word per F = `fetch_word_cycles`
-        cycles (CC2652 SRAM: F = 2, CMEmu-HW `mul`: n x mul.w cost 2n). The fetch unit reads the
-        words in sequence, one per F cycles, held up by data accesses on the same bus; an
-        instruction issues no earlier than its last word arrives. After a taken branch, an ISB
-        or an exception the stream restarts at the target: the refill takes F cycles for the
-        request and F per word the target needs (1, or 2 for a 32-bit target at 2 mod 4), where
-        the core's own rules charge 1 each (M4-BR-1, M4-BR-F1): (F - 1)(words + 1) more
-        (CMEmu-HW `b_seq`: `b.n` from SRAM costs 4, or 6 to an unaligned 32-bit target)."""
-        f = region.fetch_word_cycles
-        last = (address + size - 1) & ~3
-        first = address & ~3
-        fresh = self.word_next is None or first > self.word_next or self.stream_bus != region.bus
-        if restart or fresh:
+
+QUEUE_WORDS = 3  # the core's prefetch queue (spec §1.1; CMEMU fetch/piq.rs)
+
+
+class WordFetch:
+    """M4-MEM-BUS: instruction fetch from a region that delivers one 32-bit word per F cycles
+    (`fetch_word_cycles`; CC2652 SRAM: F = 2, CMEmu-HW `mul`: n x mul.w cost 2n).
+
+    The fetch unit reads words in address order, one at a time: a read starts when the bus is
+    free (the previous read done, no data access of the core on the same bus) and the queue
+    has room (the word QUEUE_WORDS back has been taken by an issued instruction); it arrives
+    F cycles later, and the instruction needing it issues one cycle after that (decode).
+    After a taken branch (or an ISB, or an exception) the target's first read starts at the
+    cycle the core's own rules imply (its issue minus 1 + the words it needs: decode-time
+    branches resolve in decode, execute-time ones a cycle later), or once the read under way
+    then is done (CMEmu-HW `b_seq`, `bx_seq`: `b.n` costs 4 or 6, `bx.n` 6 or 8 from SRAM).
+    """
+
+    def __init__(self, f: int, bus: str):
+        self.f = f
+        self.bus = bus
+        self.next_word: int | None = None  # the next word to read
+        self.origin = 0  # the first word of the stream (since the last restart)
+        self.free = -(1 << 60)  # the bus is free of reads from this cycle
+        self.arrival: dict[int, int] = {}  # words read and not yet taken, and when they arrive
+        self.taken: dict[int, int] = {}  # recent words taken, and their issue cycle
+        self.busy: list[tuple[int, int]] = []  # data accesses on the bus: [start, end)
+
+    def hold(self, start: int, end: int) -> None:
+        self.busy.append((start, end))
+
+    def _start(self, t: int) -> int:
+        """First cycle >= t with the bus free of data accesses."""
+        moved = True
+        while moved:
+            moved = False
+            for start, end in self.busy:
+                if start <= t < end:
+                    t, moved = end, True
+        return t
+
+    def _read(self, word: int, limit: int | None = None) -> bool:
+        """Read `word` next (unless it would start after `limit`); False when not read."""
+        back = word - 4 * QUEUE_WORDS
+        room = self.free  # the word QUEUE_WORDS back precedes the stream: room now
+        if back >= self.origin:
+            if back not in self.taken:
+                return False  # the queue is full until an instruction takes that word
+            room = self.taken[back]
+        start = self._start(max(self.free, room))
+        if limit is not None and start > limit:
+            return False
+        self.free = start + self.f
+        self.arrival[word] = self.free
+        self.next_word = word + 4
+        return True
+
+    def stall(self, address: int, size: int, t: int, restart: bool) -> int:
+        """Cycles the instruction at `address` waits for its words when about to issue at t."""
+        first, last = address & ~3, (address + size - 1) & ~3
+        if restart or self.next_word is None:
             words = (last - first) // 4 + 1
-            self.word_next = last + 4
-            self.word_ready = t + (f - 1) * (words + 1)
-            self.stream_bus = region.bus
-            self.held = 0
-            return self.word_ready - t
-        while self.word_next <= last:
-            self.word_ready += f + self.held
-            self.held = 0
-            self.word_next += 4
-        return max(0, self.word_ready - t)
+            resolve = t - 1 - words
+            # reads of the old stream that started before the branch resolved still finish
+            while self.next_word is not None and self._read(self.next_word, resolve):
+                pass
+            self.free = max(self.free, resolve)
+            self.arrival.clear()
+            self.taken.clear()
+            self.next_word = self.origin = first
+        while self.next_word <= last:
+            if not self._read(self.next_word):
+                break
+        arrival = self.arrival.get(last)
+        stall = 0 if arrival is None else max(0, arrival + 1 - t)
+        for word in range(first, last + 4, 4):
+            self.taken.setdefault(word, t + stall)
+            self.arrival.pop(word, None)
+        self._prune(t + stall)
+        return stall
+
+    def _prune(self, now: int) -> None:
+        low = (self.next_word or 0) - 4 * (QUEUE_WORDS + 2)
+        self.taken = {w: c for w, c in self.taken.items() if w >= low}
+        self.busy = [(s, e) for s, e in self.busy if e > now - 1]
+
+    # snapshots: every time relative to `now`, clamped where earlier values act alike
+    def snapshot(self, now: int) -> tuple:
+        horizon = now - (QUEUE_WORDS + 2) * self.f - 2  # earlier reads cannot matter any more
+
+        def rel(c: int) -> int:
+            return max(c, horizon) - now
+
+        return (
+            self.f,
+            self.bus,
+            self.next_word,
+            self.origin,
+            rel(self.free),
+            tuple(sorted((w, rel(c)) for w, c in self.arrival.items())),
+            tuple(sorted((w, rel(c)) for w, c in self.taken.items())),
+            tuple(sorted((rel(s), rel(e)) for s, e in self.busy if e > horizon)),
+        )
+
+    @classmethod
+    def restore(cls, state: tuple, now: int) -> WordFetch:
+        f, bus, next_word, origin, free, arrival, taken, busy = state
+        words = cls(f, bus)
+        words.next_word = next_word
+        words.origin = origin
+        words.free = now + free
+        words.arrival = {w: now + c for w, c in arrival}
+        words.taken = {w: now + c for w, c in taken}
+        words.busy = [(now + s, now + e) for s, e in busy]
+        return words

@@ -372,7 +372,6 @@ class Pipeline:
             else:
                 step.write_ws = mem.write_wait(address, max(1, ins.nregs))
                 wait, reason = 0, STORE_WAIT  # charged in _settle, if on the critical path
-            mem.data_access(address, read_beats(ins) if k in D.LOAD_CLASS else max(1, ins.nregs))
             unaligned = unaligned_extra(ins, address)  # M4-LS-UNAL
             step.extra += wait + unaligned
             if why is not None:
@@ -407,6 +406,9 @@ class Pipeline:
                 self._carry = (step, self._carry[1])
             self._why = (step, why)
         step.t = t
+        if executed and address is not None and mem.has_slow_fetch:  # M4-MEM-BUS contention
+            beats = read_beats(ins) if ins.klass in D.LOAD_CLASS else max(1, ins.nregs)
+            mem.data_access(address, beats, t)
         self.time = t
         self.pending = step
         self.instructions += 1
