@@ -41,6 +41,7 @@ from cmsim.decode import PC, Decoder, Instr, thumb_width
 from cmsim.errors import CmsimError, LimitReached
 from cmsim.machine import Machine, Stop
 from cmsim.memory import MemoryModel
+from cmsim.peripherals import ACTLR_DISDEFWBUF
 from cmsim.timing.cortex_m4 import (
     EXCEPTION_ENTRY,
     Pipeline,
@@ -208,6 +209,7 @@ class Engine:
             default=0,
         )
         machine.clock = self
+        machine.peripherals.on_actlr = self._actlr_written
         if path == "fast" and native is not False:
             self._dynamic: dict[int, int] = {}  # dynamic address -> IT condition (0: none)
             self._native = NativePath.create(self)
@@ -325,6 +327,13 @@ class Engine:
         if step is None:
             return t
         return t + base_cost(step.ins) + step.extra
+
+    def _actlr_written(self, value: int) -> None:
+        """M4-LS-WB: ACTLR.DISDEFWBUF switches the write buffer (stores issued from now on)."""
+        off = bool(value & ACTLR_DISDEFWBUF)
+        self.memory.write_buffer_off = off
+        if self._native is not None:
+            self._native.lib.fp_set_write_buffer_off(int(off))
 
     def _count_events(self, on: bool) -> None:
         """Reference path: count CPI, LSU, FOLD events from now on (or stop: no counter
@@ -942,6 +951,8 @@ class NativePath:
             else:
                 executed = True
             access = fact[2] if fact is not None and executed and ins.memory else None
+            if access is not None:
+                memory.write_buffer_off = bool(fact[3])  # as it was when C recorded the access
             div = fact[3] if fact is not None and executed and ins.klass == D.DIV else 0
             t = pipeline.issue(ins, executed, access, div, in_it)
             if log:

@@ -95,6 +95,8 @@ class MemoryModel:
         self.pf_ready = 0
         self.next_request: int | None = None
         self.has_slow_fetch = any(r.fetch_ws > 0 or r.fetch_word_cycles > 1 for r in board.regions)
+        # M4-LS-WB: ACTLR.DISDEFWBUF, set by the firmware (the engine follows its writes).
+        self.write_buffer_off = False
         # The word stream of a slow-fetch region (M4-MEM-BUS), None while fetching elsewhere.
         self.words: WordFetch | None = None
         self._max_fetch_ws = max(
@@ -148,6 +150,11 @@ class MemoryModel:
     def is_device(self, address: int) -> bool:
         region = self.place(address).region
         return region is not None and region.device
+
+    def unbuffered(self, address: int) -> bool:
+        """M4-LS-WB: a store to `address` is not buffered (Device memory, or the write buffer
+        turned off by ACTLR.DISDEFWBUF)."""
+        return self.write_buffer_off or self.is_device(address)
 
     # -- state snapshots (the C fast path memoises blocks by the state they start from; it
     # keeps the caches itself) ------------------------------------------------------------

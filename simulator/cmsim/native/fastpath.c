@@ -146,6 +146,7 @@ static int64_t events[NEVENTS]; /* running totals of the settled blocks' events 
  * masked, so a CPS/MSR opens a window. */
 static int64_t deadline = INT64_MAX;
 static int window, rearm;
+static uint32_t write_buffer_off; /* ACTLR.DISDEFWBUF (M4-LS-WB), set by the engine */
 static const BlockLen *cur_len;
 static Cache caches[MAX_CACHES], saved[MAX_CACHES];
 static int ncaches;
@@ -226,6 +227,7 @@ int fp_init(uint32_t info_capacity_log2, int64_t max_instr)
         events[k] = 0;
     deadline = INT64_MAX;
     window = rearm = 0;
+    write_buffer_off = 0;
     max_instructions = max_instr;
     return infos && memo && lens && quiet ? 0 : -1;
 }
@@ -842,6 +844,7 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
         if (info->descending)
             a -= 4u * (uint32_t)info->nregs;
         f->address = a;
+        f->div = write_buffer_off; /* M4-LS-WB: ACTLR.DISDEFWBUF when the access issues */
     } else if (info->kind == K_DIV) {
         f->div = fp_div_cycles(info->div_signed, reg(uc, info->div_n), reg(uc, info->div_m));
     }
@@ -914,6 +917,9 @@ void fp_resume(void)
     if (memo != NULL)
         stopped = 0;
 }
+
+/* ACTLR.DISDEFWBUF changed: memory accesses from now on record it (M4-LS-WB). */
+void fp_set_write_buffer_off(int off) { write_buffer_off = (uint32_t)off; }
 
 /* A new instruction limit (callers may raise it between runs). */
 void fp_set_max(int64_t value) { max_instructions = value; }

@@ -75,6 +75,7 @@ UNALIGNED = "unaligned (M4-LS-UNAL)"
 WAIT_STATES = "wait states (M4-MEM-DATA)"
 DEVICE_STORE = "device store wait states (M4-LS-WB)"
 STORE_WAIT = "store wait states (M4-MEM-1)"
+WRITE_BUFFER_OFF = "write buffer off (M4-LS-WB)"  # ACTLR.DISDEFWBUF: the store is not buffered
 BARRIER_DRAIN = "barrier drain (§2.8)"
 FETCH = "fetch stall (M4-MEM-FETCH)"  # waiting for the next instruction's flash line
 EXC_ENTRY = "exception entry (M4-EXC-ENTRY)"  # on the handler's first instruction, as profiles do
@@ -311,6 +312,7 @@ class Step:
     div: int = 0  # value-dependent divide cost
     lr_dirty: bool = False  # M4-BR-LR: LR written by the predecessor
     device_store: bool = False
+    unbuffered: bool = False  # a store to normal memory with the write buffer off (M4-LS-WB)
     write_ws: int = 0
     wide: int = 0  # the M4-FE-1 penalty in `extra`
 
@@ -365,8 +367,9 @@ class Pipeline:
             if k in D.LOAD_CLASS:
                 wait = mem.read_wait(address, access_bytes(ins), read_beats(ins))
                 reason = WAIT_STATES
-            elif mem.is_device(address):
+            elif mem.unbuffered(address):
                 step.device_store = True  # M4-LS-WB: unbuffered, full transfer now
+                step.unbuffered = not mem.is_device(address)  # normal memory, buffer off
                 wait = mem.write_wait(address, max(1, ins.nregs))
                 reason = DEVICE_STORE
             else:
@@ -527,6 +530,10 @@ class Pipeline:
             cost += 1  # M4-LS-STLD
             if parts is not None:
                 parts.append((STORE_LOAD, 1))
+        if i.unbuffered and jx and j.ins.klass not in D.STORE_CLASS:
+            cost += 1  # M4-LS-WB: write buffer off, the next non-store waits for the store
+            if parts is not None:
+                parts.append((WRITE_BUFFER_OFF, 1))
         if i.write_ws and jx and j.ins.memory:
             cost += i.write_ws  # §9.1 write_ws on the critical path
             if parts is not None:
@@ -719,6 +726,7 @@ _STEP_FIELDS = (
     "div",
     "lr_dirty",
     "device_store",
+    "unbuffered",
     "write_ws",
     "wide",
 )

@@ -51,13 +51,24 @@ class Configuration:
 
     @property
     def code(self) -> str:
-        """Where the measured code ran: `sram`, `flash` (or `gpram`)."""
-        return str(self.settings.get("code", "?"))
+        """Where the measured code ran: `sram`, `flash` or `gpram` (the `code` setting, else
+        the memory that holds `tested_code`)."""
+        for key in ("code", "code_memory"):
+            if key in self.settings:
+                return str(self.settings[key])
+        address = self.symbols.get("tested_code")
+        if address is None:
+            return "?"
+        if address >> 24 == 0x20:
+            return "sram"
+        if address >> 24 == 0x11:
+            return "gpram"
+        return "flash"
 
     @property
     def line_buffer(self) -> bool:
         """The VIMS line buffer was on (`lbEn`, default on)."""
-        return bool(self.settings.get("lbEn", True))
+        return bool(self.settings.get("lbEn", self.settings.get("lb_en", True)))
 
 
 def find_tests(folder: Path) -> list[Path]:
