@@ -17,6 +17,22 @@ except ModuleNotFoundError:  # Python 3.10
 
 REGION_KINDS = ("flash", "sram", "ccm", "periph", "ppb")
 
+# Bit-band (ARMv7-M, Cortex-M3/M4): each bit of the first MiB of SRAM and of the peripheral
+# space has a word in a 32 MiB alias window: (target base, alias base).
+BITBAND_WINDOWS = ((0x20000000, 0x22000000), (0x40000000, 0x42000000))
+BITBAND_TARGET_SIZE = 0x100000
+BITBAND_ALIAS_SIZE = 32 * BITBAND_TARGET_SIZE
+BITBAND_CORES = ("cortex-m3", "cortex-m4")
+
+
+def bitband_target(address: int) -> tuple[int, int] | None:
+    """The (byte address, bit) a bit-band alias word stands for, or None outside the windows."""
+    for target, alias in BITBAND_WINDOWS:
+        offset = address - alias
+        if 0 <= offset < BITBAND_ALIAS_SIZE:
+            return target + (offset >> 5), (offset >> 2) & 7
+    return None
+
 
 @dataclass(frozen=True)
 class Region:
@@ -72,6 +88,13 @@ class Board:
             if region.contains(address, length):
                 return region
         return None
+
+    def bitband_windows(self) -> list[tuple[int, int]]:
+        """(target base, alias base) of the bit-band windows this board has: the core has
+        bit-banding and a region holds the window's target."""
+        if self.core not in BITBAND_CORES:
+            return []
+        return [(t, a) for t, a in BITBAND_WINDOWS if self.region_at(t) is not None]
 
     def first_sram(self) -> Region:
         """The first SRAM region: where a firmware without a vector table gets its stack."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from cmsim.board import Board, Region
+from cmsim.board import Board, Region, bitband_target
 
 PAGE_SHIFT = 12  # board regions are 4 KiB aligned (board.py checks it)
 PPB_BLOCK = "ppb"
@@ -76,6 +76,7 @@ class MemoryModel:
     def __init__(self, board: Board):
         self.board = board
         self._places: dict[int, Place] = {}
+        self._bitband = bool(board.bitband_windows())
         self._dcache: dict[str, LruLines] = {}
         self._icache: dict[str, LruLines] = {}
         # Every cache, in a fixed order (its index is its ident).
@@ -108,7 +109,9 @@ class MemoryModel:
         page = address >> PAGE_SHIFT
         found = self._places.get(page)
         if found is None:
-            region = self.board.region_at(address)
+            target = bitband_target(address) if self._bitband else None
+            # a bit-band alias access is an access to its target (same region and block)
+            region = self.board.region_at(target[0] if target else address)
             if region is None:
                 found = Place(None, "unmapped", 0)
             else:
@@ -150,6 +153,10 @@ class MemoryModel:
     def is_device(self, address: int) -> bool:
         region = self.place(address).region
         return region is not None and region.device
+
+    def bitband(self, address: int) -> bool:
+        """Is `address` in a bit-band alias window of this board (M4-MEM-BB)?"""
+        return self._bitband and bitband_target(address) is not None
 
     def unbuffered(self, address: int) -> bool:
         """M4-LS-WB: a store to `address` is not buffered (Device memory, or the write buffer

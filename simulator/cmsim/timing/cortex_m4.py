@@ -75,6 +75,11 @@ UNALIGNED = "unaligned (M4-LS-UNAL)"
 WAIT_STATES = "wait states (M4-MEM-DATA)"
 DEVICE_STORE = "device store wait states (M4-LS-WB)"
 STORE_WAIT = "store wait states (M4-MEM-1)"
+BITBAND = "bit-band read-modify-write (M4-MEM-BB)"
+# M4-MEM-BB: a store to a bit-band alias reads the target, modifies it and writes it back,
+# locked: 3 cycles more than a store to the target (CMEmu-HW misc/bitbanding/ldr_str: str.w to
+# an alias 7 against 4 between two CYCCNT reads, CC2652, code in flash behind the line buffer).
+BITBAND_STORE = 3
 WRITE_BUFFER_OFF = "write buffer off (M4-LS-WB)"  # ACTLR.DISDEFWBUF: the store is not buffered
 BARRIER_DRAIN = "barrier drain (§2.8)"
 FETCH = "fetch stall (M4-MEM-FETCH)"  # waiting for the next instruction's flash line
@@ -376,6 +381,10 @@ class Pipeline:
                 step.write_ws = mem.write_wait(address, max(1, ins.nregs))
                 wait, reason = 0, STORE_WAIT  # charged in _settle, if on the critical path
             unaligned = unaligned_extra(ins, address)  # M4-LS-UNAL
+            if k not in D.LOAD_CLASS and mem.bitband(address):
+                step.extra += BITBAND_STORE  # M4-MEM-BB: a locked read-modify-write
+                if why is not None:
+                    _note(why, BITBAND, BITBAND_STORE)
             step.extra += wait + unaligned
             if why is not None:
                 _note(why, reason, wait)

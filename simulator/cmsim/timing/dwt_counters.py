@@ -61,6 +61,7 @@ REASON_COUNTER: dict[str, Charge] = {
     T.DEVICE_STORE: Charge(False, LSU),
     T.STORE_WAIT: Charge(False, LSU),
     T.WRITE_BUFFER_OFF: Charge(False, LSU),
+    T.BITBAND: Charge(False, LSU),
     T.FOLDED: Charge(False, FOLD),
     T.ABSORBED: Charge(False, FOLD),  # always -1: a NOP or failed instruction costs 1
     T.EXC_ENTRY: Charge(False, EXC),  # charged to the handler's first instruction
