@@ -66,6 +66,8 @@ CASES = [
     (T.DEVICE_STORE, True, [(T.BASE, 1), (T.DEVICE_STORE, 2)], Counts(lsu=2)),
     # STR whose write wait states delay the next access (M4-MEM-1)
     (T.STORE_WAIT, True, [(T.BASE, 1), (T.STORE_WAIT, 3)], Counts(lsu=3)),
+    (T.WRITE_BUFFER_OFF, True, [(T.BASE, 1), (T.WRITE_BUFFER_OFF, 1)], Counts(lsu=1)),
+    (T.BITBAND, True, [(T.BASE, 1), (T.BITBAND, 3)], Counts(lsu=3)),
     # DMB after a store: 1 + 1 (§2.8)
     (T.BARRIER_DRAIN, False, [(T.BASE, 1), (T.BARRIER_DRAIN, 1)], Counts(cpi=1)),
     # ADD waiting 5 cycles for its successor's flash line (M4-MEM-FETCH)
