@@ -58,6 +58,9 @@ class Region:
     # as the code being fetched holds the fetch up (empty: no contention modelled).
     fetch_word_cycles: int = 1
     bus: str = ""
+    # With fetch_word_cycles > 1: a one-line buffer in front of the region (TI VIMS): words of
+    # the buffered line take 1 cycle, another line fetch_ws to fill.
+    line_buffer: bool = False
 
     @property
     def end(self) -> int:

@@ -183,7 +183,11 @@ class MemoryModel:
         self.cur_line, self.pf_line, ready, request, words = snapshot
         self.pf_ready = now + ready
         self.next_request = None if request is None else now + request
-        self.words = None if words is None else WordFetch.restore(words, now)
+        if words is None:
+            self.words = None
+        else:
+            region = next(r for r in self.board.regions if r.name == words[0])
+            self.words = WordFetch.restore(words, now, region)
 
     def data_line(self, address: int) -> int | None:
         """The first cache line a data access at `address` touches (None outside D-caches)."""
@@ -218,8 +222,8 @@ class MemoryModel:
             self.pf_line = None
             self.next_request = None
             words = self.words
-            if words is None or words.bus != region.bus:
-                words = self.words = WordFetch(region.fetch_word_cycles, region.bus)
+            if words is None or words.region != region.name:
+                words = self.words = WordFetch(region)
                 restart = True
             return words.stall(address, size, t, restart)
         self.words = None
@@ -287,9 +291,15 @@ class WordFetch:
     then is done (CMEmu-HW `b_seq`, `bx_seq`: `b.n` costs 4 or 6, `bx.n` 6 or 8 from SRAM).
     """
 
-    def __init__(self, f: int, bus: str):
-        self.f = f
-        self.bus = bus
+    def __init__(self, region: Region):
+        self.region = region.name
+        self.f = region.fetch_word_cycles
+        self.bus = region.bus
+        # A line buffer (CC2652 VIMS): a read of a word outside the buffered line fills the
+        # line (fetch_ws cycles), a word of the buffered line takes one cycle.
+        self.line_bytes = region.line_bytes if region.line_buffer else 0
+        self.fill = region.fetch_ws
+        self.line: int | None = None
         self.next_word: int | None = None  # the next word to read
         self.origin = 0  # the first word of the stream (since the last restart)
         self.free = -(1 << 60)  # the bus is free of reads from this cycle
@@ -321,10 +331,20 @@ class WordFetch:
         start = self._start(max(self.free, room))
         if limit is not None and start > limit:
             return False
-        self.free = start + self.f
+        self.free = start + self._cost(word)
         self.arrival[word] = self.free
         self.next_word = word + 4
         return True
+
+    def _cost(self, word: int) -> int:
+        """Cycles of one word read: F, or from a line buffer 1 (buffered line) or a fill."""
+        if not self.line_bytes:
+            return self.f
+        line = word // self.line_bytes
+        if line == self.line:
+            return 1
+        self.line = line
+        return self.fill
 
     def stall(self, address: int, size: int, t: int, restart: bool) -> int:
         """Cycles the instruction at `address` waits for its words when about to issue at t."""
@@ -357,14 +377,15 @@ class WordFetch:
 
     # snapshots: every time relative to `now`, clamped where earlier values act alike
     def snapshot(self, now: int) -> tuple:
-        horizon = now - (QUEUE_WORDS + 2) * self.f - 2  # earlier reads cannot matter any more
+        slowest = max(self.f, self.fill if self.line_bytes else 0)
+        horizon = now - (QUEUE_WORDS + 2) * slowest - 2  # earlier reads cannot matter any more
 
         def rel(c: int) -> int:
             return max(c, horizon) - now
 
         return (
-            self.f,
-            self.bus,
+            self.region,
+            self.line,
             self.next_word,
             self.origin,
             rel(self.free),
@@ -374,9 +395,10 @@ class WordFetch:
         )
 
     @classmethod
-    def restore(cls, state: tuple, now: int) -> WordFetch:
-        f, bus, next_word, origin, free, arrival, taken, busy = state
-        words = cls(f, bus)
+    def restore(cls, state: tuple, now: int, region: Region) -> WordFetch:
+        _name, line, next_word, origin, free, arrival, taken, busy = state
+        words = cls(region)
+        words.line = line
         words.next_word = next_word
         words.origin = origin
         words.free = now + free

@@ -340,8 +340,9 @@ def summarize(results: list[ConfigResult]) -> list[FamilyRow]:
     """One row per (family, placement), plus an `all` row per placement."""
     rows: dict[tuple[str, str], FamilyRow] = {}
     for r in results:
+        code = r.code if r.code != "flash" else ("flash lb" if r.line_buffer else "flash no-lb")
         for fam in (r.family, "all"):
-            row = rows.setdefault((fam, r.code), FamilyRow(fam, r.code))
+            row = rows.setdefault((fam, code), FamilyRow(fam, code))
             row.configs += 1
             row.cycles += r.matched("cycles") is not False
             counters = r.matched("counters")
@@ -413,7 +414,10 @@ def render(results: list[ConfigResult], console, arrays: bool = True) -> None:
         total = row.with_counters if part == "counters" else row.configs
         return f"{getattr(row, part)}/{total} {100 * rate:5.1f}%"
 
-    table = Table(box=box.SIMPLE_HEAD, title="CMEmu CC2652 dumps: configurations byte-exact")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        title="CMEmu CC2652 dumps: configurations byte-exact (flash lb: VIMS line buffer on)",
+    )
     for name in ("code in", "family", "configs", "cycle counts", "DWT counters", "values"):
         table.add_column(name, justify="left" if name in ("code in", "family") else "right")
     for row in summarize(results):
