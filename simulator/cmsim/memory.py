@@ -210,7 +210,7 @@ class MemoryModel:
             return
         region = self.place(address).region
         if region is not None and region.bus and region.bus == self.words.bus:
-            self.words.hold(t + 1, t + 1 + beats)
+            self.words.hold(t, t + beats)
 
     def fetch_stall(self, address: int, size: int, t: int, restart: bool = False) -> int:
         """Cycles the instruction at `address` waits for its code when about to issue at t;
