@@ -51,19 +51,13 @@ class Configuration:
 
     @property
     def code(self) -> str:
-        """Where the measured code ran: `sram`, `flash` or `gpram` (the `code` setting, else
-        the memory that holds `tested_code`)."""
+        """Where the measured code ran, as the test declares it (`code`, or `code_memory`):
+        `sram`, `flash`, `gpram`; `unspecified` for tests that place code in several memories
+        (their measured code may be anywhere)."""
         for key in ("code", "code_memory"):
             if key in self.settings:
                 return str(self.settings[key])
-        address = self.symbols.get("tested_code")
-        if address is None:
-            return "?"
-        if address >> 24 == 0x20:
-            return "sram"
-        if address >> 24 == 0x11:
-            return "gpram"
-        return "flash"
+        return "unspecified"
 
     @property
     def line_buffer(self) -> bool:
