@@ -735,16 +735,11 @@ class NativePath:
             if lib.fp_add_cache(cache.capacity) != cache.ident:
                 return None
         self._data_caches = {c.ident for c in engine.memory._dcache.values()}
-        # Every instruction of every executable region (exception points can be anywhere, and
-        # code may be copied to RAM at run time), in few wide ranges: Unicorn scans its
-        # code-hook list on every hooked instruction, while a miss in the C table costs a few
-        # nanoseconds. The table fills at translation time (`_translate`).
-        ranges = [
-            (start, min(start + region.size, 1 << 32) - 1)
-            for region in board.regions
-            if region.exec and region.kind not in ("periph", "ppb")
-            for start in (region.base, *region.aliases)
-        ]
+        # Every instruction wherever it runs (exception points can be anywhere, and code may be
+        # copied to RAM at run time), with one hook over all addresses (begin > end): Unicorn
+        # checks every code hook's range on every instruction, while a miss in the C table
+        # costs a few nanoseconds. The table fills at translation time (`_translate`).
+        ranges = [(1, 0)]
         flat = (ctypes.c_uint64 * (2 * len(ranges)))(*[x for r in ranges for x in r])
         self.install_callbacks()
         if lib.fp_attach(engine.uc._uch, flat, len(ranges)) != 0:
