@@ -124,3 +124,33 @@ def test_board_without_sram_has_no_default_stack(tmp_path: Path):
     )
     with pytest.raises(BoardError, match="no sram region"):
         load_board(str(path)).first_sram()
+
+
+def test_cc2652_memory_map_and_bus_model():
+    """TI CC2652 (SWCU185): flash 352 KiB at 0 behind the VIMS, GPRAM 8 KiB, SRAM 80 KiB, 48 MHz;
+    SRAM fetched at one word per 2 cycles over the System bus (CMEmu-HW mul.tzst), flash words
+    at 3 cycles without the line buffer (the nolb variant) and 1 from the buffered line."""
+    board = load_board("cc2652")
+    assert board.clock_hz == 48_000_000
+    flash, gpram, sram = (board.region_at(a) for a in (0x0, 0x11000000, 0x20000000))
+    assert (flash.size, gpram.size, sram.size) == (352 * 1024, 8 * 1024, 80 * 1024)
+    assert (sram.fetch_word_cycles, sram.bus) == (2, "system")
+    assert board.region_at(0x40000000).bus == "system"
+    assert (flash.fetch_word_cycles, flash.line_buffer) == (3, True)
+    assert load_board("cc2652-nolb").region_at(0).line_buffer is False
+
+
+@pytest.mark.parametrize("name", ["m4-ideal", "stm32f4", "stm32f4-noart", "cc2652"])
+def test_every_cortex_m4_board_has_its_bit_band_windows(name):
+    """ARMv7-M bit-band: SRAM bits at 0x22000000, peripheral bits at 0x42000000."""
+    board = load_board(name)
+    assert board.bitband_windows() == [(0x20000000, 0x22000000), (0x40000000, 0x42000000)]
+
+
+def test_bit_band_alias_addresses():
+    from cmsim.board import bitband_target
+
+    assert bitband_target(0x22000000) == (0x20000000, 0)
+    assert bitband_target(0x22000000 + 32 * 0x10 + 4 * 5) == (0x20000010, 5)
+    assert bitband_target(0x43FFFFFC) == (0x400FFFFF, 7)
+    assert bitband_target(0x24000000) is None

@@ -66,12 +66,15 @@ CASES = [
     (T.DEVICE_STORE, True, [(T.BASE, 1), (T.DEVICE_STORE, 2)], Counts(lsu=2)),
     # STR whose write wait states delay the next access (M4-MEM-1)
     (T.STORE_WAIT, True, [(T.BASE, 1), (T.STORE_WAIT, 3)], Counts(lsu=3)),
+    (T.WRITE_BUFFER_OFF, True, [(T.BASE, 1), (T.WRITE_BUFFER_OFF, 1)], Counts(lsu=1)),
+    (T.BITBAND, True, [(T.BASE, 1), (T.BITBAND, 3)], Counts(lsu=3)),
     # DMB after a store: 1 + 1 (§2.8)
     (T.BARRIER_DRAIN, False, [(T.BASE, 1), (T.BARRIER_DRAIN, 1)], Counts(cpi=1)),
     # ADD waiting 5 cycles for its successor's flash line (M4-MEM-FETCH)
     (T.FETCH, False, [(T.BASE, 1), (T.FETCH, 5)], Counts(cpi=5)),
-    # LDR waiting for the next fetch: a fetch stall is CPI even on a load/store
-    (T.FETCH, True, [(T.BASE, 2), (T.PIPELINED, -1), (T.FETCH, 3)], Counts(cpi=3)),
+    # LDR waiting for the next fetch: on a load/store the stall is LSU, as the chip counts it
+    # (CMEmu-HW b_seq, CC2652: LDR CYCCNT; LDR CYCCNT from SRAM reads CPICNT 0, LSUCNT 1)
+    (T.FETCH, True, [(T.BASE, 2), (T.PIPELINED, -1), (T.FETCH, 3)], Counts(lsu=3)),
     # handler's first instruction after a 12-cycle entry (M4-EXC-ENTRY)
     (T.EXC_ENTRY, False, [(T.EXC_ENTRY, 12), (T.BASE, 1)], Counts(exc=12)),
     # BX LR returning: 10 cycles to the next instruction (M4-EXC-EXIT), 1 is its own

@@ -277,3 +277,20 @@ def test_c_caches_agree_with_python_on_stm32f4():
     engine.run()
     assert engine._native is not None
     assert engine._native.cache_mismatches == 0
+
+
+@pytest.mark.parametrize("board", ["m4-ideal", "stm32f4"])
+def test_code_copied_to_sram_at_run_time_is_timed_alike_on_both_paths(board):
+    """firmware/tests/ramcode_copy.S copies position-independent code from .rodata to a .bss
+    buffer and calls it there (issue 13, finding 1: the fast path used to time such code
+    statically: divides, IT conditions and access addresses were not recorded). Every call's
+    CYCCNT delta and the functional result must equal the reference path's."""
+    from conftest import run_results
+
+    ref, _ = run_results(board, "ramcode_copy", "reference", 7)
+    fast, engine = run_results(board, "ramcode_copy", "fast", 7)
+    assert engine._native is not None
+    assert fast == ref
+    assert ref[6] != 0
+    code = load_image(build_firmware(board) / "ramcode_copy.elf").symbols["ram_code"]
+    assert code & ~3 in engine._dynamic  # the blob's PUSH, found when it first ran

@@ -118,7 +118,11 @@ def test_fast_path_takes_interrupts_where_the_reference_path_does(period, board)
     text = seen[0][2].decode()
     ticks = int(re.search(r"ticks: (\d+)", text).group(1))
     elapsed = int(re.search(r"cycles: (\d+)", text).group(1))
-    assert ticks == elapsed // period, "the patched period is the one the firmware runs with"
+    # `elapsed` also counts the few cycles from the first CYCCNT read to the store that starts
+    # SysTick, so a tick can fall just past the end when elapsed is a multiple of the period.
+    assert elapsed // period - 1 <= ticks <= elapsed // period, (
+        "the patched period is the one the firmware runs with"
+    )
 
 
 @pytest.mark.parametrize(

@@ -158,3 +158,28 @@ def test_data_cache_and_wait_states():
     assert art.read_wait(0x20000000, 4, 1) == 0  # SRAM
     assert art.place(0x2001C000).block == "sram2" and art.place(0x20000000).block == "sram1"
     assert art.is_device(0xE0001004) and not art.is_device(0x20000000)
+
+
+@pytest.mark.parametrize("board", ["m4-ideal", "stm32f4"])
+@pytest.mark.parametrize("path", ["reference", "fast"])
+def test_bit_band_store_and_values(board, path):
+    """firmware/tests/bitband.S: set and clear single bits through the alias of a word in SRAM
+    (every Cortex-M4 board maps the windows), and time a store to the alias (M4-MEM-BB: a locked
+    read-modify-write, 3 more than the same store to the target; CMEmu-HW bitbanding/ldr_str on
+    the CC2652: str.w to an alias 7 against 4). Harness: LDR CYCCNT 2 + ADDS 1 + STR + ADDS 1."""
+    from conftest import run_results
+
+    values, _ = run_results(board, "bitband", path, 6)
+    assert values[:4] == [0x80000021, 1, 0, 0x80000020]
+    assert values[4:] == [2 + 1 + (1 + 3) + 1, 2 + 1 + 1 + 1]
+
+
+@pytest.mark.parametrize("path", ["reference", "fast"])
+def test_write_buffer_off_makes_a_store_wait_m4_ls_wb(path):
+    """firmware/tests/write_buffer.S: ACTLR.DISDEFWBUF set by the firmware; a store followed by a
+    non-store costs 1 more (M4-LS-WB; the CC2652 tests all run with the buffer off). Harness:
+    LDR CYCCNT 2 + ADDS 1 + body + ADDS 1."""
+    from conftest import run_results
+
+    values, _ = run_results("m4-ideal", "write_buffer", path, 3)
+    assert values == [2 + 1 + (1 + 1) + 1, 2 + 1 + (2 + 1) + 1, 2 + 1 + (1 + 2 + 1) + 1]

@@ -76,6 +76,24 @@ mb_leaf_dirty:
     mov r1, lr
     mov lr, r1
     bx lr
+    .balign 4
+    .thumb_func
+mb_nt_pop_wide:
+    push {r5, lr}
+    cmp r5, r5
+    bne.n 1f
+    pop {r5, pc}
+1:  add.w r5, r5, #1        @ never executed: 32-bit after the POP
+    pop {r5, pc}
+    .balign 4
+    .thumb_func
+mb_nt_pop_narrow:
+    push {r5, lr}
+    cmp r5, r5
+    bne.n 1f
+    pop {r5, pc}
+1:  adds r5, r5, #1         @ never executed: 16-bit after the POP
+    pop {r5, pc}
 
 @ EMPTY
     .balign 4
@@ -1645,6 +1663,51 @@ bench_systick:
     pop {r4-r11, pc}
     .ltorg
 
+@ PIPE-SPWB
+    .balign 4
+    .global bench_pipe_spwb
+    .thumb_func
+    .type bench_pipe_spwb, %function
+bench_pipe_spwb:
+    push {r4-r11, lr}
+    mov r8, r0
+    bl common_state
+    sub sp, sp, #4
+    mov r12, r2
+    MEASURE
+    ldr r8, [sp], #4
+    ldr r6, [r12]
+    DONE
+    .ltorg
+
+@ BR-NT-POP-W
+    .balign 4
+    .global bench_br_nt_pop_w
+    .thumb_func
+    .type bench_br_nt_pop_w, %function
+bench_br_nt_pop_w:
+    push {r4-r11, lr}
+    mov r8, r0
+    bl common_state
+    MEASURE
+    bl mb_nt_pop_wide
+    DONE
+    .ltorg
+
+@ BR-NT-POP-N
+    .balign 4
+    .global bench_br_nt_pop_n
+    .thumb_func
+    .type bench_br_nt_pop_n, %function
+bench_br_nt_pop_n:
+    push {r4-r11, lr}
+    mov r8, r0
+    bl common_state
+    MEASURE
+    bl mb_nt_pop_narrow
+    DONE
+    .ltorg
+
 @ MP-03
     .balign 4
     .global bench_mp_03
@@ -1917,6 +1980,9 @@ main:
     REPORT "WB-DEVICE", bench_wb_device
     REPORT "UNAL-STORE", bench_unal_store
     REPORT "SYSTICK", bench_systick
+    REPORT "PIPE-SPWB", bench_pipe_spwb
+    REPORT "BR-NT-POP-W", bench_br_nt_pop_w
+    REPORT "BR-NT-POP-N", bench_br_nt_pop_n
     REPORT "MP-03@10", bench_mp_03, 10
     REPORT "MP-03@10warm", bench_mp_03, 10, 2
     REPORT "MP-03@20", bench_mp_03, 20

@@ -17,6 +17,22 @@ except ModuleNotFoundError:  # Python 3.10
 
 REGION_KINDS = ("flash", "sram", "ccm", "periph", "ppb")
 
+# Bit-band (ARMv7-M, Cortex-M3/M4): each bit of the first MiB of SRAM and of the peripheral
+# space has a word in a 32 MiB alias window: (target base, alias base).
+BITBAND_WINDOWS = ((0x20000000, 0x22000000), (0x40000000, 0x42000000))
+BITBAND_TARGET_SIZE = 0x100000
+BITBAND_ALIAS_SIZE = 32 * BITBAND_TARGET_SIZE
+BITBAND_CORES = ("cortex-m3", "cortex-m4")
+
+
+def bitband_target(address: int) -> tuple[int, int] | None:
+    """The (byte address, bit) a bit-band alias word stands for, or None outside the windows."""
+    for target, alias in BITBAND_WINDOWS:
+        offset = address - alias
+        if 0 <= offset < BITBAND_ALIAS_SIZE:
+            return target + (offset >> 5), (offset >> 2) & 7
+    return None
+
 
 @dataclass(frozen=True)
 class Region:
@@ -37,6 +53,14 @@ class Region:
     prefetch: bool = False
     icache_lines: int = 0
     dcache_lines: int = 0
+    # Bus model (issue 13): cycles per 32-bit word of instruction fetch from the region (1: the
+    # core's own rate), and the bus it sits on: a data access to a region on the same named bus
+    # as the code being fetched holds the fetch up (empty: no contention modelled).
+    fetch_word_cycles: int = 1
+    bus: str = ""
+    # With fetch_word_cycles > 1: a one-line buffer in front of the region (TI VIMS): words of
+    # the buffered line take 1 cycle, another line fetch_ws to fill.
+    line_buffer: bool = False
 
     @property
     def end(self) -> int:
@@ -67,6 +91,13 @@ class Board:
             if region.contains(address, length):
                 return region
         return None
+
+    def bitband_windows(self) -> list[tuple[int, int]]:
+        """(target base, alias base) of the bit-band windows this board has: the core has
+        bit-banding and a region holds the window's target."""
+        if self.core not in BITBAND_CORES:
+            return []
+        return [(t, a) for t, a in BITBAND_WINDOWS if self.region_at(t) is not None]
 
     def first_sram(self) -> Region:
         """The first SRAM region: where a firmware without a vector table gets its stack."""

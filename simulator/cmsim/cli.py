@@ -215,6 +215,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="allowed relative drop of a speedup ratio (default %(default)s = 1%%)",
     )
     sweep_command.add_arguments(commands.add_parser("sweep", help=sweep_command.HELP))
+    validate = commands.add_parser(
+        "validate", help="replay hardware measurements and compare (CMEmu CC2652 dumps)"
+    )
+    sources = validate.add_subparsers(dest="source", required=True, parser_class=_Parser)
+    cmemu = sources.add_parser("cmemu", help="CMEmu dumps (NAME.tzst) in a folder")
+    cmemu.add_argument("folder", help="folder searched for *.tzst (recursively)")
+    cmemu.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only configurations whose setting matches, e.g. code=sram (repeatable)",
+    )
+    cmemu.add_argument("--board", help="board for every configuration (default: the chip's)")
+    cmemu.add_argument("--path", choices=("fast", "reference"), default="fast")
+    cmemu.add_argument("--json", metavar="OUT.json", help="also write the full report as JSON")
     return parser
 
 
@@ -294,6 +310,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "model": _model_command,
         "run": _run,
         "sweep": sweep_command.run,
+        "validate": _validate,
     }
     return commands[args.command](args)
 
@@ -387,6 +404,31 @@ def _bench(args: argparse.Namespace) -> int:
         save_baseline(result, path)
         console.print(f"baseline written to {path}")
     return 0 if result.all_matched else 1
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from cmsim.validate import cmemu
+
+    console = _wide_console()
+    filters = cmemu.parse_filters(args.filter)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("CMEmu dumps", total=None)
+
+        def advance(done: int, total: int, name: str) -> None:
+            progress.update(task, completed=done, total=total, description=name)
+
+        results = cmemu.validate_folder(
+            Path(args.folder), filters, args.board, args.path, progress=advance
+        )
+    if not results:
+        raise CmsimError(f"no configuration in {args.folder} matches the filters")
+    cmemu.render(results, console)
+    if args.json:
+        try:
+            Path(args.json).write_text(json.dumps(cmemu.report(results), indent=1) + "\n")
+        except OSError as exc:
+            raise CmsimError(f"cannot write {args.json}: {exc.strerror}") from None
+    return 0
 
 
 def _wide_console(stderr: bool = False) -> Console:

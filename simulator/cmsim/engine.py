@@ -41,9 +41,11 @@ from cmsim.decode import PC, Decoder, Instr, thumb_width
 from cmsim.errors import CmsimError, LimitReached
 from cmsim.machine import Machine, Stop
 from cmsim.memory import MemoryModel
+from cmsim.peripherals import ACTLR_DISDEFWBUF
 from cmsim.timing.cortex_m4 import (
     EXCEPTION_ENTRY,
     Pipeline,
+    always_writes_pc,
     base_cost,
     exception_return_cycles,
     max_cycles,
@@ -202,10 +204,14 @@ class Engine:
         self._exception_observers: list[ExceptionObserver] = []
         self.exceptions_taken = 0
         regions = machine.board.regions
-        self._max_wait = max((max(r.read_ws, r.write_ws, r.fetch_ws) for r in regions), default=0)
+        self._max_wait = max(
+            (max(r.read_ws, r.write_ws, r.fetch_ws, r.fetch_word_cycles) for r in regions),
+            default=0,
+        )
         machine.clock = self
+        machine.peripherals.on_actlr = self._actlr_written
         if path == "fast" and native is not False:
-            self._dynamic = self._find_dynamic_addresses()
+            self._dynamic: dict[int, int] = {}  # dynamic address -> IT condition (0: none)
             self._native = NativePath.create(self)
             if native and self._native is None:
                 raise CmsimError("the C fast path needs a C compiler (cc)")
@@ -322,6 +328,13 @@ class Engine:
             return t
         return t + base_cost(step.ins) + step.extra
 
+    def _actlr_written(self, value: int) -> None:
+        """M4-LS-WB: ACTLR.DISDEFWBUF switches the write buffer (stores issued from now on)."""
+        off = bool(value & ACTLR_DISDEFWBUF)
+        self.memory.write_buffer_off = off
+        if self._native is not None:
+            self._native.lib.fp_set_write_buffer_off(int(off))
+
     def _count_events(self, on: bool) -> None:
         """Reference path: count CPI, LSU, FOLD events from now on (or stop: no counter
         counts, so their values do not depend on the events until one is enabled again)."""
@@ -411,7 +424,10 @@ class Engine:
         if found is None:
             a = ins.address + ins.size
             first = thumb_width(bytes(self.uc.mem_read(a, 2)))
-            second = thumb_width(bytes(self.uc.mem_read(a + first, 2)))
+            if always_writes_pc(self.decode(a)):
+                second = first  # nothing after a branch is fetched for execution next
+            else:
+                second = thumb_width(bytes(self.uc.mem_read(a + first, 2)))
             found = self._next_size_cache[ins.address] = (first, second)
         return found
 
@@ -597,37 +613,23 @@ class Engine:
                 fn(*event, count)
 
     # -- fast path: translation time ----------------------------------------------------
-    def _find_dynamic_addresses(self) -> dict[int, int]:
-        """Linear sweep of the image's code at its run addresses: addresses of dynamic
-        instructions (translation time for the whole program, so the narrow code hooks exist
-        before the first block runs). Reads the ELF's bytes, not the machine's memory, because
-        code that the start-up copies to SRAM is not there yet."""
-        segments = [s for s in self.machine.image.segments if s.executable and s.data]
-
-        def read(address: int, length: int) -> bytes:
-            for seg in segments:
-                offset = address - seg.virtual_address
-                if 0 <= offset < len(seg.data):
-                    return seg.data[offset : offset + length].ljust(length, b"\0")
-            raise CmsimError(f"no code at 0x{address:08x}")
-
-        decode = self._sweep_decode = Decoder(read)
-        skip = dict(self.machine.image.data_ranges)  # data start -> end: not code
-        found: dict[int, int] = {}
-        for seg in segments:
-            address, end, conds = seg.virtual_address, seg.virtual_address + len(seg.data), []
-            while address + 2 <= end:
-                if address in skip:
-                    address, conds = skip[address], []
-                    continue
-                ins = decode(address)
-                cond = conds.pop(0) if conds else 0
-                if ins.klass in DYNAMIC_CLASSES or cond or ins.sets_mask:
-                    found[address] = cond
-                if ins.klass == D.IT:
-                    conds = list(ins.it_conds)
-                address += ins.size
-        return found
+    def _register_dynamic(self, instrs: list[Instr]) -> list[tuple[int, int]]:
+        """Translation time of one block: the dynamic instructions among `instrs` (and those
+        an IT in it covers, with their condition) that are not known yet, as (address,
+        condition). Decoded from the memory as it is when the block first runs, so code the
+        firmware copies or writes at run time gets the same treatment as the ELF's."""
+        found = self._dynamic
+        new: list[tuple[int, int]] = []
+        for ins in instrs:
+            if ins.address not in found and (ins.klass in DYNAMIC_CLASSES or ins.sets_mask):
+                found[ins.address] = 0
+                new.append((ins.address, 0))
+            if ins.klass == D.IT:
+                for address, cond in self._covered(ins):
+                    if found.get(address) != cond:
+                        found[address] = cond
+                        new.append((address, cond))
+        return new
 
     def _instrs(self, address: int, size: int) -> list[Instr]:
         instrs = []
@@ -637,20 +639,6 @@ class Engine:
             instrs.append(ins)
             a += ins.size
         return instrs
-
-    def reset_memory(self) -> None:
-        """Empty the flash caches and forget the fetched and prefetched lines, as after a reset
-        (spec §9.3), between two runs: the next run's memory timing no longer depends on what
-        ran before it. Cycle and instruction counts go on."""
-        if self._native is not None:
-            self._native.settle(None)  # C hands its caches and fetch state to Python first
-        memory = self.memory
-        for cache in memory.caches:
-            cache.lines = ()
-        memory.cur_line = memory.pf_line = None
-        memory.pf_ready = 0
-        if self._native is not None:
-            self._native.resume_from_pipeline()  # and takes the emptied ones back
 
     # -- run ---------------------------------------------------------------------------------
     def run(self, entry: int | None = None) -> RunResult:
@@ -730,9 +718,7 @@ class NativePath:
         if lib is None:
             return None
         self = cls(engine, lib)
-        dynamic = engine._dynamic
-        size_log2 = max(10, (2 * len(dynamic) + 1).bit_length())
-        if lib.fp_init(size_log2, engine.max_instructions) != 0:
+        if lib.fp_init(10, engine.max_instructions) != 0:
             return None
         board = engine.machine.board
         for index, region in enumerate(board.regions):
@@ -749,13 +735,11 @@ class NativePath:
             if lib.fp_add_cache(cache.capacity) != cache.ident:
                 return None
         self._data_caches = {c.ident for c in engine.memory._dcache.values()}
-        for address, cond in dynamic.items():
-            self._add_info(address, cond)
-        # Every instruction of the image's code (exception points can be anywhere), in few wide
-        # ranges: Unicorn scans its code-hook list on every hooked instruction, while a miss in
-        # the C table costs a few nanoseconds.
-        code = [s for s in engine.machine.image.segments if s.executable and s.data]
-        ranges = [(s.virtual_address, s.virtual_address + len(s.data) - 1) for s in code]
+        # Every instruction wherever it runs (exception points can be anywhere, and code may be
+        # copied to RAM at run time), with one hook over all addresses (begin > end): Unicorn
+        # checks every code hook's range on every instruction, while a miss in the C table
+        # costs a few nanoseconds. The table fills at translation time (`_translate`).
+        ranges = [(1, 0)]
         flat = (ctypes.c_uint64 * (2 * len(ranges)))(*[x for r in ranges for x in r])
         self.install_callbacks()
         if lib.fp_attach(engine.uc._uch, flat, len(ranges)) != 0:
@@ -779,7 +763,7 @@ class NativePath:
         )
 
     def _add_info(self, address: int, cond: int) -> None:
-        ins = self.engine._sweep_decode(address)
+        ins = self.engine.decode(address)
         mem = ins.mem if ins.memory else None
         kind = 1 if mem is not None else (2 if ins.klass == D.DIV else 0)
         if ins.sets_mask:
@@ -812,6 +796,8 @@ class NativePath:
         the instruction pending before it."""
         try:
             instrs = self.engine._instrs(address, size)
+            for dynamic, cond in self.engine._register_dynamic(instrs):
+                self._add_info(dynamic, cond)
             wait = self.engine._max_wait
             bound = PENDING_BOUND * (wait + 1)
             prefix = self._prefix_bounds[(address, size)] = {}
@@ -960,6 +946,8 @@ class NativePath:
             else:
                 executed = True
             access = fact[2] if fact is not None and executed and ins.memory else None
+            if access is not None:
+                memory.write_buffer_off = bool(fact[3])  # as it was when C recorded the access
             div = fact[3] if fact is not None and executed and ins.klass == D.DIV else 0
             t = pipeline.issue(ins, executed, access, div, in_it)
             if log:

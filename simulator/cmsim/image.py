@@ -47,9 +47,6 @@ class Image:
     symbols: dict[str, int]
     functions: list[Function]
     section_sizes: dict[str, int] = field(default_factory=dict)
-    # Data inside executable sections ([start, end) ranges from the Arm mapping symbols $d):
-    # literal pools and constants, never executed, so never swept as code.
-    data_ranges: list[tuple[int, int]] = field(default_factory=list)
     _starts: list[int] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -119,7 +116,7 @@ def _read_elf(path: Path, elf: ELFFile) -> Image:
         for s in elf.iter_sections()
         if s["sh_flags"] & 0x2  # SHF_ALLOC
     }
-    return Image(path, elf["e_entry"], segments, symbols, functions, sizes, _data_ranges(elf))
+    return Image(path, elf["e_entry"], segments, symbols, functions, sizes)
 
 
 def _segments(elf: ELFFile) -> list[Segment]:
@@ -161,28 +158,3 @@ def _symbols(elf: ELFFile) -> tuple[dict[str, int], list[Function]]:
                 functions[start] = Function(symbol.name, start, start + symbol["st_size"])
     return symbols, list(functions.values())
 
-
-def _data_ranges(elf: ELFFile) -> list[tuple[int, int]]:
-    """[start, end) of each run of data that a $d mapping symbol opens inside an executable
-    section; it ends at the next $t/$a mapping symbol or at the section's end."""
-    table = elf.get_section_by_name(".symtab")
-    if table is None:
-        return []
-    sections = list(elf.iter_sections())
-    marks: dict[int, list[tuple[int, str]]] = {}
-    for symbol in table.iter_symbols():
-        kind = symbol.name[:2]
-        if kind not in ("$d", "$t", "$a") or not isinstance(symbol["st_shndx"], int):
-            continue
-        marks.setdefault(symbol["st_shndx"], []).append((symbol["st_value"] & ~1, kind))
-    ranges = []
-    for index, found in marks.items():
-        section = sections[index] if index < len(sections) else None
-        if section is None or not section["sh_flags"] & 0x4:  # SHF_EXECINSTR
-            continue
-        end = section["sh_addr"] + section["sh_size"]
-        found.sort()
-        for (start, kind), (after, _) in zip(found, [*found[1:], (end, "")], strict=True):
-            if kind == "$d" and after > start:
-                ranges.append((start, after))
-    return sorted(ranges)

@@ -38,7 +38,7 @@ from unicorn.arm_const import (
     UC_ARM_REG_SP,
 )
 
-from cmsim.board import Board, Region
+from cmsim.board import BITBAND_ALIAS_SIZE, Board, Region, bitband_target
 from cmsim.errors import CmsimError, FirmwareFault, ImageError
 from cmsim.image import Image
 from cmsim.peripherals import MARKER_BEGIN, PPB_BASE, PPB_SIZE, SystemPeripherals
@@ -139,6 +139,7 @@ class Machine:
         )
         self.semihost = Semihost(stdout, stderr, self._centiseconds)
         self._map_ppb()
+        self._map_bitband()
         self.load(image)
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_access)
@@ -149,6 +150,9 @@ class Machine:
 
     # -- memory ----------------------------------------------------------------------------
     def _map_regions(self) -> None:
+        windows = [
+            (alias, alias + BITBAND_ALIAS_SIZE) for _t, alias in self.board.bitband_windows()
+        ]
         for region in self.board.regions:
             if region.kind == "ppb":
                 continue  # served by SystemPeripherals through MMIO callbacks
@@ -156,7 +160,8 @@ class Machine:
             if region.kind != "flash":
                 perms |= UC_PROT_WRITE
             if not region.aliases:
-                self.uc.mem_map(region.base, region.size, perms)
+                for start, end in _without(region.base, region.end, windows):
+                    self.uc.mem_map(start, end - start, perms)
                 continue
             # One host buffer mapped at every alias; anonymous mmap pages stay lazy.
             buffer = mmap.mmap(-1, region.size)
@@ -164,6 +169,25 @@ class Machine:
             address = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
             for start in (region.base, *region.aliases):
                 self.uc.mem_map_ptr(start, region.size, perms, address)
+
+    def _map_bitband(self) -> None:
+        """Bit-band alias windows: a word access reads or writes one bit of the target byte
+        (read-modify-write of the target, as the bus does)."""
+        for _target, alias in self.board.bitband_windows():
+
+            def read(_uc: Uc, offset: int, _size: int, _data: object, alias=alias) -> int:
+                byte, bit = bitband_target(alias + offset)
+                return (self.uc.mem_read(byte, 1)[0] >> bit) & 1
+
+            def write(
+                _uc: Uc, offset: int, _size: int, value: int, _data: object, alias=alias
+            ) -> None:
+                byte, bit = bitband_target(alias + offset)
+                old = self.uc.mem_read(byte, 1)[0]
+                new = (old | (1 << bit)) if value & 1 else (old & ~(1 << bit))
+                self.uc.mem_write(byte, bytes([new & 0xFF]))
+
+            self.uc.mmio_map(alias, BITBAND_ALIAS_SIZE, read, None, write, None)
 
     def _map_ppb(self) -> None:
         def read(_uc: Uc, offset: int, size: int, _data: object) -> int:
@@ -407,3 +431,16 @@ def _check_fits(board: Board, name: str, address: int, length: int) -> None:
             f"segment {name} at 0x{address:08x}-0x{address + length - 1:08x} lies outside "
             f"the memory of board {board.name!r}"
         )
+
+
+def _without(start: int, end: int, holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """[start, end) less the holes (the bit-band alias windows inside a peripheral region)."""
+    spans = [(start, end)]
+    for h0, h1 in holes:
+        spans = [
+            piece
+            for s0, s1 in spans
+            for piece in ((s0, min(s1, h0)), (max(s0, h1), s1))
+            if piece[0] < piece[1]
+        ]
+    return spans

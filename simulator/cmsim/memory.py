@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from cmsim.board import Board, Region
+from cmsim.board import Board, Region, bitband_target
 
 PAGE_SHIFT = 12  # board regions are 4 KiB aligned (board.py checks it)
 PPB_BLOCK = "ppb"
+FETCH_AHEAD_WORDS = 2  # words the fetch unit runs ahead of the issuing instruction (below)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class MemoryModel:
     def __init__(self, board: Board):
         self.board = board
         self._places: dict[int, Place] = {}
+        self._bitband = bool(board.bitband_windows())
         self._dcache: dict[str, LruLines] = {}
         self._icache: dict[str, LruLines] = {}
         # Every cache, in a fixed order (its index is its ident).
@@ -87,18 +89,29 @@ class MemoryModel:
                 if lines > 0:
                     table[region.name] = LruLines(lines, len(self.caches))
                     self.caches.append(table[region.name])
-        # Instruction-side state of M4-MEM-FETCH: current line, prefetched line and its ready time.
+        # Instruction-side state of M4-MEM-FETCH: current line, prefetched line and its ready time,
+        # and when the core's fetch unit asked for the next line's first word (None: not yet).
         self.cur_line: int | None = None
         self.pf_line: int | None = None
         self.pf_ready = 0
-        self.has_slow_fetch = any(r.fetch_ws > 0 for r in board.regions)
+        self.next_request: int | None = None
+        self.has_slow_fetch = any(r.fetch_ws > 0 or r.fetch_word_cycles > 1 for r in board.regions)
+        # M4-LS-WB: ACTLR.DISDEFWBUF, set by the firmware (the engine follows its writes).
+        self.write_buffer_off = False
+        # The word stream of a slow-fetch region (M4-MEM-BUS), None while fetching elsewhere.
+        self.words: WordFetch | None = None
+        self._max_fetch_ws = max(
+            (max(r.fetch_ws, r.fetch_word_cycles) for r in board.regions), default=0
+        )
 
     def place(self, address: int) -> Place:
         """Region and block of an address (cached per 4 KiB page)."""
         page = address >> PAGE_SHIFT
         found = self._places.get(page)
         if found is None:
-            region = self.board.region_at(address)
+            target = bitband_target(address) if self._bitband else None
+            # a bit-band alias access is an access to its target (same region and block)
+            region = self.board.region_at(target[0] if target else address)
             if region is None:
                 found = Place(None, "unmapped", 0)
             else:
@@ -141,18 +154,40 @@ class MemoryModel:
         region = self.place(address).region
         return region is not None and region.device
 
+    def bitband(self, address: int) -> bool:
+        """Is `address` in a bit-band alias window of this board (M4-MEM-BB)?"""
+        return self._bitband and bitband_target(address) is not None
+
+    def unbuffered(self, address: int) -> bool:
+        """M4-LS-WB: a store to `address` is not buffered (Device memory, or the write buffer
+        turned off by ACTLR.DISDEFWBUF)."""
+        return self.write_buffer_off or self.is_device(address)
+
     # -- state snapshots (the C fast path memoises blocks by the state they start from; it
     # keeps the caches itself) ------------------------------------------------------------
     def fetch_snapshot(self, now: int) -> tuple:
         """The instruction-side state without the caches (fetch line, prefetched line, time to
-        its arrival relative to `now`)."""
-        ready = max(0, self.pf_ready - now) if self.pf_line is not None else 0
-        return (self.cur_line, self.pf_line, ready)
+        its arrival and to the next line's request relative to `now`). Times before `now`
+        are clamped: M4-MEM-FETCH only compares them with later issue cycles."""
+        # A read that started W + 1 or more cycles before `now` is as good as any earlier one.
+        horizon = -self._max_fetch_ws - 1
+        ready = max(horizon, self.pf_ready - now) if self.pf_line is not None else 0
+        request = self.next_request
+        if request is not None:
+            request = max(request - now, horizon)
+        words = None if self.words is None else self.words.snapshot(now)
+        return (self.cur_line, self.pf_line, ready, request, words)
 
     def restore_fetch(self, snapshot: tuple, now: int) -> None:
         """Return to a `fetch_snapshot` state (the caches are left alone)."""
-        self.cur_line, self.pf_line, ready = snapshot
+        self.cur_line, self.pf_line, ready, request, words = snapshot
         self.pf_ready = now + ready
+        self.next_request = None if request is None else now + request
+        if words is None:
+            self.words = None
+        else:
+            region = next(r for r in self.board.regions if r.name == words[0])
+            self.words = WordFetch.restore(words, now, region)
 
     def data_line(self, address: int) -> int | None:
         """The first cache line a data access at `address` touches (None outside D-caches)."""
@@ -168,30 +203,206 @@ class MemoryModel:
             cache.log = log
 
     # -- instruction side (M4-MEM-FETCH, spec §9.3) ------------------------------------------------
-    def fetch_stall(self, address: int, size: int, t: int) -> int:
-        """Cycles the instruction at `address` waits for its flash line when about to issue at t."""
+    def data_access(self, address: int, beats: int, t: int) -> None:
+        """M4-MEM-BUS: a data access of `beats` beats by the instruction issuing at t; on the bus
+        the code streams over, it keeps instruction fetches off the bus meanwhile."""
+        if self.words is None:
+            return
+        region = self.place(address).region
+        if region is not None and region.bus and region.bus == self.words.bus:
+            self.words.hold(t, t + beats)
+
+    def fetch_stall(self, address: int, size: int, t: int, restart: bool = False) -> int:
+        """Cycles the instruction at `address` waits for its code when about to issue at t;
+        `restart` after a taken branch, an ISB or an exception (the fetch starts afresh)."""
         place = self.place(address)
         region = place.region
+        if region is not None and region.fetch_word_cycles > 1:
+            self.cur_line = None
+            self.pf_line = None
+            self.next_request = None
+            words = self.words
+            if words is None or words.region != region.name:
+                words = self.words = WordFetch(region)
+                restart = True
+            return words.stall(address, size, t, restart)
+        self.words = None
         if region is None or region.fetch_ws == 0:
             self.cur_line = None  # leaving flash: coming back needs the line again
             self.pf_line = None
+            self.next_request = None
             return 0
         line_bytes = region.line_bytes
-        line = self._canonical(place, address + size - 1) // line_bytes
+        end = self._canonical(place, address + size - 1)
+        line = end // line_bytes
         if line == self.cur_line:
+            self._note_request(end, line_bytes, t)
             return 0
         wait = region.fetch_ws
         icache = self._icache.get(region.name)
+        ready = t  # when the flash has delivered this line (and can read another)
         if icache is not None and line in icache:
             stall = 0
         elif region.prefetch and self.pf_line == line:
             stall = max(0, self.pf_ready - t)
+            ready = self.pf_ready
         else:
             stall = wait  # demand read of the line
+            ready = t + stall
         t += stall
+        # When the fetch unit took this line: its request, recorded while the previous line
+        # ran, when it follows in sequence; at its first instruction after a branch.
+        sequential = self.cur_line is not None and line == self.cur_line + 1
+        taken = self.next_request if sequential and self.next_request is not None else t
         self.cur_line = line
+        self.next_request = None
         if icache is not None:
             icache.touch(line)
         if region.prefetch and not (icache is not None and line + 1 in icache):
-            self.pf_line, self.pf_ready = line + 1, t + wait + 1
+            # M4-MEM-FETCH (issue 13): the next line's read starts once the fetch unit has
+            # taken this line out of the prefetch buffer and the flash has delivered it.
+            self.pf_line, self.pf_ready = line + 1, max(ready, taken) + wait + 1
+        self._note_request(end, line_bytes, t)
         return stall
+
+    def _note_request(self, end: int, line_bytes: int, t: int) -> None:
+        """The core's fetch queue runs FETCH_AHEAD_WORDS words ahead of the instruction issuing
+        at t (spec §1.1): once that reaches the next line, the fetch unit asks for it."""
+        if self.next_request is None:
+            next_base = (self.cur_line + 1) * line_bytes
+            if end + 1 + 4 * FETCH_AHEAD_WORDS > next_base:
+                self.next_request = t
+
+
+QUEUE_WORDS = 3  # the core's prefetch queue (spec §1.1; CMEMU fetch/piq.rs)
+
+
+class WordFetch:
+    """M4-MEM-BUS: instruction fetch from a region that delivers one 32-bit word per F cycles
+    (`fetch_word_cycles`; CC2652 SRAM: F = 2, CMEmu-HW `mul`: n x mul.w cost 2n).
+
+    The fetch unit reads words in address order, one at a time: a read starts when the bus is
+    free (the previous read done, no data access of the core on the same bus) and the queue
+    has room (the word QUEUE_WORDS back has been taken by an issued instruction); it arrives
+    F cycles later, and the instruction needing it issues one cycle after that (decode).
+    After a taken branch (or an ISB, or an exception) the target's first read starts at the
+    cycle the core's own rules imply (its issue minus 1 + the words it needs: decode-time
+    branches resolve in decode, execute-time ones a cycle later), or once the read under way
+    then is done (CMEmu-HW `b_seq`, `bx_seq`: `b.n` costs 4 or 6, `bx.n` 6 or 8 from SRAM).
+    """
+
+    def __init__(self, region: Region):
+        self.region = region.name
+        self.f = region.fetch_word_cycles
+        self.bus = region.bus
+        # A line buffer (CC2652 VIMS): a read of a word outside the buffered line fills the
+        # line (fetch_ws cycles), a word of the buffered line takes one cycle.
+        self.line_bytes = region.line_bytes if region.line_buffer else 0
+        self.fill = region.fetch_ws
+        self.line: int | None = None
+        self.next_word: int | None = None  # the next word to read
+        self.origin = 0  # the first word of the stream (since the last restart)
+        self.free = -(1 << 60)  # the bus is free of reads from this cycle
+        self.arrival: dict[int, int] = {}  # words read and not yet taken, and when they arrive
+        self.taken: dict[int, int] = {}  # recent words taken, and their issue cycle
+        self.busy: list[tuple[int, int]] = []  # data accesses on the bus: [start, end)
+
+    def hold(self, start: int, end: int) -> None:
+        self.busy.append((start, end))
+
+    def _start(self, t: int) -> int:
+        """First cycle >= t with the bus free of data accesses."""
+        moved = True
+        while moved:
+            moved = False
+            for start, end in self.busy:
+                if start <= t < end:
+                    t, moved = end, True
+        return t
+
+    def _read(self, word: int, limit: int | None = None) -> bool:
+        """Read `word` next (unless it would start after `limit`); False when not read."""
+        back = word - 4 * QUEUE_WORDS
+        room = self.free  # the word QUEUE_WORDS back precedes the stream: room now
+        if back >= self.origin:
+            if back not in self.taken:
+                return False  # the queue is full until an instruction takes that word
+            room = self.taken[back]
+        start = self._start(max(self.free, room))
+        if limit is not None and start > limit:
+            return False
+        self.free = start + self._cost(word)
+        self.arrival[word] = self.free
+        self.next_word = word + 4
+        return True
+
+    def _cost(self, word: int) -> int:
+        """Cycles of one word read: F, or from a line buffer 1 (buffered line) or a fill."""
+        if not self.line_bytes:
+            return self.f
+        line = word // self.line_bytes
+        if line == self.line:
+            return 1
+        self.line = line
+        return self.fill
+
+    def stall(self, address: int, size: int, t: int, restart: bool) -> int:
+        """Cycles the instruction at `address` waits for its words when about to issue at t."""
+        first, last = address & ~3, (address + size - 1) & ~3
+        if restart or self.next_word is None:
+            words = (last - first) // 4 + 1
+            resolve = t - 1 - words
+            # reads of the old stream that started before the branch resolved still finish
+            while self.next_word is not None and self._read(self.next_word, resolve):
+                pass
+            self.free = max(self.free, resolve)
+            self.arrival.clear()
+            self.taken.clear()
+            self.next_word = self.origin = first
+        while self.next_word <= last:
+            if not self._read(self.next_word):
+                break
+        arrival = self.arrival.get(last)
+        stall = 0 if arrival is None else max(0, arrival + 1 - t)
+        for word in range(first, last + 4, 4):
+            self.taken.setdefault(word, t + stall)
+            self.arrival.pop(word, None)
+        self._prune(t + stall)
+        return stall
+
+    def _prune(self, now: int) -> None:
+        low = (self.next_word or 0) - 4 * (QUEUE_WORDS + 2)
+        self.taken = {w: c for w, c in self.taken.items() if w >= low}
+        self.busy = [(s, e) for s, e in self.busy if e > now - 1]
+
+    # snapshots: every time relative to `now`, clamped where earlier values act alike
+    def snapshot(self, now: int) -> tuple:
+        slowest = max(self.f, self.fill if self.line_bytes else 0)
+        horizon = now - (QUEUE_WORDS + 2) * slowest - 2  # earlier reads cannot matter any more
+
+        def rel(c: int) -> int:
+            return max(c, horizon) - now
+
+        return (
+            self.region,
+            self.line,
+            self.next_word,
+            self.origin,
+            rel(self.free),
+            tuple(sorted((w, rel(c)) for w, c in self.arrival.items())),
+            tuple(sorted((w, rel(c)) for w, c in self.taken.items())),
+            tuple(sorted((rel(s), rel(e)) for s, e in self.busy if e > horizon)),
+        )
+
+    @classmethod
+    def restore(cls, state: tuple, now: int, region: Region) -> WordFetch:
+        _name, line, next_word, origin, free, arrival, taken, busy = state
+        words = cls(region)
+        words.line = line
+        words.next_word = next_word
+        words.origin = origin
+        words.free = now + free
+        words.arrival = {w: now + c for w, c in arrival}
+        words.taken = {w: now + c for w, c in taken}
+        words.busy = [(now + s, now + e) for s, e in busy]
+        return words

@@ -21,6 +21,8 @@ DWT_SLEEPCNT = 0xE0001010
 DWT_LSUCNT = 0xE0001014
 DWT_FOLDCNT = 0xE0001018
 DEMCR = 0xE000EDFC
+ACTLR = 0xE000E008  # auxiliary control: bit 1 DISDEFWBUF turns the write buffer off (M4-LS-WB)
+ACTLR_DISDEFWBUF = 1 << 1
 CPUID = 0xE000ED00
 SYST_CSR = 0xE000E010
 SYST_RVR = 0xE000E014
@@ -77,6 +79,8 @@ class SystemPeripherals:
         # Called with whether any profiling counter counts, after a DWT_CTRL or DEMCR write
         # (the reference path counts events only then: it costs it time per instruction).
         self.on_profile_enable: Callable[[bool], None] | None = None
+        # Called with the new ACTLR value after a write (the engine switches M4-LS-WB).
+        self.on_actlr: Callable[[int], None] | None = None
         # register -> (value at the baseline, event total at the baseline), as for CYCCNT
         self._profile: dict[int, tuple[int, int]] = dict.fromkeys(PROFILE_COUNTERS, (0, 0))
         self.registers: dict[int, int] = {DWT_CTRL: CTRL_RESET, CPUID: CPUID_CORTEX_M4_R0P1}
@@ -232,6 +236,8 @@ class SystemPeripherals:
             self.nvic.on_change()
             return
         self.registers[address] = value & MASK32
+        if address == ACTLR and self.on_actlr is not None:
+            self.on_actlr(value & MASK32)
 
     def _write_systick(self, address: int, value: int, now: int) -> None:
         if address == SYST_CVR:

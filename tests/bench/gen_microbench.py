@@ -488,6 +488,18 @@ movs r1, #5
 str r1, [r0]
 ldr r3, =0xE000E018""",
 )
+# Silicon checks of issue 13 (STM32F407, published measurements of hand-written assembly).
+# M4-LS-PIPE: a load that writes back SP (not one that loads SP) still pipelines: pair = 3.
+b(
+    "PIPE-SPWB",
+    """ldr r8, [sp], #4
+ldr r6, [r12]""",
+    pre="sub sp, sp, #4\nmov r12, r2",
+)
+# M4-BR-NT: a not-taken bne whose fall-through is a 16-bit POP {..., PC}: only the POP is
+# fetched for execution, so what lies after it in memory (32-bit or 16-bit) does not count.
+b("BR-NT-POP-W", "bl mb_nt_pop_wide")
+b("BR-NT-POP-N", "bl mb_nt_pop_narrow")
 # MP-03/MP-04: nop.w x8 loop, loop head 16-byte aligned (three 16-byte flash lines).
 b("MP-03", "1: " + "nop.w\n" * 8 + "subs r5, r5, #1\nbne.n 1b", pre="mov r5, r8", loop=True)
 
@@ -576,6 +588,24 @@ mb_leaf_dirty:
     mov r1, lr
     mov lr, r1
     bx lr
+    .balign 4
+    .thumb_func
+mb_nt_pop_wide:
+    push {r5, lr}
+    cmp r5, r5
+    bne.n 1f
+    pop {r5, pc}
+1:  add.w r5, r5, #1        @ never executed: 32-bit after the POP
+    pop {r5, pc}
+    .balign 4
+    .thumb_func
+mb_nt_pop_narrow:
+    push {r5, lr}
+    cmp r5, r5
+    bne.n 1f
+    pop {r5, pc}
+1:  adds r5, r5, #1         @ never executed: 16-bit after the POP
+    pop {r5, pc}
 """)
 for name, pre, body, _loop, post in BENCH:
     f = fname(name)

@@ -132,6 +132,7 @@ def load() -> ctypes.CDLL | None:
     native.fp_take_batch.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_int]
     native.fp_take_batch.restype = ctypes.c_int64
     native.fp_set_max.argtypes = [ctypes.c_int64]
+    native.fp_set_write_buffer_off.argtypes = [ctypes.c_int]
     native.fp_resume.argtypes = []
     native.fp_release.argtypes = []
     native.fp_totals.argtypes = [ctypes.POINTER(ctypes.c_int64)]

@@ -118,7 +118,7 @@ typedef void (*observe_fn)(uint64_t address, int64_t cycle, uint64_t previous,
 typedef int (*check_fn)(uint64_t address); /* 1: an exception comes in before `address` */
 
 static Info *infos;
-static uint32_t info_mask;
+static uint32_t info_mask, info_used;
 static Memo *memo;
 static uint64_t memo_mask, memo_used;
 static BlockLen *lens;
@@ -146,6 +146,7 @@ static int64_t events[NEVENTS]; /* running totals of the settled blocks' events 
  * masked, so a CPS/MSR opens a window. */
 static int64_t deadline = INT64_MAX;
 static int window, rearm;
+static uint32_t write_buffer_off; /* ACTLR.DISDEFWBUF (M4-LS-WB), set by the engine */
 static const BlockLen *cur_len;
 static Cache caches[MAX_CACHES], saved[MAX_CACHES];
 static int ncaches;
@@ -205,6 +206,7 @@ int fp_init(uint32_t info_capacity_log2, int64_t max_instr)
     mismatches = 0;
     free(quiet);
     info_mask = (1u << info_capacity_log2) - 1;
+    info_used = 0;
     infos = calloc((size_t)info_mask + 1, sizeof(Info));
     memo_mask = (1u << 12) - 1;
     memo_used = 0;
@@ -225,6 +227,7 @@ int fp_init(uint32_t info_capacity_log2, int64_t max_instr)
         events[k] = 0;
     deadline = INT64_MAX;
     window = rearm = 0;
+    write_buffer_off = 0;
     max_instructions = max_instr;
     return infos && memo && lens && quiet ? 0 : -1;
 }
@@ -340,34 +343,56 @@ int fp_set_ops(const int64_t *flat, int n)
     return 0;
 }
 
+static Info *info_slot(uint32_t address)
+{
+    uint32_t slot = hash32(address) & info_mask;
+    while (infos[slot].used && infos[slot].address != address)
+        slot = (slot + 1) & info_mask;
+    return &infos[slot];
+}
+
+/* Keep the table at most half full: instructions are added as blocks are first translated. */
+static int info_grow(void)
+{
+    Info *old = infos;
+    uint32_t old_mask = info_mask;
+    Info *grown = calloc((size_t)old_mask * 2 + 2, sizeof(Info));
+    if (grown == NULL)
+        return -1;
+    infos = grown;
+    info_mask = old_mask * 2 + 1;
+    for (uint32_t k = 0; k <= old_mask; k++)
+        if (old[k].used)
+            *info_slot(old[k].address) = old[k];
+    free(old);
+    return 0;
+}
+
 int fp_add_info(uint32_t address, int kind, int cond, int pc_base, int tb, int descending,
                 int shift, int base_reg, int index_reg, int disp, int subtract, int nregs,
                 int div_signed, int div_n, int div_m)
 {
-    uint32_t slot = hash32(address) & info_mask;
-    for (uint32_t probe = 0; probe <= info_mask; probe++, slot = (slot + 1) & info_mask) {
-        Info *e = &infos[slot];
-        if (!e->used || e->address == address) {
-            e->used = 1;
-            e->address = address;
-            e->kind = (uint8_t)kind;
-            e->cond = (uint8_t)cond;
-            e->pc_base = (uint8_t)pc_base;
-            e->tb = (uint8_t)tb;
-            e->descending = (uint8_t)descending;
-            e->shift = (uint8_t)shift;
-            e->base_reg = base_reg;
-            e->index_reg = index_reg;
-            e->disp = disp;
-            e->subtract = subtract;
-            e->nregs = nregs;
-            e->div_signed = (uint8_t)div_signed;
-            e->div_n = div_n;
-            e->div_m = div_m;
-            return 0;
-        }
-    }
-    return -1;
+    if ((info_used + 1) * 2 > info_mask && info_grow() != 0)
+        return -1;
+    Info *e = info_slot(address);
+    info_used += !e->used;
+    e->used = 1;
+    e->address = address;
+    e->kind = (uint8_t)kind;
+    e->cond = (uint8_t)cond;
+    e->pc_base = (uint8_t)pc_base;
+    e->tb = (uint8_t)tb;
+    e->descending = (uint8_t)descending;
+    e->shift = (uint8_t)shift;
+    e->base_reg = base_reg;
+    e->index_reg = index_reg;
+    e->disp = disp;
+    e->subtract = subtract;
+    e->nregs = nregs;
+    e->div_signed = (uint8_t)div_signed;
+    e->div_n = div_n;
+    e->div_m = div_m;
+    return 0;
 }
 
 static const Info *find_info(uint32_t address)
@@ -819,6 +844,7 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
         if (info->descending)
             a -= 4u * (uint32_t)info->nregs;
         f->address = a;
+        f->div = write_buffer_off; /* M4-LS-WB: ACTLR.DISDEFWBUF when the access issues */
     } else if (info->kind == K_DIV) {
         f->div = fp_div_cycles(info->div_signed, reg(uc, info->div_n), reg(uc, info->div_m));
     }
@@ -891,6 +917,9 @@ void fp_resume(void)
     if (memo != NULL)
         stopped = 0;
 }
+
+/* ACTLR.DISDEFWBUF changed: memory accesses from now on record it (M4-LS-WB). */
+void fp_set_write_buffer_off(int off) { write_buffer_off = (uint32_t)off; }
 
 /* A new instruction limit (callers may raise it between runs). */
 void fp_set_max(int64_t value) { max_instructions = value; }

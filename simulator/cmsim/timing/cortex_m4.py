@@ -75,6 +75,12 @@ UNALIGNED = "unaligned (M4-LS-UNAL)"
 WAIT_STATES = "wait states (M4-MEM-DATA)"
 DEVICE_STORE = "device store wait states (M4-LS-WB)"
 STORE_WAIT = "store wait states (M4-MEM-1)"
+BITBAND = "bit-band read-modify-write (M4-MEM-BB)"
+# M4-MEM-BB: a store to a bit-band alias reads the target, modifies it and writes it back,
+# locked: 3 cycles more than a store to the target (CMEmu-HW misc/bitbanding/ldr_str: str.w to
+# an alias 7 against 4 between two CYCCNT reads, CC2652, code in flash behind the line buffer).
+BITBAND_STORE = 3
+WRITE_BUFFER_OFF = "write buffer off (M4-LS-WB)"  # ACTLR.DISDEFWBUF: the store is not buffered
 BARRIER_DRAIN = "barrier drain (§2.8)"
 FETCH = "fetch stall (M4-MEM-FETCH)"  # waiting for the next instruction's flash line
 EXC_ENTRY = "exception entry (M4-EXC-ENTRY)"  # on the handler's first instruction, as profiles do
@@ -170,8 +176,18 @@ def target_misaligned(target: Instr) -> int:
 
 
 def not_taken_bubble(next_sizes: tuple[int, int]) -> int:
-    """M4-BR-NT: a not-taken B<cond> costs 1 more unless the next two instructions are 16-bit."""
+    """M4-BR-NT: a not-taken B<cond> costs 1 more unless the next two instructions fetched for
+    execution are 16-bit. When the fall-through instruction always writes PC, nothing after it
+    is executed next: the engine gives its own width twice (issue 13, silicon check)."""
     return 0 if next_sizes == (2, 2) else 1
+
+
+def always_writes_pc(ins: Instr) -> bool:
+    """An instruction that branches whenever it executes (what follows it in memory is not the
+    next instruction): B, BL, BX/BLX, LDR PC, POP/LDM {PC}, TBB/TBH; not B<cond>, CBZ/CBNZ."""
+    if ins.klass == D.B:
+        return ins.cond == D.COND_AL
+    return ins.klass in (D.BL, D.BX, D.LDR_PC, D.POP_PC, D.TB)
 
 
 def writes_lr(ins: Instr) -> bool:
@@ -207,7 +223,17 @@ def pipelines(i: Instr, i_block: str, j: Instr, j_block: str) -> bool:
         return False
     if i_block != j_block:  # condition 2 (M4-MEM-BLOCK)
         return False
-    return SP not in i.writes  # condition 3: i does not load SP (PC Rt is LDR_PC, not here)
+    # condition 3: i does not *load* SP (PC Rt is LDR_PC, not here). A writeback of SP as the
+    # base does not count: `ldr r8, [sp], #4; ldr r0, [ip]` pairs to 3 on an STM32F407
+    # (issue 13, spec M4-LS-PIPE silicon check).
+    return SP not in loaded_registers(i)
+
+
+def loaded_registers(ins: Instr) -> frozenset[int]:
+    """The registers a load writes with data from memory (its writeback base excluded)."""
+    if ins.writeback and ins.mem is not None:
+        return ins.writes - {ins.mem.base}
+    return ins.writes
 
 
 def agu_stall(i: Instr, j: Instr) -> int:
@@ -291,6 +317,7 @@ class Step:
     div: int = 0  # value-dependent divide cost
     lr_dirty: bool = False  # M4-BR-LR: LR written by the predecessor
     device_store: bool = False
+    unbuffered: bool = False  # a store to normal memory with the write buffer off (M4-LS-WB)
     write_ws: int = 0
     wide: int = 0  # the M4-FE-1 penalty in `extra`
 
@@ -345,14 +372,19 @@ class Pipeline:
             if k in D.LOAD_CLASS:
                 wait = mem.read_wait(address, access_bytes(ins), read_beats(ins))
                 reason = WAIT_STATES
-            elif mem.is_device(address):
+            elif mem.unbuffered(address):
                 step.device_store = True  # M4-LS-WB: unbuffered, full transfer now
+                step.unbuffered = not mem.is_device(address)  # normal memory, buffer off
                 wait = mem.write_wait(address, max(1, ins.nregs))
                 reason = DEVICE_STORE
             else:
                 step.write_ws = mem.write_wait(address, max(1, ins.nregs))
                 wait, reason = 0, STORE_WAIT  # charged in _settle, if on the critical path
             unaligned = unaligned_extra(ins, address)  # M4-LS-UNAL
+            if k not in D.LOAD_CLASS and mem.bitband(address):
+                step.extra += BITBAND_STORE  # M4-MEM-BB: a locked read-modify-write
+                if why is not None:
+                    _note(why, BITBAND, BITBAND_STORE)
             step.extra += wait + unaligned
             if why is not None:
                 _note(why, reason, wait)
@@ -369,7 +401,8 @@ class Pipeline:
             if why is not None:
                 _note(why, WIDE_RUN, penalty)
         if mem.has_slow_fetch:
-            stall = mem.fetch_stall(ins.address, ins.size, t)  # M4-MEM-FETCH
+            restart = prev is None or _flushes(prev, ins)
+            stall = mem.fetch_stall(ins.address, ins.size, t, restart)  # M4-MEM-FETCH, -BUS
             t += stall
             if why is not None:
                 if prev is not None:
@@ -385,6 +418,9 @@ class Pipeline:
                 self._carry = (step, self._carry[1])
             self._why = (step, why)
         step.t = t
+        if executed and address is not None and mem.has_slow_fetch:  # M4-MEM-BUS contention
+            beats = read_beats(ins) if ins.klass in D.LOAD_CLASS else max(1, ins.nregs)
+            mem.data_access(address, beats, t)
         self.time = t
         self.pending = step
         self.instructions += 1
@@ -503,6 +539,10 @@ class Pipeline:
             cost += 1  # M4-LS-STLD
             if parts is not None:
                 parts.append((STORE_LOAD, 1))
+        if i.unbuffered and jx and j.ins.klass not in D.STORE_CLASS:
+            cost += 1  # M4-LS-WB: write buffer off, the next non-store waits for the store
+            if parts is not None:
+                parts.append((WRITE_BUFFER_OFF, 1))
         if i.write_ws and jx and j.ins.memory:
             cost += i.write_ws  # §9.1 write_ws on the critical path
             if parts is not None:
@@ -652,6 +692,15 @@ class Pipeline:
         return cost
 
 
+def _flushes(prev: Step, ins: Instr) -> bool:
+    """Did the fetch restart between prev and the next instruction: a taken branch (also one to
+    the next address), an ISB, or any jump in the address stream?"""
+    p = prev.ins
+    if p.address + p.size != ins.address or p.klass == D.ISB:
+        return True
+    return prev.executed and always_writes_pc(p)
+
+
 def _tally(totals: list[int], load_store: bool, parts: list[Part]) -> None:
     """Add one settled instruction's CPI, LSU and FOLD counts (M4-DWT-2) to running totals."""
     counts = dwt_counters.count_events(load_store, parts)
@@ -686,6 +735,7 @@ _STEP_FIELDS = (
     "div",
     "lr_dirty",
     "device_store",
+    "unbuffered",
     "write_ws",
     "wide",
 )

@@ -51,7 +51,10 @@ REASON_COUNTER: dict[str, Charge] = {
     T.MISALIGNED_TARGET: Charge(False, CPI),
     T.NOT_TAKEN: Charge(False, CPI),
     T.BARRIER_DRAIN: Charge(False, CPI),  # a DMB/DSB (not a load/store) waiting for a store
-    T.FETCH: Charge(False, CPI),  # the spec: CPI includes fetch stalls
+    # A fetch stall counts where the instruction it is charged to counts (M4-DWT-2 as the chip
+    # counts it): CPI, but LSU on a load/store, whose data phase it stretches (CMEmu-HW b_seq on
+    # the CC2652: `ldr r2, [CYCCNT]; ldr r3, [CYCCNT]` from SRAM, 2 cycles: CPICNT 0, LSUCNT 1).
+    T.FETCH: Charge(False, BY_CLASS),
     T.WIDE_RUN: Charge(False, CPI),  # a fetch effect (M4-FE-1)
     T.PIPELINED: Charge(False, LSU),  # takes back the data phase charged with the base cost
     T.STORE_LOAD: Charge(False, LSU),
@@ -60,6 +63,8 @@ REASON_COUNTER: dict[str, Charge] = {
     T.WAIT_STATES: Charge(False, LSU),
     T.DEVICE_STORE: Charge(False, LSU),
     T.STORE_WAIT: Charge(False, LSU),
+    T.WRITE_BUFFER_OFF: Charge(False, LSU),
+    T.BITBAND: Charge(False, LSU),
     T.FOLDED: Charge(False, FOLD),
     T.ABSORBED: Charge(False, FOLD),  # always -1: a NOP or failed instruction costs 1
     T.EXC_ENTRY: Charge(False, EXC),  # charged to the handler's first instruction

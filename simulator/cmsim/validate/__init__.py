@@ -1,0 +1,1 @@
+"""Hardware validation: run recorded hardware measurements through cmsim and compare."""

@@ -1,0 +1,116 @@
+"""cmsim.validate.cmemu: CMEmu's CC2652 hardware dumps replayed on the cc2652 board.
+
+The corpus lives in shared/validation/cmemu-cc2652 next to the repository (read-only). These
+tests use a small sample; tests/bench/validate_cmemu.py runs the whole folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cmsim.cli import main
+from cmsim.errors import CmsimError
+from cmsim.validate import cmemu
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "validation" / "cmemu-cc2652"
+MUL = CORPUS / "instructions" / "data_processing" / "mul.tzst"
+B_SEQ = CORPUS / "instructions" / "control_flow" / "b_seq.tzst"
+
+pytestmark = pytest.mark.skipif(not MUL.exists(), reason="CMEmu corpus not beside the repository")
+
+
+def configurations(path: Path) -> list[cmemu.Configuration]:
+    return list(cmemu.read_test(path, CORPUS))
+
+
+def test_reader_gives_images_entry_exit_and_arrays():
+    configs = configurations(MUL)
+    assert len(configs) == 18
+    first = configs[0]
+    assert first.test == "instructions/data_processing/mul" and first.index == 0
+    assert len(first.flash) == 352 * 1024
+    assert first.code == "sram" and first.line_buffer
+    assert first.flash[first.main : first.main + 2]  # emulator_main lies in the image
+    assert {a.name for a in first.arrays} == {"results", "times", "flags"}
+    assert cmemu.family(first.test) == "instructions/data_processing"
+
+
+@pytest.mark.parametrize("index", range(18))
+def test_mul_matches_the_chip_in_every_placement(index):
+    """mul.tzst: chains of 0..19 MUL.W / MULS.N from SRAM (one word per 2 cycles: 2n + 2),
+    from flash with the VIMS line buffer off (3 cycles per word) and on (16-bit code at core
+    speed, 32-bit code 2 more per new line): every array byte-exact against the chip."""
+    config = configurations(MUL)[index]
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert result.error is None
+    assert [(a.name, a.differing) for a in result.arrays if not a.matched] == []
+
+
+@pytest.mark.parametrize("index", [0, 3, 6, 9])
+def test_b_seq_from_sram_matches_the_chip(index):
+    """b_seq.tzst, code in SRAM: taken `b.n` costs 4, or 6 to an unaligned 32-bit target
+    (M4-MEM-BUS refill); cycle counts and CPICNT/LSUCNT byte-exact."""
+    config = configurations(B_SEQ)[index]
+    assert config.code == "sram"
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+
+
+@pytest.mark.parametrize("test", [MUL, B_SEQ])
+def test_fast_path_equals_reference_path_on_the_chip_images(test):
+    """The CC2652 images copy their measured code to SRAM at run time (finding 1 of issue 13)
+    and stream it through the word-fetch model: both engine paths must read the same arrays."""
+    for config in configurations(test)[:6]:
+        board = cmemu.board_for(config)
+        fast = cmemu.run_configuration(config, board, "fast")
+        ref = cmemu.run_configuration(config, board, "reference")
+        assert fast.arrays == ref.arrays, config.name
+
+
+def test_summary_rows_and_array_differences():
+    results = [cmemu.run_configuration(c, cmemu.board_for(c)) for c in configurations(MUL)[:3]]
+    rows = {(r.family, r.code): r for r in cmemu.summarize(results)}
+    assert rows[("all", "sram")].configs == 1
+    assert rows[("all", "flash lb")].configs == 1
+    assert rows[("all", "flash no-lb")].cycles == 1
+    arrays = {e["array"]: e for e in cmemu.array_differences(results)}
+    assert arrays["times"]["configs"] == 3 and arrays["times"]["kind"] == "cycles"
+    report = cmemu.report(results)
+    assert len(report["configurations"]) == 3
+
+
+def test_filters():
+    assert cmemu.parse_filters(["code=sram", "lbEn=False"]) == {"code": "sram", "lbEn": "False"}
+    with pytest.raises(CmsimError, match="KEY=VALUE"):
+        cmemu.parse_filters(["code"])
+    configs = configurations(MUL)
+    assert [c.index for c in configs if cmemu.selected(c, {"code": "sram"})] == [0, 3, 6, 9, 12, 15]
+
+
+def test_cli_validate_prints_rates_and_writes_json(tmp_path, capsys):
+    folder = tmp_path / "corpus" / "instructions" / "data_processing"
+    folder.mkdir(parents=True)
+    shutil.copy(MUL, folder)
+    out = tmp_path / "report.json"
+    code = main(
+        ["validate", "cmemu", str(tmp_path / "corpus"), "--filter", "code=sram", "--json", str(out)]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "instructions/data_processing" in printed and "6/6 100.0%" in printed
+    report = json.loads(out.read_text())
+    assert {row["code"] for row in report["summary"]} == {"sram"}
+
+
+def test_cli_validate_bad_input(tmp_path, capsys):
+    assert main(["validate", "cmemu", str(tmp_path / "missing")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert main(["validate", "cmemu", str(tmp_path)]) == 2
+    assert "no CMEmu dumps" in capsys.readouterr().err
+    assert main(["validate", "cmemu", str(CORPUS), "--filter", "code"]) == 2
+    (tmp_path / "broken.tzst").write_bytes(b"not zstd")
+    assert main(["validate", "cmemu", str(tmp_path)]) == 2
+    assert "not a CMEmu dump archive" in capsys.readouterr().err
