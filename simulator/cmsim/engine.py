@@ -640,6 +640,16 @@ class Engine:
             a += ins.size
         return instrs
 
+    def reset_memory(self) -> None:
+        """Empty the flash caches and forget the fetched and prefetched lines, as after a reset
+        (spec §9.3), between two runs: the next run's memory timing no longer depends on what
+        ran before it. Cycle and instruction counts go on."""
+        if self._native is not None:
+            self._native.settle(None)  # C hands its caches and fetch state to Python first
+        self.memory.forget()
+        if self._native is not None:
+            self._native.resume_from_pipeline()  # and takes the emptied ones back
+
     # -- run ---------------------------------------------------------------------------------
     def run(self, entry: int | None = None) -> RunResult:
         """Reset and run the firmware to its exit (from `entry` instead of the reset vector

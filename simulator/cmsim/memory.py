@@ -104,6 +104,15 @@ class MemoryModel:
             (max(r.fetch_ws, r.fetch_word_cycles) for r in board.regions), default=0
         )
 
+    def forget(self) -> None:
+        """Empty the caches and the instruction-side state (fetched, prefetched and requested
+        lines, the word stream), as after a reset (spec §9.3)."""
+        for cache in self.caches:
+            cache.lines = ()
+        self.cur_line = self.pf_line = self.next_request = None
+        self.pf_ready = 0
+        self.words = None
+
     def place(self, address: int) -> Place:
         """Region and block of an address (cached per 4 KiB page)."""
         page = address >> PAGE_SHIFT
