@@ -110,3 +110,64 @@ def test_console_script_never_prints_a_traceback(elf, tmp_path: Path):
     assert done.returncode == 2
     expected = f"{wrong}: ELF for EM_X86_64, not Arm; build with arm-none-eabi-gcc"
     assert done.stderr == f"cmsim: error: {expected}\n"
+
+
+# -- output streams (a reader that goes away, a full disk, a closed stdout) -----------------
+
+
+def cmsim_process(*args: str, **options) -> subprocess.CompletedProcess:
+    """`python -m cmsim ARGS` in a subprocess (stderr captured as text)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "simulator")}
+    return subprocess.run(
+        [sys.executable, "-m", "cmsim", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        timeout=120,
+        **options,
+    )
+
+
+@pytest.mark.parametrize("extra", [[], ["--json"], ["--profile"]])
+def test_closed_pipe_ends_quietly_with_sigpipe_status(elf, extra):
+    """`cmsim run x.elf | head -n 1`: the reader is gone before cmsim writes; cmsim stops
+    without a word and exits 141 (128 + SIGPIPE), as a Unix tool killed by SIGPIPE does."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = cmsim_process("run", str(elf("hello")), *extra, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")
+
+
+def test_closed_pipe_during_bench_table(elf):
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = cmsim_process(
+            "bench", "--kernel", "relu", "--shape", "h=2,w=2,c=4", stdout=write_end
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")
+
+
+@pytest.mark.parametrize("extra", [[], ["--json"]])
+def test_full_disk_is_one_line_and_exit_74(elf, extra):
+    with open("/dev/full", "w") as full:
+        done = cmsim_process("run", str(elf("hello")), *extra, stdout=full)
+    assert done.returncode == 74
+    assert_one_line_error(done.stderr, "No space left on device")
+
+
+def test_closed_stdout_is_one_line_and_exit_74(elf):
+    done = cmsim_process(
+        "run",
+        str(elf("hello")),
+        stdout=subprocess.DEVNULL,
+        pass_fds=(),
+        preexec_fn=lambda: os.close(1),
+    )
+    assert done.returncode == 74
+    assert_one_line_error(done.stderr, "standard output is closed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,7 +37,7 @@ from cmsim.bench.runner import REPO_ROOT, run_bench
 from cmsim.bench.single import KERNELS, KernelCase, bench_kernel, parse_shape
 from cmsim.board import load_board, preset_names
 from cmsim.engine import DEFAULT_MAX_INSTRUCTIONS, Engine, RunResult
-from cmsim.errors import CmsimError
+from cmsim.errors import CmsimError, Interrupted, OutputClosed, OutputError
 from cmsim.image import load_image
 from cmsim.machine import Machine
 from cmsim.profile import (
@@ -59,6 +60,14 @@ from cmsim.trace import (
 USAGE_ERROR = 2
 ANNOTATE_WIDE = 130  # terminal columns from which annotate shows the reasons in a column
 TRACES_DIR = REPO_ROOT / "traces"
+
+
+class _Console(Console):
+    """rich's Console, except that a closed pipe ends cmsim the way main() handles it (rich
+    would exit 1)."""
+
+    def on_broken_pipe(self) -> None:
+        raise OutputClosed()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -230,15 +239,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a bad argument already reported in one line
         return int(exc.code or 0)
     try:
-        return _dispatch(args)
+        if sys.stdout is None:  # started with stdout closed (`>&-`)
+            raise OutputError("cannot write the output: standard output is closed")
+        code = _dispatch(args)
+        sys.stdout.flush()  # a full disk shows here, not in the interpreter's last flush
+        return code
+    except (OutputClosed, BrokenPipeError):
+        return _quiet_stdout(OutputClosed.exit_code)  # Unix convention: no message on EPIPE
     except CmsimError as exc:
-        if getattr(args, "json", False):
-            print(json.dumps({"error": str(exc), "exit_code": exc.exit_code}))
-        sys.stderr.write(f"cmsim: error: {exc}\n")
-        return exc.exit_code
+        return _report(args, str(exc), exc.exit_code, getattr(exc, "partial", {}))
+    except OSError as exc:  # an output stream failed (ENOSPC, EBADF...)
+        where = f"{exc.filename}: " if exc.filename else "cannot write the output: "
+        return _report(args, where + (exc.strerror or str(exc)), OutputError.exit_code, {})
     except KeyboardInterrupt:
-        sys.stderr.write("cmsim: interrupted\n")
-        return 130
+        return _report(args, "interrupted (Ctrl-C)", Interrupted.exit_code, {})
+
+
+def _report(args: argparse.Namespace, message: str, code: int, partial: dict) -> int:
+    """One line on stderr (and with --json one object on stdout); returns the exit code."""
+    try:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": message, "exit_code": code, **partial}))
+        sys.stdout.flush()
+    except (OSError, AttributeError, ValueError):
+        _quiet_stdout(code)  # stdout is broken too: the line on stderr is all we can say
+    try:
+        sys.stderr.write(f"cmsim: error: {message}\n")
+        sys.stderr.flush()
+    except (OSError, AttributeError, ValueError):
+        pass  # nowhere left to report to
+    return code
+
+
+def _quiet_stdout(code: int) -> int:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, AttributeError, ValueError):
+        pass
+    return code
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -287,8 +328,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _wide_console(stderr: bool = False) -> Console:
     """A console at least as wide as the bench table, so a pipe or CI log shows it whole."""
-    console = Console(stderr=stderr)
-    return Console(stderr=stderr, width=max(console.width, TABLE_WIDTH))
+    console = _Console(stderr=stderr)
+    return _Console(stderr=stderr, width=max(console.width, TABLE_WIDTH))
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -469,7 +510,7 @@ def format_seconds(seconds: float) -> str:
 
 
 def _print_summary(result: RunResult, elf: str, board: str) -> None:
-    console = Console(stderr=False)
+    console = _Console(stderr=False)
     title = f"{Path(elf).name} on {board}"
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -489,7 +530,7 @@ def _print_summary(result: RunResult, elf: str, board: str) -> None:
 
 
 def _print_profile(profile: Profile, top: int) -> None:
-    console = Console(stderr=False)
+    console = _Console(stderr=False)
     total = profile.total_cycles or 1
     shown = profile.functions[:top]
     table = Table(
@@ -558,7 +599,7 @@ def format_reasons(stats: InstructionStats) -> list[str]:
 
 
 def _print_annotation(annotation: Annotation, profile: Profile) -> None:
-    console = Console(stderr=False)
+    console = _Console(stderr=False)
     summary = annotation_summary(annotation, profile)
     function_cycles = annotation.cycles or 1
     rows = []

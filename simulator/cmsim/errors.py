@@ -45,3 +45,33 @@ class LimitReached(CmsimError):
             f"firmware did not exit within {limit:,} instructions "
             f"(--max-instructions); stopped at pc=0x{pc:08x} in {function or '<no symbol>'}"
         )
+
+
+class Interrupted(CmsimError):
+    """The user interrupted the run (Ctrl-C, SIGINT)."""
+
+    exit_code = 130
+
+    def __init__(self, pc: int | None = None, function: str | None = None):
+        self.pc = pc
+        self.function = function
+        where = ""
+        if pc is not None:
+            where = f" at pc=0x{pc:08x} in {function or '<no symbol>'}"
+        super().__init__(f"interrupted (Ctrl-C){where}")
+
+
+class OutputClosed(CmsimError):
+    """Whoever read standard output went away (EPIPE, e.g. `| head`): stop quietly, as Unix
+    tools do when SIGPIPE ends them (exit 128 + 13)."""
+
+    exit_code = 141
+
+    def __init__(self) -> None:
+        super().__init__("standard output closed by its reader")
+
+
+class OutputError(CmsimError):
+    """Writing the output failed (disk full, closed or bad file descriptor)."""
+
+    exit_code = 74  # EX_IOERR (sysexits.h)

@@ -39,7 +39,7 @@ from unicorn.arm_const import (
 )
 
 from cmsim.board import Board, Region
-from cmsim.errors import CmsimError, FirmwareFault, ImageError
+from cmsim.errors import CmsimError, FirmwareFault, ImageError, OutputClosed, OutputError
 from cmsim.image import Image
 from cmsim.peripherals import MARKER_BEGIN, PPB_BASE, PPB_SIZE, SystemPeripherals
 from cmsim.semihost import Exit, Semihost, read_c_string
@@ -317,6 +317,9 @@ class Machine:
         argument = self.uc.reg_read(UC_ARM_REG_R1)
         try:
             result = self.semihost.handle(self.uc, operation, argument)
+        except (OutputClosed, OutputError) as exc:  # the host's side, not the firmware's
+            self.stop(Stop(error=exc))
+            return
         except CmsimError as exc:
             self.stop(Stop(error=FirmwareFault(str(exc), pc, self.image.function_name(pc))))
             return

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from cmsim.errors import CmsimError
+from cmsim.errors import CmsimError, OutputClosed, OutputError
 
 SYS_OPEN = 0x01
 SYS_CLOSE = 0x02
@@ -120,9 +120,16 @@ class Semihost:
     def _emit(self, handle: int, data: bytes) -> None:
         self.output += data
         stream = self.streams.get(handle)
-        if stream is not None:
+        if stream is None:
+            return
+        try:
             stream.write(data)
             stream.flush()
+        except BrokenPipeError:
+            raise OutputClosed() from None
+        except (OSError, ValueError) as exc:  # a full disk, a closed stream
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise OutputError(f"cannot write the firmware's output: {reason}") from None
 
 
 def read_c_string(memory: Memory, address: int) -> bytes:
