@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import build_firmware
 
 from cmsim.cli import main
 
@@ -41,8 +42,9 @@ def test_exit_code_of_the_firmware_is_the_process_exit_code(capfd, elf):
     assert code == 55
 
 
-def test_json_output_is_one_object(capfd, elf):
-    code, out, _ = run_cli(capfd, "run", str(elf("hello")), "--json", "--board", "stm32f4")
+def test_json_output_is_one_object(capfd):
+    hello = build_firmware("stm32f4") / "hello.elf"
+    code, out, _ = run_cli(capfd, "run", str(hello), "--json", "--board", "stm32f4")
     data = json.loads(out)
     assert code == 0 and data["exit_code"] == 0 and data["board"] == "stm32f4"
     assert data["output"] == "Hello from Cortex-M4!\n2 + 40 = 42\n"

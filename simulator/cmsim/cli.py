@@ -58,6 +58,7 @@ from cmsim.trace import (
 )
 
 USAGE_ERROR = 2
+MAX_COUNT = 1 << 62  # counts and limits stay well inside the C fast path's int64
 ANNOTATE_WIDE = 130  # terminal columns from which annotate shows the reasons in a column
 TRACES_DIR = REPO_ROOT / "traces"
 
@@ -85,6 +86,8 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    if value >= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"too large: {text!r} (the limit is 2^62 - 1)")
     return value
 
 
@@ -95,6 +98,8 @@ def _not_negative(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    if value >= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"too large: {text!r} (the limit is 2^62 - 1)")
     return value
 
 
@@ -169,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K=V,...",
         help="with --kernel: shape keys over the kernel's defaults, e.g. h=16,w=16,c=32,o=32,k=5",
     )
-    bench.add_argument("--seed", type=int, default=1, help="with --kernel: data seed")
+    bench.add_argument(
+        "--seed", type=_not_negative, default=1, help="with --kernel: data seed (0 or more)"
+    )
     bench.add_argument(
         "--save-baseline",
         nargs="?",
@@ -229,6 +236,8 @@ def _variants(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(
             f"{text!r}: pick from {','.join(VARIANTS)}, starting with ref"
         )
+    if len(set(chosen)) != len(chosen):
+        raise argparse.ArgumentTypeError(f"{text!r}: each variant at most once")
     return chosen
 
 
@@ -302,9 +311,14 @@ def _bench_result(args: argparse.Namespace, console: Console) -> BenchResult:
 def _bench(args: argparse.Namespace) -> int:
     quiet = args.json or args.csv or args.markdown
     console = _wide_console(stderr=quiet)
-    if args.kernel:
-        if args.save_baseline is not None:
+    baseline_out = None
+    if args.save_baseline is not None:
+        if args.kernel:
             raise CmsimError("--save-baseline records the network benchmark, not --kernel")
+        name = load_board(args.board).name
+        baseline_out = Path(args.save_baseline or baseline_path(TRACES_DIR, name))
+        _check_writable(baseline_out, make_parents=True)
+    if args.kernel:
         case = KernelCase(args.kernel, parse_shape(args.kernel, args.shape), args.seed)
         result = bench_kernel(load_board(args.board), case, args.variants)
     else:
@@ -319,10 +333,12 @@ def _bench(args: argparse.Namespace) -> int:
         print(render_markdown(result), end="")
     else:
         render_rich(result, console)
-    if args.save_baseline is not None:
-        path = Path(args.save_baseline or baseline_path(TRACES_DIR, result.board))
-        save_baseline(result, path)
-        console.print(f"baseline written to {path}")
+    if baseline_out is not None:
+        try:
+            save_baseline(result, baseline_out)
+        except OSError as exc:
+            raise CmsimError(f"cannot write {baseline_out}: {exc.strerror or exc}") from None
+        console.print(f"baseline written to {baseline_out}")
     return 0 if result.all_matched else 1
 
 
@@ -402,15 +418,29 @@ def _engine(args: argparse.Namespace, image, board, path: str = "fast") -> Engin
     return Engine(machine, max_instructions=args.max_instructions, path=path)
 
 
-def _check_writable(path: str | None) -> None:
-    """Fail before a long run, not after it, when an output file cannot be created."""
+def _check_writable(path: str | Path | None, make_parents: bool = False) -> None:
+    """Fail before a long run, not after it, when an output file cannot be created: opening
+    it for appending (and removing it again if it did not exist) is the only test that
+    answers for permissions, read-only file systems and the like alike."""
     if path is None:
         return
     target = Path(path)
-    if target.is_dir():
-        raise CmsimError(f"cannot write {path}: it is a directory")
-    if not target.parent.is_dir():
-        raise CmsimError(f"cannot write {path}: no such directory {str(target.parent)!r}")
+    try:
+        if target.is_dir():
+            raise CmsimError(f"cannot write {path}: it is a directory")
+        if make_parents:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        elif not target.parent.is_dir():
+            raise CmsimError(f"cannot write {path}: no such directory {str(target.parent)!r}")
+        if target.exists() and not target.is_file():
+            return  # a device or a pipe: opening it here could block or consume it
+        existed = target.exists()
+        with target.open("a"):
+            pass
+        if not existed:
+            target.unlink()
+    except OSError as exc:
+        raise CmsimError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _write_outputs(args: argparse.Namespace, profile: Profile) -> None:

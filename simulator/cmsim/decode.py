@@ -415,7 +415,9 @@ class Decoder:
         return found
 
     def _decode(self, address: int) -> Instr:
-        code = bytes(self._read(address, 4))
+        code = bytes(self._read(address, 2))  # a 16-bit one may end its memory region
+        if thumb_width(code) == 4:
+            code = bytes(self._read(address, 4))
         insn = next(self._cs.disasm(code, address, 1), None)
         if insn is None:
             # Undefined or data: time it as a 1-cycle instruction of its encoded width

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+MAX_SHOWN = 160  # characters of a user-given name shown in a message
+
+
+def shown(name: object) -> str:
+    """A file name or other user text for a one-line message: long ones are cut in the middle."""
+    text = str(name)
+    if len(text) <= MAX_SHOWN:
+        return text
+    return f"{text[: MAX_SHOWN // 2]}...{text[-MAX_SHOWN // 2 :]}"
+
 
 class CmsimError(Exception):
     """Base class: a problem the CLI reports as one line and a non-zero exit code."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,11 +156,15 @@ class Machine:
             perms = UC_PROT_READ | (UC_PROT_EXEC if region.exec else 0)
             if region.kind != "flash":
                 perms |= UC_PROT_WRITE
-            if not region.aliases:
+            if not region.aliases and region.kind != "flash":
                 self.uc.mem_map(region.base, region.size, perms)
                 continue
-            # One host buffer mapped at every alias; anonymous mmap pages stay lazy.
-            buffer = mmap.mmap(-1, region.size)
+            # One host buffer mapped at every alias; anonymous mmap pages stay lazy. Flash
+            # starts erased (0xFF, as on a real part): a jump past the image meets
+            # 0xFFFF 0xFFFF, an undefined instruction, not a sled of zeros (MOVS r0, r0).
+            buffer = (
+                _erased_flash(region.size) if region.kind == "flash" else mmap.mmap(-1, region.size)
+            )
             self._buffers.append(buffer)
             address = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
             for start in (region.base, *region.aliases):
@@ -212,16 +217,16 @@ class Machine:
         self.peripherals.nvic.reset()
 
     def _vector_reset(self) -> tuple[int, int] | None:
+        """(SP, PC) from the vector table at 0, when its reset vector points to Thumb code. The
+        SP is taken as it is (bits 1:0 read as zero), in RAM or not: a core with its stack
+        outside RAM faults at the first push, and so does the simulation."""
         if self.board.region_at(0, 8) is None:
             return None
         sp, reset = self.read_word(0), self.read_word(4)
         code = self.board.region_at(reset & ~1, 2)
-        stack = self.board.region_at(sp - 4, 4)
-        if not reset & 1 or code is None or not code.exec or stack is None:
+        if not reset & 1 or code is None or not code.exec or reset == 0xFFFFFFFF:
             return None
-        if stack.kind not in ("sram", "ccm"):
-            return None
-        return sp, reset
+        return sp & ~3, reset
 
     def _entry_reset(self) -> tuple[int, int]:
         sram = self.board.first_sram()
@@ -361,8 +366,18 @@ class Machine:
         return self.fault(f"emulation error: {exc}", pc)
 
     def fault(self, kind: str, pc: int, address: int | None = None) -> FirmwareFault:
-        """A FirmwareFault naming the function that holds `pc`."""
-        return FirmwareFault(kind, pc, self.image.function_name(pc), address)
+        """A FirmwareFault naming the function that holds `pc` (and the stack pointer when it
+        lies outside RAM: the likely cause, e.g. a vector table whose initial SP is wrong)."""
+        fault = FirmwareFault(kind, pc, self.image.function_name(pc), address)
+        sp = self.uc.reg_read(UC_ARM_REG_SP)
+        if not self.in_ram(sp - 4, 4):
+            fault.args = (f"{fault.args[0]} (the stack pointer 0x{sp:08x} lies outside RAM)",)
+        return fault
+
+    def in_ram(self, address: int, length: int) -> bool:
+        """[address, address + length) lies in writable memory (SRAM or CCM)."""
+        region = self.board.region_at(address & 0xFFFFFFFF, length)
+        return region is not None and region.kind in ("sram", "ccm")
 
     def add_marker_listener(self, listener: Callable[[str | None, int], None]) -> None:
         """Call listener(name, cycle) for each region marker (cmsim_marker.h) the firmware writes.
@@ -395,6 +410,24 @@ class Machine:
             "pc": UC_ARM_REG_PC,
         }
         return {name: self.uc.reg_read(reg) for name, reg in names.items()}
+
+
+_ERASED_TEMPLATES: dict[int, int] = {}  # size -> file descriptor of an erased (0xFF) image
+
+
+def _erased_flash(size: int) -> mmap.mmap:
+    """`size` bytes of 0xFF for a flash region. On Linux a private (copy-on-write) mapping of
+    one shared erased file per size: a machine pays only for the pages it writes."""
+    if not hasattr(os, "memfd_create"):
+        buffer = mmap.mmap(-1, size)
+        buffer.write(b"\xff" * size)
+        return buffer
+    fd = _ERASED_TEMPLATES.get(size)
+    if fd is None:
+        fd = os.memfd_create("cmsim-erased-flash")
+        os.write(fd, b"\xff" * size)
+        _ERASED_TEMPLATES[size] = fd
+    return mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
 
 
 def _ignore_access(*_args: object) -> None:
