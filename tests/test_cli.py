@@ -173,3 +173,81 @@ def test_closed_stdout_is_one_line_and_exit_74(elf):
     )
     assert done.returncode == 74
     assert_one_line_error(done.stderr, "standard output is closed")
+
+
+# -- argument validation (before any run) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["bench", "--kernel", "relu", "--seed", "-1"], "--seed: must not be negative"),
+        (["bench", "--kernel", "relu", "--shape", "h=²"], "shape value 'h=²' must be a positive"),
+        (["bench", "--kernel", "conv2d", "--shape", "h=99999,w=99999"], "no board holds"),
+        (["bench", "--variants", "ref,ref"], "each variant at most once"),
+        (["bench", "--save-baseline", "{tmp}"], "it is a directory"),
+        (["bench", "--save-baseline", "/dev/null/base.json"], "cannot write /dev/null/base.json"),
+        (["check", "--variants", "ref,opt,opt"], "each variant at most once"),
+        (["run", "{hello}", "--max-instructions", str(2**63)], "too large"),
+        (["run", "{hello}", "--trace", "/dev/null/t.json"], "no such directory"),
+        (["annotate", "{hello}", "main", "--max-instructions", "0"], "must be positive"),
+    ],
+)
+def test_bad_arguments_are_refused_before_running(
+    capfd, monkeypatch, elf, tmp_path: Path, args, fragment
+):
+    def no_run(*_args, **_kwargs):
+        raise AssertionError("the benchmark ran before the arguments were checked")
+
+    monkeypatch.setattr("cmsim.cli.run_bench", no_run)
+    monkeypatch.setattr("cmsim.cli.bench_kernel", no_run)
+    values = {"hello": str(elf("hello")), "tmp": str(tmp_path)}
+    code, _, err = run_cli(capfd, *[a.format(**values) for a in args])
+    assert code == 2
+    assert_one_line_error(err, fragment)
+
+
+def _baseline(tmp_path: Path, edit) -> str:
+    data = json.loads((Path(__file__).parent.parent / "traces/baseline-m4-ideal.json").read_text())
+    edit(data)
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def _drop_asm(data):
+    for layer in data["layers"]:
+        del layer["cycles"]["asm"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (lambda d: d.update(board="stm32f4"), "made on board 'stm32f4', not 'm4-ideal'"),
+        (lambda d: d["layers"].pop(3), "does not hold the layers conv2"),
+        (_drop_asm, "no asm cycles for conv1"),
+        (lambda d: d["layers"][0]["cycles"].update(ref=0), "must be a positive integer"),
+        (lambda d: d["totals"].update(opt="many"), "total opt cycles must be a positive integer"),
+        (lambda d: d.update(layers=5), "unreadable baseline"),
+    ],
+)
+def test_check_validates_its_baseline_before_running(
+    capfd, monkeypatch, tmp_path: Path, edit, fragment
+):
+    def no_run(*_args, **_kwargs):
+        raise AssertionError("the benchmark ran before the baseline was checked")
+
+    monkeypatch.setattr("cmsim.cli.run_bench", no_run)
+    code, _, err = run_cli(capfd, "check", "--baseline", _baseline(tmp_path, edit))
+    assert code == 2
+    assert_one_line_error(err, fragment)
+
+
+def test_check_compares_only_the_variants_it_runs(tmp_path: Path):
+    from cmsim.bench.baseline import checked_baseline, load_baseline
+
+    path = Path(_baseline(tmp_path, lambda d: None))
+    layers = tuple(layer.name for layer in load_baseline(path).layers)
+    restricted = checked_baseline(load_baseline(path), path, "m4-ideal", ("ref", "opt"), layers)
+    assert restricted.variants == ["ref", "opt"] and set(restricted.totals) == {"ref", "opt"}
+    assert all(set(layer.cycles) == {"ref", "opt"} for layer in restricted.layers)

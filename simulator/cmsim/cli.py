@@ -20,6 +20,7 @@ from cmsim.bench.baseline import (
     DEFAULT_CYCLE_TOLERANCE,
     DEFAULT_SPEEDUP_TOLERANCE,
     baseline_path,
+    checked_baseline,
     compare,
     load_baseline,
     save_baseline,
@@ -352,7 +353,8 @@ def _check(args: argparse.Namespace) -> int:
     console = _wide_console()
     board = load_board(args.board)
     path = Path(args.baseline or baseline_path(TRACES_DIR, board.name))
-    baseline = load_baseline(path)
+    layers = tuple(layer.name for layer in cifar10.NETWORK)
+    baseline = checked_baseline(load_baseline(path), path, board.name, args.variants, layers)
     result = _bench_result(args, console)
     changes = compare(baseline, result, args.cycle_tolerance, args.speedup_tolerance)
     regressions = [c for c in changes if c.regressed]
