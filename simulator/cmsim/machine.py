@@ -138,7 +138,7 @@ class Machine:
             PPB_BASE,
             PPB_BASE + PPB_SIZE - 1,
         )
-        self.semihost = Semihost(stdout, stderr, self._centiseconds)
+        self.semihost = Semihost(stdout, stderr, self._centiseconds, self._readable)
         self._map_ppb()
         self.load(image)
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
@@ -374,6 +374,14 @@ class Machine:
             fault.args = (f"{fault.args[0]} (the stack pointer 0x{sp:08x} lies outside RAM)",)
         return fault
 
+    def _readable(self, address: int, length: int) -> bool:
+        """[address, address + length) is memory a semihosting call may read (not the PPB,
+        whose registers have side effects)."""
+        if address < 0 or address + length > 1 << 32:
+            return False
+        region = self.board.region_at(address, length)
+        return region is not None and region.kind != "ppb"
+
     def in_ram(self, address: int, length: int) -> bool:
         """[address, address + length) lies in writable memory (SRAM or CCM)."""
         region = self.board.region_at(address & 0xFFFFFFFF, length)
@@ -390,7 +398,9 @@ class Machine:
         name = None
         if register == MARKER_BEGIN:
             try:
-                name = read_c_string(self.uc, value).decode("utf-8", errors="replace")
+                name = read_c_string(self.uc, value, self._readable).decode(
+                    "utf-8", errors="replace"
+                )
             except (UcError, CmsimError):
                 name = f"region@0x{value:08x}"  # a bad name pointer still marks a region
         for listener in self.marker_listeners:
