@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -251,3 +254,56 @@ def test_check_compares_only_the_variants_it_runs(tmp_path: Path):
     restricted = checked_baseline(load_baseline(path), path, "m4-ideal", ("ref", "opt"), layers)
     assert restricted.variants == ["ref", "opt"] and set(restricted.totals) == {"ref", "opt"}
     assert all(set(layer.cycles) == {"ref", "opt"} for layer in restricted.layers)
+
+
+# -- Ctrl-C ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command", [["run"], ["run", "--profile"], ["annotate", "{elf}", "keep_busy"]]
+)
+def test_ctrl_c_stops_a_spinning_firmware_at_once(elf, command):
+    """SIGINT once the firmware runs (its first line shows): exit 130 within a fraction of a
+    second, one line on stderr, on the fast path (run) and the reference path (annotate)."""
+    path = str(elf("spin_announced"))
+    args = [a.format(elf=path) for a in command]
+    if args == command:
+        args.insert(1, path)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "simulator")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cmsim", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout.readline() == "spinning\n"
+    time.sleep(0.2)  # well inside the spin loop
+    sent = time.perf_counter()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert time.perf_counter() - sent < 1.0
+    assert process.returncode == 130
+    assert_one_line_error(err, "interrupted (Ctrl-C) at pc=0x", "in keep_busy")
+
+
+@pytest.mark.parametrize("board", ["m4-ideal", "stm32f4"])
+def test_ctrl_c_with_json_gives_the_results_so_far(capfd, elf, board):
+    """A real SIGINT to this process while main() runs: --json prints the partial results."""
+    path = (
+        str(elf("spin_announced"))
+        if board == "m4-ideal"
+        else str(build_firmware(board) / "spin_announced.elf")
+    )
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        code, out, err = run_cli(capfd, "run", path, "--json", "--board", board)
+    finally:
+        timer.cancel()
+    assert code == 130
+    assert_one_line_error(err, "interrupted (Ctrl-C)", "in keep_busy")
+    data = json.loads(out)
+    assert data["exit_code"] == 130 and data["output"] == "spinning\n"
+    assert data["cycles"] >= data["instructions"] > 1000
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "handler given back"

@@ -116,7 +116,7 @@ def test_every_operation_from_firmware(elf):
 
 def test_hostile_write_length_is_a_fault_naming_the_buffer(elf):
     out = io.BytesIO()
-    machine = Machine(load_image(elf("semihost_hostile")), load_board("m4-ideal"), out, None)
+    machine = Machine(load_image(elf("fault_semihost_write")), load_board("m4-ideal"), out, None)
     with pytest.raises(FirmwareFault) as caught:
         Engine(machine).run()
     message = str(caught.value)

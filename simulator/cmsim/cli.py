@@ -244,11 +244,12 @@ def _variants(text: str) -> tuple[str, ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cmsim` console script; returns the process exit code."""
+    args = argparse.Namespace(json="--json" in (sys.argv[1:] if argv is None else argv))
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help, or a bad argument already reported in one line
-        return int(exc.code or 0)
-    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help, or a bad argument already reported in one line
+            return int(exc.code or 0)
         if sys.stdout is None:  # started with stdout closed (`>&-`)
             raise OutputError("cannot write the output: standard output is closed")
         code = _dispatch(args)
@@ -390,9 +391,11 @@ def _run(args: argparse.Namespace) -> int:
         )
     try:
         result = engine.run()
-    except CmsimError:
-        # A fault or the instruction limit: the profile up to the stop shows where the
-        # firmware was (e.g. the loop it hung in). The error is still reported as one line.
+    except CmsimError as exc:
+        # A fault, the instruction limit or Ctrl-C: the results so far (and the profile up to
+        # the stop) show where the firmware was, e.g. the loop it hung in. The error is still
+        # reported as one line.
+        exc.partial = _partial(engine, args.elf, board.name)
         if profiler is not None:
             profile = profiler.finish(engine.issue_cycle())
             _write_outputs(args, profile)
@@ -412,6 +415,19 @@ def _run(args: argparse.Namespace) -> int:
         if profile is not None and args.profile:
             _print_profile(profile, args.top)
     return result.exit_code
+
+
+def _partial(engine: Engine, elf: str, board: str) -> dict:
+    """What a run that stopped early did (the --json output of an error)."""
+    return {
+        "elf": elf,
+        "board": board,
+        "instructions": engine.instructions,
+        "cycles": engine.cycles,
+        "clock_hz": engine.machine.board.clock_hz,
+        "host_seconds": round(engine.machine.host_seconds, 6),
+        "output": bytes(engine.machine.semihost.output).decode("utf-8", errors="replace"),
+    }
 
 
 def _engine(args: argparse.Namespace, image, board, path: str = "fast") -> Engine:

@@ -38,7 +38,7 @@ from cmsim import decode as D
 from cmsim import exceptions as X
 from cmsim import native as native_mod
 from cmsim.decode import PC, Decoder, Instr, thumb_width
-from cmsim.errors import CmsimError, LimitReached
+from cmsim.errors import CmsimError, Interrupted, LimitReached
 from cmsim.machine import Machine, Stop
 from cmsim.memory import MemoryModel
 from cmsim.timing.cortex_m4 import (
@@ -305,6 +305,12 @@ class Engine:
         if self._native is not None:
             self._native._final = None
             self._native.lib.fp_resume()
+            self._native.lib.native.fp_catch_sigint(1)  # Ctrl-C reaches the C block hook
+
+    def on_run_end(self) -> None:
+        """The machine stopped running (Ctrl-C goes back to Python's handler)."""
+        if self._native is not None and self._native.lib.native.fp_catch_sigint(0):
+            self.machine.interrupted = True
 
     def on_stop(self) -> None:
         """The machine is being stopped from a hook: observers see the block in progress now
@@ -417,6 +423,9 @@ class Engine:
 
     def _limit(self, address: int) -> None:
         where = self.machine.image.function_name(address)
+        if self.machine.interrupted:  # Ctrl-C: stop before this block
+            self.machine.stop(Stop(error=Interrupted(address, where)))
+            return
         self.machine.stop(Stop(error=LimitReached(self.max_instructions, address, where)))
 
     # -- reference path ----------------------------------------------------------------------
@@ -426,7 +435,7 @@ class Engine:
         count = self._block_lengths.get((address, size))
         if count is None:
             count = self._block_lengths[(address, size)] = len(self._instrs(address, size))
-        if self.instructions + count > self.max_instructions:  # same rule as the fast path
+        if self.machine.interrupted or self.instructions + count > self.max_instructions:
             self._limit(address)
             return
         self._new_block = address
@@ -640,14 +649,15 @@ class Engine:
         when given); errors (faults, limits) propagate."""
         self.machine.reset()
         self._set_deadline(X.NEVER)
-        if self._native is not None:
-            return self._native.run(entry)
-        try:
-            exit_code = self.machine.run(start=entry)
-        finally:
-            self.pipeline.finish()
-            for fn in self._finish_observers:
-                fn(self.cycles)
+        with self.machine.catching_interrupts():  # until the results are complete
+            if self._native is not None:
+                return self._native.run(entry)
+            try:
+                exit_code = self.machine.run(start=entry)
+            finally:
+                self.pipeline.finish()
+                for fn in self._finish_observers:
+                    fn(self.cycles)
         return RunResult(
             exit_code=exit_code,
             instructions=self.instructions,
@@ -708,14 +718,12 @@ class NativePath:
 
     @classmethod
     def create(cls, engine: Engine) -> NativePath | None:
-        lib = native_mod.load()
+        dynamic = engine._dynamic
+        size_log2 = max(10, (2 * len(dynamic) + 1).bit_length())
+        lib = native_mod.new_context(size_log2, engine.max_instructions)
         if lib is None:
             return None
         self = cls(engine, lib)
-        dynamic = engine._dynamic
-        size_log2 = max(10, (2 * len(dynamic) + 1).bit_length())
-        if lib.fp_init(size_log2, engine.max_instructions) != 0:
-            return None
         board = engine.machine.board
         for index, region in enumerate(board.regions):
             # An access's timing depends on its region, its alignment and (through the cache
@@ -745,8 +753,8 @@ class NativePath:
         return self
 
     def __del__(self) -> None:
-        # The engine (and its Unicorn object) is gone: give the C tables' memory back.
-        self.lib.fp_release()
+        # The engine (and its Unicorn object) is gone: give the C context's memory back.
+        self.lib.release()
 
     def install_callbacks(self) -> None:
         """Give C the Python callbacks (the observer one only when someone observes)."""
@@ -805,7 +813,9 @@ class NativePath:
             self.engine.machine.stop(Stop(error=CmsimError(f"fast path: {exc}")))
             return 0
 
-    def _limit(self, address: int) -> None:
+    def _limit(self, address: int, reason: int) -> None:
+        if reason == native_mod.STOP_INTERRUPT:
+            self.engine.machine.interrupted = True
         self.engine._limit(address)
 
     def _observe(self, address: int, cycle: int, previous: int, skipped: int) -> None:

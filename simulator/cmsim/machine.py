@@ -5,8 +5,11 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -40,7 +43,14 @@ from unicorn.arm_const import (
 )
 
 from cmsim.board import Board, Region
-from cmsim.errors import CmsimError, FirmwareFault, ImageError, OutputClosed, OutputError
+from cmsim.errors import (
+    CmsimError,
+    FirmwareFault,
+    ImageError,
+    Interrupted,
+    OutputClosed,
+    OutputError,
+)
 from cmsim.image import Image
 from cmsim.peripherals import MARKER_BEGIN, PPB_BASE, PPB_SIZE, SystemPeripherals
 from cmsim.semihost import Exit, Semihost, read_c_string
@@ -144,6 +154,8 @@ class Machine:
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_access)
         self._stop: Stop | None = None
+        self.interrupted = False  # Ctrl-C during the run (see catching_interrupts)
+        self._catching = False
         self._pending_fault: FirmwareFault | None = None
         self._action: Callable[[], None] | None = None
         self.host_seconds = 0.0
@@ -265,14 +277,36 @@ class Machine:
         return self._action is not None
 
     def run(self, start: int | None = None) -> int:
-        """Run until the firmware exits; return its exit code or raise the error that stopped it."""
+        """Run until the firmware exits; return its exit code or raise the error that stopped it
+        (Interrupted after Ctrl-C: the run stops at the next block)."""
         begin = time.perf_counter()
         pc = self.uc.reg_read(UC_ARM_REG_PC) if start is None else start
-        on_run = getattr(self.clock, "on_run", None)
-        if on_run is not None:
-            on_run()  # the engine's hooks become live again after an earlier stop
+        with self.catching_interrupts():
+            on_run = getattr(self.clock, "on_run", None)
+            if on_run is not None:
+                on_run()  # the engine's hooks become live again after an earlier stop
+            try:
+                self._loop(pc)
+            finally:
+                self._action = None
+                self.host_seconds += time.perf_counter() - begin
+                on_run_end = getattr(self.clock, "on_run_end", None)
+                if on_run_end is not None:
+                    on_run_end()
+        if self._stop is None and self.interrupted:
+            pc = self.uc.reg_read(UC_ARM_REG_PC)
+            self._stop = Stop(error=Interrupted(pc, self.image.function_name(pc)))
+        stop = self._stop or Stop(error=CmsimError("emulation stopped for an unknown reason"))
+        if stop.error is not None:
+            raise stop.error
+        assert stop.exit_code is not None
+        return stop.exit_code
+
+    def _loop(self, pc: int) -> None:
+        """emu_start until a hook stops the run, doing what hooks asked in between (exception
+        entry and return, WFI)."""
         try:
-            while True:
+            while not self.interrupted:
                 self.uc.emu_start(pc | 1, NEVER)
                 pc = self.uc.reg_read(UC_ARM_REG_PC)
                 if self._stop is None and self._action is None and self._after_wfi(pc):
@@ -286,14 +320,28 @@ class Machine:
             self._stop = self._stop or Stop(error=self._fault_from(exc))
         except CmsimError as exc:  # an action found the firmware at fault
             self._stop = self._stop or Stop(error=exc)
+
+    @contextmanager
+    def catching_interrupts(self) -> Iterator[None]:
+        """While the firmware runs, Ctrl-C (SIGINT) only sets `interrupted` (the engine stops
+        the run at the next block with an Interrupted error), instead of raising
+        KeyboardInterrupt inside whichever hook or C callback happens to run. Nests; a no-op
+        outside the main thread, where Python cannot catch signals."""
+        if self._catching or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self.interrupted = False
+
+        def on_sigint(_signum: int, _frame: object) -> None:
+            self.interrupted = True
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        self._catching = True
+        try:
+            yield
         finally:
-            self._action = None
-            self.host_seconds += time.perf_counter() - begin
-        stop = self._stop or Stop(error=CmsimError("emulation stopped for an unknown reason"))
-        if stop.error is not None:
-            raise stop.error
-        assert stop.exit_code is not None
-        return stop.exit_code
+            self._catching = False
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
     # -- hooks -----------------------------------------------------------------------------
     def _on_interrupt(self, uc: Uc, intno: int, _data: object) -> None:
