@@ -40,8 +40,10 @@ from unicorn.arm_const import (
     UC_ARM_REG_R0,
     UC_ARM_REG_R1,
     UC_ARM_REG_SP,
+    UC_ARM_REG_XPSR,
 )
 
+from cmsim import exceptions as X
 from cmsim.board import Board, Region
 from cmsim.errors import (
     CmsimError,
@@ -57,7 +59,11 @@ from cmsim.semihost import Exit, Semihost, read_c_string
 
 SEMIHOSTING_BKPT = 0xAB
 # QEMU's exception numbers, as Unicorn reports them (EXCP_EXCEPTION_EXIT: a branch to EXC_RETURN)
-EXCP_UDEF, EXCP_SWI, EXCP_BKPT, EXCP_EXCEPTION_EXIT = 1, 2, 7, 8
+EXCP_UDEF, EXCP_SWI, EXCP_PREFETCH_ABORT, EXCP_BKPT, EXCP_EXCEPTION_EXIT = 1, 2, 3, 7, 8
+EXCP_NOCP, EXCP_INVSTATE = 17, 18
+XPSR_T = 1 << 24  # the Thumb bit: clear after a branch to an even address
+# Execute-never regions of the ARMv7-M default memory map (B3.1): Peripheral, Device, System
+XN_RANGES = ((0x40000000, 0x60000000), (0xA0000000, 0x1_0000_0000))
 NEVER = 0xFFFFFFFF  # an odd address: a Thumb PC can never equal it, so emu_start runs until stopped
 
 ACCESS_FAULTS = {
@@ -156,7 +162,7 @@ class Machine:
         self._stop: Stop | None = None
         self.interrupted = False  # Ctrl-C during the run (see catching_interrupts)
         self._catching = False
-        self._pending_fault: FirmwareFault | None = None
+        self._pending_fault: X.Fault | None = None
         self._action: Callable[[], None] | None = None
         self.host_seconds = 0.0
 
@@ -307,7 +313,15 @@ class Machine:
         entry and return, WFI)."""
         try:
             while not self.interrupted:
-                self.uc.emu_start(pc | 1, NEVER)
+                try:
+                    self.uc.emu_start(pc | 1, NEVER)
+                except UcError as exc:  # an access or instruction the core faults on
+                    found = self._fault_from(exc)
+                    if self._stop is not None:
+                        break
+                    if isinstance(found, CmsimError):
+                        raise found from None
+                    self._action = lambda fault=found: self._take_fault(fault)
                 pc = self.uc.reg_read(UC_ARM_REG_PC)
                 if self._stop is None and self._action is None and self._after_wfi(pc):
                     self._action = lambda at=pc: self.clock.on_wfi(at)  # Unicorn halted
@@ -317,7 +331,10 @@ class Machine:
                 action()
                 pc = self.uc.reg_read(UC_ARM_REG_PC)
         except UcError as exc:
-            self._stop = self._stop or Stop(error=self._fault_from(exc))
+            found = self._fault_from(exc)
+            if not isinstance(found, CmsimError):
+                found = self.fault_error(found)
+            self._stop = self._stop or Stop(error=found)
         except CmsimError as exc:  # an action found the firmware at fault
             self._stop = self._stop or Stop(error=exc)
 
@@ -351,7 +368,9 @@ class Machine:
             if immediate == SEMIHOSTING_BKPT:
                 self._semihosting_call(pc)
                 return
-            self.stop(Stop(error=self.fault(f"breakpoint BKPT #{immediate}", pc)))
+            # No debugger attached: a BKPT escalates to HardFault (HFSR.DEBUGEVT).
+            kind = f"breakpoint BKPT #{immediate} with no debugger attached"
+            self._raise(X.Fault(kind, X.HARDFAULT, X.HFSR_DEBUGEVT, pc, timing="after"))
         elif intno == EXCP_SWI:
             self.clock.on_svc(pc)
             if self._action is None:
@@ -360,10 +379,64 @@ class Machine:
             self.clock.on_exception_return(pc | 1)
             if self._action is None:
                 self.stop(Stop(error=self.fault("exception return (no engine)", pc)))
-        elif intno == EXCP_UDEF:
-            self.stop(Stop(error=self.fault("undefined instruction", pc)))
+        elif intno in (EXCP_UDEF, EXCP_INVSTATE):
+            self._raise(self._undefined(pc))
+        elif intno == EXCP_NOCP:  # a coprocessor the core does not have (not the FPU)
+            kind = "no coprocessor: an instruction for a coprocessor the core lacks"
+            self._raise(X.Fault(kind, X.USAGEFAULT, X.NOCP, pc, timing="after"))
+        elif intno == EXCP_PREFETCH_ABORT:  # executing from memory that forbids it
+            self._raise(self._fetch_fault(pc))
         else:
             self.stop(Stop(error=self.fault(f"unhandled exception #{intno}", pc)))
+
+    def _raise(self, fault: X.Fault) -> None:
+        """Take `fault` (through the engine, which knows the vector table) before going on."""
+        self.interrupt(lambda: self._take_fault(fault))
+
+    def _take_fault(self, fault: X.Fault) -> None:
+        on_fault = getattr(self.clock, "on_fault", None)
+        if on_fault is None:  # no engine: the fault ends the run
+            raise self.fault_error(fault)
+        on_fault(fault)
+
+    def _undefined(self, pc: int) -> X.Fault:
+        """UNDEFINSTR or INVSTATE for the instruction at `pc` that the core cannot execute."""
+        if not self.uc.reg_read(UC_ARM_REG_XPSR) & XPSR_T:
+            kind = "invalid state: ARM state (a branch to an even address cleared the Thumb bit)"
+            return X.Fault(kind, X.USAGEFAULT, X.INVSTATE, pc)
+        try:
+            word = bytes(self.uc.mem_read(pc, 4))
+        except UcError:
+            word = b""
+        region = self.board.region_at(pc, 4)
+        if word == b"\xff" * 4 and region is not None and region.kind == "flash":
+            if self.image.read(self._image_address(pc), 2) is None:
+                kind = "jump into erased flash (0xFFFFFFFF, an undefined instruction)"
+                return X.Fault(kind, X.USAGEFAULT, X.UNDEFINSTR, pc)
+        return X.Fault("undefined instruction", X.USAGEFAULT, X.UNDEFINSTR, pc)
+
+    def _image_address(self, address: int) -> int:
+        """`address` in the region's own range (aliases fold onto the base)."""
+        region = self.board.region_at(address)
+        if region is None:
+            return address
+        for start in region.aliases:
+            if start <= address < start + region.size:
+                return address - start + region.base
+        return address
+
+    def _fetch_fault(self, target: int, unmapped: bool = False) -> X.Fault:
+        """An instruction fetch from `target` that the memory map forbids: MemManage IACCVIOL
+        in the execute-never regions of the default map (B3.1: peripherals, devices, the
+        system space), else BusFault IBUSERR (nothing there, or memory the bus cannot fetch
+        from, like the STM32F4's CCM)."""
+        if any(start <= target < end for start, end in XN_RANGES):
+            kind = "bad PC: execute from an execute-never (XN) region"
+            return X.Fault(kind, X.MEMMANAGE, X.IACCVIOL, target, timing="fetch")
+        kind = "bad PC: instruction fetch from " + (
+            "unmapped memory" if unmapped else "non-executable memory"
+        )
+        return X.Fault(kind, X.BUSFAULT, X.IBUSERR, target, timing="fetch")
 
     def _semihosting_call(self, pc: int) -> None:
         operation = self.uc.reg_read(UC_ARM_REG_R0)
@@ -390,28 +463,35 @@ class Machine:
         self, uc: Uc, access: int, address: int, _size: int, _value: int, _data: object
     ) -> bool:
         pc = uc.reg_read(UC_ARM_REG_PC)
-        kind = ACCESS_FAULTS.get(access, f"memory access fault ({access})")
         if access in (UC_MEM_FETCH_UNMAPPED, UC_MEM_FETCH_PROT):
-            self._pending_fault = self._bad_pc_fault(kind, address)
-        else:
-            self._pending_fault = self.fault(kind, pc, address)
+            unmapped = access == UC_MEM_FETCH_UNMAPPED
+            self._pending_fault = self._fetch_fault(address, unmapped)
+            return False
+        kind = ACCESS_FAULTS.get(access, f"memory access fault ({access})")
+        # The bus answers the data phase with an error: a precise BusFault, BFAR valid.
+        self._pending_fault = X.Fault(kind, X.BUSFAULT, X.PRECISERR, pc, address, "after")
         return False
 
-    def _bad_pc_fault(self, kind: str, target: int) -> FirmwareFault:
-        caller = self.uc.reg_read(UC_ARM_REG_LR)
-        fault = self.fault(kind, target, target)
-        where = self.image.function_name(caller & ~1)
-        if where:
-            fault.args = (f"{fault.args[0]} (return address 0x{caller & ~1:08x} in {where})",)
-        return fault
-
-    def _fault_from(self, exc: UcError) -> CmsimError:
-        if self._pending_fault is not None:
-            return self._pending_fault
+    def _fault_from(self, exc: UcError) -> X.Fault | CmsimError:
+        """What an emulation error means: a fault to take, or an error that ends the run."""
+        fault, self._pending_fault = self._pending_fault, None
+        if fault is not None:
+            return fault
         pc = self.uc.reg_read(UC_ARM_REG_PC)
         if exc.errno == UC_ERR_INSN_INVALID:
-            return self.fault("undefined instruction", pc)
+            return self._undefined(pc)
         return self.fault(f"emulation error: {exc}", pc)
+
+    def fault_error(self, fault: X.Fault, prefix: str = "", suffix: str = "") -> FirmwareFault:
+        """The FirmwareFault that ends a run on `fault`: what happened, its architectural name,
+        where, the data address, and for a bad PC where the code came from."""
+        error = self.fault(f"{prefix}{fault.kind} ({fault.label}){suffix}", fault.pc, fault.address)
+        if fault.timing == "fetch":
+            caller = self.uc.reg_read(UC_ARM_REG_LR) & ~1
+            where = self.image.function_name(caller)
+            if where:
+                error.args = (f"{error.args[0]} (return address 0x{caller:08x} in {where})",)
+        return error
 
     def fault(self, kind: str, pc: int, address: int | None = None) -> FirmwareFault:
         """A FirmwareFault naming the function that holds `pc` (and the stack pointer when it

@@ -61,6 +61,9 @@ STOP_LIMIT, STOP_INTERRUPT = 0, 1
 # block address, cycle, last block before it, instructions of the skipped (quiet) edges
 OBSERVE = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64)
 CHECK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint64)
+# pc, trap (TRAP_*), access address: a fault the hooks found before the instruction ran
+FAULT = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_int, ctypes.c_uint32)
+TRAP_NOCP, TRAP_UNALIGNED, TRAP_DIVBYZERO = 1, 2, 3
 
 _loaded: ctypes.CDLL | None = None
 _tried = False  # load() answers once per process (and warns at most once)
@@ -242,7 +245,16 @@ def _declare(native: ctypes.CDLL) -> None:
     native.fp_new.argtypes = [ctypes.c_uint32, ctypes.c_int64]
     native.fp_new.restype = ctx
     native.fp_release.argtypes = [ctx]
-    native.fp_set_callbacks.argtypes = [ctx, TRANSLATE, SETTLE, LIMIT, ctypes.c_void_p, CHECK]
+    native.fp_set_callbacks.argtypes = [
+        ctx,
+        TRANSLATE,
+        SETTLE,
+        LIMIT,
+        ctypes.c_void_p,
+        CHECK,
+        FAULT,
+    ]
+    native.fp_set_traps.argtypes = [ctx, ctypes.c_int, ctypes.c_int, ctypes.c_int]
     native.fp_set_deadline.argtypes = [ctx, ctypes.c_int64, ctypes.c_int]
     native.fp_set_clock.argtypes = [ctx, ctypes.c_int64, ctypes.c_int64]
     native.fp_add_region.argtypes = [ctx] + [ctypes.c_uint32] * 6
@@ -258,7 +270,7 @@ def _declare(native: ctypes.CDLL) -> None:
     ]
     native.fp_set_ops.argtypes = [ctx, ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
     native.fp_clear_memo.argtypes = [ctx]
-    native.fp_add_info.argtypes = [ctx, ctypes.c_uint32] + [ctypes.c_int] * 14
+    native.fp_add_info.argtypes = [ctx, ctypes.c_uint32] + [ctypes.c_int] * 15
     native.fp_attach.argtypes = [
         ctx,
         ctypes.c_void_p,

@@ -38,10 +38,17 @@ extern int uc_emu_stop(uc_engine *uc);
 #define K_MEM 1
 #define K_DIV 2
 #define K_MASK 3    /* CPS/MSR: may unmask a pending exception */
+#define K_NONE 4    /* not dynamic: in the table only for its traps (an FPU instruction) */
+
+/* Faults the hooks raise before an instruction executes (codes of the fault callback). */
+#define TRAP_NOCP 1      /* an FPU instruction while CPACR denies CP10/CP11 */
+#define TRAP_UNALIGNED 2 /* LDRD/LDM/VLDR... off word alignment, or any access with UNALIGN_TRP */
+#define TRAP_DIVBYZERO 3 /* SDIV/UDIV by 0 with CCR.DIV_0_TRP */
 
 typedef struct {
     uint32_t address;
     uint8_t used, kind, cond, pc_base, tb, descending, div_signed, shift;
+    uint8_t fp, align, align_trp; /* an FPU instruction; address bits that must be 0 */
     int32_t base_reg, index_reg, div_n, div_m; /* Unicorn register ids, -1 = none */
     int32_t disp, subtract, nregs;
 } Info;
@@ -121,6 +128,9 @@ typedef void (*limit_fn)(uint64_t address, int reason); /* STOP_LIMIT or STOP_IN
 typedef void (*observe_fn)(uint64_t address, int64_t cycle, uint64_t previous,
                            int64_t skipped_instructions);
 typedef int (*check_fn)(uint64_t address); /* 1: an exception comes in before `address` */
+/* A trap at `pc` (TRAP_*, with the access address for TRAP_UNALIGNED): Python takes the fault
+ * before the instruction executes. */
+typedef void (*fault_fn)(uint64_t pc, int code, uint32_t address);
 
 /* Everything one engine's fast path keeps: the library itself holds no state, so every Engine
  * of a process shares one loaded copy and passes its own context to each call. */
@@ -152,6 +162,8 @@ typedef struct {
     limit_fn py_limit;
     observe_fn py_observe;
     check_fn py_check;
+    fault_fn py_fault;
+    int fpu_on, unalign_trp, div0_trp; /* CPACR and CCR as the firmware set them */
 
     int ncaches;
     Op *ops_buf; /* the operations Python reported for the block it just timed */
@@ -275,13 +287,23 @@ Ctx *fp_new(uint32_t info_capacity_log2, int64_t max_instr)
     return ctx;
 }
 
-void fp_set_callbacks(Ctx *ctx, translate_fn t, settle_fn s, limit_fn l, observe_fn o, check_fn c)
+void fp_set_callbacks(Ctx *ctx, translate_fn t, settle_fn s, limit_fn l, observe_fn o, check_fn c,
+                      fault_fn f)
 {
     ctx->py_translate = t;
     ctx->py_settle = s;
     ctx->py_limit = l;
     ctx->py_observe = o;
     ctx->py_check = c;
+    ctx->py_fault = f;
+}
+
+/* The fault configuration: FPU access (CPACR), CCR.UNALIGN_TRP and CCR.DIV_0_TRP. */
+void fp_set_traps(Ctx *ctx, int fpu_on, int unalign_trp, int div0_trp)
+{
+    ctx->fpu_on = fpu_on;
+    ctx->unalign_trp = unalign_trp;
+    ctx->div0_trp = div0_trp;
 }
 
 int fp_add_region(Ctx *ctx, uint32_t start, uint32_t end, uint32_t index, uint32_t low_mask,
@@ -391,7 +413,7 @@ int fp_set_ops(Ctx *ctx, const int64_t *flat, int n)
 
 int fp_add_info(Ctx *ctx, uint32_t address, int kind, int cond, int pc_base, int tb, int descending,
                 int shift, int base_reg, int index_reg, int disp, int subtract, int nregs,
-                int div_signed, int div_n, int div_m)
+                int div_signed, int div_n, int div_m, int traps)
 {
     uint32_t slot = hash32(address) & ctx->info_mask;
     for (uint32_t probe = 0; probe <= ctx->info_mask; probe++, slot = (slot + 1) & ctx->info_mask) {
@@ -413,6 +435,9 @@ int fp_add_info(Ctx *ctx, uint32_t address, int kind, int cond, int pc_base, int
             e->div_signed = (uint8_t)div_signed;
             e->div_n = div_n;
             e->div_m = div_m;
+            e->fp = (uint8_t)(traps & 1);
+            e->align = (uint8_t)(traps >> 8);
+            e->align_trp = (uint8_t)(traps >> 16);
             return 0;
         }
     }
@@ -837,6 +862,13 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
     ctx->window = ctx->deadline != INT64_MAX && ctx->now + ctx->cur_len->bound >= ctx->deadline;
 }
 
+/* A trap: Python enters the fault's handler (or ends the run) before the instruction runs. */
+static void trap(Ctx *ctx, uint64_t address, int code, uint32_t access)
+{
+    ctx->stopped = 1; /* Python stopped the emulation; the engine resumes the hooks */
+    ctx->py_fault(address, code, access);
+}
+
 static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
 {
     Ctx *ctx = user;
@@ -849,7 +881,16 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
         ctx->stopped = 1; /* Python stopped the emulation; the engine resumes the hooks */
         return;
     }
-    if (info == NULL || ctx->nfacts >= (int64_t)(sizeof ctx->facts / sizeof ctx->facts[0]))
+    if (info == NULL)
+        return;
+    uint32_t executed = 1;
+    if (info->cond)
+        executed = (uint32_t)condition_passed(info->cond, reg(uc, UC_ARM_REG_CPSR));
+    if (info->fp && executed && !ctx->fpu_on) {
+        trap(ctx, address, TRAP_NOCP, 0);
+        return;
+    }
+    if (info->kind == K_NONE || ctx->nfacts >= (int64_t)(sizeof ctx->facts / sizeof ctx->facts[0]))
         return;
     if (info->kind == K_MASK && ctx->rearm) {
         ctx->deadline = 0; /* the mask may open: look again at the next boundary */
@@ -857,12 +898,10 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
     }
     Fact *f = &ctx->facts[ctx->nfacts++];
     f->pc = (uint32_t)address;
-    f->executed = 1;
+    f->executed = executed;
     f->address = 0;
     f->div = 0;
-    if (info->cond)
-        f->executed = (uint32_t)condition_passed(info->cond, reg(uc, UC_ARM_REG_CPSR));
-    if (!f->executed)
+    if (!executed)
         return;
     if (info->kind == K_MEM) {
         uint32_t a;
@@ -877,9 +916,20 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
         }
         if (info->descending)
             a -= 4u * (uint32_t)info->nregs;
+        if (a & (info->align | (ctx->unalign_trp ? info->align_trp : 0))) {
+            ctx->nfacts--; /* it does not execute */
+            trap(ctx, address, TRAP_UNALIGNED, a);
+            return;
+        }
         f->address = a;
     } else if (info->kind == K_DIV) {
-        f->div = fp_div_cycles(info->div_signed, reg(uc, info->div_n), reg(uc, info->div_m));
+        uint32_t m = reg(uc, info->div_m);
+        if (m == 0 && ctx->div0_trp) {
+            ctx->nfacts--;
+            trap(ctx, address, TRAP_DIVBYZERO, 0);
+            return;
+        }
+        f->div = fp_div_cycles(info->div_signed, reg(uc, info->div_n), m);
     }
 }
 
