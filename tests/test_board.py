@@ -199,3 +199,18 @@ def test_duplicate_region_names_and_unreadable_files(tmp_path: Path):
     path.write_bytes(b"\xff\xfe not text")
     with pytest.raises(BoardError, match="malformed board file"):
         load_board(str(path))
+
+
+def test_mutated_board_files_are_answered_cleanly(firmware_dir, tmp_path: Path):
+    """300 seeded mutants of the preset boards (every field with values of every type, keys
+    removed and added, regions duplicated and moved, damaged text) in TOML and JSON: each is
+    refused with one line, or accepted and runs hello.elf (or stops with a one-line error);
+    never another exception."""
+    import fuzzing
+
+    boards = fuzzing.presets()
+    hello = firmware_dir / "hello.elf"
+    outcomes = [fuzzing.board_case(seed, boards, tmp_path, hello) for seed in range(300)]
+    crashes = [(seed, o.detail) for seed, o in enumerate(outcomes) if o.kind == "crash"]
+    assert crashes == []
+    assert {o.kind for o in outcomes} == {"ok", "error"}

@@ -165,3 +165,20 @@ def test_unreadable_and_over_long_names_are_one_clear_error(tmp_path: Path):
         load_image("/proc/self/mem")
     long_message = str(pytest.raises(ImageError, load_image, "y" * 5000).value)
     assert len(long_message) < 300, "a long name is cut in the middle"
+
+
+# -- fuzzing (tests/fuzzing.py; tests/bench/fuzz.py runs tens of thousands) ---------------------
+
+
+def test_mutated_elves_are_answered_cleanly(firmware_dir, tmp_path: Path):
+    """300 seeded mutants of the test firmware (headers, program and section headers, bytes,
+    lengths, vector tables): each loads and runs, or stops with a one-line CmsimError; never
+    another exception."""
+    import fuzzing
+
+    elves = {n: (firmware_dir / f"{n}.elf").read_bytes() for n in fuzzing.ELF_SEEDS}
+    outcomes = [fuzzing.elf_case(seed, elves, tmp_path) for seed in range(300)]
+    crashes = [(seed, o.detail) for seed, o in enumerate(outcomes) if o.kind == "crash"]
+    assert crashes == []
+    kinds = {o.kind for o in outcomes}
+    assert kinds == {"ok", "error"}, "both loadable and refused mutants were made"

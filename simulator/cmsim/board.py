@@ -17,6 +17,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 REGION_KINDS = ("flash", "sram", "ccm", "periph", "ppb")
+MAX_BOARD_FILE = 1 << 20  # bytes
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ def board_from_file(path: Path) -> Board:
     try:
         if not path.is_file():
             raise BoardError(f"board file not found: {shown(path)}")
+        if path.stat().st_size > MAX_BOARD_FILE:
+            raise BoardError(f"malformed board file {shown(path)}: larger than 1 MiB")
         text = path.read_text()
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except OSError as exc:
@@ -125,6 +128,8 @@ U32 = 1 << 32
 PPB_START, PPB_END = 0xE0000000, 0xE0100000  # the private peripheral bus (always the core's)
 MAX_REGIONS = 32
 MAX_ALIASES = 8
+MAX_SPANS = 64  # regions and aliases in all (the C fast path's region table)
+MAX_FLASH = 64 << 20  # bytes: more than any Cortex-M4 part has; flash starts erased (0xFF)
 MAX_CACHE_LINES = 256  # the C fast path's cache size limit
 MAX_WAIT_STATES = 255
 
@@ -272,6 +277,10 @@ def _region(data: Any, where: str) -> Region:
             )
     fields["aliases"] = tuple(aliases)
     region = Region(**fields)
+    if region.kind == "flash" and region.size > MAX_FLASH:
+        raise ValueError(
+            f"{where}.size must be at most {MAX_FLASH:#x} (64 MiB) for flash, not {region.size:#x}"
+        )
     for start in (region.base, *region.aliases):
         if start + region.size > U32:
             raise ValueError(f"{where} ({region.name!r}) extends past 4 GiB")
@@ -287,6 +296,11 @@ def _region(data: Any, where: str) -> Region:
 
 
 def _check_layout(board: Board, source: str) -> None:
+    spans = sum(1 + len(r.aliases) for r in board.regions)
+    if spans > MAX_SPANS:
+        raise BoardError(
+            f"malformed board file {source}: {spans} regions and aliases, at most {MAX_SPANS}"
+        )
     names = [r.name for r in board.regions]
     for name in names:
         if names.count(name) > 1:

@@ -622,7 +622,16 @@ class Engine:
         t_exit = pipeline.time + exception_return_cycles(ret.ins, tail_chain=False)
         number = self.nvic.choose(t_exit, *self._masks())
         if number is None:
-            resume = X.pop_frame(self.uc, exc_return)
+            try:
+                resume = X.pop_frame(self.uc, exc_return)
+            except CmsimError as exc:  # an EXC_RETURN value cmsim does not model
+                raise self.machine.fault(str(exc), ret.ins.address) from None
+            except UcError:  # the frame is not in readable memory
+                sp = self.uc.reg_read(U.UC_ARM_REG_SP)
+                raise self.machine.fault(
+                    f"exception return: unstacking the frame at SP 0x{sp:08x} failed (lockup)",
+                    ret.ins.address,
+                ) from None
             self.uc.reg_write(U.UC_ARM_REG_PC, resume | 1)
             cycles = exception_return_cycles(ret.ins, tail_chain=False)
             pipeline.return_from_exception(cycles)

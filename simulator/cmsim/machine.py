@@ -46,6 +46,7 @@ from unicorn.arm_const import (
 from cmsim import exceptions as X
 from cmsim.board import Board, Region
 from cmsim.errors import (
+    BoardError,
     CmsimError,
     FirmwareFault,
     ImageError,
@@ -136,7 +137,10 @@ class Machine:
         self.clock: Clock = _NoClock()
         self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
         self._buffers: list[mmap.mmap] = []  # keep host memory behind mem_map_ptr alive
-        self._map_regions()
+        try:
+            self._map_regions()
+        except (UcError, OSError, ValueError) as exc:  # the host cannot give that memory
+            raise BoardError(f"board {board.name!r}: cannot map its memory: {exc}") from None
         self.peripherals = SystemPeripherals(
             lambda: self.clock.issue_cycle(),
             lambda: self.clock.next_issue_cycle(),
@@ -484,9 +488,10 @@ class Machine:
 
     def fault_error(self, fault: X.Fault, prefix: str = "", suffix: str = "") -> FirmwareFault:
         """The FirmwareFault that ends a run on `fault`: what happened, its architectural name,
-        where, the data address, and for a bad PC where the code came from."""
+        where, the data address, and outside any function (a bad PC) where the code came from
+        (the return address in LR)."""
         error = self.fault(f"{prefix}{fault.kind} ({fault.label}){suffix}", fault.pc, fault.address)
-        if fault.timing == "fetch":
+        if fault.timing == "fetch" or self.image.function_name(fault.pc) is None:
             caller = self.uc.reg_read(UC_ARM_REG_LR) & ~1
             where = self.image.function_name(caller)
             if where:
