@@ -253,3 +253,18 @@ def test_construction_is_checked(firmware_dir, tmp_path) -> None:
         Harness(elf, board="stm32f4")  # the m4-ideal build: its stack tops 256 KiB of SRAM
     with pytest.raises(HarnessError, match="has no symbol 'harness_return'; the harness needs"):
         Harness(firmware_dir / "hello.elf")
+
+
+def test_more_misuse(harness: Harness) -> None:
+    from cmsim.errors import BoardError, ImageError
+    from cmsim.harness import Buffer
+
+    with pytest.raises(HarnessError, match=r"unknown region \['sram'\]"):
+        harness.alloc(4, region=["sram"])
+    with pytest.raises(HarnessError, match="cannot read 4 bytes at 0x90000000"):
+        harness.read(Buffer(0x90000000, (4,), np.dtype(np.int8), "sram"))
+    with pytest.raises(ImageError, match="not a file name: None"):
+        Harness(None)
+    with pytest.raises(BoardError, match="not a board name or file: 5"):
+        Harness(harness.image.path, board=5)
+    assert isinstance(harness.alloc(4, align=np.int64(16)).address, int)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -86,6 +87,8 @@ def preset_names() -> list[str]:
 
 def load_board(name_or_path: str) -> Board:
     """Load a preset by name (`m4-ideal`, `stm32f4`, ...) or a board file (.toml or .json)."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise BoardError(f"not a board name or file: {shown(repr(name_or_path))}")
     path = Path(name_or_path)
     try:
         is_file = path.suffix.lower() in (".toml", ".json") or path.exists()

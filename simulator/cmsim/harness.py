@@ -26,7 +26,7 @@ from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-from unicorn import UC_HOOK_CODE
+from unicorn import UC_HOOK_CODE, UcError
 from unicorn.arm_const import (
     UC_ARM_REG_LR,
     UC_ARM_REG_R0,
@@ -116,10 +116,8 @@ class Harness:
             raise HarnessError(f"call_limit must be an integer, not {type(call_limit).__name__}")
         if not 0 < call_limit < 1 << 62:
             raise HarnessError(f"call_limit must be from 1 to 2^62 - 1, not {call_limit}")
-        if not isinstance(board, (str, Board)):
-            raise HarnessError(f"board must be a name, a file or a Board, not {board!r}")
         self.image = load_image(elf)
-        self.board = load_board(board) if isinstance(board, str) else board
+        self.board = board if isinstance(board, Board) else load_board(board)
         symbols = {name: self._needed(name) for name in NEEDED_SYMBOLS}
         self._return = symbols[RETURN_SYMBOL] & ~1
         self.stack_top = symbols["__stack_top"]
@@ -203,7 +201,12 @@ class Harness:
             raise HarnessError(f"align must be a positive power of two, not {align!r}")
         if align & (align - 1) or align > 1 << 20:
             raise HarnessError(f"align must be a power of two up to 1 MiB, not {align}")
-        arena = {"sram": self._sram, "flash": self._flash}.get(region)
+        align = int(align)
+        arena = (
+            {"sram": self._sram, "flash": self._flash}.get(region)
+            if isinstance(region, str)
+            else None
+        )
         if arena is None:
             raise HarnessError(f"unknown region {region!r} (use 'sram' or 'flash')")
         size = math.prod(shape) * dtype.itemsize
@@ -219,8 +222,18 @@ class Harness:
         """The current contents of `buffer` as a numpy array of its shape and dtype."""
         if not isinstance(buffer, Buffer):
             raise HarnessError(f"read takes a Buffer (from put or alloc), not {_kind(buffer)}")
-        raw = bytes(self.uc.mem_read(buffer.address, buffer.nbytes))
-        return np.frombuffer(raw, dtype=buffer.dtype.newbyteorder("<")).reshape(buffer.shape)
+        shape = _shape(buffer.shape)
+        size = math.prod(shape) * _dtype(buffer.dtype).itemsize
+        address = buffer.address
+        if isinstance(address, bool) or not isinstance(address, Integral) or address < 0:
+            raise HarnessError(f"a Buffer's address must be an address, not {_kind(address)}")
+        try:
+            raw = bytes(self.uc.mem_read(int(address), size))
+        except (UcError, OverflowError):
+            raise HarnessError(
+                f"cannot read {size:,} bytes at 0x{address:08x}: not in the board's memory"
+            ) from None
+        return np.frombuffer(raw, dtype=buffer.dtype.newbyteorder("<")).reshape(shape)
 
     def free(self) -> None:
         """Release every buffer (SRAM and flash) for the next case."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,6 +93,8 @@ class Image:
 
 def load_image(path: str | Path) -> Image:
     """Read a 32-bit little-endian ARM ELF; raise ImageError with one clear line otherwise."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ImageError(f"not a file name: {shown(repr(path))}")
     path = Path(path)
     try:
         if not path.exists():
