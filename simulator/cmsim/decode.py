@@ -9,7 +9,8 @@ the engine tracks the IT state while it runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import cached_property
 
 from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
 from capstone import arm_const as A
@@ -177,8 +178,16 @@ class Instr:
     cps: bool = False
     sets_mask: bool = False  # CPS or MSR: may change PRIMASK/BASEPRI (exceptions can come in)
     fp: bool = False  # an FPU (CP10/CP11) instruction: NOCP UsageFault while CPACR denies it
-    align: int = 0  # address bits that must be 0, or UNALIGNED UsageFault (LDRD, LDM, VLDR...)
-    align_trp: int = 0  # the same with CCR.UNALIGN_TRP set (natural alignment, A3.2.1)
+
+    @cached_property
+    def align(self) -> int:
+        """Address bits that must be 0, or UNALIGNED UsageFault (LDRD, LDM, VLDR...)."""
+        return _alignment(self)[0]
+
+    @cached_property
+    def align_trp(self) -> int:
+        """The same with CCR.UNALIGN_TRP set (natural alignment, ARMv7-M A3.2.1)."""
+        return _alignment(self)[1]
 
     @property
     def narrow(self) -> bool:
@@ -216,12 +225,7 @@ def _it_conds(insn) -> tuple[int, ...]:
 
 def classify(insn) -> Instr:
     """Build the Instr record of one Capstone instruction (detail mode)."""
-    ins = _classify(insn)
-    fp = any(group in _FP_GROUPS for group in insn.groups)
-    align, align_trp = _alignment(ins)
-    if fp or align or align_trp:
-        ins = replace(ins, fp=fp, align=align, align_trp=align_trp)
-    return ins
+    return _classify(insn)
 
 
 _FP_GROUPS = frozenset(
@@ -270,6 +274,7 @@ def _classify(insn) -> Instr:
         text=f"{insn.mnemonic} {insn.op_str}".strip(),
         reads=reads,
         writes=writes,
+        fp=not _FP_GROUPS.isdisjoint(insn.groups),
     )
     ops = insn.operands
     mem_op = next((o for o in ops if o.type == A.ARM_OP_MEM), None)

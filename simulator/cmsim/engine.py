@@ -319,11 +319,11 @@ class Engine:
         if self._native is not None:
             self._native._final = None
             self._native.lib.fp_resume()
-            self._native.lib.native.fp_catch_sigint(1)  # Ctrl-C reaches the C block hook
+            self._native.lib.fp_catch_sigint(1)  # Ctrl-C reaches the C block hook
 
     def on_run_end(self) -> None:
         """The machine stopped running (Ctrl-C goes back to Python's handler)."""
-        if self._native is not None and self._native.lib.native.fp_catch_sigint(0):
+        if self._native is not None and self._native.lib.fp_catch_sigint(0):
             self.machine.interrupted = True
 
     def on_stop(self) -> None:

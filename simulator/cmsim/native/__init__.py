@@ -236,15 +236,15 @@ def _build_and_open() -> ctypes.CDLL | None:
 
 
 def _declare(native: ctypes.CDLL) -> None:
-    """Argument and result types of the library's functions (all but the first two take the
-    context first)."""
+    """Argument and result types of the library's functions (all but fp_div_cycles and fp_new
+    take the context first)."""
     native.fp_div_cycles.argtypes = [ctypes.c_int, ctypes.c_uint32, ctypes.c_uint32]
     native.fp_div_cycles.restype = ctypes.c_uint32
-    native.fp_catch_sigint.argtypes = [ctypes.c_int]
     ctx = ctypes.c_void_p
     native.fp_new.argtypes = [ctypes.c_uint32, ctypes.c_int64]
     native.fp_new.restype = ctx
     native.fp_release.argtypes = [ctx]
+    native.fp_catch_sigint.argtypes = [ctx, ctypes.c_int]
     native.fp_set_callbacks.argtypes = [
         ctx,
         TRANSLATE,

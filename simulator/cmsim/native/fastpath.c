@@ -38,6 +38,7 @@ extern int uc_emu_stop(uc_engine *uc);
 #define K_MEM 1
 #define K_DIV 2
 #define K_MASK 3    /* CPS/MSR: may unmask a pending exception */
+#define FILTER_BITS (1u << 16)
 #define K_NONE 4    /* not dynamic: in the table only for its traps (an FPU instruction) */
 
 /* Faults the hooks raise before an instruction executes (codes of the fault callback). */
@@ -48,10 +49,12 @@ extern int uc_emu_stop(uc_engine *uc);
 typedef struct {
     uint32_t address;
     uint8_t used, kind, cond, pc_base, tb, descending, div_signed, shift;
-    uint8_t fp, align, align_trp; /* an FPU instruction; address bits that must be 0 */
+    uint8_t subtract, nregs;
+    uint8_t fp;       /* an FPU instruction (NOCP while CPACR denies it) */
+    uint8_t align[2]; /* address bits that must be 0: [CCR.UNALIGN_TRP] */
     int32_t base_reg, index_reg, div_n, div_m; /* Unicorn register ids, -1 = none */
-    int32_t disp, subtract, nregs;
-} Info;
+    int32_t disp;
+} Info; /* 40 bytes: the hooks probe this table on every instruction */
 
 typedef struct {
     uint32_t pc, executed, address, div;
@@ -144,7 +147,7 @@ typedef struct {
     int64_t nfacts;
     Info *infos;
     uint32_t info_mask;
-    int64_t state, now, instructions, max_instructions;
+    int64_t state, now, instructions, max_instructions, saved_max;
     /* Exceptions (M4-EXC-POINT): the earliest cycle one may be due; blocks whose cycle bound
      * reaches it ask Python at every instruction boundary (window). rearm: one is pending but
      * masked, so a CPS/MSR opens a window. */
@@ -155,7 +158,7 @@ typedef struct {
     BlockLen *lens;
     uint32_t lens_mask, lens_used;
     int64_t hits, misses, mismatches;
-    int64_t events[NEVENTS]; /* running totals of the settled blocks' events */
+    _Alignas(16) int64_t events[NEVENTS]; /* running totals of the settled blocks' events */
 
     translate_fn py_translate;
     settle_fn py_settle;
@@ -181,6 +184,9 @@ typedef struct {
     uint64_t last_block; /* the last observed block (reported or skipped) */
     int64_t skipped_instructions;
 
+    /* A bit per (address >> 1) modulo FILTER_BITS: clear means no Info for that address, so
+     * most hooked instructions skip the table probe. */
+    uint8_t filter[FILTER_BITS / 8];
     int nregions;
     Region regions[64];
     Fact facts[8192];
@@ -198,34 +204,41 @@ const char *fp_build_id(void) { return FP_BUILD_ID; }
 
 /* Ctrl-C (SIGINT) while Unicorn runs: no Python runs on a memo hit, so the interpreter's own
  * handler would wait for the next miss (or the instruction limit). While a run catches SIGINT,
- * this handler sets a flag that every block hook reads; the one signal is process-wide, so is
- * the flag (the only state outside the contexts). */
+ * this handler drops the running context's instruction limit, so that its block hook stops at
+ * the next block as at the limit (no test of its own on the hot path), and flags why. The one
+ * signal is process-wide, so is this state (the only state outside the contexts). */
 static volatile sig_atomic_t interrupted;
+static Ctx *volatile watched; /* the context whose run catches SIGINT */
 static struct sigaction previous_sigint;
-static int catching;
 
 static void on_sigint(int sig)
 {
     (void)sig;
     interrupted = 1;
+    Ctx *ctx = watched;
+    if (ctx != NULL)
+        ctx->max_instructions = INT64_MIN; /* one aligned store: the hook reads it whole */
 }
 
-/* on = 1: catch SIGINT from now on (and forget an earlier one); 0: give it back to whoever
- * had it. Returns whether a SIGINT came while catching. */
-int fp_catch_sigint(int on)
+/* on = 1: catch SIGINT during this context's run (and forget an earlier one); 0: give it back
+ * to whoever had it and restore the limit. Returns whether a SIGINT came while catching. */
+int fp_catch_sigint(Ctx *ctx, int on)
 {
     int seen = interrupted;
-    if (on && !catching) {
+    if (on && watched == NULL) {
         struct sigaction mine;
         memset(&mine, 0, sizeof mine);
         mine.sa_handler = on_sigint;
         sigemptyset(&mine.sa_mask);
         interrupted = 0;
-        if (sigaction(SIGINT, &mine, &previous_sigint) == 0)
-            catching = 1;
-    } else if (!on && catching) {
+        ctx->saved_max = ctx->max_instructions;
+        watched = ctx;
+        if (sigaction(SIGINT, &mine, &previous_sigint) != 0)
+            watched = NULL;
+    } else if (!on && watched == ctx) {
         sigaction(SIGINT, &previous_sigint, NULL);
-        catching = 0;
+        watched = NULL;
+        ctx->max_instructions = ctx->saved_max;
     }
     return seen;
 }
@@ -302,7 +315,7 @@ void fp_set_callbacks(Ctx *ctx, translate_fn t, settle_fn s, limit_fn l, observe
 void fp_set_traps(Ctx *ctx, int fpu_on, int unalign_trp, int div0_trp)
 {
     ctx->fpu_on = fpu_on;
-    ctx->unalign_trp = unalign_trp;
+    ctx->unalign_trp = unalign_trp != 0; /* indexes Info.align */
     ctx->div0_trp = div0_trp;
 }
 
@@ -415,6 +428,8 @@ int fp_add_info(Ctx *ctx, uint32_t address, int kind, int cond, int pc_base, int
                 int shift, int base_reg, int index_reg, int disp, int subtract, int nregs,
                 int div_signed, int div_n, int div_m, int traps)
 {
+    uint32_t bit = (address >> 1) & (FILTER_BITS - 1);
+    ctx->filter[bit >> 3] |= (uint8_t)(1u << (bit & 7));
     uint32_t slot = hash32(address) & ctx->info_mask;
     for (uint32_t probe = 0; probe <= ctx->info_mask; probe++, slot = (slot + 1) & ctx->info_mask) {
         Info *e = &ctx->infos[slot];
@@ -430,14 +445,14 @@ int fp_add_info(Ctx *ctx, uint32_t address, int kind, int cond, int pc_base, int
             e->base_reg = base_reg;
             e->index_reg = index_reg;
             e->disp = disp;
-            e->subtract = subtract;
-            e->nregs = nregs;
+            e->subtract = (uint8_t)subtract;
+            e->nregs = (uint8_t)nregs;
             e->div_signed = (uint8_t)div_signed;
             e->div_n = div_n;
             e->div_m = div_m;
             e->fp = (uint8_t)(traps & 1);
-            e->align = (uint8_t)(traps >> 8);
-            e->align_trp = (uint8_t)(traps >> 16);
+            e->align[0] = (uint8_t)(traps >> 8);
+            e->align[1] = (uint8_t)((traps >> 8) | (traps >> 16));
             return 0;
         }
     }
@@ -710,14 +725,16 @@ static void observe(Ctx *ctx, uint64_t address, int64_t cycle)
     ctx->py_observe(address, cycle, previous, skipped);
 }
 
-static void apply(Ctx *ctx, uint64_t key_block, int64_t d_first, int64_t d_exit, int64_t exit_state,
-                  int64_t count, const int64_t *ev)
+/* The block being recorded adds its results (inlined: this runs once per block). */
+static inline __attribute__((always_inline)) void apply(Ctx *ctx, int64_t d_first,
+                                                        int64_t d_exit, int64_t exit_state,
+                                                        int64_t count, const int64_t *ev)
 {
     ctx->events[0] += ev[0];
     ctx->events[1] += ev[1];
     ctx->events[2] += ev[2];
     if (ctx->py_observe && !ctx->observed && count > 0)
-        observe(ctx, key_block >> 32, ctx->now + d_first);
+        observe(ctx, ctx->cur_block >> 32, ctx->now + d_first);
     ctx->observed = 0;
     ctx->now += d_exit;
     ctx->state = exit_state;
@@ -736,7 +753,7 @@ static void settle_current(Ctx *ctx, int partial)
         ctx->py_settle(ctx->cur_block >> 32, (uint32_t)ctx->cur_block, ctx->state, ctx->facts,
                        -ctx->nfacts - 1, out);
         replay_reported(ctx);
-        apply(ctx, ctx->cur_block, out[0], out[1], out[2], out[3], out + 4);
+        apply(ctx, out[0], out[1], out[2], out[3], out + 4);
         return;
     }
     uint64_t sig = signature(ctx);
@@ -753,7 +770,7 @@ static void settle_current(Ctx *ctx, int partial)
         }
         if (r != NULL) {
             ctx->hits++;
-            apply(ctx, ctx->cur_block, r->d_first, r->d_exit, r->exit_state, r->count, r->events);
+            apply(ctx, r->d_first, r->d_exit, r->exit_state, r->count, r->events);
             return;
         }
         if (t->nops) /* new answers: Python times the block from the entry caches */
@@ -767,7 +784,7 @@ static void settle_current(Ctx *ctx, int partial)
                    out);
     replay_reported(ctx);
     if (ctx->cleared) { /* state ids were renumbered: do not store a result keyed by the old one */
-        apply(ctx, ctx->cur_block, out[0], out[1], out[2], out[3], out + 4);
+        apply(ctx, out[0], out[1], out[2], out[3], out + 4);
         return;
     }
     m = memo_slot(ctx, ctx->cur_block, sig, entry);
@@ -784,7 +801,7 @@ static void settle_current(Ctx *ctx, int partial)
         add_result(ctx, m->trace, out);
     else
         ctx->mismatches++; /* the operations are a function of the key (never expected) */
-    apply(ctx, ctx->cur_block, out[0], out[1], out[2], out[3], out + 4);
+    apply(ctx, out[0], out[1], out[2], out[3], out + 4);
     if (grow)
         memo_grow(ctx);
 }
@@ -840,18 +857,12 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
     if (ctx->stopped)
         return;
     settle_current(ctx, 0);
-    if (interrupted) {
-        ctx->stopped = 1;
-        ctx->py_limit(address, STOP_INTERRUPT);
-        uc_emu_stop(uc);
-        return;
-    }
     uint64_t key = address << 32 | size;
     ctx->cur_len = block_length(ctx, key);
     int64_t count = ctx->cur_len->count;
     if (ctx->instructions + count > ctx->max_instructions) {
         ctx->stopped = 1;
-        ctx->py_limit(address, STOP_LIMIT);
+        ctx->py_limit(address, interrupted ? STOP_INTERRUPT : STOP_LIMIT);
         uc_emu_stop(uc);
         return;
     }
@@ -869,28 +880,35 @@ static void trap(Ctx *ctx, uint64_t address, int code, uint32_t access)
     ctx->py_fault(address, code, access);
 }
 
+/* An FPU instruction: NOCP when it executes while CPACR denies the FPU. 1 when the hook has
+ * nothing more to do (it trapped, or the instruction is in the table only for this check). */
+static int fp_check(Ctx *ctx, uc_engine *uc, const Info *info, uint64_t address)
+{
+    if (!ctx->fpu_on &&
+        (!info->cond || condition_passed(info->cond, reg(uc, UC_ARM_REG_CPSR)))) {
+        trap(ctx, address, TRAP_NOCP, 0);
+        return 1;
+    }
+    return info->kind == K_NONE;
+}
+
 static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
 {
     Ctx *ctx = user;
     (void)size;
     if (!ctx->have_cur || ctx->stopped)
         return;
-    const Info *info = find_info(ctx, (uint32_t)address);
+    uint32_t bit = ((uint32_t)address >> 1) & (FILTER_BITS - 1);
+    const Info *info =
+        ctx->filter[bit >> 3] >> (bit & 7) & 1 ? find_info(ctx, (uint32_t)address) : NULL;
     /* No exception inside an IT block: its covered instructions carry a condition. */
     if (ctx->window && (info == NULL || !info->cond) && ctx->py_check(address)) {
         ctx->stopped = 1; /* Python stopped the emulation; the engine resumes the hooks */
         return;
     }
-    if (info == NULL)
+    if (info == NULL || (info->fp && fp_check(ctx, uc, info, address)))
         return;
-    uint32_t executed = 1;
-    if (info->cond)
-        executed = (uint32_t)condition_passed(info->cond, reg(uc, UC_ARM_REG_CPSR));
-    if (info->fp && executed && !ctx->fpu_on) {
-        trap(ctx, address, TRAP_NOCP, 0);
-        return;
-    }
-    if (info->kind == K_NONE || ctx->nfacts >= (int64_t)(sizeof ctx->facts / sizeof ctx->facts[0]))
+    if (ctx->nfacts >= (int64_t)(sizeof ctx->facts / sizeof ctx->facts[0]))
         return;
     if (info->kind == K_MASK && ctx->rearm) {
         ctx->deadline = 0; /* the mask may open: look again at the next boundary */
@@ -898,10 +916,12 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
     }
     Fact *f = &ctx->facts[ctx->nfacts++];
     f->pc = (uint32_t)address;
-    f->executed = executed;
+    f->executed = 1;
     f->address = 0;
     f->div = 0;
-    if (!executed)
+    if (info->cond)
+        f->executed = (uint32_t)condition_passed(info->cond, reg(uc, UC_ARM_REG_CPSR));
+    if (!f->executed)
         return;
     if (info->kind == K_MEM) {
         uint32_t a;
@@ -916,7 +936,7 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
         }
         if (info->descending)
             a -= 4u * (uint32_t)info->nregs;
-        if (a & (info->align | (ctx->unalign_trp ? info->align_trp : 0))) {
+        if (a & info->align[ctx->unalign_trp]) {
             ctx->nfacts--; /* it does not execute */
             trap(ctx, address, TRAP_UNALIGNED, a);
             return;
@@ -984,6 +1004,8 @@ void fp_release(Ctx *ctx)
 {
     if (ctx == NULL)
         return;
+    if (watched == ctx)
+        fp_catch_sigint(ctx, 0);
     free(ctx->infos);
     free_traces(ctx);
     free(ctx->memo);
@@ -999,7 +1021,7 @@ void fp_release(Ctx *ctx)
 void fp_resume(Ctx *ctx) { ctx->stopped = 0; }
 
 /* A new instruction limit (callers may raise it between runs). */
-void fp_set_max(Ctx *ctx, int64_t value) { ctx->max_instructions = value; }
+void fp_set_max(Ctx *ctx, int64_t value) { ctx->max_instructions = ctx->saved_max = value; }
 
 /* Forget every memoised block (the engine renumbers its states). */
 void fp_clear_memo(Ctx *ctx)
