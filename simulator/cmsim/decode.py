@@ -9,8 +9,7 @@ the engine tracks the IT state while it runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
 from capstone import arm_const as A
@@ -178,16 +177,16 @@ class Instr:
     cps: bool = False
     sets_mask: bool = False  # CPS or MSR: may change PRIMASK/BASEPRI (exceptions can come in)
     fp: bool = False  # an FPU (CP10/CP11) instruction: NOCP UsageFault while CPACR denies it
+    # Address bits that must be 0, or UNALIGNED UsageFault (LDRD, LDM, VLDR...), and the same
+    # with CCR.UNALIGN_TRP set (natural alignment, ARMv7-M A3.2.1); set from the class.
+    align: int = field(default=0, init=False)
+    align_trp: int = field(default=0, init=False)
 
-    @cached_property
-    def align(self) -> int:
-        """Address bits that must be 0, or UNALIGNED UsageFault (LDRD, LDM, VLDR...)."""
-        return _alignment(self)[0]
-
-    @cached_property
-    def align_trp(self) -> int:
-        """The same with CCR.UNALIGN_TRP set (natural alignment, ARMv7-M A3.2.1)."""
-        return _alignment(self)[1]
+    def __post_init__(self) -> None:
+        if self.klass in MEMORY_CLASS:
+            align, align_trp = _alignment(self)
+            object.__setattr__(self, "align", align)
+            object.__setattr__(self, "align_trp", align_trp)
 
     @property
     def narrow(self) -> bool:
