@@ -260,12 +260,12 @@ def test_check_compares_only_the_variants_it_runs(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    "command", [["run"], ["run", "--profile"], ["annotate", "{elf}", "keep_busy"]]
+    "command", [["run"], ["run", "--profile"], ["annotate", "{elf}", "spin_forever"]]
 )
 def test_ctrl_c_stops_a_spinning_firmware_at_once(elf, command):
     """SIGINT once the firmware runs (its first line shows): exit 130 within a fraction of a
     second, one line on stderr, on the fast path (run) and the reference path (annotate)."""
-    path = str(elf("spin_announced"))
+    path = str(elf("spin"))
     args = [a.format(elf=path) for a in command]
     if args == command:
         args.insert(1, path)
@@ -284,17 +284,13 @@ def test_ctrl_c_stops_a_spinning_firmware_at_once(elf, command):
     out, err = process.communicate(timeout=30)
     assert time.perf_counter() - sent < 1.0
     assert process.returncode == 130
-    assert_one_line_error(err, "interrupted (Ctrl-C) at pc=0x", "in keep_busy")
+    assert_one_line_error(err, "interrupted (Ctrl-C) at pc=0x", "in spin_forever")
 
 
 @pytest.mark.parametrize("board", ["m4-ideal", "stm32f4"])
 def test_ctrl_c_with_json_gives_the_results_so_far(capfd, elf, board):
     """A real SIGINT to this process while main() runs: --json prints the partial results."""
-    path = (
-        str(elf("spin_announced"))
-        if board == "m4-ideal"
-        else str(build_firmware(board) / "spin_announced.elf")
-    )
+    path = str(elf("spin")) if board == "m4-ideal" else str(build_firmware(board) / "spin.elf")
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -302,7 +298,7 @@ def test_ctrl_c_with_json_gives_the_results_so_far(capfd, elf, board):
     finally:
         timer.cancel()
     assert code == 130
-    assert_one_line_error(err, "interrupted (Ctrl-C)", "in keep_busy")
+    assert_one_line_error(err, "interrupted (Ctrl-C)", "in spin_forever")
     data = json.loads(out)
     assert data["exit_code"] == 130 and data["output"] == "spinning\n"
     assert data["cycles"] >= data["instructions"] > 1000
