@@ -247,11 +247,10 @@ def test_c_cache_replay_matches_python_lru():
     import random
 
     from cmsim.memory import LruLines
-    from cmsim.native import load
+    from cmsim.native import new_context
 
-    lib = load()
+    lib = new_context(10, 1)
     assert lib is not None
-    assert lib.fp_init(10, 1) == 0
     rng = random.Random(7)
     buffer = (ctypes.c_int64 * 256)()
     for capacity in (1, 2, 8, 64):
@@ -266,7 +265,7 @@ def test_c_cache_replay_matches_python_lru():
                 assert lib.fp_cache_touch(ident, line) == python.touch(line)
         n = lib.fp_cache_get(ident, buffer)
         assert tuple(buffer[:n]) == python.lines
-    lib.fp_release()
+    lib.release()
 
 
 def test_c_caches_agree_with_python_on_stm32f4():

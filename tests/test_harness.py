@@ -234,3 +234,67 @@ def test_reset_memory_makes_a_call_as_cold_as_a_fresh_harness(path: str) -> None
     for variant in ("asm", "ref", "ref"):
         h.reset_memory()
         assert cycles(h, variant) == fresh[variant]
+
+
+# -- misuse is a HarnessError with a clear message (issue 14) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (lambda h: h.alloc(4, align=0), "align must be a positive power of two, not 0"),
+        (lambda h: h.alloc(4, align=3), "align must be a power of two"),
+        (lambda h: h.alloc((-1, 4)), r"every size must be an integer >= 0"),
+        (lambda h: h.alloc((2.5,)), r"every size must be an integer >= 0"),
+        (lambda h: h.alloc("big"), r"every size must be an integer"),
+        (lambda h: h.alloc(4, dtype="nonsense"), "not a numpy dtype"),
+        (lambda h: h.put(np.array([object(), 1])), "dtype object cannot be placed"),
+        (lambda h: h.put(np.array(["a", "b"])), "dtype <U1 cannot be placed"),
+        (lambda h: h.call("nn_relu_opt", np.zeros(4, np.int8), 4, 0), "argument 1 is a numpy"),
+        (lambda h: h.call("nn_relu_opt", 1.5, 4, 0), "argument 1 must be an integer, a Buffer"),
+        (lambda h: h.call("nn_relu_opt", 0, "4", 0), "argument 2 must be an integer, a Buffer"),
+        (lambda h: h.call("nn_relu_opt", 0, 1 << 40, 0), "does not fit in 32 bits"),
+        (lambda h: h.call(42), "no function 42"),
+        (lambda h: h.read(np.zeros(3)), "read takes a Buffer"),
+        (lambda h: h.struct(1, 2.0), "must be an integer, not float"),
+    ],
+)
+def test_misuse_raises_harness_error(harness: Harness, action, message) -> None:
+    harness.free()
+    with pytest.raises(HarnessError, match=message):
+        action(harness)
+    assert harness.alloc(4).address >= harness.image.symbol("__heap_start"), "nothing broken"
+
+
+def test_construction_is_checked(firmware_dir, tmp_path) -> None:
+    elf = firmware_dir / "kernel_harness.elf"
+    for limit in (-1, 0, 2.5, True):
+        with pytest.raises(HarnessError, match="call_limit must be"):
+            Harness(elf, call_limit=limit)
+    flashless = tmp_path / "ram_only.toml"
+    flashless.write_text(
+        'name = "ram-only"\nclock_hz = 1000000\n[[regions]]\nname = "code"\nbase = 0x08000000\n'
+        'size = 0x100000\nkind = "sram"\n[[regions]]\nname = "sram"\nbase = 0x20000000\n'
+        'size = 0x40000\nkind = "sram"\n'
+    )
+    with pytest.raises(HarnessError, match="board 'ram-only' has no flash region"):
+        Harness(elf, board=str(flashless))
+    with pytest.raises(HarnessError, match="linked for another board: its heap and stack"):
+        Harness(elf, board="stm32f4")  # the m4-ideal build: its stack tops 256 KiB of SRAM
+    with pytest.raises(HarnessError, match="has no symbol 'harness_return'; the harness needs"):
+        Harness(firmware_dir / "hello.elf")
+
+
+def test_more_misuse(harness: Harness) -> None:
+    from cmsim.errors import BoardError, ImageError
+    from cmsim.harness import Buffer
+
+    with pytest.raises(HarnessError, match=r"unknown region \['sram'\]"):
+        harness.alloc(4, region=["sram"])
+    with pytest.raises(HarnessError, match="cannot read 4 bytes at 0x90000000"):
+        harness.read(Buffer(0x90000000, (4,), np.dtype(np.int8), "sram"))
+    with pytest.raises(ImageError, match="not a file name: None"):
+        Harness(None)
+    with pytest.raises(BoardError, match="not a board name or file: 5"):
+        Harness(harness.image.path, board=5)
+    assert isinstance(harness.alloc(4, align=np.int64(16)).address, int)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -80,3 +81,104 @@ def test_elf_for_another_architecture_is_rejected(tmp_path: Path, elf):
     path.write_bytes(bytes(data))
     with pytest.raises(ImageError, match="ELF for EM_386, not Arm"):
         load_image(path)
+
+
+# -- hostile files (issue 14: malformed segments, ARM-state code, unreadable files) ----------
+
+
+def _program_header(data: bytes, index: int) -> int:
+    """File offset of program header `index` (ELF32: e_phoff at 28, e_phentsize at 42)."""
+    phoff = int.from_bytes(data[28:32], "little")
+    size = int.from_bytes(data[42:44], "little")
+    return phoff + index * size
+
+
+def _patched(tmp_path: Path, source: Path, index: int, field_offset: int, value: int) -> Path:
+    data = bytearray(source.read_bytes())
+    at = _program_header(data, index) + field_offset
+    data[at : at + 4] = value.to_bytes(4, "little")
+    path = tmp_path / "patched.elf"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_segment_data_past_the_end_of_the_file_is_malformed(tmp_path: Path, elf):
+    source = elf("hello")
+    size = source.stat().st_size
+    path = _patched(tmp_path, source, 0, 4, size - 16)  # p_offset: 16 bytes before the end
+    with pytest.raises(ImageError, match=r"malformed ELF: PT_LOAD #0's .* lie past the end"):
+        load_image(path)
+
+
+def test_overlapping_segments_are_malformed(tmp_path: Path, elf):
+    source = elf("kernel_harness")  # .text at 0x08000000, .data loaded right after it
+    path = _patched(tmp_path, source, 1, 12, 0x08000100)  # .data's p_paddr inside .text
+    with pytest.raises(ImageError, match=r"malformed ELF: segments .* overlap at 0x08000100"):
+        load_image(path)
+
+
+def test_more_file_bytes_than_memory_bytes_is_malformed(tmp_path: Path, elf):
+    path = _patched(tmp_path, elf("hello"), 0, 20, 4)  # p_memsz smaller than p_filesz
+    with pytest.raises(ImageError, match="bytes in the file but 4 in memory"):
+        load_image(path)
+
+
+def _cross_compile(tmp_path: Path, *flags: str) -> Path:
+    source = tmp_path / "app.c"
+    source.write_text("int main(void) { return 3; }\nvoid _start(void) { main(); for (;;); }\n")
+    out = tmp_path / "app.elf"
+    command = ["arm-none-eabi-gcc", *flags, "-O2", "-nostdlib", "-Wl,-Ttext=0x08000000"]
+    subprocess.run([*command, "-o", str(out), str(source)], check=True, capture_output=True)
+    return out
+
+
+def test_cortex_a_elf_is_refused_from_its_build_attributes(tmp_path: Path):
+    path = _cross_compile(tmp_path, "-marm", "-mcpu=cortex-a7")
+    with pytest.raises(ImageError, match=r"built for a Cortex-A \(application profile\) core"):
+        load_image(path)
+
+
+def test_arm_state_elf_without_attributes_is_refused_from_its_mapping_symbols(tmp_path: Path):
+    path = _cross_compile(tmp_path, "-marm", "-mcpu=cortex-a7")
+    subprocess.run(
+        ["arm-none-eabi-objcopy", "--remove-section", ".ARM.attributes", str(path)], check=True
+    )
+    with pytest.raises(ImageError, match=r"ARM-state code at 0x08000000 \(mapping symbol \$a\)"):
+        load_image(path)
+
+
+def test_arm7tdmi_elf_is_refused(tmp_path: Path):
+    path = _cross_compile(tmp_path, "-marm", "-mcpu=arm7tdmi")
+    with pytest.raises(ImageError, match=r"built for ARM state"):
+        load_image(path)
+
+
+def test_thumb_elf_for_cortex_m0_is_accepted(tmp_path: Path):
+    image = load_image(_cross_compile(tmp_path, "-mthumb", "-mcpu=cortex-m0"))
+    assert image.entry & 1
+
+
+def test_unreadable_and_over_long_names_are_one_clear_error(tmp_path: Path):
+    with pytest.raises(ImageError, match="cannot read .*: File name too long"):
+        load_image("x" * 5000 + ".elf")
+    with pytest.raises(ImageError, match=r"cannot read /proc/self/mem: Input/output error"):
+        load_image("/proc/self/mem")
+    long_message = str(pytest.raises(ImageError, load_image, "y" * 5000).value)
+    assert len(long_message) < 300, "a long name is cut in the middle"
+
+
+# -- fuzzing (tests/fuzzing.py; tests/bench/fuzz.py runs tens of thousands) ---------------------
+
+
+def test_mutated_elves_are_answered_cleanly(firmware_dir, tmp_path: Path):
+    """300 seeded mutants of the test firmware (headers, program and section headers, bytes,
+    lengths, vector tables): each loads and runs, or stops with a one-line CmsimError; never
+    another exception."""
+    import fuzzing
+
+    elves = {n: (firmware_dir / f"{n}.elf").read_bytes() for n in fuzzing.ELF_SEEDS}
+    outcomes = [fuzzing.elf_case(seed, elves, tmp_path) for seed in range(300)]
+    crashes = [(seed, o.detail) for seed, o in enumerate(outcomes) if o.kind == "crash"]
+    assert crashes == []
+    kinds = {o.kind for o in outcomes}
+    assert kinds == {"ok", "error"}, "both loadable and refused mutants were made"

@@ -80,7 +80,8 @@ def test_unmapped_read_reports_pc_function_and_address(elf):
 
 def test_undefined_instruction(elf):
     with pytest.raises(
-        FirmwareFault, match="undefined instruction at pc=0x[0-9a-f]{8} in undefined_instruction"
+        FirmwareFault,
+        match=r"undefined instruction \(UsageFault UNDEFINSTR\) at pc=0x\w{8} in undefined_",
     ):
         Engine(machine_for(elf("fault_udf"))).run()
 
@@ -128,3 +129,27 @@ def test_segment_outside_the_board_is_named(tmp_path: Path, elf):
         r" the memory of board 'far'",
     ):
         machine_for(elf("hello"), load_board(str(board_file)))
+
+
+def test_initial_sp_outside_ram_faults_at_the_first_push(tmp_path: Path, elf):
+    """A real part takes the SP from vector word 0 whatever it is, and faults when it first
+    pushes: so does cmsim, and the fault names the stack pointer."""
+    data = bytearray(elf("hello").read_bytes())
+    image = load_image(elf("hello"))
+    offset = data.find(image.read(0x08000000, 8))  # the vector table in the file
+    data[offset : offset + 4] = (0x30000000).to_bytes(4, "little")
+    path = tmp_path / "badsp.elf"
+    path.write_bytes(bytes(data))
+    machine = machine_for(path)
+    machine.reset()
+    assert machine.registers["sp"] == 0x30000000, "not silently replaced"
+    with pytest.raises(FirmwareFault, match=r"stack pointer 0x30000000 lies outside RAM"):
+        Engine(machine).run()
+
+
+def test_a_jump_into_erased_flash_meets_0xffffffff_at_once(elf):
+    """Flash past the image reads 0xFF as on an erased part (not zeros, which would run as
+    MOVS r0, r0 to the end of the region)."""
+    machine = machine_for(elf("hello"))
+    assert machine.read_word(0x080F0000) == 0xFFFFFFFF
+    assert machine.read_word(0x000F0000) == 0xFFFFFFFF, "the alias shows the same bytes"

@@ -9,6 +9,7 @@ import pytest
 from cmsim import semihost as sh
 from cmsim.board import load_board
 from cmsim.engine import Engine
+from cmsim.errors import FirmwareFault
 from cmsim.image import load_image
 from cmsim.machine import Machine
 
@@ -108,3 +109,62 @@ def test_every_operation_from_firmware(elf):
     assert result.exit_code == 0, "plain SYS_EXIT with ApplicationExit is a clean exit"
     assert err.getvalue() == b"to stderr\n"
     assert out.getvalue() == b"to stdout\nc\nvia :tt\nclock 0 time>0 1 errno 0\n"
+
+
+# -- hostile pointers and lengths (checked against the board's memory before any read) --------
+
+
+def test_hostile_write_length_is_a_fault_naming_the_buffer(elf):
+    out = io.BytesIO()
+    machine = Machine(load_image(elf("fault_semihost_write")), load_board("m4-ideal"), out, None)
+    with pytest.raises(FirmwareFault) as caught:
+        Engine(machine).run()
+    message = str(caught.value)
+    assert "SYS_WRITE buffer at 0x2000" in message and "(4,294,967,295 bytes)" in message
+    assert "lies outside the board's memory" in message and "in sh_write" in message
+    assert out.getvalue() == b"before\n"
+
+
+@pytest.fixture
+def bounded():
+    """A Semihost whose memory is ByteMemory's 4 KiB at 0x1000 and nothing else."""
+    out = io.BytesIO()
+    memory = ByteMemory()
+    inside = lambda a, n: memory.base <= a and a + n <= memory.base + len(memory.data)  # noqa: E731
+    return sh.Semihost(out, None, lambda: 0, inside), memory, out
+
+
+@pytest.mark.parametrize(
+    ("operation", "words", "message"),
+    [
+        (sh.SYS_WRITE, (1, 0x1800, 0x1000), r"SYS_WRITE buffer at 0x00001800 \(4,096 bytes\)"),
+        (sh.SYS_WRITE, (1, 0x9000, 1), r"SYS_WRITE buffer at 0x00009000 \(1 bytes\)"),
+        (sh.SYS_OPEN, (0x50000000, 0, 3), r"SYS_OPEN file name at 0x50000000"),
+    ],
+)
+def test_every_pointer_is_checked(bounded, operation, words, message):
+    semihost, memory, out = bounded
+    with pytest.raises(sh.BadSemihostingCall, match=message):
+        semihost.handle(memory, operation, memory.words(0, *words))
+    assert out.getvalue() == b""
+
+
+def test_argument_blocks_and_strings_are_checked(bounded):
+    semihost, memory, _ = bounded
+    with pytest.raises(sh.BadSemihostingCall, match="SYS_WRITE argument block at 0x00001ffc"):
+        semihost.handle(memory, sh.SYS_WRITE, 0x1FFC)
+    with pytest.raises(sh.BadSemihostingCall, match="SYS_WRITE0 string at 0x00007000"):
+        semihost.handle(memory, sh.SYS_WRITE0, 0x7000)
+    memory.put(4032, b"x" * 64)  # no NUL before the end of memory
+    with pytest.raises(sh.BadSemihostingCall, match="runs past the end of memory at 0x00002000"):
+        semihost.handle(memory, sh.SYS_WRITE0, 0x1000 + 4032)
+    with pytest.raises(sh.BadSemihostingCall, match="SYS_WRITEC character at 0xffffffff"):
+        semihost.handle(memory, sh.SYS_WRITEC, 0xFFFFFFFF)
+
+
+def test_long_writes_are_read_in_chunks(bounded, monkeypatch):
+    monkeypatch.setattr(sh, "CHUNK", 100)
+    semihost, memory, out = bounded
+    memory.put(64, bytes(range(256)) * 15)
+    assert semihost.handle(memory, sh.SYS_WRITE, memory.words(0, 1, 0x1040, 3840)) == 0
+    assert out.getvalue() == bytes(range(256)) * 15

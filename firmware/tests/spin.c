@@ -1,5 +1,6 @@
-/* Never exits: tests the instruction limit. */
+/* Never exits: tests the instruction limit and Ctrl-C (which waits for the first line). */
 #include <stdint.h>
+#include "semihost.h"
 
 volatile uint32_t counter;
 
@@ -11,6 +12,7 @@ __attribute__((noinline)) void spin_forever(void)
 
 int main(void)
 {
+    sh_puts("spinning\n");
     spin_forever();
     return 0;
 }

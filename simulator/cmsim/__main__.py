@@ -1,5 +1,5 @@
 """`python -m cmsim` is the same as the `cmsim` command."""
 
-from cmsim.cli import main
+from cmsim.launch import main
 
 raise SystemExit(main())

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from cmsim.errors import BoardError
+from cmsim.errors import BoardError, shown
 
 try:
     import tomllib
@@ -16,6 +18,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 REGION_KINDS = ("flash", "sram", "ccm", "periph", "ppb")
+MAX_BOARD_FILE = 1 << 20  # bytes
 
 # Bit-band (ARMv7-M, Cortex-M3/M4): each bit of the first MiB of SRAM and of the peripheral
 # space has a word in a 32 MiB alias window: (target base, alias base).
@@ -115,13 +118,19 @@ def preset_names() -> list[str]:
 
 def load_board(name_or_path: str) -> Board:
     """Load a preset by name (`m4-ideal`, `stm32f4`, ...) or a board file (.toml or .json)."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise BoardError(f"not a board name or file: {shown(repr(name_or_path))}")
     path = Path(name_or_path)
-    if path.suffix.lower() in (".toml", ".json") or path.exists():
+    try:
+        is_file = path.suffix.lower() in (".toml", ".json") or path.exists()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise BoardError(f"cannot read board file {shown(path)}: {exc.strerror or exc}") from None
+    if is_file:
         return board_from_file(path)
     if name_or_path not in preset_names():
         known = ", ".join(preset_names())
         raise BoardError(
-            f"unknown board {name_or_path!r} (known: {known}; or pass a .toml/.json file)"
+            f"unknown board {shown(name_or_path)!r} (known: {known}; or pass a .toml/.json file)"
         )
     text = (resources.files("cmsim") / "boards" / f"{name_or_path}.toml").read_text()
     return board_from_dict(tomllib.loads(text), source=name_or_path)
@@ -129,69 +138,207 @@ def load_board(name_or_path: str) -> Board:
 
 def board_from_file(path: Path) -> Board:
     """Parse a user's board file; any problem becomes a one-line BoardError."""
-    if not path.is_file():
-        raise BoardError(f"board file not found: {path}")
     try:
+        if not path.is_file():
+            raise BoardError(f"board file not found: {shown(path)}")
+        if path.stat().st_size > MAX_BOARD_FILE:
+            raise BoardError(f"malformed board file {shown(path)}: larger than 1 MiB")
         text = path.read_text()
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise BoardError(f"malformed board file {path}: {exc}") from None
-    return board_from_dict(data, source=str(path))
+    except OSError as exc:
+        raise BoardError(f"cannot read board file {shown(path)}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BoardError(f"malformed board file {shown(path)}: {shown(exc)}") from None
+    return board_from_dict(data, source=shown(path))
+
+
+# -- the schema: every field's type, range and default ---------------------------------------
+#
+# A field is (type, required, check): type is int, str, bool, list or dict (bool is not an
+# int here); check(value) returns None or what the value must be ("an integer from 0 to 255").
+
+Check = Callable[[Any], "str | None"]
+U32 = 1 << 32
+PPB_START, PPB_END = 0xE0000000, 0xE0100000  # the private peripheral bus (always the core's)
+MAX_REGIONS = 32
+MAX_ALIASES = 8
+MAX_SPANS = 64  # regions and aliases in all (the C fast path's region table)
+MAX_FLASH = 64 << 20  # bytes: more than any Cortex-M4 part has; flash starts erased (0xFF)
+MAX_CACHE_LINES = 256  # the C fast path's cache size limit
+MAX_WAIT_STATES = 255
+
+
+def _int_range(low: int, high: int) -> Check:
+    return lambda v: None if low <= v <= high else f"an integer from {low:,} to {high:,}"
+
+
+def _choice(*allowed: str) -> Check:
+    return lambda v: None if v in allowed else f"one of {', '.join(allowed)}"
+
+
+def _page_multiple(v: int) -> str | None:
+    if 0 <= v < U32 and v % 0x1000 == 0:
+        return None
+    return "a multiple of 4 KiB (0x1000) below 4 GiB"
+
+
+def _power_of_two(v: int) -> str | None:
+    return None if 4 <= v <= 4096 and v & (v - 1) == 0 else "a power of two from 4 to 4096"
+
+
+def _text(v: str) -> str | None:
+    return None if v.strip() and len(v) <= 64 else "a non-empty name of at most 64 characters"
+
+
+def _any(_v: object) -> None:
+    return None
+
+
+BOARD_FIELDS: dict[str, tuple[type, bool, Check]] = {
+    "name": (str, True, _text),
+    "core": (str, False, _choice("cortex-m4")),
+    "clock_hz": (int, True, _int_range(1, 10_000_000_000)),
+    "description": (str, False, _any),
+    "regions": (list, True, _any),
+    "options": (dict, False, _any),
+}
+REGION_FIELDS: dict[str, tuple[type, bool, Check]] = {
+    "name": (str, True, _text),
+    "base": (int, True, _page_multiple),
+    "size": (int, True, lambda v: _page_multiple(v) if v > 0 else "a positive multiple of 4 KiB"),
+    "kind": (str, True, _choice(*REGION_KINDS)),
+    "block": (str, False, _text),
+    "aliases": (list, False, _any),
+    "read_ws": (int, False, _int_range(0, MAX_WAIT_STATES)),
+    "write_ws": (int, False, _int_range(0, MAX_WAIT_STATES)),
+    "fetch_ws": (int, False, _int_range(0, MAX_WAIT_STATES)),
+    "exec": (bool, False, _any),
+    "device": (bool, False, _any),
+    "line_bytes": (int, False, _power_of_two),
+    "prefetch": (bool, False, _any),
+    "icache_lines": (int, False, _int_range(0, MAX_CACHE_LINES)),
+    "dcache_lines": (int, False, _int_range(0, MAX_CACHE_LINES)),
+}
+OPTION_FIELDS: dict[str, dict[str, tuple[type, bool, Check]]] = {
+    "fetch": {"unaligned_wide_run_penalty": (bool, False, _any)},
+}
+TYPE_NAMES = {
+    int: "an integer",
+    str: "a string",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
+
+
+def _validated(data: Any, fields: dict[str, tuple[type, bool, Check]], where: str) -> dict:
+    """The table `data` checked against `fields`; ValueError naming the field otherwise."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where or 'the top level'} must be a table, not {_short(data)}")
+    unknown = sorted(str(k) for k in data if k not in fields)
+    if unknown:
+        raise ValueError(
+            f"{where or 'the top level'} has unknown keys {unknown} (known: {', '.join(fields)})"
+        )
+    for key, (kind, required, check) in fields.items():
+        name = f"{where}.{key}" if where else key
+        if key not in data:
+            if required:
+                raise ValueError(f"missing key {name!r}")
+            continue
+        value = data[key]
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+            raise ValueError(f"{name} must be {TYPE_NAMES[kind]}, not {_short(value)}")
+        problem = check(value)
+        if problem is not None:
+            raise ValueError(f"{name} must be {problem}, not {_short(value)}")
+    return data
+
+
+def _short(value: Any) -> str:
+    """A value as the user wrote it (integers in hex when large), cut to a few characters."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 0x1000:
+        text = f"{value:#x}"
+    elif isinstance(value, (dict, list)):
+        text = "a table" if isinstance(value, dict) else "a list"
+    else:
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def board_from_dict(data: Any, source: str) -> Board:
-    """Validate and build a Board from parsed TOML/JSON data."""
-    if not isinstance(data, dict):
-        raise BoardError(f"malformed board file {source}: top level must be a table")
+    """Validate parsed TOML/JSON data against the schema above and build a Board."""
     try:
-        regions = tuple(_region(r) for r in data["regions"])
-        board = Board(
-            name=str(data["name"]),
-            core=str(data.get("core", "cortex-m4")),
-            clock_hz=_positive_int(data["clock_hz"], "clock_hz"),
-            regions=regions,
-            description=str(data.get("description", "")),
-            options=dict(data.get("options", {})),
+        data = _validated(data, BOARD_FIELDS, "")
+        regions = tuple(
+            _region(r, f"regions[{k}]") for k, r in enumerate(data["regions"][: MAX_REGIONS + 1])
         )
-    except KeyError as exc:
-        raise BoardError(f"malformed board file {source}: missing key {exc.args[0]!r}") from None
-    except (TypeError, ValueError) as exc:
+        if not regions:
+            raise ValueError("no regions")
+        if len(regions) > MAX_REGIONS:
+            raise ValueError(f"more than {MAX_REGIONS} regions")
+        options = _validated(
+            data.get("options", {}), dict.fromkeys(OPTION_FIELDS, (dict, False, _any)), "options"
+        )
+        for key, fields in OPTION_FIELDS.items():
+            if key in options:
+                _validated(options[key], fields, f"options.{key}")
+        board = Board(
+            name=data["name"],
+            core=data.get("core", "cortex-m4"),
+            clock_hz=data["clock_hz"],
+            regions=regions,
+            description=data.get("description", ""),
+            options=dict(options),
+        )
+    except ValueError as exc:
         raise BoardError(f"malformed board file {source}: {exc}") from None
-    if not regions:
-        raise BoardError(f"malformed board file {source}: no regions")
-    _check_overlaps(board, source)
+    _check_layout(board, source)
     return board
 
 
-def _positive_int(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{key} must be a positive integer, got {value!r}")
-    return value
-
-
-def _region(data: Any) -> Region:
-    if not isinstance(data, dict):
-        raise ValueError("each region must be a table")
-    known = set(Region.__dataclass_fields__)
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"region {data.get('name', '?')!r}: unknown keys {sorted(unknown)}")
-    fields = dict(data)
-    fields.setdefault("block", fields.get("name"))
-    fields["aliases"] = tuple(fields.get("aliases", ()))
+def _region(data: Any, where: str) -> Region:
+    fields = dict(_validated(data, REGION_FIELDS, where))
+    fields.setdefault("block", fields["name"])
+    aliases = fields.get("aliases", [])
+    if len(aliases) > MAX_ALIASES:
+        raise ValueError(f"{where}.aliases: at most {MAX_ALIASES}")
+    for k, alias in enumerate(aliases):
+        if isinstance(alias, bool) or not isinstance(alias, int) or _page_multiple(alias):
+            raise ValueError(
+                f"{where}.aliases[{k}] must be a multiple of 4 KiB (0x1000) below 4 GiB, "
+                f"not {_short(alias)}"
+            )
+    fields["aliases"] = tuple(aliases)
     region = Region(**fields)
-    if region.kind not in REGION_KINDS:
-        raise ValueError(f"region {region.name!r}: kind must be one of {REGION_KINDS}")
-    if region.base % 0x1000 or region.size % 0x1000 or region.size <= 0:
-        raise ValueError(f"region {region.name!r}: base and size must be multiples of 4 KiB")
-    if any(a % 0x1000 for a in region.aliases):
-        raise ValueError(f"region {region.name!r}: aliases must be multiples of 4 KiB")
-    if region.end > 1 << 32:
-        raise ValueError(f"region {region.name!r} extends past 4 GiB")
+    if region.kind == "flash" and region.size > MAX_FLASH:
+        raise ValueError(
+            f"{where}.size must be at most {MAX_FLASH:#x} (64 MiB) for flash, not {region.size:#x}"
+        )
+    for start in (region.base, *region.aliases):
+        if start + region.size > U32:
+            raise ValueError(f"{where} ({region.name!r}) extends past 4 GiB")
+        inside_ppb = start < PPB_END and start + region.size > PPB_START
+        if inside_ppb != (region.kind == "ppb") or (
+            region.kind == "ppb" and not (start >= PPB_START and start + region.size <= PPB_END)
+        ):
+            raise ValueError(
+                f"{where} ({region.name!r}): only a region of kind 'ppb' may lie in the private "
+                f"peripheral bus 0x{PPB_START:08x}-0x{PPB_END - 1:08x}, and only there"
+            )
     return region
 
 
-def _check_overlaps(board: Board, source: str) -> None:
+def _check_layout(board: Board, source: str) -> None:
+    spans = sum(1 + len(r.aliases) for r in board.regions)
+    if spans > MAX_SPANS:
+        raise BoardError(
+            f"malformed board file {source}: {spans} regions and aliases, at most {MAX_SPANS}"
+        )
+    names = [r.name for r in board.regions]
+    for name in names:
+        if names.count(name) > 1:
+            raise BoardError(f"malformed board file {source}: two regions named {name!r}")
     spans = sorted(
         (start, start + r.size, r.name) for r in board.regions for start in (r.base, *r.aliases)
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from cmsim.bench.baseline import (
     DEFAULT_CYCLE_TOLERANCE,
     DEFAULT_SPEEDUP_TOLERANCE,
     baseline_path,
+    checked_baseline,
     compare,
     load_baseline,
     save_baseline,
@@ -42,7 +44,7 @@ from cmsim.cmsis_nn import VARIANT as CMSIS_NN
 from cmsim.cmsis_nn import Build as CmsisNnBuild
 from cmsim.cmsis_nn import build as build_cmsis_nn
 from cmsim.engine import DEFAULT_MAX_INSTRUCTIONS, Engine, RunResult
-from cmsim.errors import CmsimError
+from cmsim.errors import CmsimError, Interrupted, OutputClosed, OutputError
 from cmsim.image import load_image
 from cmsim.machine import Machine
 from cmsim.model.workloads import WORKLOADS, build_workload, write_workload
@@ -65,9 +67,18 @@ from cmsim.trace import (
 )
 
 USAGE_ERROR = 2
+MAX_COUNT = 1 << 62  # counts and limits stay well inside the C fast path's int64
 ANNOTATE_WIDE = 130  # terminal columns from which annotate shows the reasons in a column
 TRACES_DIR = REPO_ROOT / "traces"
 WORKLOAD_NAMES = ("cifar10", *WORKLOADS)
+
+
+class _Console(Console):
+    """rich's Console, except that a closed pipe ends cmsim the way main() handles it (rich
+    would exit 1)."""
+
+    def on_broken_pipe(self) -> None:
+        raise OutputClosed()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,6 +96,8 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    if value >= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"too large: {text!r} (the limit is 2^62 - 1)")
     return value
 
 
@@ -95,6 +108,8 @@ def _not_negative(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    if value >= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"too large: {text!r} (the limit is 2^62 - 1)")
     return value
 
 
@@ -171,7 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --kernel: shape keys over the kernel's defaults, e.g. h=16,w=16,c=32,o=32,k=5",
     )
     bench.add_argument(
-        "--seed", type=_not_negative, default=1, help="with --kernel or --model: input data seed"
+        "--seed",
+        type=_not_negative,
+        default=1,
+        help="with --kernel, --model or --workload: input data seed (0 or more)",
     )
     bench.add_argument(
         "--save-baseline",
@@ -281,25 +299,60 @@ def _variants(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(
             f"{text!r}: pick from {','.join((*VARIANTS, CMSIS_NN))}, starting with ref"
         )
+    if len(set(chosen)) != len(chosen):
+        raise argparse.ArgumentTypeError(f"{text!r}: each variant at most once")
     return chosen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cmsim` console script; returns the process exit code."""
+    args = argparse.Namespace(json="--json" in (sys.argv[1:] if argv is None else argv))
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help, or a bad argument already reported in one line
-        return int(exc.code or 0)
-    try:
-        return _dispatch(args)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help, or a bad argument already reported in one line
+            return int(exc.code or 0)
+        if sys.stdout is None:  # started with stdout closed (`>&-`)
+            raise OutputError("cannot write the output: standard output is closed")
+        code = _dispatch(args)
+        sys.stdout.flush()  # a full disk shows here, not in the interpreter's last flush
+        return code
+    except (OutputClosed, BrokenPipeError):
+        return _quiet_stdout(OutputClosed.exit_code)  # Unix convention: no message on EPIPE
     except CmsimError as exc:
-        if getattr(args, "json", False):
-            print(json.dumps({"error": str(exc), "exit_code": exc.exit_code}))
-        sys.stderr.write(f"cmsim: error: {exc}\n")
-        return exc.exit_code
+        return _report(args, str(exc), exc.exit_code, getattr(exc, "partial", {}))
+    except OSError as exc:  # an output stream failed (ENOSPC, EBADF...)
+        where = f"{exc.filename}: " if exc.filename else "cannot write the output: "
+        return _report(args, where + (exc.strerror or str(exc)), OutputError.exit_code, {})
     except KeyboardInterrupt:
-        sys.stderr.write("cmsim: interrupted\n")
-        return 130
+        return _report(args, "interrupted (Ctrl-C)", Interrupted.exit_code, {})
+
+
+def _report(args: argparse.Namespace, message: str, code: int, partial: dict) -> int:
+    """One line on stderr (and with --json one object on stdout); returns the exit code."""
+    try:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": message, "exit_code": code, **partial}))
+        sys.stdout.flush()
+    except (OSError, AttributeError, ValueError):
+        _quiet_stdout(code)  # stdout is broken too: the line on stderr is all we can say
+    try:
+        sys.stderr.write(f"cmsim: error: {message}\n")
+        sys.stderr.flush()
+    except (OSError, AttributeError, ValueError):
+        pass  # nowhere left to report to
+    return code
+
+
+def _quiet_stdout(code: int) -> int:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, AttributeError, ValueError):
+        pass
+    return code
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -325,11 +378,18 @@ def _model(args: argparse.Namespace) -> PreparedModel | None:
     return None
 
 
+def _resolved_variants(args: argparse.Namespace, checkout=None) -> tuple[str, ...]:
+    """--variants, or ref,opt,asm and cmsis-nn when a CMSIS-NN checkout is given."""
+    if args.variants is not None:
+        return args.variants
+    given = checkout or find_checkout(args.cmsis_nn)
+    return (*VARIANTS, CMSIS_NN) if given else VARIANTS
+
+
 def _cmsis_nn(args: argparse.Namespace, board: Board, console: Console) -> CmsisNnBuild | None:
     """Resolve the variants: cmsis-nn joins them when a checkout is given; build it then."""
     checkout = find_checkout(args.cmsis_nn)
-    if args.variants is None:
-        args.variants = (*VARIANTS, CMSIS_NN) if checkout else VARIANTS
+    args.variants = _resolved_variants(args, checkout)
     if CMSIS_NN not in args.variants:
         return None
     if checkout is None:
@@ -340,10 +400,12 @@ def _cmsis_nn(args: argparse.Namespace, board: Board, console: Console) -> Cmsis
         return build_cmsis_nn(checkout, board)
 
 
-def _bench_result(args: argparse.Namespace, console: Console) -> BenchResult:
+def _bench_result(
+    args: argparse.Namespace, console: Console, model: PreparedModel | None = None
+) -> BenchResult:
     board = load_board(args.board)
     cmsis = _cmsis_nn(args, board, console)
-    model = _model(args)
+    model = model or _model(args)
     layers = len(model.layer_steps) if model else len(cifar10.NETWORK)
     name = model.name if model else "cifar10"
     with Progress(console=console, transient=True) as progress:
@@ -378,9 +440,14 @@ def _baseline_path(args: argparse.Namespace, board: str) -> Path:
 def _bench(args: argparse.Namespace) -> int:
     quiet = args.json or args.csv or args.markdown
     console = _wide_console(stderr=quiet)
-    if args.kernel:
-        if args.save_baseline is not None:
+    baseline_out = None
+    if args.save_baseline is not None:
+        if args.kernel:
             raise CmsimError("--save-baseline records the network benchmark, not --kernel")
+        name = load_board(args.board).name
+        baseline_out = Path(args.save_baseline or _baseline_path(args, name))
+        _check_writable(baseline_out, make_parents=True)
+    if args.kernel:
         if args.model or args.workload != "cifar10":
             raise CmsimError("--kernel times one kernel: it does not go with --model or --workload")
         case = KernelCase(args.kernel, parse_shape(args.kernel, args.shape), args.seed)
@@ -399,10 +466,12 @@ def _bench(args: argparse.Namespace) -> int:
         print(render_markdown(result), end="")
     else:
         render_rich(result, console)
-    if args.save_baseline is not None:
-        path = Path(args.save_baseline or _baseline_path(args, result.board))
-        save_baseline(result, path)
-        console.print(f"baseline written to {path}")
+    if baseline_out is not None:
+        try:
+            save_baseline(result, baseline_out)
+        except OSError as exc:
+            raise CmsimError(f"cannot write {baseline_out}: {exc.strerror or exc}") from None
+        console.print(f"baseline written to {baseline_out}")
     return 0 if result.all_matched else 1
 
 
@@ -433,16 +502,19 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _wide_console(stderr: bool = False) -> Console:
     """A console at least as wide as the bench table, so a pipe or CI log shows it whole."""
-    console = Console(stderr=stderr)
-    return Console(stderr=stderr, width=max(console.width, TABLE_WIDTH))
+    console = _Console(stderr=stderr)
+    return _Console(stderr=stderr, width=max(console.width, TABLE_WIDTH))
 
 
 def _check(args: argparse.Namespace) -> int:
     console = _wide_console()
     board = load_board(args.board)
     path = Path(args.baseline or _baseline_path(args, board.name))
-    baseline = load_baseline(path)
-    result = _bench_result(args, console)
+    model = _model(args)
+    layers = tuple(s.name for s in model.steps) if model else cifar10.LAYER_NAMES
+    variants = _resolved_variants(args)
+    baseline = checked_baseline(load_baseline(path), path, board.name, variants, layers)
+    result = _bench_result(args, console, model)
     changes = compare(baseline, result, args.cycle_tolerance, args.speedup_tolerance)
     regressions = [c for c in changes if c.regressed]
     if changes:
@@ -477,9 +549,11 @@ def _run(args: argparse.Namespace) -> int:
         )
     try:
         result = engine.run()
-    except CmsimError:
-        # A fault or the instruction limit: the profile up to the stop shows where the
-        # firmware was (e.g. the loop it hung in). The error is still reported as one line.
+    except CmsimError as exc:
+        # A fault, the instruction limit or Ctrl-C: the results so far (and the profile up to
+        # the stop) show where the firmware was, e.g. the loop it hung in. The error is still
+        # reported as one line.
+        exc.partial = _partial(engine, args.elf, board.name)
         if profiler is not None:
             profile = profiler.finish(engine.issue_cycle())
             _write_outputs(args, profile)
@@ -501,21 +575,48 @@ def _run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _partial(engine: Engine, elf: str, board: str) -> dict:
+    """What a run that stopped early did (the --json output of an error)."""
+    return {
+        "elf": elf,
+        "board": board,
+        "instructions": engine.instructions,
+        "cycles": engine.cycles,
+        "clock_hz": engine.machine.board.clock_hz,
+        "host_seconds": round(engine.machine.host_seconds, 6),
+        "output": bytes(engine.machine.semihost.output).decode("utf-8", errors="replace"),
+    }
+
+
 def _engine(args: argparse.Namespace, image, board, path: str = "fast") -> Engine:
     stdout = None if args.json else sys.stdout.buffer
     machine = Machine(image, board, stdout=stdout, stderr=None if args.json else sys.stderr.buffer)
     return Engine(machine, max_instructions=args.max_instructions, path=path)
 
 
-def _check_writable(path: str | None) -> None:
-    """Fail before a long run, not after it, when an output file cannot be created."""
+def _check_writable(path: str | Path | None, make_parents: bool = False) -> None:
+    """Fail before a long run, not after it, when an output file cannot be created: opening
+    it for appending (and removing it again if it did not exist) is the only test that
+    answers for permissions, read-only file systems and the like alike."""
     if path is None:
         return
     target = Path(path)
-    if target.is_dir():
-        raise CmsimError(f"cannot write {path}: it is a directory")
-    if not target.parent.is_dir():
-        raise CmsimError(f"cannot write {path}: no such directory {str(target.parent)!r}")
+    try:
+        if target.is_dir():
+            raise CmsimError(f"cannot write {path}: it is a directory")
+        if make_parents:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        elif not target.parent.is_dir():
+            raise CmsimError(f"cannot write {path}: no such directory {str(target.parent)!r}")
+        if target.exists() and not target.is_file():
+            return  # a device or a pipe: opening it here could block or consume it
+        existed = target.exists()
+        with target.open("a"):
+            pass
+        if not existed:
+            target.unlink()
+    except OSError as exc:
+        raise CmsimError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _write_outputs(args: argparse.Namespace, profile: Profile) -> None:
@@ -615,7 +716,7 @@ def format_seconds(seconds: float) -> str:
 
 
 def _print_summary(result: RunResult, elf: str, board: str) -> None:
-    console = Console(stderr=False)
+    console = _Console(stderr=False)
     title = f"{Path(elf).name} on {board}"
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -635,7 +736,7 @@ def _print_summary(result: RunResult, elf: str, board: str) -> None:
 
 
 def _print_profile(profile: Profile, top: int) -> None:
-    console = Console(stderr=False)
+    console = _Console(stderr=False)
     total = profile.total_cycles or 1
     shown = profile.functions[:top]
     table = Table(
@@ -704,7 +805,7 @@ def format_reasons(stats: InstructionStats) -> list[str]:
 
 
 def _print_annotation(annotation: Annotation, profile: Profile) -> None:
-    console = Console(stderr=False)
+    console = _Console(stderr=False)
     summary = annotation_summary(annotation, profile)
     function_cycles = annotation.cycles or 1
     rows = []

@@ -9,7 +9,7 @@ the engine tracks the IT state while it runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
 from capstone import arm_const as A
@@ -176,6 +176,17 @@ class Instr:
     cmp_sp_first: bool = False  # CMP SP, Rm (M4-IT-FOLD condition 4)
     cps: bool = False
     sets_mask: bool = False  # CPS or MSR: may change PRIMASK/BASEPRI (exceptions can come in)
+    fp: bool = False  # an FPU (CP10/CP11) instruction: NOCP UsageFault while CPACR denies it
+    # Address bits that must be 0, or UNALIGNED UsageFault (LDRD, LDM, VLDR...), and the same
+    # with CCR.UNALIGN_TRP set (natural alignment, ARMv7-M A3.2.1); set from the class.
+    align: int = field(default=0, init=False)
+    align_trp: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        if self.klass in MEMORY_CLASS:
+            align, align_trp = _alignment(self)
+            object.__setattr__(self, "align", align)
+            object.__setattr__(self, "align_trp", align_trp)
 
     @property
     def narrow(self) -> bool:
@@ -213,6 +224,45 @@ def _it_conds(insn) -> tuple[int, ...]:
 
 def classify(insn) -> Instr:
     """Build the Instr record of one Capstone instruction (detail mode)."""
+    return _classify(insn)
+
+
+_FP_GROUPS = frozenset(
+    getattr(A, name)
+    for name in ("ARM_GRP_VFP2", "ARM_GRP_VFP3", "ARM_GRP_VFP4", "ARM_GRP_FPARMV8", "ARM_GRP_DPVFP")
+    if hasattr(A, name)
+)
+_WORD_ALIGNED = frozenset(
+    {
+        LOAD_DOUBLE,
+        STORE_DOUBLE,
+        LOAD_MULTI,
+        STORE_MULTI,
+        POP_PC,
+        VLOAD,
+        VSTORE,
+        VLOAD_MULTI,
+        VSTORE_MULTI,
+    }
+)
+
+
+def _alignment(ins: Instr) -> tuple[int, int]:
+    """(address bits that must always be 0, those with CCR.UNALIGN_TRP) of a memory access
+    (ARMv7-M A3.2.1): LDRD/STRD, LDM/STM/PUSH/POP and the FPU's transfers need word alignment
+    always, exclusives their natural alignment; LDR, LDRH, LDRSH, STR, STRH (and T forms), TBH
+    may be unaligned unless UNALIGN_TRP asks for natural alignment."""
+    if not ins.memory:
+        return 0, 0
+    if ins.klass in _WORD_ALIGNED:
+        return 3, 3
+    natural = max(ins.width, 1) - 1
+    if ins.may_unalign or ins.klass in (TB, LDR_PC):
+        return 0, natural
+    return natural, natural
+
+
+def _classify(insn) -> Instr:
     iid = insn.id
     reads_ids, writes_ids = insn.regs_access()
     reads, writes = _regs(insn, reads_ids), _regs(insn, writes_ids)
@@ -223,6 +273,7 @@ def classify(insn) -> Instr:
         text=f"{insn.mnemonic} {insn.op_str}".strip(),
         reads=reads,
         writes=writes,
+        fp=not _FP_GROUPS.isdisjoint(insn.groups),
     )
     ops = insn.operands
     mem_op = next((o for o in ops if o.type == A.ARM_OP_MEM), None)
@@ -415,7 +466,9 @@ class Decoder:
         return found
 
     def _decode(self, address: int) -> Instr:
-        code = bytes(self._read(address, 4))
+        code = bytes(self._read(address, 2))  # a 16-bit one may end its memory region
+        if thumb_width(code) == 4:
+            code = bytes(self._read(address, 4))
         insn = next(self._cs.disasm(code, address, 1), None)
         if insn is None:
             # Undefined or data: time it as a 1-cycle instruction of its encoded width

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from capstone import arm_const as A
 from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UcError
 from unicorn import arm_const as U
 
@@ -38,7 +39,7 @@ from cmsim import decode as D
 from cmsim import exceptions as X
 from cmsim import native as native_mod
 from cmsim.decode import PC, Decoder, Instr, thumb_width
-from cmsim.errors import CmsimError, LimitReached
+from cmsim.errors import CmsimError, Interrupted, LimitReached
 from cmsim.machine import Machine, Stop
 from cmsim.memory import MemoryModel
 from cmsim.peripherals import ACTLR_DISDEFWBUF
@@ -55,6 +56,10 @@ from cmsim.timing.cortex_m4 import (
 from cmsim.timing.dwt_counters import count_events
 
 DEFAULT_MAX_INSTRUCTIONS = 2_000_000_000
+DEFAULT_HANDLER = "Default_Handler"  # the startup's catch-all (CMSIS and firmware/common)
+# Capstone ids of instructions that fault as undefined (0: Capstone could not decode it)
+UNDEFINED_IDS = frozenset({0, A.ARM_INS_UDF})
+SPIN_NARROW, SPIN_WIDE = b"\xfe\xe7", b"\xff\xf7\xfe\xbf"  # b . (16- and 32-bit)
 PATHS = ("fast", "reference")
 
 _UC_REGS = [getattr(U, f"UC_ARM_REG_R{i}") for i in range(13)] + [
@@ -116,6 +121,12 @@ class RunResult:
     @property
     def simulated_seconds(self) -> float:
         return self.cycles / self.clock_hz
+
+
+class InsideItBlock(CmsimError):
+    """An exception or fault would be taken inside an IT block (not modelled)."""
+
+    exit_code = 134
 
 
 class QuietEdges:
@@ -200,6 +211,8 @@ class Engine:
         self._block_lengths: dict[tuple[int, int], int] = {}
         self.nvic = machine.peripherals.nvic
         self.nvic.on_change = self._exceptions_changed
+        self.nvic.on_traps = self._traps_changed
+        self._traps = (False, False, False)  # FPU on (CPACR), CCR.UNALIGN_TRP, CCR.DIV_0_TRP
         self._deadline = X.NEVER  # earliest cycle an exception may be due (M4-EXC-POINT)
         self._exception_observers: list[ExceptionObserver] = []
         self.exceptions_taken = 0
@@ -212,9 +225,11 @@ class Engine:
         machine.peripherals.on_actlr = self._actlr_written
         if path == "fast" and native is not False:
             self._dynamic: dict[int, int] = {}  # dynamic address -> IT condition (0: none)
+            self._fp_registered: set[int] = set()  # FPU instructions known to C (NOCP traps)
             self._native = NativePath.create(self)
             if native and self._native is None:
                 raise CmsimError("the C fast path needs a C compiler (cc)")
+        self._traps_changed()
         if self._native is None:
             # Per instruction, counting costs the reference path time: only while it matters
             self.pipeline.tally = None
@@ -299,7 +314,7 @@ class Engine:
         if self._native is not None:
             return self._native.current_step(self.uc.reg_read(U.UC_ARM_REG_PC) & ~1)
         step = self._current
-        return (0, None) if step is None else (step.t, step)
+        return (self.pipeline.time, None) if step is None else (step.t, step)
 
     def issue_cycle(self) -> int:
         """Issue cycle of the instruction executing now."""
@@ -311,6 +326,12 @@ class Engine:
         if self._native is not None:
             self._native._final = None
             self._native.lib.fp_resume()
+            self._native.lib.fp_catch_sigint(1)  # Ctrl-C reaches the C block hook
+
+    def on_run_end(self) -> None:
+        """The machine stopped running (Ctrl-C goes back to Python's handler)."""
+        if self._native is not None and self._native.lib.fp_catch_sigint(0):
+            self.machine.interrupted = True
 
     def on_stop(self) -> None:
         """The machine is being stopped from a hook: observers see the block in progress now
@@ -371,7 +392,9 @@ class Engine:
             self.pipeline.issue(ins, False, None, 0, True)
             self.instructions += 1
 
-    def _issue(self, ins: Instr) -> None:
+    def _issue(self, ins: Instr) -> bool:
+        """Issue the instruction at the PC with its run-time facts; False when it traps
+        instead (a fault taken before it executes: NOCP, UNALIGNED, DIVBYZERO)."""
         uc = self.uc
         if self._it_conds:
             self._skip_failed(ins.address)
@@ -401,6 +424,12 @@ class Engine:
                 n = uc.reg_read(_UC_REGS[ins.div_regs[0]])
                 m = uc.reg_read(_UC_REGS[ins.div_regs[1]])
                 div = sdiv_cycles(n, m) if ins.signed else udiv_cycles(n, m)
+                if m == 0 and self._traps[2]:
+                    return self._trap(native_mod.TRAP_DIVBYZERO, ins.address, 0)
+            if ins.fp and not self._traps[0]:
+                return self._trap(native_mod.TRAP_NOCP, ins.address, 0)
+            if address is not None and address & (ins.align | self._align_trp & ins.align_trp):
+                return self._trap(native_mod.TRAP_UNALIGNED, ins.address, address)
         pipeline = self.pipeline
         t = pipeline.issue(ins, executed, address, div, in_it)
         self._current = pipeline.pending
@@ -408,6 +437,7 @@ class Engine:
             self._it_conds = self._covered(ins)
         if self._new_block is not None:
             self._notify(t)
+        return True
 
     def _covered(self, it: Instr) -> list[tuple[int, int]]:
         """(address, condition) of the instructions an IT covers."""
@@ -433,6 +463,9 @@ class Engine:
 
     def _limit(self, address: int) -> None:
         where = self.machine.image.function_name(address)
+        if self.machine.interrupted:  # Ctrl-C: stop before this block
+            self.machine.stop(Stop(error=Interrupted(address, where)))
+            return
         self.machine.stop(Stop(error=LimitReached(self.max_instructions, address, where)))
 
     # -- reference path ----------------------------------------------------------------------
@@ -442,7 +475,7 @@ class Engine:
         count = self._block_lengths.get((address, size))
         if count is None:
             count = self._block_lengths[(address, size)] = len(self._instrs(address, size))
-        if self.instructions + count > self.max_instructions:  # same rule as the fast path
+        if self.machine.interrupted or self.instructions + count > self.max_instructions:
             self._limit(address)
             return
         self._new_block = address
@@ -457,10 +490,12 @@ class Engine:
             if not self._it_conds and self.boundary(end, address):
                 return  # an exception comes in before this instruction
         ins = self.decode(address)
+        if ins.id in UNDEFINED_IDS:
+            return  # Unicorn raises UNDEFINSTR next, before it executes (Fault.timing "before")
         if ins.sets_mask and self.nvic.pending:
             self._deadline = 0  # a mask may open: look again after this instruction
-        self._issue(ins)
-        self.instructions += 1  # after: observers of a block see the count before it
+        if self._issue(ins):
+            self.instructions += 1  # after: observers of a block see the count before it
 
     # -- exceptions (shared/timing/cortex-m4.md section 7) ------------------------------------
     def _masks(self) -> tuple[int, int]:
@@ -527,18 +562,33 @@ class Engine:
         """An exception comes in after the instructions executed so far."""
         self._take(self._timing_at_stop(stop_before), return_address)
 
-    def _take(self, pipeline: Pipeline, return_address: int) -> None:
-        """M4-EXC-ENTRY (+ M4-EXC-LATE, M4-EXC-WS): stack, vector, handler's first issue."""
+    def _take(
+        self,
+        pipeline: Pipeline,
+        return_address: int,
+        number: int | None = None,
+        extra: int = 0,
+        fault: X.Fault | None = None,
+    ) -> None:
+        """M4-EXC-ENTRY (+ M4-EXC-LATE, M4-EXC-WS): stack, vector, handler's first issue; a
+        fault gives its `number` and `extra` cycles before the entry (Fault.timing)."""
         end = pipeline.total_if_finished()
         primask, basepri = self._masks()
-        # A higher-priority exception arriving during the entry is the one taken (M4-EXC-LATE).
-        number = self.nvic.choose(end + EXCEPTION_ENTRY, primask, basepri)
-        if number is None:  # SVC that cannot preempt: escalates to HardFault
-            raise self.machine.fault(
-                "SVC cannot preempt (masked, or an equal or higher priority handler runs): "
-                "HardFault",
+        if number is None:
+            # A higher-priority exception arriving during the entry is the one taken
+            # (M4-EXC-LATE).
+            number = self.nvic.choose(end + EXCEPTION_ENTRY, primask, basepri)
+        if number is None:  # SVC that cannot preempt: escalates to HardFault (FORCED)
+            fault = X.Fault(
+                "SVC cannot preempt (masked, or an equal or higher priority handler runs)",
+                X.HARDFAULT,
+                X.HFSR_FORCED,
                 return_address - 2,
+                timing="after",
             )
+            number = self._fault_number(fault)
+            self.nvic.pending.pop(X.SVC, None)
+            self.nvic.record_fault(fault, number)
         if self.uc.reg_read(U.UC_ARM_REG_CONTROL) & X.CONTROL_FPCA:
             # The handler would clobber the FP registers the hardware stacks (lazily); timing
             # and results would both be wrong, so say so instead.
@@ -548,14 +598,21 @@ class Engine:
                 return_address - 2 if number == X.SVC else return_address,
             )
         nested = bool(self.nvic.active)
-        exc_return = X.push_frame(self.uc, return_address, number, nested)
+        try:
+            exc_return = X.push_frame(self.uc, return_address, number, nested)
+        except UcError:  # the stack is not in writable memory: the core would lock up
+            sp = self.uc.reg_read(U.UC_ARM_REG_SP)
+            note = f"; stacking its exception frame at SP 0x{sp:08x} failed (lockup)"
+            if fault is not None:
+                raise self.machine.fault_error(fault, suffix=note) from None
+            raise self.machine.fault(f"exception {number}{note[1:]}", return_address) from None
         handler, waits = self._vector(number)
         waits += self.memory.write_wait(self.uc.reg_read(U.UC_ARM_REG_SP), X.FRAME_WORDS)
         self.nvic.activate(number)
         self.uc.reg_write(U.UC_ARM_REG_LR, exc_return)
         self.uc.reg_write(U.UC_ARM_REG_PC, handler | 1)
-        pipeline.enter_exception(EXCEPTION_ENTRY + waits)
-        self.machine.peripherals.exception_cycles += EXCEPTION_ENTRY + waits  # EXCCNT
+        pipeline.enter_exception(extra + EXCEPTION_ENTRY + waits)
+        self.machine.peripherals.exception_cycles += extra + EXCEPTION_ENTRY + waits  # EXCCNT
         self._exception_done(pipeline, ("entry", end, handler))
 
     def _vector(self, number: int) -> tuple[int, int]:
@@ -582,7 +639,16 @@ class Engine:
         t_exit = pipeline.time + exception_return_cycles(ret.ins, tail_chain=False)
         number = self.nvic.choose(t_exit, *self._masks())
         if number is None:
-            resume = X.pop_frame(self.uc, exc_return)
+            try:
+                resume = X.pop_frame(self.uc, exc_return)
+            except CmsimError as exc:  # an EXC_RETURN value cmsim does not model
+                raise self.machine.fault(str(exc), ret.ins.address) from None
+            except UcError:  # the frame is not in readable memory
+                sp = self.uc.reg_read(U.UC_ARM_REG_SP)
+                raise self.machine.fault(
+                    f"exception return: unstacking the frame at SP 0x{sp:08x} failed (lockup)",
+                    ret.ins.address,
+                ) from None
             self.uc.reg_write(U.UC_ARM_REG_PC, resume | 1)
             cycles = exception_return_cycles(ret.ins, tail_chain=False)
             pipeline.return_from_exception(cycles)
@@ -604,6 +670,7 @@ class Engine:
 
     def _exception_done(self, pipeline: Pipeline, *events: tuple) -> None:
         """Timing resumes after an entry or return; observers see its events."""
+        self._current = None  # the clock reads the next issue cycle until one issues
         self._timing_resumes()
         self._set_deadline(self.nvic.deadline(pipeline.time, *self._masks()))
         count = self.instructions
@@ -612,23 +679,133 @@ class Engine:
             for fn in self._exception_observers:
                 fn(*event, count)
 
+    # -- faults (ARMv7-M B1.5.14; the entry is M4-EXC-ENTRY, see Fault.timing) ---------------
+    def _traps_changed(self) -> None:
+        """CPACR or CCR was written: which instructions fault from now on."""
+        nvic = self.nvic
+        ccr = nvic.registers[X.CCR]
+        self._traps = (
+            nvic.fpu_enabled,
+            bool(ccr & X.CCR_UNALIGN_TRP),
+            bool(ccr & X.CCR_DIV_0_TRP),
+        )
+        self._align_trp = 0xFF if self._traps[1] else 0  # selects Instr.align_trp's bits
+        if self._native is not None:
+            self._native.lib.fp_set_traps(*(int(t) for t in self._traps))
+
+    def _trap(self, code: int, pc: int, access: int) -> bool:
+        """A fault found before the instruction at `pc` executes (both paths): take it."""
+        fault = self.trap_fault(code, pc, access)
+        self.machine.interrupt(lambda: self.on_fault(fault))
+        return False
+
+    def trap_fault(self, code: int, pc: int, access: int) -> X.Fault:
+        """The Fault of a trap (native.TRAP_*) at `pc`."""
+        ins = self.decode(pc)
+        if code == native_mod.TRAP_NOCP:
+            return X.Fault(
+                f"no coprocessor: FPU instruction '{ins.text}' with the FPU off "
+                "(CPACR.CP10/CP11 = 0)",
+                X.USAGEFAULT,
+                X.NOCP,
+                pc,
+            )
+        if code == native_mod.TRAP_UNALIGNED:
+            why = "" if access & ins.align else " with CCR.UNALIGN_TRP set"
+            return X.Fault(
+                f"unaligned access: '{ins.text}'{why}", X.USAGEFAULT, X.UNALIGNED, pc, access
+            )
+        return X.Fault(
+            f"division by zero: '{ins.text}' with CCR.DIV_0_TRP set",
+            X.USAGEFAULT,
+            X.DIVBYZERO,
+            pc,
+        )
+
+    def on_fault(self, fault: X.Fault) -> None:
+        """Take a fault (a machine action: the emulation is stopped) through the vector table:
+        its own handler, or HardFault when it is disabled or cannot preempt (escalation).
+        When the firmware has no handler worth running (see _fault_handler), or the core
+        would lock up, the run ends with a FirmwareFault that names the fault."""
+        pipeline = self._timing_at_fault(fault)
+        number = self._fault_number(fault)
+        self.nvic.record_fault(fault, number)
+        extra = 1 if fault.timing == "before" else 0  # the abandoned instruction's cycle
+        self._take(pipeline, fault.pc, number=number, extra=extra, fault=fault)
+
+    def _fault_number(self, fault: X.Fault) -> int:
+        """The exception that takes `fault`; FirmwareFault on lockup or without a handler."""
+        primask = self.uc.reg_read(U.UC_ARM_REG_PRIMASK)
+        faultmask = self.uc.reg_read(U.UC_ARM_REG_FAULTMASK)
+        number = self.nvic.fault_target(fault, primask, faultmask)
+        if number is None:
+            where = "with FAULTMASK set" if faultmask & 1 else "in a HardFault or NMI handler"
+            raise self.machine.fault_error(fault, prefix=f"lockup ({where}): ")
+        if self._fault_handler(number) is None:
+            raise self.machine.fault_error(fault)
+        return number
+
+    def _fault_handler(self, number: int) -> int | None:
+        """The handler of exception `number`, or None when the firmware has none worth running:
+        no vector, one that is not Thumb code, the startup's catch-all `Default_Handler`, or a
+        handler that only branches to itself (`b .`). Running those would lose the fault's
+        name for an endless loop or an "unexpected exception"."""
+        try:
+            vector = self.machine.read_word(self.nvic.registers[X.VTOR] + 4 * number)
+            code = bytes(self.uc.mem_read(vector & ~1, 4))
+        except UcError:
+            return None
+        handler = vector & ~1
+        region = self.machine.board.region_at(handler, 2)
+        if not vector & 1 or region is None or not region.exec or region.kind == "ppb":
+            return None
+        if self.machine.image.function_name(handler) == DEFAULT_HANDLER:
+            return None
+        if code[:2] == SPIN_NARROW or code == SPIN_WIDE:
+            return None
+        return handler
+
+    def _timing_at_fault(self, fault: X.Fault) -> Pipeline:
+        """The sequencer with the instructions before the fault issued: up to the faulting
+        one ("before"), with it ("after"), or all so far ("fetch")."""
+        if self._native is not None:
+            try:
+                if fault.timing == "before":
+                    return self._native.settle(fault.pc)
+                if fault.timing == "after":
+                    return self._native.settle(None, stop_after=fault.pc)
+                return self._native.settle(None)
+            except InsideItBlock:
+                raise self.machine.fault_error(
+                    fault, suffix=" inside an IT block (not modelled)"
+                ) from None
+        if self._it_conds:
+            raise self.machine.fault_error(fault, suffix=" inside an IT block (not modelled)")
+        return self.pipeline
+
     # -- fast path: translation time ----------------------------------------------------
-    def _register_dynamic(self, instrs: list[Instr]) -> list[tuple[int, int]]:
+    def _register_dynamic(self, instrs: list[Instr]) -> list[tuple[int, int, bool]]:
         """Translation time of one block: the dynamic instructions among `instrs` (and those
         an IT in it covers, with their condition) that are not known yet, as (address,
-        condition). Decoded from the memory as it is when the block first runs, so code the
-        firmware copies or writes at run time gets the same treatment as the ELF's."""
+        condition, True), and the FPU instructions that are not dynamic, as (address, 0, False)
+        (C only checks their NOCP trap). Decoded from the memory as it is when the block first
+        runs, so code the firmware copies or writes at run time gets the same treatment as the
+        ELF's."""
         found = self._dynamic
-        new: list[tuple[int, int]] = []
+        new: list[tuple[int, int, bool]] = []
         for ins in instrs:
-            if ins.address not in found and (ins.klass in DYNAMIC_CLASSES or ins.sets_mask):
-                found[ins.address] = 0
-                new.append((ins.address, 0))
+            if ins.address not in found:
+                if ins.klass in DYNAMIC_CLASSES or ins.sets_mask:
+                    found[ins.address] = 0
+                    new.append((ins.address, 0, True))
+                elif ins.fp and ins.address not in self._fp_registered:
+                    self._fp_registered.add(ins.address)
+                    new.append((ins.address, 0, False))
             if ins.klass == D.IT:
                 for address, cond in self._covered(ins):
                     if found.get(address) != cond:
                         found[address] = cond
-                        new.append((address, cond))
+                        new.append((address, cond, True))
         return new
 
     def _instrs(self, address: int, size: int) -> list[Instr]:
@@ -656,14 +833,15 @@ class Engine:
         when given); errors (faults, limits) propagate."""
         self.machine.reset()
         self._set_deadline(X.NEVER)
-        if self._native is not None:
-            return self._native.run(entry)
-        try:
-            exit_code = self.machine.run(start=entry)
-        finally:
-            self.pipeline.finish()
-            for fn in self._finish_observers:
-                fn(self.cycles)
+        with self.machine.catching_interrupts():  # until the results are complete
+            if self._native is not None:
+                return self._native.run(entry)
+            try:
+                exit_code = self.machine.run(start=entry)
+            finally:
+                self.pipeline.finish()
+                for fn in self._finish_observers:
+                    fn(self.cycles)
         return RunResult(
             exit_code=exit_code,
             instructions=self.instructions,
@@ -707,8 +885,10 @@ class NativePath:
             native_mod.LIMIT(self._limit),
             native_mod.OBSERVE(self._observe),
             native_mod.CHECK(self._check),
+            native_mod.FAULT(self._fault),
         )
         self._stop_before: int | None = None  # a partial settle ends before this address
+        self._stop_after: int | None = None  # ... or after this one
         # block -> {address: upper bound of the cycles from the block's start to the boundary
         # before it}: most boundaries of a block near an exception are surely too early
         self._prefix_bounds: dict[tuple[int, int], dict[int, int]] = {}
@@ -724,12 +904,10 @@ class NativePath:
 
     @classmethod
     def create(cls, engine: Engine) -> NativePath | None:
-        lib = native_mod.load()
+        lib = native_mod.new_context(10, engine.max_instructions)  # the table grows in C
         if lib is None:
             return None
         self = cls(engine, lib)
-        if lib.fp_init(10, engine.max_instructions) != 0:
-            return None
         board = engine.machine.board
         for index, region in enumerate(board.regions):
             # An access's timing depends on its region, its alignment and (through the cache
@@ -757,8 +935,8 @@ class NativePath:
         return self
 
     def __del__(self) -> None:
-        # The engine (and its Unicorn object) is gone: give the C tables' memory back.
-        self.lib.fp_release()
+        # The engine (and its Unicorn object) is gone: give the C context's memory back.
+        self.lib.release()
 
     def install_callbacks(self) -> None:
         """Give C the Python callbacks (the observer one only when someone observes)."""
@@ -770,14 +948,17 @@ class NativePath:
             self._callbacks[2],
             ctypes.cast(observe, ctypes.c_void_p) if observe else None,
             self._callbacks[4],
+            self._callbacks[5],
         )
 
-    def _add_info(self, address: int, cond: int) -> None:
+    def _add_info(self, address: int, cond: int, dynamic: bool = True) -> None:
         ins = self.engine.decode(address)
         mem = ins.mem if ins.memory else None
         kind = 1 if mem is not None else (2 if ins.klass == D.DIV else 0)
         if ins.sets_mask:
             kind = 3
+        if not dynamic:
+            kind = 4  # K_NONE: no facts, only traps
         base = index = -1
         if mem is not None:
             base = _UC_REGS[mem.base] if mem.base != PC else -1
@@ -798,6 +979,7 @@ class NativePath:
             int(ins.signed),
             _UC_REGS[ins.div_regs[0]],
             _UC_REGS[ins.div_regs[1]],
+            int(ins.fp) | ins.align << 8 | ins.align_trp << 16,
         )
 
     # -- callbacks from C ------------------------------------------------------------------
@@ -806,8 +988,8 @@ class NativePath:
         the instruction pending before it."""
         try:
             instrs = self.engine._instrs(address, size)
-            for dynamic, cond in self.engine._register_dynamic(instrs):
-                self._add_info(dynamic, cond)
+            for where, cond, dynamic in self.engine._register_dynamic(instrs):
+                self._add_info(where, cond, dynamic)
             wait = self.engine._max_wait
             bound = PENDING_BOUND * (wait + 1)
             prefix = self._prefix_bounds[(address, size)] = {}
@@ -819,7 +1001,17 @@ class NativePath:
             self.engine.machine.stop(Stop(error=CmsimError(f"fast path: {exc}")))
             return 0
 
-    def _limit(self, address: int) -> None:
+    def _fault(self, pc: int, code: int, access: int) -> None:
+        """C found a fault before the instruction at `pc` (a trap): take it from Python."""
+        try:
+            fault = self.engine.trap_fault(code, pc, access)
+            self.engine.machine.interrupt(lambda: self.engine.on_fault(fault))
+        except Exception as exc:  # never let an exception cross the C boundary
+            self.engine.machine.stop(Stop(error=CmsimError(f"fast path: {exc}")))
+
+    def _limit(self, address: int, reason: int) -> None:
+        if reason == native_mod.STOP_INTERRUPT:
+            self.engine.machine.interrupted = True
         self.engine._limit(address)
 
     def _observe(self, address: int, cycle: int, previous: int, skipped: int) -> None:
@@ -844,6 +1036,8 @@ class NativePath:
             stop_after = None
             if partial and self._stop_before is not None:
                 pass  # an exception comes in: the block ends before that address
+            elif partial and self._stop_after is not None:
+                stop_after = self._stop_after  # a fault after this instruction ran
             elif partial and recorded:
                 pc = self.engine.uc.reg_read(U.UC_ARM_REG_PC) & ~1
                 if pc == recorded[-1][0]:
@@ -1000,19 +1194,21 @@ class NativePath:
             self.engine.machine.stop(Stop(error=CmsimError(f"fast path: {exc}")))
             return 1
 
-    def settle(self, stop_before: int | None) -> Pipeline:
-        """Settle the block in progress (up to `stop_before`, or all of it) and return the
-        sequencer in the state it leaves, at its absolute time."""
+    def settle(self, stop_before: int | None, stop_after: int | None = None) -> Pipeline:
+        """Settle the block in progress (up to `stop_before`, up to and with `stop_after`, or
+        all of it) and return the sequencer in the state it leaves, at its absolute time."""
         self._stop_before = stop_before
+        self._stop_after = stop_after
         try:
-            self.lib.fp_finish(1 if stop_before is not None else 0)
+            partial = stop_before is not None or stop_after is not None
+            self.lib.fp_finish(1 if partial else 0)
         finally:
-            self._stop_before = None
+            self._stop_before = self._stop_after = None
         totals = self._totals()
         snapshot, queue, fetch = self.states[totals[1]]
         engine = self.engine
         if queue:
-            raise CmsimError("exception inside an IT block")
+            raise InsideItBlock("exception inside an IT block")
         engine.pipeline.restore(snapshot, engine.decode, totals[0])
         engine.memory.restore_fetch(fetch, totals[0])
         self._load_caches()

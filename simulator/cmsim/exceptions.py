@@ -2,25 +2,44 @@
 architectural part of entry and return (stack frame, EXC_RETURN), ARMv7-M ARM B1.5.
 
 SVC (11), PendSV (14), SysTick (15) and external interrupts 16 + n (pended by software through
-NVIC_ISPR or STIR; cmsim has no interrupt-raising devices) are modelled. Faults raised by the
-simulator end the run (shared/timing/cortex-m4.md §7). The timing of entry, return and
-tail-chaining is the engine's (M4-EXC-*); this module only says *which* exception runs when.
+NVIC_ISPR or STIR; cmsim has no interrupt-raising devices) are modelled, and the faults
+(HardFault 3, MemManage 4, BusFault 5, UsageFault 6; B1.5.14): a `Fault` says what went wrong and
+which exception reports it, `Nvic.fault_target` where it goes (escalation to HardFault, lockup)
+and `Nvic.record_fault` sets the fault status registers (CFSR, HFSR, MMFAR, BFAR). The timing of
+entry, return and tail-chaining is the engine's (M4-EXC-*); this module only says *which*
+exception runs when.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from unicorn import Uc
 from unicorn import arm_const as U
 
 from cmsim.errors import CmsimError
 
+NMI, HARDFAULT, MEMMANAGE, BUSFAULT, USAGEFAULT = 2, 3, 4, 5, 6
 SVC, PENDSV, SYSTICK, IRQ0 = 11, 14, 15, 16
+FAULT_NAMES = {
+    HARDFAULT: "HardFault",
+    MEMMANAGE: "MemManage",
+    BUSFAULT: "BusFault",
+    USAGEFAULT: "UsageFault",
+}
 NUM_IRQS = 64  # external interrupts with NVIC registers here (an STM32F4 has 82)
 
 ICSR = 0xE000ED04
 VTOR = 0xE000ED08
+CCR = 0xE000ED14  # configuration and control: UNALIGN_TRP, DIV_0_TRP
+SHPR1 = 0xE000ED18  # MemManage priority in bits 7:0, BusFault 15:8, UsageFault 23:16
+SHCSR = 0xE000ED24  # system handler control and state: fault enables and active bits
+CFSR = 0xE000ED28  # configurable fault status: MMFSR 7:0, BFSR 15:8, UFSR 31:16 (write 1 to clear)
+HFSR = 0xE000ED2C  # HardFault status (write 1 to clear)
+MMFAR = 0xE000ED34
+BFAR = 0xE000ED38
+CPACR = 0xE000ED88  # coprocessor access: CP10 in bits 21:20, CP11 in 23:22 (the FPU)
 SHPR2 = 0xE000ED1C  # SVC priority in bits 31:24
 SHPR3 = 0xE000ED20  # PendSV 23:16, SysTick 31:24
 NVIC_ISER = 0xE000E100
@@ -33,6 +52,41 @@ STIR = 0xE000EF00
 
 ICSR_PENDSVSET, ICSR_PENDSVCLR = 1 << 28, 1 << 27
 ICSR_PENDSTSET, ICSR_PENDSTCLR = 1 << 26, 1 << 25
+
+CCR_RESET = 1 << 9  # STKALIGN
+CCR_UNALIGN_TRP, CCR_DIV_0_TRP = 1 << 3, 1 << 4
+SHCSR_ENABLES = {MEMMANAGE: 1 << 16, BUSFAULT: 1 << 17, USAGEFAULT: 1 << 18}
+SHCSR_ACTIVE = {
+    MEMMANAGE: 1 << 0,
+    BUSFAULT: 1 << 1,
+    USAGEFAULT: 1 << 3,
+    SVC: 1 << 7,
+    PENDSV: 1 << 10,
+    SYSTICK: 1 << 11,
+}
+CPACR_FPU = 0xF << 20  # CP10 and CP11; any non-zero access field lets the FPU run here
+# CFSR bits (B3.2.15)
+IACCVIOL, DACCVIOL, MMARVALID = 1 << 0, 1 << 1, 1 << 7
+IBUSERR, PRECISERR, BFARVALID = 1 << 8, 1 << 9, 1 << 15
+UNDEFINSTR, INVSTATE, INVPC, NOCP = 1 << 16, 1 << 17, 1 << 18, 1 << 19
+UNALIGNED, DIVBYZERO = 1 << 24, 1 << 25
+# HFSR bits (B3.2.16)
+HFSR_VECTTBL, HFSR_FORCED, HFSR_DEBUGEVT = 1 << 1, 1 << 30, 1 << 31
+STATUS_NAMES = {
+    IACCVIOL: "IACCVIOL",
+    DACCVIOL: "DACCVIOL",
+    IBUSERR: "IBUSERR",
+    PRECISERR: "PRECISERR",
+    UNDEFINSTR: "UNDEFINSTR",
+    INVSTATE: "INVSTATE",
+    INVPC: "INVPC",
+    NOCP: "NOCP",
+    UNALIGNED: "UNALIGNED",
+    DIVBYZERO: "DIVBYZERO",
+    HFSR_FORCED: "FORCED",
+    HFSR_DEBUGEVT: "DEBUGEVT",
+}
+HARDFAULT_PRIORITY, NMI_PRIORITY = -1, -2
 
 THREAD_PRIORITY = 256  # lower than any configurable priority (0 = highest)
 EXC_RETURN_HANDLER = 0xFFFFFFF1
@@ -50,6 +104,30 @@ _NVIC_RANGES = {
     NVIC_ICPR: "unpend",
     NVIC_IABR: "active",
 }
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A synchronous fault (B1.5.14): what happened, the exception that reports it and its
+    status bit, where (the stacked return address), and the faulting data address if any.
+
+    `timing` says when the entry starts (an [I] choice of cmsim, the same on both engine
+    paths): "before", the instruction at `pc` is abandoned in its first execute cycle (1 cycle,
+    then M4-EXC-ENTRY); "after", it ran its cycles (a bus error answers its data phase);
+    "fetch", `pc` was never fetched and the entry follows the instruction that branched there.
+    """
+
+    kind: str  # e.g. "read from unmapped memory"
+    exception: int  # MEMMANAGE, BUSFAULT, USAGEFAULT, or HARDFAULT for HardFault-only causes
+    status: int  # its CFSR bit, or HFSR bit for HARDFAULT
+    pc: int
+    address: int | None = None  # MMFAR/BFAR (data faults), shown in the message
+    timing: str = "before"
+
+    @property
+    def label(self) -> str:
+        """The architectural name, e.g. "BusFault PRECISERR"."""
+        return f"{FAULT_NAMES[self.exception]} {STATUS_NAMES.get(self.status, '')}".strip()
 
 
 class Nvic:
@@ -71,9 +149,23 @@ class Nvic:
         self.active: list[int] = []  # innermost last
         self.enabled = [False] * NUM_IRQS
         self.irq_priority = [0] * NUM_IRQS
-        self.registers = {ICSR: 0, VTOR: 0, SHPR2: 0, SHPR3: 0}
+        self.registers = {
+            ICSR: 0,
+            VTOR: 0,
+            SHPR2: 0,
+            SHPR3: 0,
+            CCR: CCR_RESET,
+            SHPR1: 0,
+            SHCSR: 0,
+            CFSR: 0,
+            HFSR: 0,
+            MMFAR: 0,
+            BFAR: 0,
+            CPACR: 0,
+        }
         self._collected = -1  # SysTick pends up to this cycle are in `pending`
         self.on_change: Callable[[], None] = lambda: None
+        self.on_traps: Callable[[], None] = lambda: None  # CCR or CPACR written
 
     def reset(self) -> None:
         """Nothing pending or active (a core reset; register settings are kept)."""
@@ -83,7 +175,14 @@ class Nvic:
 
     # -- priorities ------------------------------------------------------------------------
     def priority(self, number: int) -> int:
-        """Configured priority of an exception (0 = highest; all 8 bits compared)."""
+        """Configured priority of an exception (0 = highest; all 8 bits compared; HardFault
+        and NMI have the fixed priorities -1 and -2)."""
+        if number == HARDFAULT:
+            return HARDFAULT_PRIORITY
+        if number == NMI:
+            return NMI_PRIORITY
+        if number in (MEMMANAGE, BUSFAULT, USAGEFAULT):
+            return (self.registers[SHPR1] >> (8 * (number - MEMMANAGE))) & 0xFF
         if number == SVC:
             return self.registers[SHPR2] >> 24
         if number == PENDSV:
@@ -100,6 +199,44 @@ class Nvic:
         if primask & 1:
             current = min(current, 0) - 1
         return current
+
+    # -- faults (B1.5.14) ------------------------------------------------------------------
+    def fault_target(self, fault: Fault, primask: int, faultmask: int) -> int | None:
+        """The exception that takes `fault`: its own when enabled (SHCSR) and able to preempt,
+        else HardFault (escalation); None when not even HardFault can (lockup: a fault in
+        the HardFault or NMI handler, or with FAULTMASK set)."""
+        current = min((self.priority(n) for n in self.active), default=THREAD_PRIORITY)
+        if primask & 1:  # PRIMASK raises the execution priority to 0
+            current = min(current, 0)
+        if faultmask & 1:  # FAULTMASK raises it to -1
+            current = min(current, HARDFAULT_PRIORITY)
+        own = fault.exception
+        if own != HARDFAULT and self.registers[SHCSR] & SHCSR_ENABLES[own]:
+            if self.priority(own) < current:
+                return own
+        return HARDFAULT if HARDFAULT_PRIORITY < current else None
+
+    def record_fault(self, fault: Fault, number: int) -> None:
+        """Set the fault status registers as the core does when `fault` is taken by the
+        exception `number` (FORCED when it escalated to HardFault)."""
+        r = self.registers
+        if fault.exception == HARDFAULT:
+            r[HFSR] |= fault.status
+            return
+        r[CFSR] |= fault.status
+        if number == HARDFAULT:
+            r[HFSR] |= HFSR_FORCED
+        if fault.address is not None and fault.status == PRECISERR:
+            r[CFSR] |= BFARVALID
+            r[BFAR] = fault.address
+        elif fault.address is not None and fault.status == DACCVIOL:
+            r[CFSR] |= MMARVALID
+            r[MMFAR] = fault.address
+
+    @property
+    def fpu_enabled(self) -> bool:
+        """CPACR gives CP10 and CP11 some access (the FPU's instructions do not fault)."""
+        return bool(self.registers[CPACR] & CPACR_FPU)
 
     def _preempting(self, primask: int, basepri: int) -> int | None:
         floor = self.execution_priority(primask, basepri)
@@ -163,6 +300,9 @@ class Nvic:
     def read(self, address: int, now: int) -> int:
         if address == ICSR:
             return self._icsr(now)
+        if address == SHCSR:
+            active = sum(bit for n, bit in SHCSR_ACTIVE.items() if n in self.active)
+            return (self.registers[SHCSR] & ~sum(SHCSR_ACTIVE.values())) | active
         if address in self.registers:
             return self.registers[address]
         if address >= NVIC_IPR and address < NVIC_IPR + NUM_IRQS:
@@ -187,7 +327,12 @@ class Nvic:
         """A register write that takes effect at cycle `now` (the next instruction's issue)."""
         if address == ICSR:
             self._write_icsr(value, now)
-        elif address in (SHPR2, SHPR3, VTOR):
+        elif address in (CFSR, HFSR):  # write 1 to clear
+            self.registers[address] &= ~value
+        elif address in (CCR, CPACR):
+            self.registers[address] = value
+            self.on_traps()
+        elif address in (SHPR1, SHPR2, SHPR3, VTOR, SHCSR, MMFAR, BFAR):
             self.registers[address] = value
         elif address == STIR:
             if (value & 0x1FF) < NUM_IRQS:

@@ -739,6 +739,10 @@ dwt_enable:
 main:
     push {r4, lr}
     bl dwt_enable
+    ldr r0, =0xE000ED88     @ CPACR: CP10 and CP11 full access, the FPU on (MB-79), as CMSIS
+    ldr r1, [r0]            @ SystemInit does; with it off an FPU instruction is a NOCP fault
+    orr r1, r1, #(0xF << 20)
+    str r1, [r0]
 """
 )
 for name, _pre, _body, loop, _post in BENCH:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cmsim.bench.results import BenchResult
@@ -47,12 +47,58 @@ def save_baseline(result: BenchResult, path: Path) -> None:
 
 def load_baseline(path: Path) -> BenchResult:
     """Read a baseline written by save_baseline."""
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:
+        raise BaselineError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
+    if not found:
         raise BaselineError(f"no baseline at {path} (make one with: cmsim bench --save-baseline)")
     try:
         return BenchResult.from_dict(json.loads(path.read_text()))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BaselineError(f"unreadable baseline {path}: {exc}") from None
+    except OSError as exc:
+        raise BaselineError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BaselineError(f"unreadable baseline {path}: {type(exc).__name__} {exc}") from None
+
+
+def checked_baseline(
+    baseline: BenchResult,
+    path: Path,
+    board: str,
+    variants: tuple[str, ...],
+    layers: tuple[str, ...],
+) -> BenchResult:
+    """The baseline restricted to `variants`, after checking that it can judge a run of
+    `layers` in `variants` on `board` (BaselineError otherwise, before anything runs)."""
+    if baseline.board != board:
+        raise BaselineError(
+            f"baseline {path} was made on board {baseline.board!r}, not {board!r} "
+            f"(pass --baseline traces/baseline-{board}.json, or make one with --save-baseline)"
+        )
+    names = tuple(layer.name for layer in baseline.layers)
+    if names != layers:
+        missing = [name for name in layers if name not in names] or ["(order)"]
+        raise BaselineError(f"baseline {path} does not hold the layers {', '.join(missing)}")
+    restricted = []
+    for layer in baseline.layers:
+        cycles = {v: _cycles(path, layer.name, v, layer.cycles.get(v)) for v in variants}
+        restricted.append(replace(layer, cycles=cycles))
+    totals = {v: _cycles(path, "total", v, baseline.totals.get(v), 1) for v in variants}
+    return replace(baseline, variants=list(variants), layers=restricted, totals=totals)
+
+
+def _cycles(path: Path, layer: str, variant: str, value: object, least: int = 0) -> int:
+    """A baseline cycle count: an integer of at least `least` (a layer may cost 0: a RESHAPE
+    that only renames bytes, a ReLU fused into the layer before it; a whole run may not)."""
+    if value is None:
+        raise BaselineError(f"baseline {path} has no {variant} cycles for {layer}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        word = "positive" if least else "non-negative"
+        raise BaselineError(
+            f"baseline {path}: {layer} {variant} cycles must be a {word} integer, "
+            f"not {str(value)[:40]!r}"
+        )
+    return value
 
 
 def compare(

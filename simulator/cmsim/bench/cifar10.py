@@ -82,6 +82,9 @@ NETWORK: tuple[Layer, ...] = (
 )
 
 
+LAYER_NAMES = tuple(layer.name for layer in NETWORK)
+
+
 @dataclass
 class LayerParams:
     """Quantized parameters of one layer (empty arrays for layers without weights)."""

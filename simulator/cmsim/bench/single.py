@@ -56,10 +56,29 @@ def parse_shape(kernel: str, text: str) -> dict[str, int]:
         key, _, value = item.partition("=")
         if key not in shape:
             raise BenchError(f"{kernel} takes shape keys {', '.join(shape)}; not {key!r}")
-        if not value.isdigit() or (int(value) == 0 and key != "pad"):
+        # isascii: "²".isdigit() is True, but int("²") fails
+        if not (value.isascii() and value.isdigit()) or (int(value) == 0 and key != "pad"):
             raise BenchError(f"shape value {item!r} must be a positive integer")
         shape[key] = int(value)
+    largest = max(_tensor_sizes(kernel, shape))
+    if largest > MAX_TENSOR:
+        raise BenchError(
+            f"shape {text!r} needs a {largest:,}-byte tensor; no board holds more than "
+            f"{MAX_TENSOR:,} bytes"
+        )
     return shape
+
+
+MAX_TENSOR = 1 << 24  # bytes: larger than any board's memory, small enough for numpy
+
+
+def _tensor_sizes(kernel: str, s: dict[str, int]) -> tuple[int, ...]:
+    """Bytes of the case's input and weights (int8), before any memory is allocated."""
+    if kernel == "fully_connected":
+        return (s["n"], s["n"] * s["m"])
+    c = 3 if kernel == "conv2d_rgb" else s["c"]
+    k = s.get("k", 1)
+    return (s["h"] * s["w"] * c, s.get("o", c) * k * k * c)
 
 
 def _out_len(size: int, k: int, stride: int, pad: int) -> int:

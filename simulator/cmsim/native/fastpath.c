@@ -16,6 +16,8 @@
  * Unicorn's C API is declared here by hand (the few functions used); the engine passes the
  * uc_engine handle of its Unicorn object.
  */
+#define _POSIX_C_SOURCE 200809L /* sigaction */
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,13 +38,23 @@ extern int uc_emu_stop(uc_engine *uc);
 #define K_MEM 1
 #define K_DIV 2
 #define K_MASK 3    /* CPS/MSR: may unmask a pending exception */
+#define FILTER_BITS (1u << 16)
+#define K_NONE 4    /* not dynamic: in the table only for its traps (an FPU instruction) */
+
+/* Faults the hooks raise before an instruction executes (codes of the fault callback). */
+#define TRAP_NOCP 1      /* an FPU instruction while CPACR denies CP10/CP11 */
+#define TRAP_UNALIGNED 2 /* LDRD/LDM/VLDR... off word alignment, or any access with UNALIGN_TRP */
+#define TRAP_DIVBYZERO 3 /* SDIV/UDIV by 0 with CCR.DIV_0_TRP */
 
 typedef struct {
     uint32_t address;
     uint8_t used, kind, cond, pc_base, tb, descending, div_signed, shift;
+    uint8_t subtract, nregs;
+    uint8_t fp;       /* an FPU instruction (NOCP while CPACR denies it) */
+    uint8_t align[2]; /* address bits that must be 0: [CCR.UNALIGN_TRP] */
     int32_t base_reg, index_reg, div_n, div_m; /* Unicorn register ids, -1 = none */
-    int32_t disp, subtract, nregs;
-} Info;
+    int32_t disp;
+} Info; /* 40 bytes: the hooks probe this table on every instruction */
 
 typedef struct {
     uint32_t pc, executed, address, div;
@@ -107,62 +119,130 @@ typedef struct {
     uint32_t base, line_bytes;            /* canonical base (aliases fold onto it), line size */
 } Region;
 
+#define STOP_LIMIT 0     /* the next block would pass the instruction limit */
+#define STOP_INTERRUPT 1 /* Ctrl-C */
+
 /* Python callbacks. */
 typedef int64_t (*translate_fn)(uint64_t address, uint32_t size); /* count | bound << 32 */
 typedef void (*settle_fn)(uint64_t address, uint32_t size, int64_t state, const Fact *facts,
                           int64_t nfacts, int64_t *out); /* out: d_first d_exit exit count events */
-typedef void (*limit_fn)(uint64_t address);
+typedef void (*limit_fn)(uint64_t address, int reason); /* STOP_LIMIT or STOP_INTERRUPT */
 /* A reported block, with the edges skipped since the previous report (see observe()). */
 typedef void (*observe_fn)(uint64_t address, int64_t cycle, uint64_t previous,
                            int64_t skipped_instructions);
 typedef int (*check_fn)(uint64_t address); /* 1: an exception comes in before `address` */
+/* A trap at `pc` (TRAP_*, with the access address for TRAP_UNALIGNED): Python takes the fault
+ * before the instruction executes. */
+typedef void (*fault_fn)(uint64_t pc, int code, uint32_t address);
 
-static Info *infos;
-static uint32_t info_mask, info_used;
-static Memo *memo;
-static uint64_t memo_mask, memo_used;
-static BlockLen *lens;
-static uint32_t lens_mask, lens_used;
-static Region regions[64];
-static int nregions;
-static Fact facts[8192];
-static int64_t nfacts;
+/* Everything one engine's fast path keeps: the library itself holds no state, so every Engine
+ * of a process shares one loaded copy and passes its own context to each call. */
+typedef struct {
+    /* the hooks' hot fields first, the large arrays last */
+    uint64_t cur_block;
+    int have_cur, stopped;
+    int observed; /* the current block's observer event was already sent (clock read) */
+    int cleared;  /* the memo was cleared during a Python callback */
+    int window, rearm;
+    int64_t nfacts;
+    Info *infos;
+    uint32_t info_mask, info_used;
+    uint32_t write_buffer_off; /* ACTLR.DISDEFWBUF (M4-LS-WB), set by the engine */
+    int64_t state, now, instructions, max_instructions, saved_max;
+    /* Exceptions (M4-EXC-POINT): the earliest cycle one may be due; blocks whose cycle bound
+     * reaches it ask Python at every instruction boundary (window). rearm: one is pending but
+     * masked, so a CPS/MSR opens a window. */
+    int64_t deadline;
+    const BlockLen *cur_len;
+    Memo *memo;
+    uint64_t memo_mask, memo_used;
+    BlockLen *lens;
+    uint32_t lens_mask, lens_used;
+    int64_t hits, misses, mismatches;
+    _Alignas(16) int64_t events[NEVENTS]; /* running totals of the settled blocks' events */
 
-static translate_fn py_translate;
-static settle_fn py_settle;
-static limit_fn py_limit;
-static observe_fn py_observe;
-static check_fn py_check;
+    translate_fn py_translate;
+    settle_fn py_settle;
+    limit_fn py_limit;
+    observe_fn py_observe;
+    check_fn py_check;
+    fault_fn py_fault;
+    int fpu_on, unalign_trp, div0_trp; /* CPACR and CCR as the firmware set them */
 
-static uint64_t cur_block;
-static int have_cur, stopped;
-static int observed; /* the current block's observer event was already sent (clock read) */
-static int cleared;  /* the memo was cleared during a Python callback */
-static int64_t state, now, instructions, max_instructions;
-static int64_t hits, misses, mismatches;
-static int64_t events[NEVENTS]; /* running totals of the settled blocks' events */
-/* Exceptions (M4-EXC-POINT): the earliest cycle one may be due; blocks whose cycle bound
- * reaches it ask Python at every instruction boundary (window). rearm: one is pending but
- * masked, so a CPS/MSR opens a window. */
-static int64_t deadline = INT64_MAX;
-static int window, rearm;
-static uint32_t write_buffer_off; /* ACTLR.DISDEFWBUF (M4-LS-WB), set by the engine */
-static const BlockLen *cur_len;
-static Cache caches[MAX_CACHES], saved[MAX_CACHES];
-static int ncaches;
-static Op *ops_buf; /* the operations Python reported for the block it just timed */
-static uint8_t *ops_hit;
-static int ops_n, ops_cap;
-static uint64_t *answers; /* scratch: answers of one replay */
-static int answers_cap;
+    int ncaches;
+    Op *ops_buf; /* the operations Python reported for the block it just timed */
+    uint8_t *ops_hit;
+    int ops_n, ops_cap;
+    uint64_t *answers; /* scratch: answers of one replay */
+    int answers_cap;
 
-/* Edge batching for a block observer (the profiler): edges it declared quiet are not reported
- * to Python; their declared instruction counts add up until the next reported block. */
-static Quiet *quiet;
-static uint32_t quiet_mask, quiet_used;
-static int batching, force_report;
-static uint64_t last_block; /* the last observed block (reported or skipped) */
-static int64_t skipped_instructions;
+    /* Edge batching for a block observer (the profiler): edges it declared quiet are not
+     * reported to Python; their declared instruction counts add up until the next reported
+     * block. */
+    Quiet *quiet;
+    uint32_t quiet_mask, quiet_used;
+    int batching, force_report;
+    uint64_t last_block; /* the last observed block (reported or skipped) */
+    int64_t skipped_instructions;
+
+    /* A bit per (address >> 1) modulo FILTER_BITS: clear means no Info for that address, so
+     * most hooked instructions skip the table probe. */
+    uint8_t filter[FILTER_BITS / 8];
+    int nregions;
+    Region regions[64];
+    Fact facts[8192];
+    Cache caches[MAX_CACHES], saved[MAX_CACHES];
+} Ctx;
+
+void fp_release(Ctx *ctx);
+
+#ifndef FP_BUILD_ID
+#define FP_BUILD_ID "unknown"
+#endif
+
+/* The hash of the inputs this library was built from (the loader checks it). */
+const char *fp_build_id(void) { return FP_BUILD_ID; }
+
+/* Ctrl-C (SIGINT) while Unicorn runs: no Python runs on a memo hit, so the interpreter's own
+ * handler would wait for the next miss (or the instruction limit). While a run catches SIGINT,
+ * this handler drops the running context's instruction limit, so that its block hook stops at
+ * the next block as at the limit (no test of its own on the hot path), and flags why. The one
+ * signal is process-wide, so is this state (the only state outside the contexts). */
+static volatile sig_atomic_t interrupted;
+static Ctx *volatile watched; /* the context whose run catches SIGINT */
+static struct sigaction previous_sigint;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+    Ctx *ctx = watched;
+    if (ctx != NULL)
+        ctx->max_instructions = INT64_MIN; /* one aligned store: the hook reads it whole */
+}
+
+/* on = 1: catch SIGINT during this context's run (and forget an earlier one); 0: give it back
+ * to whoever had it and restore the limit. Returns whether a SIGINT came while catching. */
+int fp_catch_sigint(Ctx *ctx, int on)
+{
+    int seen = interrupted;
+    if (on && watched == NULL) {
+        struct sigaction mine;
+        memset(&mine, 0, sizeof mine);
+        mine.sa_handler = on_sigint;
+        sigemptyset(&mine.sa_mask);
+        interrupted = 0;
+        ctx->saved_max = ctx->max_instructions;
+        watched = ctx;
+        if (sigaction(SIGINT, &mine, &previous_sigint) != 0)
+            watched = NULL;
+    } else if (!on && watched == ctx) {
+        sigaction(SIGINT, &previous_sigint, NULL);
+        watched = NULL;
+        ctx->max_instructions = ctx->saved_max;
+    }
+    return seen;
+}
 
 static uint32_t hash32(uint32_t x)
 {
@@ -181,12 +261,12 @@ static uint64_t mix64(uint64_t h, uint64_t v)
     return h ^ (h >> 33);
 }
 
-static void free_traces(void)
+static void free_traces(Ctx *ctx)
 {
-    if (memo == NULL)
+    if (ctx->memo == NULL)
         return;
-    for (uint64_t k = 0; k <= memo_mask; k++) {
-        Trace *t = memo[k].used ? memo[k].trace : NULL;
+    for (uint64_t k = 0; k <= ctx->memo_mask; k++) {
+        Trace *t = ctx->memo[k].used ? ctx->memo[k].trace : NULL;
         if (t != NULL) {
             free(t->ops);
             free(t->answers);
@@ -196,57 +276,56 @@ static void free_traces(void)
     }
 }
 
-int fp_init(uint32_t info_capacity_log2, int64_t max_instr)
+/* A new context (NULL when out of memory): `info_capacity_log2` sizes the table of dynamic
+ * instructions, `max_instr` is the instruction limit. fp_release frees it. */
+Ctx *fp_new(uint32_t info_capacity_log2, int64_t max_instr)
 {
-    free(infos);
-    free_traces();
-    free(memo);
-    free(lens);
-    ncaches = 0;
-    mismatches = 0;
-    free(quiet);
-    info_mask = (1u << info_capacity_log2) - 1;
-    info_used = 0;
-    infos = calloc((size_t)info_mask + 1, sizeof(Info));
-    memo_mask = (1u << 12) - 1;
-    memo_used = 0;
-    memo = calloc(memo_mask + 1, sizeof(Memo));
-    lens_mask = (1u << 10) - 1;
-    lens_used = 0;
-    lens = calloc((size_t)lens_mask + 1, sizeof(BlockLen));
-    quiet_mask = (1u << 10) - 1;
-    quiet_used = 0;
-    quiet = calloc((size_t)quiet_mask + 1, sizeof(Quiet));
-    batching = force_report = 0;
-    last_block = UINT64_MAX;
-    skipped_instructions = 0;
-    nregions = 0;
-    have_cur = stopped = 0;
-    state = now = instructions = hits = misses = 0;
-    for (int k = 0; k < NEVENTS; k++)
-        events[k] = 0;
-    deadline = INT64_MAX;
-    window = rearm = 0;
-    write_buffer_off = 0;
-    max_instructions = max_instr;
-    return infos && memo && lens && quiet ? 0 : -1;
+    Ctx *ctx = calloc(1, sizeof(Ctx));
+    if (ctx == NULL)
+        return NULL;
+    ctx->info_mask = (1u << info_capacity_log2) - 1;
+    ctx->infos = calloc((size_t)ctx->info_mask + 1, sizeof(Info));
+    ctx->memo_mask = (1u << 12) - 1;
+    ctx->memo = calloc(ctx->memo_mask + 1, sizeof(Memo));
+    ctx->lens_mask = (1u << 10) - 1;
+    ctx->lens = calloc((size_t)ctx->lens_mask + 1, sizeof(BlockLen));
+    ctx->quiet_mask = (1u << 10) - 1;
+    ctx->quiet = calloc((size_t)ctx->quiet_mask + 1, sizeof(Quiet));
+    ctx->last_block = UINT64_MAX;
+    ctx->deadline = INT64_MAX;
+    ctx->max_instructions = max_instr;
+    if (!(ctx->infos && ctx->memo && ctx->lens && ctx->quiet)) {
+        fp_release(ctx);
+        return NULL;
+    }
+    return ctx;
 }
 
-void fp_set_callbacks(translate_fn t, settle_fn s, limit_fn l, observe_fn o, check_fn c)
+void fp_set_callbacks(Ctx *ctx, translate_fn t, settle_fn s, limit_fn l, observe_fn o, check_fn c,
+                      fault_fn f)
 {
-    py_translate = t;
-    py_settle = s;
-    py_limit = l;
-    py_observe = o;
-    py_check = c;
+    ctx->py_translate = t;
+    ctx->py_settle = s;
+    ctx->py_limit = l;
+    ctx->py_observe = o;
+    ctx->py_check = c;
+    ctx->py_fault = f;
 }
 
-int fp_add_region(uint32_t start, uint32_t end, uint32_t index, uint32_t low_mask, uint32_t base,
-                  uint32_t line_bytes)
+/* The fault configuration: FPU access (CPACR), CCR.UNALIGN_TRP and CCR.DIV_0_TRP. */
+void fp_set_traps(Ctx *ctx, int fpu_on, int unalign_trp, int div0_trp)
 {
-    if (nregions >= 64 || line_bytes == 0)
+    ctx->fpu_on = fpu_on;
+    ctx->unalign_trp = unalign_trp != 0; /* indexes Info.align */
+    ctx->div0_trp = div0_trp;
+}
+
+int fp_add_region(Ctx *ctx, uint32_t start, uint32_t end, uint32_t index, uint32_t low_mask,
+                  uint32_t base, uint32_t line_bytes)
+{
+    if (ctx->nregions >= 64 || line_bytes == 0)
         return -1;
-    Region *r = &regions[nregions++];
+    Region *r = &ctx->regions[ctx->nregions++];
     r->start = start;
     r->end = end;
     r->index = index;
@@ -258,13 +337,13 @@ int fp_add_region(uint32_t start, uint32_t end, uint32_t index, uint32_t low_mas
 
 /* -- caches (mirror cmsim.memory.LruLines; a test compares them) ------------------------- */
 
-int fp_add_cache(int capacity)
+int fp_add_cache(Ctx *ctx, int capacity)
 {
-    if (ncaches >= MAX_CACHES || capacity <= 0 || capacity > MAX_LINES)
+    if (ctx->ncaches >= MAX_CACHES || capacity <= 0 || capacity > MAX_LINES)
         return -1;
-    caches[ncaches].count = 0;
-    caches[ncaches].capacity = capacity;
-    return ncaches++;
+    ctx->caches[ctx->ncaches].count = 0;
+    ctx->caches[ctx->ncaches].capacity = capacity;
+    return ctx->ncaches++;
 }
 
 static int cache_find(const Cache *c, int64_t line)
@@ -276,9 +355,9 @@ static int cache_find(const Cache *c, int64_t line)
 }
 
 /* Use a line: 1 on a hit (it becomes the most recent), 0 on a miss (filled, LRU evicted). */
-int fp_cache_touch(int id, int64_t line)
+int fp_cache_touch(Ctx *ctx, int id, int64_t line)
 {
-    Cache *c = &caches[id];
+    Cache *c = &ctx->caches[id];
     int k = cache_find(c, line);
     if (k >= 0) {
         memmove(&c->lines[k], &c->lines[k + 1], (size_t)(c->count - 1 - k) * sizeof(int64_t));
@@ -293,89 +372,94 @@ int fp_cache_touch(int id, int64_t line)
     return 0;
 }
 
-static void copy_caches(Cache *to, const Cache *from)
+static void copy_caches(Ctx *ctx, Cache *to, const Cache *from)
 {
-    for (int k = 0; k < ncaches; k++) {
+    for (int k = 0; k < ctx->ncaches; k++) {
         to[k].count = from[k].count;
         to[k].capacity = from[k].capacity;
         memcpy(to[k].lines, from[k].lines, (size_t)from[k].count * sizeof(int64_t));
     }
 }
 
-int fp_cache_query(int id, int64_t line) { return cache_find(&caches[id], line) >= 0; }
-
-/* A cache's lines, least recently used first; returns how many. */
-int fp_cache_get(int id, int64_t *out)
+int fp_cache_query(Ctx *ctx, int id, int64_t line)
 {
-    memcpy(out, caches[id].lines, (size_t)caches[id].count * sizeof(int64_t));
-    return caches[id].count;
+    return cache_find(&ctx->caches[id], line) >= 0;
 }
 
-int fp_cache_set(int id, const int64_t *lines, int n)
+/* A cache's lines, least recently used first; returns how many. */
+int fp_cache_get(Ctx *ctx, int id, int64_t *out)
 {
-    if (n > caches[id].capacity)
+    memcpy(out, ctx->caches[id].lines, (size_t)ctx->caches[id].count * sizeof(int64_t));
+    return ctx->caches[id].count;
+}
+
+int fp_cache_set(Ctx *ctx, int id, const int64_t *lines, int n)
+{
+    if (n > ctx->caches[id].capacity)
         return -1;
-    memcpy(caches[id].lines, lines, (size_t)n * sizeof(int64_t));
-    caches[id].count = n;
+    memcpy(ctx->caches[id].lines, lines, (size_t)n * sizeof(int64_t));
+    ctx->caches[id].count = n;
     return 0;
 }
 
 /* Python reports the cache operations of the block it is timing: (cache, kind, fact, line,
  * hit) per operation, line relative to the fact's first data line when fact >= 0. */
-int fp_set_ops(const int64_t *flat, int n)
+int fp_set_ops(Ctx *ctx, const int64_t *flat, int n)
 {
-    if (n > ops_cap) {
-        ops_cap = n * 2;
-        ops_buf = realloc(ops_buf, (size_t)ops_cap * sizeof(Op));
-        ops_hit = realloc(ops_hit, (size_t)ops_cap);
-        if (ops_buf == NULL || ops_hit == NULL)
+    if (n > ctx->ops_cap) {
+        ctx->ops_cap = n * 2;
+        ctx->ops_buf = realloc(ctx->ops_buf, (size_t)ctx->ops_cap * sizeof(Op));
+        ctx->ops_hit = realloc(ctx->ops_hit, (size_t)ctx->ops_cap);
+        if (ctx->ops_buf == NULL || ctx->ops_hit == NULL)
             return -1;
     }
     for (int k = 0; k < n; k++) {
         const int64_t *o = &flat[5 * k];
-        ops_buf[k].cache = (int32_t)o[0];
-        ops_buf[k].kind = (int32_t)o[1];
-        ops_buf[k].fact = (int32_t)o[2];
-        ops_buf[k].line = o[3];
-        ops_hit[k] = (uint8_t)o[4];
+        ctx->ops_buf[k].cache = (int32_t)o[0];
+        ctx->ops_buf[k].kind = (int32_t)o[1];
+        ctx->ops_buf[k].fact = (int32_t)o[2];
+        ctx->ops_buf[k].line = o[3];
+        ctx->ops_hit[k] = (uint8_t)o[4];
     }
-    ops_n = n;
+    ctx->ops_n = n;
     return 0;
 }
 
-static Info *info_slot(uint32_t address)
+static Info *info_slot(Ctx *ctx, uint32_t address)
 {
-    uint32_t slot = hash32(address) & info_mask;
-    while (infos[slot].used && infos[slot].address != address)
-        slot = (slot + 1) & info_mask;
-    return &infos[slot];
+    uint32_t slot = hash32(address) & ctx->info_mask;
+    while (ctx->infos[slot].used && ctx->infos[slot].address != address)
+        slot = (slot + 1) & ctx->info_mask;
+    return &ctx->infos[slot];
 }
 
 /* Keep the table at most half full: instructions are added as blocks are first translated. */
-static int info_grow(void)
+static int info_grow(Ctx *ctx)
 {
-    Info *old = infos;
-    uint32_t old_mask = info_mask;
+    Info *old = ctx->infos;
+    uint32_t old_mask = ctx->info_mask;
     Info *grown = calloc((size_t)old_mask * 2 + 2, sizeof(Info));
     if (grown == NULL)
         return -1;
-    infos = grown;
-    info_mask = old_mask * 2 + 1;
+    ctx->infos = grown;
+    ctx->info_mask = old_mask * 2 + 1;
     for (uint32_t k = 0; k <= old_mask; k++)
         if (old[k].used)
-            *info_slot(old[k].address) = old[k];
+            *info_slot(ctx, old[k].address) = old[k];
     free(old);
     return 0;
 }
 
-int fp_add_info(uint32_t address, int kind, int cond, int pc_base, int tb, int descending,
+int fp_add_info(Ctx *ctx, uint32_t address, int kind, int cond, int pc_base, int tb, int descending,
                 int shift, int base_reg, int index_reg, int disp, int subtract, int nregs,
-                int div_signed, int div_n, int div_m)
+                int div_signed, int div_n, int div_m, int traps)
 {
-    if ((info_used + 1) * 2 > info_mask && info_grow() != 0)
+    if ((ctx->info_used + 1) * 2 > ctx->info_mask && info_grow(ctx) != 0)
         return -1;
-    Info *e = info_slot(address);
-    info_used += !e->used;
+    uint32_t bit = (address >> 1) & (FILTER_BITS - 1);
+    ctx->filter[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+    Info *e = info_slot(ctx, address);
+    ctx->info_used += !e->used;
     e->used = 1;
     e->address = address;
     e->kind = (uint8_t)kind;
@@ -387,24 +471,27 @@ int fp_add_info(uint32_t address, int kind, int cond, int pc_base, int tb, int d
     e->base_reg = base_reg;
     e->index_reg = index_reg;
     e->disp = disp;
-    e->subtract = subtract;
-    e->nregs = nregs;
+    e->subtract = (uint8_t)subtract;
+    e->nregs = (uint8_t)nregs;
     e->div_signed = (uint8_t)div_signed;
     e->div_n = div_n;
     e->div_m = div_m;
+    e->fp = (uint8_t)(traps & 1);
+    e->align[0] = (uint8_t)(traps >> 8);
+    e->align[1] = (uint8_t)((traps >> 8) | (traps >> 16));
     return 0;
 }
 
-static const Info *find_info(uint32_t address)
+static const Info *find_info(Ctx *ctx, uint32_t address)
 {
-    uint32_t slot = hash32(address) & info_mask;
+    uint32_t slot = hash32(address) & ctx->info_mask;
     for (;;) {
-        const Info *e = &infos[slot];
+        const Info *e = &ctx->infos[slot];
         if (!e->used)
             return NULL;
         if (e->address == address)
             return e;
-        slot = (slot + 1) & info_mask;
+        slot = (slot + 1) & ctx->info_mask;
     }
 }
 
@@ -458,53 +545,54 @@ static uint32_t reg(uc_engine *uc, int id)
 
 /* What of an access address the timing can depend on: its region and low bits, or the whole
  * address in regions with wait states or caches. */
-static const Region *region_of(uint32_t address)
+static const Region *region_of(Ctx *ctx, uint32_t address)
 {
-    for (int k = 0; k < nregions; k++)
-        if (regions[k].start <= address && address < regions[k].end)
-            return &regions[k];
+    for (int k = 0; k < ctx->nregions; k++)
+        if (ctx->regions[k].start <= address && address < ctx->regions[k].end)
+            return &ctx->regions[k];
     return NULL;
 }
 
 /* Which line an access is in decides cache answers only; those are replayed (see Trace). */
-static uint64_t address_class(uint32_t address)
+static uint64_t address_class(Ctx *ctx, uint32_t address)
 {
-    const Region *r = region_of(address);
+    const Region *r = region_of(ctx, address);
     return r ? (uint64_t)r->index << 16 | (address & r->low_mask) : 0xFFFFFFFF;
 }
 
 /* First cache line of a data access (cmsim.memory.MemoryModel.data_line). */
-static int64_t data_line(uint32_t address)
+static int64_t data_line(Ctx *ctx, uint32_t address)
 {
-    const Region *r = region_of(address);
+    const Region *r = region_of(ctx, address);
     return r ? (int64_t)((address - r->start + r->base) / r->line_bytes) : 0;
 }
 
 /* Apply ops to the caches in order; the answers go to `answers` as bits. */
-static void replay(const Op *ops, int nops)
+static void replay(Ctx *ctx, const Op *ops, int nops)
 {
     int nwords = (nops + 63) / 64;
-    if (nwords > answers_cap) {
-        answers_cap = nwords * 2;
-        answers = realloc(answers, (size_t)answers_cap * sizeof(uint64_t));
+    if (nwords > ctx->answers_cap) {
+        ctx->answers_cap = nwords * 2;
+        ctx->answers = realloc(ctx->answers, (size_t)ctx->answers_cap * sizeof(uint64_t));
     }
     for (int w = 0; w < nwords; w++) /* few words: a loop beats a libc call */
-        answers[w] = 0;
+        ctx->answers[w] = 0;
     for (int k = 0; k < nops; k++) {
         const Op *o = &ops[k];
-        int64_t line = o->fact < 0 ? o->line : data_line(facts[o->fact].address) + o->line;
-        int hit = o->kind == OP_TOUCH ? fp_cache_touch(o->cache, line)
-                                      : fp_cache_query(o->cache, line);
-        answers[k >> 6] |= (uint64_t)hit << (k & 63);
+        int64_t line =
+            o->fact < 0 ? o->line : data_line(ctx, ctx->facts[o->fact].address) + o->line;
+        int hit = o->kind == OP_TOUCH ? fp_cache_touch(ctx, o->cache, line)
+                                      : fp_cache_query(ctx, o->cache, line);
+        ctx->answers[k >> 6] |= (uint64_t)hit << (k & 63);
     }
 }
 
-static Result *find_result(const Trace *t)
+static Result *find_result(Ctx *ctx, const Trace *t)
 {
     for (int k = 0; k < t->nres; k++) {
         const uint64_t *mine = &t->answers[(size_t)k * t->nwords];
         int w = 0;
-        while (w < t->nwords && mine[w] == answers[w])
+        while (w < t->nwords && mine[w] == ctx->answers[w])
             w++;
         if (w == t->nwords)
             return &t->results[k];
@@ -522,14 +610,14 @@ static Trace *new_trace(const Op *ops, int nops)
     return t;
 }
 
-static void add_result(Trace *t, const int64_t *out)
+static void add_result(Ctx *ctx, Trace *t, const int64_t *out)
 {
     if (t->nres == t->cap) {
         t->cap = t->cap ? 2 * t->cap : 2;
         t->results = realloc(t->results, (size_t)t->cap * sizeof(Result));
         t->answers = realloc(t->answers, (size_t)t->cap * (t->nwords ? t->nwords : 1) * 8);
     }
-    memcpy(&t->answers[(size_t)t->nres * t->nwords], answers, (size_t)t->nwords * 8);
+    memcpy(&t->answers[(size_t)t->nres * t->nwords], ctx->answers, (size_t)t->nwords * 8);
     Result *r = &t->results[t->nres++];
     r->d_first = out[0];
     r->d_exit = out[1];
@@ -541,84 +629,85 @@ static void add_result(Trace *t, const int64_t *out)
 
 /* Replay Python's reported operations (the caches then hold the block's exit state); count a
  * mismatch when C's answers differ from Python's (never expected: tests check it is 0). */
-static void replay_reported(void)
+static void replay_reported(Ctx *ctx)
 {
-    replay(ops_buf, ops_n);
-    for (int k = 0; k < ops_n; k++)
-        if ((int)((answers[k >> 6] >> (k & 63)) & 1) != ops_hit[k])
-            mismatches++;
+    replay(ctx, ctx->ops_buf, ctx->ops_n);
+    for (int k = 0; k < ctx->ops_n; k++)
+        if ((int)((ctx->answers[k >> 6] >> (k & 63)) & 1) != ctx->ops_hit[k])
+            ctx->mismatches++;
 }
 
-static int same_ops(const Trace *t)
+static int same_ops(Ctx *ctx, const Trace *t)
 {
-    return t->nops == ops_n && memcmp(t->ops, ops_buf, (size_t)ops_n * sizeof(Op)) == 0;
+    return t->nops == ctx->ops_n &&
+           memcmp(t->ops, ctx->ops_buf, (size_t)ctx->ops_n * sizeof(Op)) == 0;
 }
 
-static uint64_t signature(void)
+static uint64_t signature(Ctx *ctx)
 {
-    uint64_t h = (uint64_t)nfacts;
-    for (int64_t k = 0; k < nfacts; k++) {
-        const Fact *f = &facts[k];
-        uint64_t where = f->executed ? address_class(f->address) : 0;
+    uint64_t h = (uint64_t)ctx->nfacts;
+    for (int64_t k = 0; k < ctx->nfacts; k++) {
+        const Fact *f = &ctx->facts[k];
+        uint64_t where = f->executed ? address_class(ctx, f->address) : 0;
         h = mix64(h, (uint64_t)f->pc << 1 | f->executed);
         h = mix64(h, where << 8 | f->div);
     }
     return h;
 }
 
-static Memo *memo_slot(uint64_t key_block, uint64_t sig, int64_t entry)
+static Memo *memo_slot(Ctx *ctx, uint64_t key_block, uint64_t sig, int64_t entry)
 {
-    uint64_t slot = mix64(mix64(key_block, sig), (uint64_t)entry) & memo_mask;
+    uint64_t slot = mix64(mix64(key_block, sig), (uint64_t)entry) & ctx->memo_mask;
     for (;;) {
-        Memo *m = &memo[slot];
+        Memo *m = &ctx->memo[slot];
         if (!m->used || (m->key_block == key_block && m->sig == sig && m->entry_state == entry))
             return m;
-        slot = (slot + 1) & memo_mask;
+        slot = (slot + 1) & ctx->memo_mask;
     }
 }
 
-static void memo_grow(void)
+static void memo_grow(Ctx *ctx)
 {
-    Memo *old = memo;
-    uint64_t old_mask = memo_mask;
-    memo_mask = memo_mask * 2 + 1;
-    memo = calloc(memo_mask + 1, sizeof(Memo));
+    Memo *old = ctx->memo;
+    uint64_t old_mask = ctx->memo_mask;
+    ctx->memo_mask = ctx->memo_mask * 2 + 1;
+    ctx->memo = calloc(ctx->memo_mask + 1, sizeof(Memo));
     for (uint64_t k = 0; k <= old_mask; k++)
         if (old[k].used)
-            *memo_slot(old[k].key_block, old[k].sig, old[k].entry_state) = old[k];
+            *memo_slot(ctx, old[k].key_block, old[k].sig, old[k].entry_state) = old[k];
     free(old);
 }
 
-static Quiet *quiet_slot(uint64_t key)
+static Quiet *quiet_slot(Ctx *ctx, uint64_t key)
 {
-    uint32_t slot = hash32((uint32_t)(key >> 32) * 31u ^ (uint32_t)key) & quiet_mask;
+    uint32_t slot = hash32((uint32_t)(key >> 32) * 31u ^ (uint32_t)key) & ctx->quiet_mask;
     for (;;) {
-        Quiet *q = &quiet[slot];
+        Quiet *q = &ctx->quiet[slot];
         if (!q->used || q->key == key)
             return q;
-        slot = (slot + 1) & quiet_mask;
+        slot = (slot + 1) & ctx->quiet_mask;
     }
 }
 
 /* The observer will not be told about blocks reached by previous -> address; the edge stands
  * for `instructions` instructions of the previous block. */
-int fp_add_quiet(uint32_t previous, uint32_t address, int64_t instructions)
+int fp_add_quiet(Ctx *ctx, uint32_t previous, uint32_t address, int64_t instructions)
 {
-    if ((quiet_used + 1) * 2 > quiet_mask) {
-        Quiet *old = quiet;
-        uint32_t old_mask = quiet_mask;
+    if ((ctx->quiet_used + 1) * 2 > ctx->quiet_mask) {
+        Quiet *old = ctx->quiet;
+        uint32_t old_mask = ctx->quiet_mask;
         Quiet *grown = calloc((size_t)old_mask * 2 + 2, sizeof(Quiet));
         if (grown == NULL)
             return -1;
-        quiet = grown;
-        quiet_mask = old_mask * 2 + 1;
+        ctx->quiet = grown;
+        ctx->quiet_mask = old_mask * 2 + 1;
         for (uint32_t k = 0; k <= old_mask; k++)
             if (old[k].used)
-                *quiet_slot(old[k].key) = old[k];
+                *quiet_slot(ctx, old[k].key) = old[k];
         free(old);
     }
-    Quiet *q = quiet_slot((uint64_t)previous << 32 | address);
-    quiet_used += !q->used;
+    Quiet *q = quiet_slot(ctx, (uint64_t)previous << 32 | address);
+    ctx->quiet_used += !q->used;
     q->used = 1;
     q->key = (uint64_t)previous << 32 | address;
     q->instructions = instructions;
@@ -626,202 +715,229 @@ int fp_add_quiet(uint32_t previous, uint32_t address, int64_t instructions)
 }
 
 /* Skip quiet edges only while on (the engine turns it off when a second observer comes). */
-void fp_set_batching(int on) { batching = on; }
+void fp_set_batching(Ctx *ctx, int on) { ctx->batching = on; }
 
 /* Hand the skipped edges to the caller: the last observed block and their instructions; with
  * `force`, the next block is reported whatever its edge. */
-int64_t fp_take_batch(uint64_t *previous, int force)
+int64_t fp_take_batch(Ctx *ctx, uint64_t *previous, int force)
 {
-    int64_t n = skipped_instructions;
-    skipped_instructions = 0;
-    *previous = last_block;
-    force_report |= force;
+    int64_t n = ctx->skipped_instructions;
+    ctx->skipped_instructions = 0;
+    *previous = ctx->last_block;
+    ctx->force_report |= force;
     return n;
 }
 
 /* A block starts at `cycle`: report it unless its edge is quiet. Observers need Python only
  * where the call stack may change; a plain edge costs a table lookup here. */
-static void observe(uint64_t address, int64_t cycle)
+static void observe(Ctx *ctx, uint64_t address, int64_t cycle)
 {
-    if (batching && !force_report) {
-        Quiet *q = quiet_slot(last_block << 32 | address);
+    if (ctx->batching && !ctx->force_report) {
+        Quiet *q = quiet_slot(ctx, ctx->last_block << 32 | address);
         if (q->used) {
-            skipped_instructions += q->instructions;
-            last_block = address;
+            ctx->skipped_instructions += q->instructions;
+            ctx->last_block = address;
             return;
         }
     }
-    force_report = 0;
-    uint64_t previous = last_block;
-    int64_t skipped = skipped_instructions;
-    skipped_instructions = 0;
-    last_block = address;
-    py_observe(address, cycle, previous, skipped);
+    ctx->force_report = 0;
+    uint64_t previous = ctx->last_block;
+    int64_t skipped = ctx->skipped_instructions;
+    ctx->skipped_instructions = 0;
+    ctx->last_block = address;
+    ctx->py_observe(address, cycle, previous, skipped);
 }
 
-static void apply(uint64_t key_block, int64_t d_first, int64_t d_exit, int64_t exit_state,
-                  int64_t count, const int64_t *ev)
+/* The block being recorded adds its results (inlined: this runs once per block). */
+static inline __attribute__((always_inline)) void apply(Ctx *ctx, int64_t d_first,
+                                                        int64_t d_exit, int64_t exit_state,
+                                                        int64_t count, const int64_t *ev)
 {
-    events[0] += ev[0];
-    events[1] += ev[1];
-    events[2] += ev[2];
-    if (py_observe && !observed && count > 0)
-        observe(key_block >> 32, now + d_first);
-    observed = 0;
-    now += d_exit;
-    state = exit_state;
-    instructions += count;
+    ctx->events[0] += ev[0];
+    ctx->events[1] += ev[1];
+    ctx->events[2] += ev[2];
+    if (ctx->py_observe && !ctx->observed && count > 0)
+        observe(ctx, ctx->cur_block >> 32, ctx->now + d_first);
+    ctx->observed = 0;
+    ctx->now += d_exit;
+    ctx->state = exit_state;
+    ctx->instructions += count;
 }
 
 /* Settle the block being recorded: memo hit, or ask Python (partial = stopped inside it). */
-static void settle_current(int partial)
+static void settle_current(Ctx *ctx, int partial)
 {
-    if (!have_cur)
+    if (!ctx->have_cur)
         return;
-    have_cur = 0;
+    ctx->have_cur = 0;
     int64_t out[NOUT];
-    ops_n = 0;
+    ctx->ops_n = 0;
     if (partial) {
-        py_settle(cur_block >> 32, (uint32_t)cur_block, state, facts, -nfacts - 1, out);
-        replay_reported();
-        apply(cur_block, out[0], out[1], out[2], out[3], out + 4);
+        ctx->py_settle(ctx->cur_block >> 32, (uint32_t)ctx->cur_block, ctx->state, ctx->facts,
+                       -ctx->nfacts - 1, out);
+        replay_reported(ctx);
+        apply(ctx, out[0], out[1], out[2], out[3], out + 4);
         return;
     }
-    uint64_t sig = signature();
-    Memo *m = memo_slot(cur_block, sig, state);
+    uint64_t sig = signature(ctx);
+    Memo *m = memo_slot(ctx, ctx->cur_block, sig, ctx->state);
     if (m->used) {
         Trace *t = m->trace;
         const Result *r;
         if (t->nops == 0) { /* no cache in the way (the usual case off flash) */
             r = t->nres ? &t->results[0] : NULL;
         } else {
-            copy_caches(saved, caches);
-            replay(t->ops, t->nops);
-            r = find_result(t);
+            copy_caches(ctx, ctx->saved, ctx->caches);
+            replay(ctx, t->ops, t->nops);
+            r = find_result(ctx, t);
         }
         if (r != NULL) {
-            hits++;
-            apply(cur_block, r->d_first, r->d_exit, r->exit_state, r->count, r->events);
+            ctx->hits++;
+            apply(ctx, r->d_first, r->d_exit, r->exit_state, r->count, r->events);
             return;
         }
         if (t->nops) /* new answers: Python times the block from the entry caches */
-            copy_caches(caches, saved);
+            copy_caches(ctx, ctx->caches, ctx->saved);
     }
-    misses++;
-    int64_t entry = state;
-    cleared = 0;
-    ops_n = 0;
-    py_settle(cur_block >> 32, (uint32_t)cur_block, entry, facts, nfacts, out);
-    replay_reported();
-    if (cleared) { /* state ids were renumbered: do not store a result keyed by the old one */
-        apply(cur_block, out[0], out[1], out[2], out[3], out + 4);
+    ctx->misses++;
+    int64_t entry = ctx->state;
+    ctx->cleared = 0;
+    ctx->ops_n = 0;
+    ctx->py_settle(ctx->cur_block >> 32, (uint32_t)ctx->cur_block, entry, ctx->facts, ctx->nfacts,
+                   out);
+    replay_reported(ctx);
+    if (ctx->cleared) { /* state ids were renumbered: do not store a result keyed by the old one */
+        apply(ctx, out[0], out[1], out[2], out[3], out + 4);
         return;
     }
-    m = memo_slot(cur_block, sig, entry);
+    m = memo_slot(ctx, ctx->cur_block, sig, entry);
     if (!m->used) {
         m->used = 1;
-        m->key_block = cur_block;
+        m->key_block = ctx->cur_block;
         m->sig = sig;
         m->entry_state = entry;
-        m->trace = new_trace(ops_buf, ops_n);
-        memo_used++;
+        m->trace = new_trace(ctx->ops_buf, ctx->ops_n);
+        ctx->memo_used++;
     }
-    int grow = memo_used * 2 > memo_mask;
-    if (same_ops(m->trace))
-        add_result(m->trace, out);
+    int grow = ctx->memo_used * 2 > ctx->memo_mask;
+    if (same_ops(ctx, m->trace))
+        add_result(ctx, m->trace, out);
     else
-        mismatches++; /* the operations are a function of the key (never expected) */
-    apply(cur_block, out[0], out[1], out[2], out[3], out + 4);
+        ctx->mismatches++; /* the operations are a function of the key (never expected) */
+    apply(ctx, out[0], out[1], out[2], out[3], out + 4);
     if (grow)
-        memo_grow();
+        memo_grow(ctx);
 }
 
-static void lens_grow(void)
+static void lens_grow(Ctx *ctx)
 {
-    BlockLen *old = lens;
-    uint32_t old_mask = lens_mask;
-    lens_mask = lens_mask * 2 + 1;
-    lens = calloc((size_t)lens_mask + 1, sizeof(BlockLen));
+    BlockLen *old = ctx->lens;
+    uint32_t old_mask = ctx->lens_mask;
+    ctx->lens_mask = ctx->lens_mask * 2 + 1;
+    ctx->lens = calloc((size_t)ctx->lens_mask + 1, sizeof(BlockLen));
     for (uint32_t k = 0; k <= old_mask; k++) {
         if (!old[k].used)
             continue;
         uint64_t kk = old[k].key_block;
-        uint32_t s = hash32((uint32_t)(kk >> 32) ^ (uint32_t)kk * 31u) & lens_mask;
-        while (lens[s].used)
-            s = (s + 1) & lens_mask;
-        lens[s] = old[k];
+        uint32_t s = hash32((uint32_t)(kk >> 32) ^ (uint32_t)kk * 31u) & ctx->lens_mask;
+        while (ctx->lens[s].used)
+            s = (s + 1) & ctx->lens_mask;
+        ctx->lens[s] = old[k];
     }
     free(old);
 }
 
-static const BlockLen *block_length(uint64_t key)
+static const BlockLen *block_length(Ctx *ctx, uint64_t key)
 {
     for (;;) {
-        uint32_t slot = hash32((uint32_t)(key >> 32) ^ (uint32_t)key * 31u) & lens_mask;
+        uint32_t slot = hash32((uint32_t)(key >> 32) ^ (uint32_t)key * 31u) & ctx->lens_mask;
         for (;;) {
-            BlockLen *e = &lens[slot];
+            BlockLen *e = &ctx->lens[slot];
             if (e->used && e->key_block == key)
                 return e;
             if (!e->used)
                 break;
-            slot = (slot + 1) & lens_mask;
+            slot = (slot + 1) & ctx->lens_mask;
         }
-        if ((lens_used + 1) * 2 > lens_mask) {
-            lens_grow();
+        if ((ctx->lens_used + 1) * 2 > ctx->lens_mask) {
+            lens_grow(ctx);
             continue;
         }
-        BlockLen *e = &lens[slot];
-        int64_t packed = py_translate(key >> 32, (uint32_t)key);
+        BlockLen *e = &ctx->lens[slot];
+        int64_t packed = ctx->py_translate(key >> 32, (uint32_t)key);
         e->used = 1;
         e->key_block = key;
         e->count = packed & 0xFFFFFFFF;
         e->bound = packed >> 32;
-        lens_used++;
+        ctx->lens_used++;
         return e;
     }
 }
 
 static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
 {
-    (void)user;
-    if (stopped)
+    Ctx *ctx = user;
+    if (ctx->stopped)
         return;
-    settle_current(0);
+    settle_current(ctx, 0);
     uint64_t key = address << 32 | size;
-    cur_len = block_length(key);
-    int64_t count = cur_len->count;
-    if (instructions + count > max_instructions) {
-        stopped = 1;
-        py_limit(address);
+    ctx->cur_len = block_length(ctx, key);
+    int64_t count = ctx->cur_len->count;
+    if (ctx->instructions + count > ctx->max_instructions) {
+        ctx->stopped = 1;
+        ctx->py_limit(address, interrupted ? STOP_INTERRUPT : STOP_LIMIT);
         uc_emu_stop(uc);
         return;
     }
-    cur_block = key;
-    nfacts = 0;
-    have_cur = 1;
-    observed = 0;
-    window = deadline != INT64_MAX && now + cur_len->bound >= deadline;
+    ctx->cur_block = key;
+    ctx->nfacts = 0;
+    ctx->have_cur = 1;
+    ctx->observed = 0;
+    ctx->window = ctx->deadline != INT64_MAX && ctx->now + ctx->cur_len->bound >= ctx->deadline;
+}
+
+/* A trap: Python enters the fault's handler (or ends the run) before the instruction runs. */
+static void trap(Ctx *ctx, uint64_t address, int code, uint32_t access)
+{
+    ctx->stopped = 1; /* Python stopped the emulation; the engine resumes the hooks */
+    ctx->py_fault(address, code, access);
+}
+
+/* An FPU instruction: NOCP when it executes while CPACR denies the FPU. 1 when the hook has
+ * nothing more to do (it trapped, or the instruction is in the table only for this check). */
+static int fp_check(Ctx *ctx, uc_engine *uc, const Info *info, uint64_t address)
+{
+    if (!ctx->fpu_on &&
+        (!info->cond || condition_passed(info->cond, reg(uc, UC_ARM_REG_CPSR)))) {
+        trap(ctx, address, TRAP_NOCP, 0);
+        return 1;
+    }
+    return info->kind == K_NONE;
 }
 
 static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
 {
+    Ctx *ctx = user;
     (void)size;
-    (void)user;
-    if (!have_cur || stopped)
+    if (!ctx->have_cur || ctx->stopped)
         return;
-    const Info *info = find_info((uint32_t)address);
+    uint32_t bit = ((uint32_t)address >> 1) & (FILTER_BITS - 1);
+    const Info *info =
+        ctx->filter[bit >> 3] >> (bit & 7) & 1 ? find_info(ctx, (uint32_t)address) : NULL;
     /* No exception inside an IT block: its covered instructions carry a condition. */
-    if (window && (info == NULL || !info->cond) && py_check(address)) {
-        stopped = 1; /* Python stopped the emulation; the engine resumes the hooks */
+    if (ctx->window && (info == NULL || !info->cond) && ctx->py_check(address)) {
+        ctx->stopped = 1; /* Python stopped the emulation; the engine resumes the hooks */
         return;
     }
-    if (info == NULL || nfacts >= (int64_t)(sizeof facts / sizeof facts[0]))
+    if (info == NULL || (info->fp && fp_check(ctx, uc, info, address)))
         return;
-    if (info->kind == K_MASK && rearm) {
-        deadline = 0; /* the mask may open: look again at the next boundary */
-        window = 1;
+    if (ctx->nfacts >= (int64_t)(sizeof ctx->facts / sizeof ctx->facts[0]))
+        return;
+    if (info->kind == K_MASK && ctx->rearm) {
+        ctx->deadline = 0; /* the mask may open: look again at the next boundary */
+        ctx->window = 1;
     }
-    Fact *f = &facts[nfacts++];
+    Fact *f = &ctx->facts[ctx->nfacts++];
     f->pc = (uint32_t)address;
     f->executed = 1;
     f->address = 0;
@@ -843,112 +959,122 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
         }
         if (info->descending)
             a -= 4u * (uint32_t)info->nregs;
+        if (a & info->align[ctx->unalign_trp]) {
+            ctx->nfacts--; /* it does not execute */
+            trap(ctx, address, TRAP_UNALIGNED, a);
+            return;
+        }
         f->address = a;
-        f->div = write_buffer_off; /* M4-LS-WB: ACTLR.DISDEFWBUF when the access issues */
+        f->div = ctx->write_buffer_off; /* M4-LS-WB: ACTLR.DISDEFWBUF when the access issues */
     } else if (info->kind == K_DIV) {
-        f->div = fp_div_cycles(info->div_signed, reg(uc, info->div_n), reg(uc, info->div_m));
+        uint32_t m = reg(uc, info->div_m);
+        if (m == 0 && ctx->div0_trp) {
+            ctx->nfacts--;
+            trap(ctx, address, TRAP_DIVBYZERO, 0);
+            return;
+        }
+        f->div = fp_div_cycles(info->div_signed, reg(uc, info->div_n), m);
     }
 }
 
 /* Register the hooks: one block hook, code hooks on the given [begin, end] ranges. */
-int fp_attach(uc_engine *uc, const uint64_t *ranges, int nranges)
+int fp_attach(Ctx *ctx, uc_engine *uc, const uint64_t *ranges, int nranges)
 {
     uc_hook h;
-    if (uc_hook_add(uc, &h, UC_HOOK_BLOCK, (void *)on_block, NULL, 1, 0))
+    if (uc_hook_add(uc, &h, UC_HOOK_BLOCK, (void *)on_block, ctx, 1, 0))
         return -1;
     for (int k = 0; k < nranges; k++)
-        if (uc_hook_add(uc, &h, UC_HOOK_CODE, (void *)on_code, NULL, ranges[2 * k],
+        if (uc_hook_add(uc, &h, UC_HOOK_CODE, (void *)on_code, ctx, ranges[2 * k],
                         ranges[2 * k + 1]))
             return -1;
     return 0;
 }
 
 /* End of run: settle the block in progress (partial when the run stopped inside it). */
-void fp_finish(int partial) { settle_current(partial); }
+void fp_finish(Ctx *ctx, int partial) { settle_current(ctx, partial); }
 
 /* Exceptions: the earliest cycle one may be due (INT64_MAX: none can be), and whether a mask
  * change may let a pending one in. The block in progress looks at its remaining boundaries. */
-void fp_set_deadline(int64_t cycle, int rearm_on_mask)
+void fp_set_deadline(Ctx *ctx, int64_t cycle, int rearm_on_mask)
 {
-    deadline = cycle;
-    rearm = rearm_on_mask;
-    if (have_cur && deadline != INT64_MAX)
-        window = 1;
+    ctx->deadline = cycle;
+    ctx->rearm = rearm_on_mask;
+    if (ctx->have_cur && ctx->deadline != INT64_MAX)
+        ctx->window = 1;
 }
 
 /* After exception entry or return: the time and state the next block starts from. */
-void fp_set_clock(int64_t time, int64_t entry_state)
+void fp_set_clock(Ctx *ctx, int64_t time, int64_t entry_state)
 {
-    now = time;
-    state = entry_state;
-    have_cur = 0;
-    stopped = 0;
+    ctx->now = time;
+    ctx->state = entry_state;
+    ctx->have_cur = 0;
+    ctx->stopped = 0;
 }
 
 /* The block being recorded, for clock reads in the middle of it. */
-int64_t fp_current(uint64_t *block, int64_t *entry_state, int64_t *time, const Fact **out_facts)
+int64_t fp_current(Ctx *ctx, uint64_t *block, int64_t *entry_state, int64_t *time,
+                   const Fact **out_facts)
 {
-    *block = have_cur ? cur_block : 0;
-    *entry_state = state;
-    *time = now;
-    *out_facts = facts;
-    return have_cur ? nfacts : -1;
+    *block = ctx->have_cur ? ctx->cur_block : 0;
+    *entry_state = ctx->state;
+    *time = ctx->now;
+    *out_facts = ctx->facts;
+    return ctx->have_cur ? ctx->nfacts : -1;
 }
 
-/* Free the tables (the engine is gone; its Unicorn object must not run again). */
-void fp_release(void)
+/* Free a context (the engine is gone; its Unicorn object must not run again). */
+void fp_release(Ctx *ctx)
 {
-    free(infos);
-    free_traces();
-    free(memo);
-    free(lens);
-    free(quiet);
-    infos = NULL;
-    memo = NULL;
-    lens = NULL;
-    quiet = NULL;
-    have_cur = 0;
-    stopped = 1;
+    if (ctx == NULL)
+        return;
+    if (watched == ctx)
+        fp_catch_sigint(ctx, 0);
+    free(ctx->infos);
+    free_traces(ctx);
+    free(ctx->memo);
+    free(ctx->lens);
+    free(ctx->quiet);
+    free(ctx->ops_buf);
+    free(ctx->ops_hit);
+    free(ctx->answers);
+    free(ctx);
 }
 
 /* A new emulation starts: hooks are live again after a stop (instruction limit). */
-void fp_resume(void)
-{
-    if (memo != NULL)
-        stopped = 0;
-}
-
-/* ACTLR.DISDEFWBUF changed: memory accesses from now on record it (M4-LS-WB). */
-void fp_set_write_buffer_off(int off) { write_buffer_off = (uint32_t)off; }
+void fp_resume(Ctx *ctx) { ctx->stopped = 0; }
 
 /* A new instruction limit (callers may raise it between runs). */
-void fp_set_max(int64_t value) { max_instructions = value; }
+/* ACTLR.DISDEFWBUF changed: memory accesses from now on record it (M4-LS-WB). */
+void fp_set_write_buffer_off(Ctx *ctx, int off) { ctx->write_buffer_off = (uint32_t)off; }
+
+void fp_set_max(Ctx *ctx, int64_t value) { ctx->max_instructions = ctx->saved_max = value; }
 
 /* Forget every memoised block (the engine renumbers its states). */
-void fp_clear_memo(void)
+void fp_clear_memo(Ctx *ctx)
 {
-    free_traces();
-    memset(memo, 0, (memo_mask + 1) * sizeof(Memo));
-    memo_used = 0;
-    cleared = 1;
+    free_traces(ctx);
+    memset(ctx->memo, 0, (ctx->memo_mask + 1) * sizeof(Memo));
+    ctx->memo_used = 0;
+    ctx->cleared = 1;
 }
 
 /* The engine sent the current block's observer event itself (before a mid-block clock read),
  * after taking the skipped edges (fp_take_batch). */
-void fp_mark_observed(void)
+void fp_mark_observed(Ctx *ctx)
 {
-    observed = 1;
-    last_block = cur_block >> 32;
+    ctx->observed = 1;
+    ctx->last_block = ctx->cur_block >> 32;
 }
 
-void fp_totals(int64_t *out)
+void fp_totals(Ctx *ctx, int64_t *out)
 {
-    out[0] = now;
-    out[1] = state;
-    out[2] = instructions;
-    out[3] = hits;
-    out[4] = misses;
-    out[5] = mismatches;
+    out[0] = ctx->now;
+    out[1] = ctx->state;
+    out[2] = ctx->instructions;
+    out[3] = ctx->hits;
+    out[4] = ctx->misses;
+    out[5] = ctx->mismatches;
     for (int k = 0; k < NEVENTS; k++)
-        out[6 + k] = events[k];
+        out[6 + k] = ctx->events[k];
 }
