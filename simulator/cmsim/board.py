@@ -218,6 +218,9 @@ REGION_FIELDS: dict[str, tuple[type, bool, Check]] = {
     "prefetch": (bool, False, _any),
     "icache_lines": (int, False, _int_range(0, MAX_CACHE_LINES)),
     "dcache_lines": (int, False, _int_range(0, MAX_CACHE_LINES)),
+    "fetch_word_cycles": (int, False, _int_range(1, MAX_WAIT_STATES)),
+    "bus": (str, False, lambda v: None if len(v) <= 64 else "a name of at most 64 characters"),
+    "line_buffer": (bool, False, _any),
 }
 OPTION_FIELDS: dict[str, dict[str, tuple[type, bool, Check]]] = {
     "fetch": {"unaligned_wide_run_penalty": (bool, False, _any)},
