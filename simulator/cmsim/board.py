@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from cmsim.errors import BoardError, shown
+from cmsim.timing.cores import DEFAULT_CORE, Core, core_names, get_core
 
 try:
     import tomllib
@@ -102,6 +103,11 @@ class Board:
             return []
         return [(t, a) for t, a in BITBAND_WINDOWS if self.region_at(t) is not None]
 
+    @property
+    def core_spec(self) -> Core:
+        """The board's core as data: ISA, -mcpu, features, timing module (timing/cores.py)."""
+        return get_core(self.core)
+
     def first_sram(self) -> Region:
         """The first SRAM region: where a firmware without a vector table gets its stack."""
         for region in self.regions:
@@ -116,8 +122,21 @@ def preset_names() -> list[str]:
     return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def load_board(name_or_path: str) -> Board:
-    """Load a preset by name (`m4-ideal`, `stm32f4`, ...) or a board file (.toml or .json)."""
+def load_board(name_or_path: str, core: str | None = None) -> Board:
+    """Load a preset by name (`m4-ideal`, `stm32f4`, ...) or a board file (.toml or .json);
+    `core` (the CLI's --core) replaces the core the board names, for quick what-ifs."""
+    board = _load_board(name_or_path)
+    return board if core is None else with_core(board, core)
+
+
+def with_core(board: Board, core: str) -> Board:
+    """The board with another core (same memory map and clock); BoardError for an unknown one."""
+    if core not in core_names():
+        raise BoardError(f"unknown core {shown(core)!r} (known: {', '.join(core_names())})")
+    return replace(board, core=core)
+
+
+def _load_board(name_or_path: str) -> Board:
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise BoardError(f"not a board name or file: {shown(repr(name_or_path))}")
     path = Path(name_or_path)
@@ -196,7 +215,7 @@ def _any(_v: object) -> None:
 
 BOARD_FIELDS: dict[str, tuple[type, bool, Check]] = {
     "name": (str, True, _text),
-    "core": (str, False, _choice("cortex-m4")),
+    "core": (str, False, _choice(*core_names())),
     "clock_hz": (int, True, _int_range(1, 10_000_000_000)),
     "description": (str, False, _any),
     "regions": (list, True, _any),
@@ -288,7 +307,7 @@ def board_from_dict(data: Any, source: str) -> Board:
                 _validated(options[key], fields, f"options.{key}")
         board = Board(
             name=data["name"],
-            core=data.get("core", "cortex-m4"),
+            core=data.get("core", DEFAULT_CORE),
             clock_hz=data["clock_hz"],
             regions=regions,
             description=data.get("description", ""),

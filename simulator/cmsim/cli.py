@@ -57,6 +57,7 @@ from cmsim.profile import (
     find_function,
 )
 from cmsim.sweep import command as sweep_command
+from cmsim.timing.cores import core_names
 from cmsim.timing.cortex_m4 import BASE, DIVIDE, FAILED
 from cmsim.trace import (
     profile_summary,
@@ -119,6 +120,12 @@ def _add_machine_arguments(command: argparse.ArgumentParser) -> None:
         "--board",
         default="m4-ideal",
         help=f"board preset ({', '.join(preset_names())}) or a .toml/.json board file",
+    )
+    command.add_argument(
+        "--core",
+        choices=core_names(),
+        default=None,
+        help="run the board with this core instead of the one it names (a what-if)",
     )
     command.add_argument(
         "--max-instructions",
@@ -257,6 +264,12 @@ def _add_bench_options(parser: argparse.ArgumentParser) -> None:
         "--board",
         default="m4-ideal",
         help=f"board preset ({', '.join(preset_names())}) or a .toml/.json board file",
+    )
+    parser.add_argument(
+        "--core",
+        choices=core_names(),
+        default=None,
+        help="run the board with this core instead of the one it names (a what-if)",
     )
     parser.add_argument(
         "--variants",
@@ -403,7 +416,7 @@ def _cmsis_nn(args: argparse.Namespace, board: Board, console: Console) -> Cmsis
 def _bench_result(
     args: argparse.Namespace, console: Console, model: PreparedModel | None = None
 ) -> BenchResult:
-    board = load_board(args.board)
+    board = load_board(args.board, args.core)
     cmsis = _cmsis_nn(args, board, console)
     model = model or _model(args)
     layers = len(model.layer_steps) if model else len(cifar10.NETWORK)
@@ -444,14 +457,14 @@ def _bench(args: argparse.Namespace) -> int:
     if args.save_baseline is not None:
         if args.kernel:
             raise CmsimError("--save-baseline records the network benchmark, not --kernel")
-        name = load_board(args.board).name
+        name = load_board(args.board, args.core).name
         baseline_out = Path(args.save_baseline or _baseline_path(args, name))
         _check_writable(baseline_out, make_parents=True)
     if args.kernel:
         if args.model or args.workload != "cifar10":
             raise CmsimError("--kernel times one kernel: it does not go with --model or --workload")
         case = KernelCase(args.kernel, parse_shape(args.kernel, args.shape), args.seed)
-        board = load_board(args.board)
+        board = load_board(args.board, args.core)
         cmsis = _cmsis_nn(args, board, console)
         result = bench_kernel(board, case, args.variants, cmsis.harness if cmsis else None)
     else:
@@ -508,7 +521,7 @@ def _wide_console(stderr: bool = False) -> Console:
 
 def _check(args: argparse.Namespace) -> int:
     console = _wide_console()
-    board = load_board(args.board)
+    board = load_board(args.board, args.core)
     path = Path(args.baseline or _baseline_path(args, board.name))
     model = _model(args)
     layers = tuple(s.name for s in model.steps) if model else cifar10.LAYER_NAMES
@@ -539,7 +552,7 @@ def _run(args: argparse.Namespace) -> int:
     for path in outputs:
         _check_writable(path)
     profiling = args.profile or any(path is not None for path in outputs)
-    board = load_board(args.board)
+    board = load_board(args.board, args.core)
     image = load_image(args.elf)
     engine = _engine(args, image, board)
     profiler = None
@@ -637,7 +650,7 @@ def _write_outputs(args: argparse.Namespace, profile: Profile) -> None:
 
 
 def _annotate(args: argparse.Namespace) -> int:
-    board = load_board(args.board)
+    board = load_board(args.board, args.core)
     image = load_image(args.elf)
     function = find_function(image, args.function)
     engine = _engine(args, image, board, path="reference")  # per-instruction costs and reasons

@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cmsim.bench.runner import FIRMWARE_DIR, BenchError, build_firmware
+from cmsim.bench.runner import FIRMWARE_DIR, BenchError, build_firmware, make_arguments
 from cmsim.board import Board
 
 VARIANT = "cmsis-nn"
@@ -123,7 +123,7 @@ def build(checkout: Checkout, board: Board) -> Build:
     folder = base / "cmsis-nn" / _digest(checkout)
     done = subprocess.run(
         [
-            "make", "-s", "-j2", "cmsis-nn", f"BOARD={base.name}", f"PYTHON={sys.executable}",
+            "make", "-s", "-j2", "cmsis-nn", *make_arguments(board), f"PYTHON={sys.executable}",
             f"CMSIS_NN_PATH={checkout.path}", f"CMSIS_NN_DIR={folder}",
             f"CMSIS_NN_API={checkout.api}",
         ],

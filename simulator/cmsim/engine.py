@@ -43,6 +43,7 @@ from cmsim.errors import CmsimError, Interrupted, LimitReached
 from cmsim.machine import Machine, Stop
 from cmsim.memory import MemoryModel
 from cmsim.peripherals import ACTLR_DISDEFWBUF
+from cmsim.timing.cores import lacks, pipeline_class
 from cmsim.timing.cortex_m4 import (
     EXCEPTION_ENTRY,
     Pipeline,
@@ -191,7 +192,8 @@ class Engine:
         self.uc = machine.uc
         self.memory = MemoryModel(machine.board)
         self.decode = Decoder(lambda a, n: self.uc.mem_read(a, n))
-        self.pipeline = Pipeline(self.memory, self._next_sizes)
+        self.core = machine.board.core_spec
+        self.pipeline = pipeline_class(self.core)(self.memory, self._next_sizes)
         fetch = machine.board.options.get("fetch", {})
         self.pipeline.wide_run_penalty = bool(fetch.get("unaligned_wide_run_penalty", False))
         # Running CPI, LSU, FOLD totals of the settled instructions (M4-DWT-2); the C path
@@ -406,6 +408,8 @@ class Engine:
         address = None
         div = 0
         if executed:
+            if self.core.arch != "v7em" and lacks(self.core, ins):
+                return self._trap(native_mod.TRAP_UNDEFINED, ins.address, 0)
             mem = ins.mem
             if mem is not None:
                 if mem.base == PC:
@@ -710,6 +714,8 @@ class Engine:
                 X.NOCP,
                 pc,
             )
+        if code == native_mod.TRAP_UNDEFINED:
+            return self._lacking_fault(ins)
         if code == native_mod.TRAP_UNALIGNED:
             why = "" if access & ins.align else " with CCR.UNALIGN_TRP set"
             return X.Fault(
@@ -721,6 +727,16 @@ class Engine:
             X.DIVBYZERO,
             pc,
         )
+
+    def _lacking_fault(self, ins: Instr) -> X.Fault:
+        """An instruction the board's core does not have: UNDEFINSTR, or NOCP for an FP
+        instruction on a core without an FPU (ARMv7-M B1.5.14), taken before it executes."""
+        core = self.core.name
+        if ins.fp:
+            kind = f"no coprocessor: FPU instruction '{ins.text}' on a {core} without an FPU"
+            return X.Fault(kind, X.USAGEFAULT, X.NOCP, ins.address)
+        kind = f"undefined instruction: '{ins.text}' is not in the {core}'s instruction set"
+        return X.Fault(kind, X.USAGEFAULT, X.UNDEFINSTR, ins.address)
 
     def on_fault(self, fault: X.Fault) -> None:
         """Take a fault (a machine action: the emulation is stopped) through the vector table:
@@ -798,7 +814,7 @@ class Engine:
                 if ins.klass in DYNAMIC_CLASSES or ins.sets_mask:
                     found[ins.address] = 0
                     new.append((ins.address, 0, True))
-                elif ins.fp and ins.address not in self._fp_registered:
+                elif (ins.fp or lacks(self.core, ins)) and ins.address not in self._fp_registered:
                     self._fp_registered.add(ins.address)
                     new.append((ins.address, 0, False))
             if ins.klass == D.IT:
@@ -979,7 +995,7 @@ class NativePath:
             int(ins.signed),
             _UC_REGS[ins.div_regs[0]],
             _UC_REGS[ins.div_regs[1]],
-            int(ins.fp) | ins.align << 8 | ins.align_trp << 16,
+            int(ins.fp) | 2 * lacks(self.engine.core, ins) | ins.align << 8 | ins.align_trp << 16,
         )
 
     # -- callbacks from C ------------------------------------------------------------------

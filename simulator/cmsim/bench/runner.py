@@ -24,6 +24,7 @@ from cmsim.engine import Engine
 from cmsim.errors import CmsimError
 from cmsim.image import Image, load_image
 from cmsim.machine import Machine
+from cmsim.timing.cores import DEFAULT_CORE
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FIRMWARE_DIR = REPO_ROOT / "firmware"
@@ -53,15 +54,33 @@ def linker_board(board: Board) -> str:
     return LINKER_BOARDS.get(board.name, "m4-ideal")
 
 
+def build_target(board: Board) -> str:
+    """The firmware build folder's name: the linker board, and the core when it is not the
+    M4 (firmware is built with the core's -mcpu: build/m4-ideal-m33 for m33-ideal)."""
+    target = linker_board(board)
+    if board.core == DEFAULT_CORE:
+        return target
+    return f"{target}-{board.core.removeprefix('cortex-')}"
+
+
+def make_arguments(board: Board) -> list[str]:
+    """`make` variables that build the firmware for the board's memory map and core."""
+    return [
+        f"BOARD={build_target(board)}",
+        f"LD_BOARD={linker_board(board)}",
+        f"CORE={board.core_spec.mcpu}",
+    ]
+
+
 def build_firmware(board: Board, firmware_dir: Path = FIRMWARE_DIR) -> Path:
     """Build (incrementally) the firmware for the board's linker script; return the build dir."""
     if not (firmware_dir / "Makefile").is_file():
         raise BenchError(f"firmware sources not found at {firmware_dir}: run from a cmsim checkout")
     if shutil.which("arm-none-eabi-gcc") is None:
         raise BenchError("arm-none-eabi-gcc not found: install gcc-arm-none-eabi (see README)")
-    target = linker_board(board)
+    target = build_target(board)
     done = subprocess.run(
-        ["make", "-s", "-j2", f"BOARD={target}", f"PYTHON={sys.executable}"],
+        ["make", "-s", "-j2", *make_arguments(board), f"PYTHON={sys.executable}"],
         cwd=firmware_dir,
         capture_output=True,
         text=True,

@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cmsim.bench.runner import FIRMWARE_DIR, BenchError, build_firmware
+from cmsim.bench.runner import FIRMWARE_DIR, BenchError, build_firmware, make_arguments
 from cmsim.board import Board, Region
 from cmsim.model.codegen import BLOB_ASSEMBLY, Sources
 from cmsim.model.graph import ModelError
@@ -102,10 +102,9 @@ def build_model(
         "blob.S": BLOB_ASSEMBLY.encode(),
         "memory.ld": memory.encode(),
     })  # fmt: skip
-    board_name = library.name
     done = subprocess.run(
         [
-            "make", "-s", "-j2", "model", f"BOARD={board_name}", f"PYTHON={sys.executable}",
+            "make", "-s", "-j2", "model", *make_arguments(board), f"PYTHON={sys.executable}",
             f"MODEL_DIR={folder}", f"MODEL_VARIANTS={' '.join(map(c_name, variants))}",
             *extra_make,
         ],

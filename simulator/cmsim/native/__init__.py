@@ -64,6 +64,7 @@ CHECK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint64)
 # pc, trap (TRAP_*), access address: a fault the hooks found before the instruction ran
 FAULT = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_int, ctypes.c_uint32)
 TRAP_NOCP, TRAP_UNALIGNED, TRAP_DIVBYZERO = 1, 2, 3
+TRAP_UNDEFINED = 4  # an instruction the board's core does not have (timing/cores.py)
 
 _loaded: ctypes.CDLL | None = None
 _tried = False  # load() answers once per process (and warns at most once)

@@ -45,12 +45,14 @@ extern int uc_emu_stop(uc_engine *uc);
 #define TRAP_NOCP 1      /* an FPU instruction while CPACR denies CP10/CP11 */
 #define TRAP_UNALIGNED 2 /* LDRD/LDM/VLDR... off word alignment, or any access with UNALIGN_TRP */
 #define TRAP_DIVBYZERO 3 /* SDIV/UDIV by 0 with CCR.DIV_0_TRP */
+#define TRAP_UNDEFINED 4 /* an instruction the board's core lacks (UNDEFINSTR, or NOCP) */
 
 typedef struct {
     uint32_t address;
     uint8_t used, kind, cond, pc_base, tb, descending, div_signed, shift;
     uint8_t subtract, nregs;
-    uint8_t fp;       /* an FPU instruction (NOCP while CPACR denies it) */
+    uint8_t fp;       /* 1: an FPU instruction (NOCP while CPACR denies it); 2: not in the
+                       * core's instruction set (always traps when it executes) */
     uint8_t align[2]; /* address bits that must be 0: [CCR.UNALIGN_TRP] */
     int32_t base_reg, index_reg, div_n, div_m; /* Unicorn register ids, -1 = none */
     int32_t disp;
@@ -476,7 +478,7 @@ int fp_add_info(Ctx *ctx, uint32_t address, int kind, int cond, int pc_base, int
     e->div_signed = (uint8_t)div_signed;
     e->div_n = div_n;
     e->div_m = div_m;
-    e->fp = (uint8_t)(traps & 1);
+    e->fp = (uint8_t)(traps & 3);
     e->align[0] = (uint8_t)(traps >> 8);
     e->align[1] = (uint8_t)((traps >> 8) | (traps >> 16));
     return 0;
@@ -907,7 +909,11 @@ static void trap(Ctx *ctx, uint64_t address, int code, uint32_t access)
  * nothing more to do (it trapped, or the instruction is in the table only for this check). */
 static int fp_check(Ctx *ctx, uc_engine *uc, const Info *info, uint64_t address)
 {
-    if (!ctx->fpu_on &&
+    if (info->fp & 2 && (!info->cond || condition_passed(info->cond, reg(uc, UC_ARM_REG_CPSR)))) {
+        trap(ctx, address, TRAP_UNDEFINED, 0);
+        return 1;
+    }
+    if (info->fp & 1 && !ctx->fpu_on &&
         (!info->cond || condition_passed(info->cond, reg(uc, UC_ARM_REG_CPSR)))) {
         trap(ctx, address, TRAP_NOCP, 0);
         return 1;

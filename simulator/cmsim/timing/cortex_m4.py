@@ -320,6 +320,7 @@ class Step:
     unbuffered: bool = False  # a store to normal memory with the write buffer off (M4-LS-WB)
     write_ws: int = 0
     wide: int = 0  # the M4-FE-1 penalty in `extra`
+    paired: int = 0  # dual issued with its predecessor (other cores' rules, e.g. M33-PAIR)
 
 
 NO_WIDE_RUN = (0, True, False)
@@ -738,6 +739,7 @@ _STEP_FIELDS = (
     "unbuffered",
     "write_ws",
     "wide",
+    "paired",
 )
 
 
