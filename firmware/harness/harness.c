@@ -27,8 +27,10 @@ __attribute__((noinline, used)) int32_t harness_weighted_sum(int32_t a, int32_t 
     return a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f;
 }
 
-/* Every entry point the host may call; referenced from main so --gc-sections keeps them. */
+/* Every entry point the host may call; referenced from main so --gc-sections keeps them. A core
+ * without the DSP extension (cortex-m3, cortex-m0plus) has the ref kernels only. */
 static const void *const volatile kernel_table[] = {
+#if defined(__ARM_FEATURE_DSP)
     (const void *)nn_conv2d_ref, (const void *)nn_conv2d_opt, (const void *)nn_conv2d_asm,
     (const void *)nn_conv2d_scratch_size,
     (const void *)nn_conv2d_1x1_ref, (const void *)nn_conv2d_1x1_opt,
@@ -48,6 +50,14 @@ static const void *const volatile kernel_table[] = {
     (const void *)nn_add_ref, (const void *)nn_add_opt, (const void *)nn_add_asm,
     (const void *)nn_quantize_f32, (const void *)nn_requantize_s8, (const void *)nn_dequantize_f32,
     (const void *)harness_return, (const void *)harness_add2, (const void *)harness_weighted_sum,
+#else
+    (const void *)nn_conv2d_ref, (const void *)nn_conv2d_1x1_ref, (const void *)nn_conv2d_rgb_ref,
+    (const void *)nn_depthwise_conv2d_ref, (const void *)nn_fully_connected_ref,
+    (const void *)nn_max_pool_ref, (const void *)nn_avg_pool_ref, (const void *)nn_relu_ref,
+    (const void *)nn_relu6_ref, (const void *)nn_softmax_ref, (const void *)nn_add_ref,
+    (const void *)nn_quantize_f32, (const void *)nn_requantize_s8, (const void *)nn_dequantize_f32,
+    (const void *)harness_return, (const void *)harness_add2, (const void *)harness_weighted_sum,
+#endif
 };
 
 int main(void)
