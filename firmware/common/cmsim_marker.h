@@ -41,6 +41,28 @@
 #ifdef CMSIM_NO_MARKERS
 #define cmsim_region_begin(name) ((void)0)
 #define cmsim_region_end() ((void)0)
+#elif !defined(__thumb2__)
+/* ARMv6-M (Cortex-M0+) has no MOVW/MOVT: the register and value come from a literal pair
+ * inside the block, jumped over (LDR, LDR, STR, B: 2 + 2 + 2 + 2 cycles on the M0+, M0P-LS and
+ * M0P-BR; the padding before the literals is never executed). */
+#define CMSIM_MARKER_STORE_(reg, value)                                              \
+    do {                                                                             \
+        unsigned cmsim_v_, cmsim_a_;                                                 \
+        __asm__ volatile(".syntax unified\n\t"                                        \
+                         "ldr %1, 1f\n\t"                                            \
+                         "ldr %0, 2f\n\t"                                            \
+                         "str %0, [%1]\n\t"                                          \
+                         "b 3f\n\t"                                                  \
+                         ".balign 4\n"                                               \
+                         "1: .word %c2\n"                                            \
+                         "2: .word %c3\n"                                            \
+                         "3:"                                                        \
+                         : "=&l"(cmsim_v_), "=&l"(cmsim_a_)                          \
+                         : "i"(reg), "i"(value)                                      \
+                         : "memory");                                                \
+    } while (0)
+#define cmsim_region_begin(name) CMSIM_MARKER_STORE_(CMSIM_MARKER_BEGIN, name)
+#define cmsim_region_end() CMSIM_MARKER_STORE_(CMSIM_MARKER_END, 0)
 #else
 #define CMSIM_MARKER_STORE_(reg, value)                                              \
     do {                                                                             \

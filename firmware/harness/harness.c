@@ -17,7 +17,11 @@ __attribute__((naked, noinline, used)) int32_t harness_add2(int32_t a, int32_t b
 {
     (void)a;
     (void)b;
+#if defined(__thumb2__)
     __asm__ volatile("adds r0, r0, r1\n\tbx lr");
+#else
+    __asm__ volatile(".syntax unified\n\tadds r0, r0, r1\n\tbx lr"); /* ARMv6-M */
+#endif
 }
 
 /* ... and arguments in registers and on the stack, each with its own weight. */

@@ -147,6 +147,7 @@ class Machine:
             self._on_marker,
             lambda after: self.clock.profile_events(after),
         )
+        self.peripherals.has_cyccnt = board.core_spec.cyccnt  # none on ARMv6-M (timing/cores.py)
         self.marker_listeners: list[Callable[[str | None, int], None]] = []
         # Unicorn updates the PC register during an MMIO callback only for accesses that a
         # memory hook covers. The clock needs that PC: a CYCCNT load reads the counter at its

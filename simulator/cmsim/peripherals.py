@@ -85,6 +85,7 @@ class SystemPeripherals:
         self._profile: dict[int, tuple[int, int]] = dict.fromkeys(PROFILE_COUNTERS, (0, 0))
         self.registers: dict[int, int] = {DWT_CTRL: CTRL_RESET, CPUID: CPUID_CORTEX_M4_R0P1}
         self._cyccnt_value = 0  # CYCCNT at `_cyccnt_since` (or frozen when not counting)
+        self.has_cyccnt = True  # False on ARMv6-M (Cortex-M0+): CYCCNT never counts
         self._cyccnt_since = 0
         self.cycles_asleep = 0  # cycles the core slept in WFI so far (CYCCNT does not count them)
         self._asleep_at_since = 0
@@ -96,7 +97,8 @@ class SystemPeripherals:
     # -- DWT CYCCNT (M4-DWT-1) -------------------------------------------------------------
     def cyccnt_running(self) -> bool:
         return bool(
-            self.registers.get(DEMCR, 0) & DEMCR_TRCENA
+            self.has_cyccnt
+            and self.registers.get(DEMCR, 0) & DEMCR_TRCENA
             and self.registers[DWT_CTRL] & CTRL_CYCCNTENA
         )
 

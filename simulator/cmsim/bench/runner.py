@@ -65,11 +65,14 @@ def build_target(board: Board) -> str:
 
 def make_arguments(board: Board) -> list[str]:
     """`make` variables that build the firmware for the board's memory map and core."""
-    return [
-        f"BOARD={build_target(board)}",
-        f"LD_BOARD={linker_board(board)}",
-        f"CORE={board.core_spec.mcpu}",
-    ]
+    core = board.core_spec
+    arguments = [f"BOARD={build_target(board)}", f"LD_BOARD={linker_board(board)}"]
+    arguments.append(f"CORE={core.mcpu}")
+    if not core.dsp:
+        arguments.append("DSP=0")  # the ref kernels only (opt/asm need the DSP extension)
+    if core.arch == "v6m":
+        arguments.append("THUMB2=0")  # no Thumb-2: C test programs and tests/v6m_*.S only
+    return arguments
 
 
 def build_firmware(board: Board, firmware_dir: Path = FIRMWARE_DIR) -> Path:

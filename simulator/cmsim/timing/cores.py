@@ -45,6 +45,14 @@ CORES: dict[str, Core] = {
             "cortex-m33", "v8m.main", "cortex-m33", True, True, True, "cortex_m33",
             "M4 rules + M33 differences measured on RP2350 by jnk0le [M]; pairing partly [I]",
         ),
+        Core(
+            "cortex-m3", "v7m", "cortex-m3", False, False, True, "cortex_m3",
+            "M4 rules (shared pipeline [M CMEmu]) + M3 multiplies [D] and writeback loads [M]",
+        ),
+        Core(
+            "cortex-m0plus", "v6m", "cortex-m0plus", False, False, False, "cortex_m0plus",
+            "table model from the M0+ TRM [D]; no silicon measurement found; pairing none [I]",
+        ),
     )
 }
 
