@@ -33,6 +33,8 @@ setup:
 .macro BENCH name
     .balign 4
     .thumb_func
+    .global \name
+    .type \name, %function
 \name:
     push {r4-r11, lr}
     bl setup
@@ -41,17 +43,18 @@ setup:
     mov.w r10, r10      @ G1
 .endm
 
-.macro DONE
+.macro DONE name
     mov.w r10, r10      @ G2
     ldr r1, [r3]        @ T1
     subs r0, r1, r0
     subs r0, r0, #3
     pop {r4-r11, pc}
     .ltorg
+    .size \name, . - \name
 .endm
 
 BENCH b_empty
-DONE
+DONE b_empty
 
 @ M33-LS-1: four independent single loads, 1 each
 BENCH b_ls1_loads
@@ -59,49 +62,49 @@ BENCH b_ls1_loads
     ldr r6, [r2, #4]
     ldr r7, [r2, #8]
     ldr r9, [r2, #12]
-DONE
+DONE b_ls1_loads
 
 @ M33-LS-1: LDRD 2, STRD 2
 BENCH b_ls1_double
     ldrd r5, r6, [r2]
     strd r6, r7, [r2, #8]
-DONE
+DONE b_ls1_double
 
 @ M33-LS-1: LDM of 4 registers 4, STM of 4 registers 4 (store data has latency 1)
 BENCH b_ls1_multi
     ldm r2, {r5-r7, r9}
     stm r2, {r5-r7, r9}
-DONE
+DONE b_ls1_multi
 
 @ M33-LS-USE: the next instruction adds the loaded register: 1 + 1 stall + 1
 BENCH b_use_alu
     ldr r5, [r2]
     adds r6, r5, #1
-DONE
+DONE b_use_alu
 
 @ M33-LS-USE: the loaded register is the next load's address: 1 + 1 stall + 1
 BENCH b_use_address
     ldr r5, [r2]
     ldr r6, [r5, #-0xF0]
-DONE
+DONE b_use_address
 
 @ M33-LS-USE: as store data the load result has latency 1: no stall
 BENCH b_use_store_data
     ldr r5, [r2]
     str r5, [r2, #4]
-DONE
+DONE b_use_store_data
 
 @ M33-LS-USE: as a MAC accumulator the load result has latency 1: no stall
 BENCH b_use_mac_acc
     ldr r5, [r2]
     mla r6, r7, r9, r5
-DONE
+DONE b_use_mac_acc
 
 @ M33-LS-USE: as a MAC multiplicand it waits: 1 + 1 stall + 1
 BENCH b_use_mac_operand
     ldr r5, [r2]
     mla r6, r5, r9, r7
-DONE
+DONE b_use_mac_operand
 
 @ M33-RES-2: an SMLAD accumulator chain issues every cycle
 BENCH b_res_mac_chain
@@ -109,13 +112,13 @@ BENCH b_res_mac_chain
     smlad r5, r6, r7, r5
     smlad r5, r6, r7, r5
     smlad r5, r6, r7, r5
-DONE
+DONE b_res_mac_chain
 
 @ M33-RES-2: an SMLAD result as an ALU operand waits one cycle
 BENCH b_res_mac_alu
     smlad r5, r6, r7, r9
     add.w r9, r5, r6
-DONE
+DONE b_res_mac_alu
 
 @ M33-RES-2: DSP (SXTB16) and shifted-operand-2 results as ALU operands: 2 + 2
 BENCH b_res_dsp_shift
@@ -123,12 +126,12 @@ BENCH b_res_dsp_shift
     add.w r9, r5, r6
     add.w r5, r6, r7, lsl #2
     add.w r9, r5, r6
-DONE
+DONE b_res_dsp_shift
 
 @ M33-MULS: the 16-bit flag-setting MULS takes 2
 BENCH b_muls
     muls r5, r6, r5
-DONE
+DONE b_muls
 
 @ M33-PAIR: a NOP after a 16-bit ALU instruction dual issues (0); two NOPs do not pair
 BENCH b_pair_nop
@@ -138,14 +141,14 @@ BENCH b_pair_nop
     nop
     nop
     nop
-DONE
+DONE b_pair_nop
 
 @ M33-PAIR: IT dual issues with the instruction before it; the failed MOVEQ costs 1
 BENCH b_pair_it
     adds r5, r5, #1
     it eq
     moveq r6, r7
-DONE
+DONE b_pair_it
 
 @ M33-BR-1 / M33-PAIR: a loop of 4 with `subs; bne` (flag-setter before the branch):
 @ taken 2, last not taken 0 (dual issued): 4 * 1 + 3 * 2 + 0, plus the MOVS and MOV.W: 12
@@ -155,7 +158,7 @@ BENCH b_br_flags
     .balign 4
 1:  subs r5, #1
     bne 1b
-DONE
+DONE b_br_flags
 
 @ M33-BR-1 / M33-PAIR: `subs; add r6, r7; bne`: the ADD does not set flags, so the taken
 @ branch dual issues (1): 4 * 2 + 3 * 1 + 0, plus the MOVS and MOV.W: 13
@@ -166,7 +169,7 @@ BENCH b_br_paired
 1:  subs r5, #1
     add r6, r7
     bne 1b
-DONE
+DONE b_br_paired
 
     .balign 4
     .thumb_func
