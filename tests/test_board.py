@@ -201,7 +201,11 @@ def _json_board(tmp_path: Path, region: dict | None = None, **top) -> Path:
         ({}, {"regions": 5}, r"regions must be a list, not 5"),
         ({}, {"regions": [5]}, r"regions\[0\] must be a table, not 5"),
         ({}, {"clock_hz": 1.5e8}, r"clock_hz must be an integer, not 150000000.0"),
-        ({}, {"core": "cortex-m7"}, r"core must be one of cortex-m4, cortex-m33, cortex-m3, cortex-m0plus, not 'cortex-m7'"),
+        (
+            {},
+            {"core": "cortex-m7"},
+            r"core must be one of cortex-m4, cortex-m33, cortex-m3, cortex-m0plus, not 'cortex-m7'",
+        ),
         ({}, {"options": {"fetch": 5}}, r"options.fetch must be a table, not 5"),
         ({}, {"options": {"speed": {}}}, r"options has unknown keys \['speed'\]"),
         (
