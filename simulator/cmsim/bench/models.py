@@ -17,7 +17,7 @@ import numpy as np
 
 from cmsim import cmsis_nn as cmsis_nn_build
 from cmsim.bench.results import BenchResult, LayerResult
-from cmsim.bench.runner import BenchError, run_variant
+from cmsim.bench.runner import BenchError, core_variants, run_variant
 from cmsim.board import Board
 from cmsim.image import Image
 from cmsim.machine import Machine
@@ -94,6 +94,7 @@ def bench_model(
     the variants' ELFs when already built (cmsim sweep builds them once and runs them in other
     processes)."""
     begin = time.perf_counter()
+    variants, unavailable = core_variants(board, variants)
     if cmsis_nn_build.VARIANT in variants and cmsis_nn is None:
         raise BenchError("the cmsis-nn variant needs a CMSIS-NN checkout (--cmsis-nn PATH)")
     check_fits(model.name, board, len(model.sources.blob), model.plan.size)
@@ -105,6 +106,7 @@ def bench_model(
         elfs = build_model(model.name, model.sources, board, variants, extra)
     rows = [LayerResult(s.name, s.op.opcode, s.shape_text, s.macs) for s in model.steps]
     result = BenchResult(model.name, board.name, board.clock_hz, list(variants), rows)
+    result.notes.extend(unavailable)
     for variant in variants:
         run = run_variant(
             elfs[variant],

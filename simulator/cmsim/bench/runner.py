@@ -197,6 +197,22 @@ FUSED_RELUS = {
 }
 
 
+DSP_VARIANTS = ("opt", "asm", "cmsis-nn")  # built on the DSP extension's instructions
+
+
+def core_variants(board: Board, variants: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
+    """The variants the board's core can run (ref everywhere; opt, asm and cmsis-nn only with
+    the DSP extension), and a note naming the others as n/a (none on a DSP core)."""
+    core = board.core_spec
+    if core.dsp:
+        return variants, []
+    kept = tuple(v for v in variants if v not in DSP_VARIANTS)
+    dropped = [v for v in variants if v in DSP_VARIANTS]
+    if not dropped:
+        return kept, []
+    return kept, [f"{', '.join(dropped)}: n/a on {core.name} (no DSP extension)"]
+
+
 def run_bench(
     board: Board,
     variants: tuple[str, ...] = VARIANTS,
@@ -209,6 +225,7 @@ def run_bench(
     The `cmsis-nn` variant runs `cmsis_nn_elf` (cmsim.cmsis_nn), whose ReLUs are fused.
     """
     begin = time.perf_counter()
+    variants, unavailable = core_variants(board, variants)
     build = build_firmware(board)
     golden = cifar10.run_golden(cifar10.make_model())
     layers = [
@@ -217,6 +234,7 @@ def run_bench(
     ]
     rows = {layer.name: layer for layer in layers}
     result = BenchResult("cifar10", board.name, board.clock_hz, list(variants), layers)
+    result.notes.extend(unavailable)
     for variant in variants:
         fused = variant == "cmsis-nn"
         elf = cmsis_nn_elf if fused else build / f"cifar10_{variant}.elf"
