@@ -25,6 +25,7 @@ from cmsim.bench.baseline import (
     load_baseline,
     save_baseline,
 )
+from cmsim.bench.cross import render_cross_json, render_cross_markdown, render_cross_rich
 from cmsim.bench.models import PreparedModel
 from cmsim.bench.report import (
     TABLE_WIDTH,
@@ -185,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     formats.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     bench.add_argument(
         "--kernel", choices=KERNELS, help="time one kernel instead of a network (random data)"
+    )
+    bench.add_argument(
+        "--boards",
+        type=_board_list,
+        default=None,
+        metavar="B1,B2,...",
+        help="run the network on each board (each with its own core) and print one table",
     )
     bench.add_argument(
         "--shape",
@@ -414,9 +422,12 @@ def _cmsis_nn(args: argparse.Namespace, board: Board, console: Console) -> Cmsis
 
 
 def _bench_result(
-    args: argparse.Namespace, console: Console, model: PreparedModel | None = None
+    args: argparse.Namespace,
+    console: Console,
+    model: PreparedModel | None = None,
+    board: Board | None = None,
 ) -> BenchResult:
-    board = load_board(args.board, args.core)
+    board = board or load_board(args.board, args.core)
     cmsis = _cmsis_nn(args, board, console)
     model = model or _model(args)
     layers = len(model.layer_steps) if model else len(cifar10.NETWORK)
@@ -450,9 +461,38 @@ def _baseline_path(args: argparse.Namespace, board: str) -> Path:
     return baseline_path(TRACES_DIR, board, args.workload)
 
 
+def _board_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"two or more different boards, not {text!r}")
+    return names
+
+
+def _bench_boards(args: argparse.Namespace, console: Console) -> int:
+    """--boards: the same network on every board, one table across them."""
+    if args.kernel or args.save_baseline is not None or args.csv:
+        raise CmsimError("--boards prints one table: not with --kernel, --save-baseline or --csv")
+    boards = [load_board(name, args.core) for name in args.boards]
+    requested = args.variants
+    results = []
+    for board in boards:
+        args.variants = requested  # resolved per board (cmsis-nn joins when a checkout is given)
+        results.append(_bench_result(args, console, board=board))
+    variants = tuple(dict.fromkeys(v for r in results for v in r.variants))  # n/a where absent
+    if args.json:
+        print(render_cross_json(results))
+    elif args.markdown:
+        print(render_cross_markdown(results, variants), end="")
+    else:
+        render_cross_rich(results, boards, variants, console)
+    return 0 if all(r.all_matched for r in results) else 1
+
+
 def _bench(args: argparse.Namespace) -> int:
     quiet = args.json or args.csv or args.markdown
     console = _wide_console(stderr=quiet)
+    if args.boards:
+        return _bench_boards(args, console)
     baseline_out = None
     if args.save_baseline is not None:
         if args.kernel:
