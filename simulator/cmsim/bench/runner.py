@@ -31,7 +31,12 @@ FIRMWARE_DIR = REPO_ROOT / "firmware"
 STACK_FILL = 0xA5
 MAX_INSTRUCTIONS = 2_000_000_000
 # Boards whose memory map differs get their own linker script; the others use m4-ideal's.
-LINKER_BOARDS = {"stm32f4": "stm32f4", "stm32f4-noart": "stm32f4"}
+LINKER_BOARDS = {
+    "stm32f4": "stm32f4",
+    "stm32f4-noart": "stm32f4",
+    "stm32f207": "stm32f2",
+    "stm32g0b1": "stm32g0b1",
+}
 
 
 class BenchError(CmsimError):
