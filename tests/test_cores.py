@@ -7,6 +7,7 @@ paths. The M4's own rules stay in test_microbench.py."""
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from cmsim.machine import Machine
 from cmsim.timing import cores
 
 PATHS = ["reference", "fast"]
+REPO = FIRMWARE.parent
 
 
 def firmware_for(board: str) -> Path:
@@ -230,3 +232,17 @@ def test_annotate_names_the_cores_rules(capfd):
 
 def test_usagefault_kinds_are_the_architectures():
     assert X.UNDEFINSTR != X.NOCP
+
+
+def test_bench_boards_prints_one_table_across_cores(capfd):
+    """`cmsim bench --boards`: one row per layer, a column per board and variant, n/a where the
+    core has no DSP extension; the M4's numbers are its committed baseline's."""
+    assert main(["bench", "--boards", "m4-ideal,m0plus-ideal", "--markdown"]) == 0
+    out, _err = capfd.readouterr()
+    lines = out.splitlines()
+    assert lines[0].startswith("| layer | m4-ideal ref | m4-ideal opt | m4-ideal asm |")
+    total = lines[-1].split(" | ")
+    baseline = json.loads((REPO / "traces" / "baseline-m4-ideal.json").read_text())["totals"]
+    assert total[1:4] == [f"{baseline[v]:,}" for v in ("ref", "opt", "asm")]
+    assert total[4].strip("| ").replace(",", "").isdigit()  # m0plus-ideal ref
+    assert [cell.strip("| ") for cell in total[5:]] == ["n/a", "n/a"]
