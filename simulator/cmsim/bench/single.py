@@ -14,7 +14,7 @@ import numpy as np
 
 from cmsim.bench import golden, kernels
 from cmsim.bench.results import BenchResult, LayerResult
-from cmsim.bench.runner import BenchError, build_firmware
+from cmsim.bench.runner import BenchError, build_firmware, core_variants
 from cmsim.board import Board
 from cmsim.harness import Harness
 
@@ -193,6 +193,7 @@ def bench_kernel(
     """Time every variant of one kernel case on `board` (weights in flash, activations in SRAM).
     The `cmsis-nn` variant runs in `cmsis_nn_harness` (cmsim.cmsis_nn.build)."""
     begin = time.perf_counter()
+    variants, unavailable = core_variants(board, variants)
     harness = Harness(build_firmware(board) / "kernel_harness.elf", board)
     if "cmsis-nn" in variants:
         if cmsis_nn_harness is None:
@@ -209,5 +210,6 @@ def bench_kernel(
         row.cycles[variant], row.matched[variant] = run_case(h, case, variant)
     result = BenchResult(f"{case.kernel} kernel", board.name, board.clock_hz, list(variants), [row])
     result.totals = dict(row.cycles)
+    result.notes.extend(unavailable)
     result.host_seconds = time.perf_counter() - begin
     return result
