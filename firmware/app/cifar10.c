@@ -96,9 +96,6 @@ static const nn_quant fc_quant = {cifar10_fc_multiplier, cifar10_fc_shift};
 
 static int32_t scratch_needed(void)
 {
-#if !defined(__ARM_FEATURE_DSP) && !defined(CMSIM_FUSE_RELU)
-    return 0; /* a core without the DSP extension builds the ref kernels only: no scratch */
-#else
     int32_t need = KERNEL_SCRATCH(nn_conv2d_rgb)(&conv1_params);
     int32_t sizes[] = {
         KERNEL_SCRATCH(nn_conv2d)(&conv2_params),  KERNEL_SCRATCH(nn_conv2d)(&conv3_params),
@@ -109,7 +106,6 @@ static int32_t scratch_needed(void)
         if (sizes[i] > need)
             need = sizes[i];
     return need;
-#endif
 }
 
 static int32_t run_network(void)
