@@ -16,7 +16,10 @@ from cmsim.board import load_board
 from cmsim.engine import Engine
 from cmsim.image import load_image
 from cmsim.machine import Machine
+from cmsim.timing import cortex_m0plus as M0P
+from cmsim.timing import cortex_m3 as M3
 from cmsim.timing import cortex_m4 as T
+from cmsim.timing import cortex_m33 as M33
 from cmsim.timing.dwt_counters import REASON_COUNTER, Counts, count_events, identity_holds
 
 # (reason, load/store?, the instruction's parts, expected increments); each number follows
@@ -87,7 +90,31 @@ CASES = [
     (T.EXTRA, True, [(T.BASE, 2), (T.EXTRA, 5)], Counts(lsu=6)),
     # restored snapshot: a barrier's unrecorded drain
     (T.EXTRA, False, [(T.BASE, 1), (T.EXTRA, 1)], Counts(cpi=1)),
+    # other cores' reasons (timing/cortex_m33.py, cortex_m3.py, cortex_m0plus.py)
+    (M33.TAKEN, False, [(T.BASE, 1), (M33.TAKEN, 1)], Counts(cpi=1)),
+    (M33.LOAD_USE, True, [(T.BASE, 1), (M33.LOAD_USE, 1)], Counts(lsu=1)),
+    (M33.RESULT_USE, False, [(T.BASE, 1), (M33.RESULT_USE, 1)], Counts(cpi=1)),
+    (M33.PAIRED, False, [(T.BASE, 1), (M33.PAIRED, -1)], Counts(fold=1)),
+    (M33.MULS_2, False, [(T.BASE, 1), (M33.MULS_2, 1)], Counts(cpi=1)),
+    (M3.MULTIPLY, False, [(T.BASE, 1), (M3.MULTIPLY, 4)], Counts(cpi=4)),
+    (
+        M3.WRITEBACK_LOAD,
+        True,
+        [(T.BASE, 2), (T.PIPELINED, -1), (M3.WRITEBACK_LOAD, 1)],
+        Counts(lsu=1),
+    ),
+    (M0P.TAKEN, False, [(T.BASE, 1), (M0P.TAKEN, 1)], Counts(cpi=1)),
 ]
+OTHER_CORES = {
+    M33.TAKEN,
+    M33.LOAD_USE,
+    M33.RESULT_USE,
+    M33.PAIRED,
+    M33.MULS_2,
+    M3.MULTIPLY,
+    M3.WRITEBACK_LOAD,
+    M0P.TAKEN,
+}
 
 
 @pytest.mark.parametrize(("reason", "load_store", "parts", "expected"), CASES)
@@ -104,6 +131,7 @@ def test_every_reason_is_classified_and_tested():
         for name, value in vars(T).items()
         if name.isupper() and isinstance(value, str) and name not in ("PPB_BLOCK",)
     }
+    reasons |= OTHER_CORES
     assert reasons == set(REASON_COUNTER)
     assert {case[0] for case in CASES} == reasons
 
