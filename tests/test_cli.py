@@ -303,3 +303,11 @@ def test_ctrl_c_with_json_gives_the_results_so_far(capfd, elf, board):
     assert data["exit_code"] == 130 and data["output"] == "spinning\n"
     assert data["cycles"] >= data["instructions"] > 1000
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "handler given back"
+
+
+def test_profile_and_annotate_mark_functions_without_size(capfd, elf):
+    code, out, _ = run_cli(capfd, "run", "--profile", str(elf("nosize")))
+    assert code == 0 and "add_loop (no .size)" in out
+    code, out, _ = run_cli(capfd, "annotate", str(elf("nosize")), "add_loop")
+    assert code == 0 and out.startswith("add_loop (no .size) (0x")
+    assert "adds r1, r1, r0" in out

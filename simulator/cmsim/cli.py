@@ -663,6 +663,7 @@ def annotation_summary(annotation: Annotation, profile: Profile) -> dict:
         calls, inclusive = 0, 0
     return {
         "function": function.name,
+        "sized": function.sized,
         "start": f"0x{function.start:08x}",
         "end": f"0x{function.end:08x}",
         "calls": calls,
@@ -745,7 +746,7 @@ def _print_profile(profile: Profile, top: int) -> None:
         title_justify="left",
         box=box.SIMPLE_HEAD,  # light borders: the table fits 80 columns
     )
-    longest = max((len(stats.name) for stats in shown), default=8)
+    longest = max((len(stats.label) for stats in shown), default=8)
     table.add_column("function", overflow="fold", min_width=min(longest, 32))
     # Instructions per function are in --profile-json/--profile-csv; CPI shows their effect.
     for name in ("calls", "exclusive", "%", "inclusive", "%", "CPI"):
@@ -753,7 +754,7 @@ def _print_profile(profile: Profile, top: int) -> None:
     for stats in shown:
         cpi = f"{stats.exclusive_cycles / stats.instructions:.2f}" if stats.instructions else "-"
         table.add_row(
-            escape(stats.name),
+            escape(stats.label),
             f"{stats.calls:,}",
             f"{stats.exclusive_cycles:,}",
             f"{100 * stats.exclusive_cycles / total:.1f}",
@@ -832,7 +833,8 @@ def _print_annotation(annotation: Annotation, profile: Profile) -> None:
         elif reasons:
             row[-1] += "".join(f"\n[dim]  {escape(reason)}[/dim]" for reason in reasons)
     table = Table(
-        title=f"{escape(summary['function'])} ({summary['start']}-{summary['end']}): "
+        title=f"{escape(summary['function'])}{'' if summary['sized'] else ' (no .size)'} "
+        f"({summary['start']}-{summary['end']}): "
         f"{summary['calls']:,} calls, {annotation.cycles:,} exclusive cycles "
         f"({100 * annotation.cycles / (annotation.total_cycles or 1):.1f}% of "
         f"{annotation.total_cycles:,}), {summary['inclusive_cycles']:,} inclusive",

@@ -85,6 +85,12 @@ class FunctionStats:
     inclusive_cycles: int = 0
     instructions: int = 0  # executed in the function's own code
     inclusive_instructions: int = 0
+    sized: bool = True  # False: an ELF symbol without .size, extent inferred (see Function)
+
+    @property
+    def label(self) -> str:
+        """The name as tables show it: hand-written assembly without .size says so."""
+        return self.name if self.sized else f"{self.name} (no .size)"
 
 
 @dataclass
@@ -168,11 +174,13 @@ class _Func:
         "instructions",
         "inclusive_instructions",
         "active",
+        "sized",
     )
 
-    def __init__(self, name: str, start: int | None):
+    def __init__(self, name: str, start: int | None, sized: bool = True):
         self.name = name
         self.start = start
+        self.sized = sized
         self.calls = 0
         self.exclusive = 0
         self.inclusive = 0
@@ -296,7 +304,7 @@ class Profiler:
             name = function.name
             if names_seen[name] > 1:  # two static functions with one name: say which
                 name = f"{name}@0x{function.start:08x}"
-            self._funcs[function.start] = _Func(name, function.start)
+            self._funcs[function.start] = _Func(name, function.start, function.sized)
         self._edges: dict[tuple[_Func, _Func], _Edge] = {}
         self._runs: dict[int, _Run] = {}
         self._start_run = _Run(-1, (), -1, _OTHER, None, self._unknown)  # before the first block
@@ -665,6 +673,7 @@ class Profiler:
                 f.inclusive,
                 f.instructions,
                 f.inclusive_instructions,
+                f.sized,
             )
             for f in funcs
             if f.calls or f.exclusive or f.instructions
