@@ -178,6 +178,43 @@ def quantize_models(draw) -> bytes:
     return _finish(g, [x], [y])
 
 
+@st.composite
+def mean_models(draw) -> bytes:
+    """MEAN over contiguous axes, as older TFLite took its three int8 paths: keep_dims on [1, 2]
+    (integer multiplier), equal quantization (raw sum), and the float32 path."""
+    shape = (1, draw(st.integers(1, 7)), draw(st.integers(1, 7)), draw(st.integers(1, 9)))
+    axes = draw(st.sampled_from([[1, 2], [2, 1], [-3, -2], [1], [2], [3], [1, 2, 3]]))
+    keep_dims = draw(st.booleans())
+    reduced = {a % 4 for a in axes}
+    out_shape = tuple(
+        1 if i in reduced else d for i, d in enumerate(shape) if keep_dims or i not in reduced
+    )
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", shape)
+    if draw(st.booleans()):  # the raw-sum path: the output quantized like the input
+        y = g.add_tensor(W.Tensor("output", out_shape, quant=g.tensors[x].quant))
+    else:
+        y = _activation_tensor(draw, g, "output", out_shape)
+    a = g.add_tensor(W.Tensor("axes", (len(axes),), "int32", data=np.asarray(axes, np.int32)))
+    g.add_operator(W.Mean(keep_dims), (x, a), (y,))
+    return _finish(g, [x], [y])
+
+
+@st.composite
+def pad_models(draw) -> bytes:
+    """PAD of a 2-D to 4-D tensor by 0-3 on each side of each dimension."""
+    rank = draw(st.integers(2, 4))
+    shape = tuple(draw(st.integers(1, 5)) for _ in range(rank))
+    pads = np.asarray([[draw(st.integers(0, 3)) for _ in range(2)] for _ in range(rank)], np.int32)
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", shape)
+    out_shape = tuple(int(d + a + b) for d, (a, b) in zip(shape, pads, strict=True))
+    y = g.add_tensor(W.Tensor("output", out_shape, quant=g.tensors[x].quant))
+    p = g.add_tensor(W.Tensor("paddings", (rank, 2), "int32", data=pads))
+    g.add_operator(W.Pad(), (x, p), (y,))
+    return _finish(g, [x], [y])
+
+
 OPERATOR_MODELS = {
     "CONV_2D": conv_models(),
     "DEPTHWISE_CONV_2D": conv_models(depthwise=True),
@@ -187,4 +224,6 @@ OPERATOR_MODELS = {
     "ADD": add_models(),
     "SOFTMAX": softmax_models(),
     "QUANTIZE/DEQUANTIZE": quantize_models(),
+    "MEAN": mean_models(),
+    "PAD": pad_models(),
 }

@@ -66,6 +66,14 @@ def _numpy_golden(step: Step, inputs: list[np.ndarray]) -> np.ndarray | None:
     if step.kernel == "softmax":
         x = inputs[0].reshape(p["rows"], p["row_size"])
         return golden.softmax(x, p["input_multiplier"], p["input_left_shift"], p["diff_min"])
+    if step.kernel == "mean_s8":
+        x = inputs[0].reshape(p["outer"], p["reduced"], p["inner"])
+        names = ("input_offset", "multiplier", "shift", "output_offset")
+        return golden.mean(x, **{k: p[k] for k in names})
+    if step.kernel == "pad_s8":
+        dims = [[p[f"{name}[{i}]"] for i in range(4)] for name in ("in_dims", "before", "out_dims")]
+        after = [o - i - b for i, b, o in zip(*dims, strict=True)]
+        return golden.pad(inputs[0].reshape(dims[0]), dims[1], after, p["value"])
     return None
 
 

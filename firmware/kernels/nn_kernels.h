@@ -212,4 +212,22 @@ int32_t nn_quantize_f32(const nn_quantize_f32_params *p, const float *input, int
 int32_t nn_requantize_s8(const nn_requantize_s8_params *p, const void *input, int8_t *output);
 int32_t nn_dequantize_f32(const nn_dequantize_f32_params *p, const int8_t *input, float *output);
 
+/* TFLite int8 MEAN over contiguous axes: the input seen as [outer][reduced][inner], the output
+ * as [outer][inner]: clamp(requant(sum(x + input_offset)) + output_offset), the multiplier
+ * holding the division by `reduced` (reduce_pad.c). One version for every variant. */
+typedef struct {
+    int32_t outer, reduced, inner;
+    int32_t input_offset, multiplier, shift, output_offset; /* input_offset = -zp_in */
+} nn_mean_s8_params;
+
+/* TFLite int8 PAD on up to 4 dimensions (fewer are padded with leading 1s): the output is
+ * `value` (the output zero point) around the input placed at `before`. */
+typedef struct {
+    int32_t in_dims[4], before[4], out_dims[4];
+    int32_t value;
+} nn_pad_s8_params;
+
+int32_t nn_mean_s8(const nn_mean_s8_params *p, const int8_t *input, int8_t *output);
+int32_t nn_pad_s8(const nn_pad_s8_params *p, const int8_t *input, int8_t *output);
+
 #endif

@@ -439,3 +439,17 @@ def add(
     sb = requantize(xb, b_multiplier, b_shift)
     out = requantize(wrap32(sa + sb), output_multiplier, output_shift) + output_offset
     return _clamp_int8(out, act_min, act_max)
+
+
+def mean(
+    x: np.ndarray, input_offset: int, multiplier: int, shift: int, output_offset: int
+) -> np.ndarray:
+    """int8 MEAN of x [outer, reduced, inner] over its middle axis -> [outer, inner]; the
+    multiplier holds the division by `reduced` (cmsim.model.quant.mean_multiplier)."""
+    total = wrap32(np.asarray(x, np.int64).sum(axis=1) + input_offset * x.shape[1])
+    return _clamp_int8(requantize(total, multiplier, shift) + output_offset, -128, 127)
+
+
+def pad(x: np.ndarray, before: list[int], after: list[int], value: int) -> np.ndarray:
+    """int8 PAD: `value` (the output zero point) around x."""
+    return np.pad(x, list(zip(before, after, strict=True)), constant_values=value).astype(np.int8)

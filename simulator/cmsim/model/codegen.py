@@ -17,7 +17,7 @@ import numpy as np
 
 from cmsim.model.arena import Plan
 from cmsim.model.graph import Graph
-from cmsim.model.lower import Step
+from cmsim.model.lower import FLOAT_FIELDS, Step
 
 BLOB_ALIGNMENT = 8
 ARENA_SYMBOL = "cmsim_arena"
@@ -35,6 +35,8 @@ _STRUCTS = {
     "quantize_f32": "nn_quantize_f32_params",
     "requantize_s8": "nn_requantize_s8_params",
     "dequantize_f32": "nn_dequantize_f32_params",
+    "mean_s8": "nn_mean_s8_params",
+    "pad_s8": "nn_pad_s8_params",
 }
 _SCRATCH = (*_CONV_LIKE, "fully_connected", "max_pool", "avg_pool")
 _CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int32": "int32_t", "float32": "float"}
@@ -103,8 +105,9 @@ def generate(graph: Graph, steps: list[Step], plan: Plan, inputs: dict[int, np.n
             continue
         name = f"op{i}"
         struct = _STRUCTS[step.kernel]
-        float_fields = {"scale": "float" if step.kernel == "quantize_f32" else "double"}
-        decls.append(_struct(f"{name}_params", struct, step.params, float_fields))
+        decls.append(
+            _struct(f"{name}_params", struct, step.params, FLOAT_FIELDS.get(step.kernel, {}))
+        )
         args = [f"&{name}_params"]
         if step.constants:
             offsets = {k: blob.add(v) for k, v in step.constants.items()}

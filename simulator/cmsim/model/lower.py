@@ -26,6 +26,8 @@ SUPPORTED = (
     "MAX_POOL_2D",
     "ADD",
     "SOFTMAX",
+    "MEAN",
+    "PAD",
     "RESHAPE",
     "SQUEEZE",
     "EXPAND_DIMS",
@@ -36,6 +38,11 @@ ALIASES = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 MAX_TENSOR_BYTES = 64 << 20  # far beyond any Cortex-M part; keeps absurd shapes off the host
 _ACTIVATIONS = {
     v: k for k, v in vars(schema.ActivationFunctionType).items() if not k.startswith("_")
+}
+# C types of the kernels' floating-point parameter fields (every other field is int32_t).
+FLOAT_FIELDS = {
+    "quantize_f32": {"scale": "float"},
+    "dequantize_f32": {"scale": "double"},
 }
 _FUSED = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 _SAME = schema.Padding.SAME
@@ -119,7 +126,9 @@ def lower(graph: Graph) -> list[Step]:
     return steps
 
 
-_MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2}
+_MIN_INPUTS = {
+    "CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2, "MEAN": 2, "PAD": 2,
+}  # fmt: skip
 
 
 def _check_arity(op: Operator) -> None:
@@ -371,7 +380,7 @@ def _add(graph: Graph, op: Operator) -> Step:
     a = _activation(graph, op.inputs[0], "first input")
     b = _activation(graph, op.inputs[1], "second input")
     y = _activation(graph, op.outputs[0], "output")
-    if a.shape != b.shape or a.size != y.size:
+    if not _same_elements(a, b, y):
         raise _Refusal(
             f"inputs {list(a.shape)} and {list(b.shape)}: broadcasting is not supported "
             "(same shapes are)"
@@ -388,6 +397,16 @@ def _add(graph: Graph, op: Operator) -> Step:
     }  # fmt: skip
     text = "x".join(str(d) for d in y.shape)
     return Step(op, "add", (a.index, b.index), y.index, params, {}, 0, text)
+
+
+def _same_elements(a: Tensor, b: Tensor, y: Tensor) -> bool:
+    """Do a, b and y hold the same elements in the same order ([1, 8] + [8] does; broadcasting
+    that repeats elements does not)?"""
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        return False
+    return a.size == b.size == y.size == int(np.prod(shape, dtype=np.int64))
 
 
 def _softmax(graph: Graph, op: Operator) -> Step:
@@ -409,6 +428,64 @@ def _softmax(graph: Graph, op: Operator) -> Step:
     }  # fmt: skip
     text = "x".join(str(d) for d in x.shape)
     return Step(op, "softmax", (x.index,), y.index, params, {}, 0, text)
+
+
+def _constant_ints(graph: Graph, index: int, what: str) -> np.ndarray:
+    t = graph.tensor(index)
+    if not t.is_constant or t.dtype not in ("int32", "int64"):
+        raise _Refusal(f"its {what} must be a constant int32 tensor")
+    return np.asarray(t.data, np.int64).reshape(-1)
+
+
+def _mean(graph: Graph, op: Operator) -> Step:
+    x = _activation(graph, op.inputs[0], "input")
+    y = _activation(graph, op.outputs[0], "output")
+    rank = len(x.shape)
+    raw_axes = [int(a) for a in _constant_ints(graph, op.inputs[1], "axes")]
+    if not raw_axes or any(not -rank <= a < rank for a in raw_axes):
+        raise _Refusal(f"axes {raw_axes} do not fit a {rank}-D input")
+    axes = sorted({a % rank for a in raw_axes})
+    if axes != list(range(axes[0], axes[-1] + 1)):
+        raise _Refusal(f"axes {raw_axes} are not contiguous (contiguous axes are supported)")
+    outer = int(np.prod(x.shape[: axes[0]], dtype=np.int64))
+    reduced = int(np.prod(x.shape[axes[0] : axes[-1] + 1], dtype=np.int64))
+    inner = int(np.prod(x.shape[axes[-1] + 1 :], dtype=np.int64))
+    if reduced < 1 or outer * inner != y.size:
+        raise _Refusal(f"input {list(x.shape)} and output {list(y.shape)} do not fit axes {axes}")
+    multiplier, shift = quant.mean_multiplier(x.scale, y.scale, reduced)
+    params = {
+        "outer": outer, "reduced": reduced, "inner": inner, "input_offset": -x.zero_point,
+        "multiplier": multiplier, "shift": shift, "output_offset": y.zero_point,
+    }  # fmt: skip
+    text = f"{'x'.join(map(str, x.shape))} axes {axes} -> {'x'.join(map(str, y.shape))}"
+    return Step(op, "mean_s8", (x.index,), y.index, params, {}, 0, text, False)
+
+
+def _pad(graph: Graph, op: Operator) -> Step:
+    x = _activation(graph, op.inputs[0], "input")
+    y = _activation(graph, op.outputs[0], "output")
+    if len(x.shape) > 4:
+        raise _Refusal(f"input {list(x.shape)} has more than 4 dimensions")
+    pads = _constant_ints(graph, op.inputs[1], "paddings")
+    if pads.size != 2 * len(x.shape) or (pads < 0).any():
+        raise _Refusal(f"paddings {pads.tolist()} do not fit a {len(x.shape)}-D input")
+    if x.zero_point != y.zero_point or not np.isclose(x.scale, y.scale, rtol=0, atol=1e-6):
+        raise _Refusal("input and output quantization differ (TFLite requires them equal)")
+    lead = 4 - len(x.shape)
+    before = [0] * lead + [int(a) for a in pads[0::2]]
+    after = [0] * lead + [int(b) for b in pads[1::2]]
+    in_dims = [1] * lead + list(x.shape)
+    out_dims = [d + a + b for d, a, b in zip(in_dims, before, after, strict=True)]
+    if int(np.prod(out_dims)) != y.size:
+        raise _Refusal(f"padding {list(x.shape)} does not give the output {list(y.shape)}")
+    params = {
+        **{f"in_dims[{i}]": d for i, d in enumerate(in_dims)},  # C designators
+        **{f"before[{i}]": d for i, d in enumerate(before)},
+        **{f"out_dims[{i}]": d for i, d in enumerate(out_dims)},
+        "value": y.zero_point,
+    }
+    text = f"{'x'.join(map(str, x.shape))} -> {'x'.join(map(str, y.shape))}"
+    return Step(op, "pad_s8", (x.index,), y.index, params, {}, 0, text, False)
 
 
 def _alias(graph: Graph, op: Operator) -> Step:
@@ -460,6 +537,8 @@ _LOWERINGS: dict[str, Callable[[Graph, Operator], Step]] = {
     "MAX_POOL_2D": _pool,
     "ADD": _add,
     "SOFTMAX": _softmax,
+    "MEAN": _mean,
+    "PAD": _pad,
     "RESHAPE": _alias,
     "SQUEEZE": _alias,
     "EXPAND_DIMS": _alias,

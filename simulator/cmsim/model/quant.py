@@ -123,3 +123,16 @@ def add_parameters(
 def requantize_multiplier(input_scale: float, output_scale: float) -> tuple[int, int]:
     """int8 -> int8 QUANTIZE: input_scale / output_scale in double."""
     return quantize_multiplier(float(input_scale) / float(output_scale))
+
+
+
+def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tuple[int, int]:
+    """int8 MEAN of `count` elements: input_scale / output_scale as a multiplier, with the
+    division by `count` folded in the way TFLite's reference kernel does (LiteRT 2.x; it
+    replaced the float32 and per-case paths of older TFLite): shift the multiplier left by
+    k = floor(log2(count)), at most 32 and at most 31 + shift, divide it by `count` in 64-bit
+    integers and take k off the shift. Checked against LiteRT on every MEAN path (keep_dims
+    or not, equal or different quantization)."""
+    multiplier, shift = requantize_multiplier(input_scale, output_scale)
+    k = max(0, min(count.bit_length() - 1, 32, 31 + shift))
+    return (multiplier << k) // count, shift - k

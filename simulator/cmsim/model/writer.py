@@ -152,6 +152,19 @@ class Reshape:
 
 
 @dataclass(frozen=True)
+class Mean:
+    """MEAN: inputs (input, axes as a constant int32 tensor); `keep_dims` keeps reduced axes."""
+
+    keep_dims: bool = False
+
+
+@dataclass(frozen=True)
+class Pad:
+    """PAD: inputs (input, paddings as a constant int32 [rank, 2] tensor); pads with the
+    output zero point."""
+
+
+@dataclass(frozen=True)
 class Softmax:
     """SOFTMAX over the last dimension; int8 output scale 1/256, zero point -128."""
 
@@ -400,6 +413,17 @@ def _check_softmax(graph: Graph, op: Operator, where: str) -> None:
         _fail(where, f"int8 softmax output '{y.name}' needs scale 1/256 and zero point -128")
 
 
+def _check_pad(graph: Graph, op: Operator, where: str) -> None:
+    x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    paddings = graph.tensors[op.inputs[1]].data
+    if paddings is None or paddings.shape != (len(x.shape), 2):
+        _fail(where, f"paddings must be a constant [{len(x.shape)}, 2] tensor")
+    want = tuple(int(d + a + b) for d, (a, b) in zip(x.shape, paddings, strict=True))
+    if want != y.shape:
+        _fail(where, f"padding {x.shape} gives {want}, not the output's {y.shape}")
+    _same_quant(graph, op.inputs[0], op.outputs[0], where)
+
+
 _CHECKS = {
     "CONV_2D": _check_conv,
     "DEPTHWISE_CONV_2D": _check_conv,
@@ -409,6 +433,7 @@ _CHECKS = {
     "ADD": _check_add,
     "RESHAPE": _check_reshape,
     "SOFTMAX": _check_softmax,
+    "PAD": _check_pad,
 }
 
 
@@ -495,6 +520,16 @@ def _reshape_options(o: Reshape):
     return t
 
 
+def _mean_options(o: Mean):
+    t = schema.ReducerOptionsT()
+    t.keepDims = bool(o.keep_dims)
+    return t
+
+
+def _pad_options(_o: Pad):
+    return schema.PadOptionsT()
+
+
 def _softmax_options(o: Softmax):
     t = schema.SoftmaxOptionsT()
     t.beta = float(o.beta)
@@ -517,6 +552,8 @@ _SPECS = {
     Add: ("ADD", 2, BuiltinOptions.AddOptions, _add_options),
     Reshape: ("RESHAPE", 1, BuiltinOptions.ReshapeOptions, _reshape_options),
     Softmax: ("SOFTMAX", 2, BuiltinOptions.SoftmaxOptions, _softmax_options),
+    Mean: ("MEAN", 2, BuiltinOptions.ReducerOptions, _mean_options),
+    Pad: ("PAD", 2, BuiltinOptions.PadOptions, _pad_options),
     Quantize: ("QUANTIZE", 2, BuiltinOptions.NONE, None),
     Dequantize: ("DEQUANTIZE", 2, BuiltinOptions.NONE, None),
 }

@@ -62,6 +62,18 @@ def sequence_mlp() -> keras.Model:
     return keras.Model(i, x)
 
 
+def padded_gap_cnn() -> keras.Model:
+    """The MobileNet pattern: explicit ZeroPadding2D (PAD) before a stride-2 VALID conv, and
+    GlobalAveragePooling2D (MEAN) before the classifier, once keeping dimensions."""
+    keras.utils.set_random_seed(4)
+    i = keras.Input((15, 15, 3), batch_size=1)
+    x = L.ZeroPadding2D(((0, 1), (0, 1)))(i)
+    x = L.Conv2D(8, 3, strides=2, activation="relu6")(x)
+    a = L.GlobalAveragePooling2D()(x)
+    b = L.Flatten()(L.GlobalAveragePooling2D(keepdims=True)(L.Conv2D(8, 1)(x)))
+    return keras.Model(i, L.Dense(4)(L.Add()([a, b])))
+
+
 def mlp() -> keras.Model:
     keras.utils.set_random_seed(3)
     i = keras.Input((20,))
@@ -75,4 +87,5 @@ if __name__ == "__main__":
     convert(small_cnn(), "cnn_per_tensor", per_channel=False)
     convert(mlp(), "mlp_uint8_in", io=tf.uint8)
     convert(sequence_mlp(), "dense_keep_dims")
+    convert(padded_gap_cnn(), "cnn_pad_mean")
     print(f"TensorFlow {tf.__version__}: wrote", sorted(p.name for p in HERE.glob("*.tflite")))
