@@ -419,8 +419,10 @@ def _softmax(graph: Graph, op: Operator) -> Step:
     multiplier, left_shift, diff_min = quant.softmax_parameters(
         x.scale, float(op.options.get("beta", 1.0))
     )
-    if left_shift < 0:
-        raise _Refusal(f"input scale {x.scale:g} x beta is too small for the int8 softmax")
+    if left_shift < 1:  # TFLite needs beta x input scale x 2^26 > 1 (it aborts otherwise)
+        raise _Refusal(
+            f"input scale {x.scale:g} x beta is below 2^-26, too small for TFLite's int8 softmax"
+        )
     row_size = x.shape[-1]
     params = {
         "rows": x.size // row_size, "row_size": row_size, "input_multiplier": multiplier,

@@ -8,7 +8,9 @@ gets too.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import multiprocessing
 import os
 import sys
 from collections.abc import Iterator
@@ -77,9 +79,19 @@ def reference_interpreter(model: bytes):
 
 
 def reference_tensors(
-    model: bytes, graph: Graph, inputs: dict[int, np.ndarray], tensors: set[int]
+    model: bytes,
+    graph: Graph,
+    inputs: dict[int, np.ndarray],
+    tensors: set[int],
+    isolated: bool = False,
 ) -> dict[int, np.ndarray]:
-    """Run the model in TFLite with its reference kernels; the values of `tensors`."""
+    """Run the model in TFLite with its reference kernels; the values of `tensors`.
+
+    `isolated` runs TFLite in a child process: its C++ kernels abort the whole process on
+    some models they do not support (e.g. an int8 softmax whose input scale is below 2^-26),
+    and a user's model must get a clear error instead."""
+    if isolated:
+        return _in_child_process(model, graph, inputs, tensors)
     try:
         with _quiet_stderr():
             interpreter = reference_interpreter(model)
@@ -90,3 +102,17 @@ def reference_tensors(
     except (RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{graph.name}: TFLite's interpreter rejects the model: {first}") from None
+
+
+def _in_child_process(
+    model: bytes, graph: Graph, inputs: dict[int, np.ndarray], tensors: set[int]
+) -> dict[int, np.ndarray]:
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding Unicorn
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        try:
+            return pool.submit(reference_tensors, model, graph, inputs, tensors).result()
+        except concurrent.futures.process.BrokenProcessPool:
+            raise ModelError(
+                f"{graph.name}: TFLite's reference interpreter crashed on this model (its "
+                "C++ kernels abort on what they do not support), so there is no golden output"
+            ) from None
