@@ -94,7 +94,7 @@ def bench_model(
     the variants' ELFs when already built (cmsim sweep builds them once and runs them in other
     processes)."""
     begin = time.perf_counter()
-    if cmsis_nn_build.VARIANT in variants and cmsis_nn is None:
+    if cmsis_nn_build.VARIANT in variants and cmsis_nn is None and elfs is None:
         raise BenchError("the cmsis-nn variant needs a CMSIS-NN checkout (--cmsis-nn PATH)")
     check_fits(model.name, board, len(model.sources.blob), model.plan.size)
     outputs = {s.output for s in model.layer_steps}
