@@ -215,6 +215,44 @@ def pad_models(draw) -> bytes:
     return _finish(g, [x], [y])
 
 
+@st.composite
+def concatenation_models(draw) -> bytes:
+    """CONCATENATION of 1-4 tensors along any axis (negative too), inputs quantized like the
+    output as TFLite's int8 kernel requires."""
+    rank = draw(st.integers(2, 4))
+    base = [draw(st.integers(1, 4)) for _ in range(rank)]
+    axis = draw(st.integers(-rank, rank - 1))
+    sizes = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(1, 4)))]
+    g = W.Graph()
+    quant = W.Quantization.per_tensor(_scale(draw, -3, 0.3), _zero_point(draw))
+    inputs = []
+    for n, size in enumerate(sizes):
+        shape = list(base)
+        shape[axis] = size
+        inputs.append(g.add_tensor(W.Tensor(f"input{n}", tuple(shape), quant=quant)))
+    out_shape = list(base)
+    out_shape[axis] = sum(sizes)
+    y = g.add_tensor(W.Tensor("output", tuple(out_shape), quant=quant))
+    g.add_operator(W.Concatenation(axis), inputs, (y,))
+    return _finish(g, inputs, [y])
+
+
+@st.composite
+def relu_models(draw) -> bytes:
+    """A stand-alone RELU, RELU6 or RELU_N1_TO_1, with the output quantized like the input
+    or not."""
+    shape = (1, draw(st.integers(1, 40)))
+    kind = draw(st.sampled_from([W.Relu, W.Relu6, W.ReluN1To1]))
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", shape)
+    if draw(st.booleans()):
+        y = g.add_tensor(W.Tensor("output", shape, quant=g.tensors[x].quant))
+    else:
+        y = _activation_tensor(draw, g, "output", shape)
+    g.add_operator(kind(), (x,), (y,))
+    return _finish(g, [x], [y])
+
+
 OPERATOR_MODELS = {
     "CONV_2D": conv_models(),
     "DEPTHWISE_CONV_2D": conv_models(depthwise=True),
@@ -226,4 +264,6 @@ OPERATOR_MODELS = {
     "QUANTIZE/DEQUANTIZE": quantize_models(),
     "MEAN": mean_models(),
     "PAD": pad_models(),
+    "CONCATENATION": concatenation_models(),
+    "RELU/RELU6/RELU_N1_TO_1": relu_models(),
 }

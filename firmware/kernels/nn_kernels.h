@@ -214,7 +214,7 @@ int32_t nn_dequantize_f32(const nn_dequantize_f32_params *p, const int8_t *input
 
 /* TFLite int8 MEAN over contiguous axes: the input seen as [outer][reduced][inner], the output
  * as [outer][inner]: clamp(requant(sum(x + input_offset)) + output_offset), the multiplier
- * holding the division by `reduced` (reduce_pad.c). One version for every variant. */
+ * holding the division by `reduced` (tensor_ops.c). One version for every variant. */
 typedef struct {
     int32_t outer, reduced, inner;
     int32_t input_offset, multiplier, shift, output_offset; /* input_offset = -zp_in */
@@ -227,7 +227,25 @@ typedef struct {
     int32_t value;
 } nn_pad_s8_params;
 
+/* TFLite int8 CONCATENATION (inputs quantized like the output, as TFLite requires): the
+ * output seen as [outer][sum of axis[i]][inner], input i as [outer][axis[i]][inner]. */
+#define NN_CONCAT_MAX_INPUTS 16
+typedef struct {
+    int32_t outer, inner, count;
+    int32_t axis[NN_CONCAT_MAX_INPUTS];
+} nn_concat_s8_params;
+
+/* A stand-alone TFLite int8 RELU / RELU6 / RELU_N1_TO_1: clamp(requant(x + input_offset) +
+ * output_offset, act_min, act_max), requantizing by input_scale / output_scale. */
+typedef struct {
+    int32_t size;
+    int32_t input_offset, multiplier, shift, output_offset;
+    int32_t act_min, act_max;
+} nn_activation_s8_params;
+
 int32_t nn_mean_s8(const nn_mean_s8_params *p, const int8_t *input, int8_t *output);
+int32_t nn_concat_s8(const nn_concat_s8_params *p, const int8_t *const *inputs, int8_t *output);
+int32_t nn_activation_s8(const nn_activation_s8_params *p, const int8_t *input, int8_t *output);
 int32_t nn_pad_s8(const nn_pad_s8_params *p, const int8_t *input, int8_t *output);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * Conversions at a model's edges, as TFLite's QUANTIZE and DEQUANTIZE do them: float32 to
- * int8, int8/uint8 to int8 with another scale, int8 to float32. One version serves every
+ * int8, int8/uint8 to int8 with another scale, int8 to float32; and the stand-alone RELU,
+ * RELU6 and RELU_N1_TO_1 operators, which requantize to their output's scale and clamp. One version serves every
  * kernel variant (there is nothing to optimize that matters next to the layers). Floating
  * point goes through libgcc's soft-float routines, which round as IEEE 754 requires, so the
  * results equal TFLite's on the host bit for bit.
@@ -42,6 +43,15 @@ int32_t nn_requantize_s8(const nn_requantize_s8_params *p, const void *input, in
         int32_t x = (p->input_unsigned ? u8[i] : s8[i]) + p->input_offset;
         int32_t q = nn_requantize(x, p->multiplier, p->shift) + p->output_offset;
         output[i] = (int8_t)nn_clamp(q, -128, 127);
+    }
+    return NN_OK;
+}
+
+int32_t nn_activation_s8(const nn_activation_s8_params *p, const int8_t *input, int8_t *output)
+{
+    for (int32_t i = 0; i < p->size; i++) {
+        int32_t q = nn_requantize(input[i] + p->input_offset, p->multiplier, p->shift);
+        output[i] = (int8_t)nn_clamp(q + p->output_offset, p->act_min, p->act_max);
     }
     return NN_OK;
 }

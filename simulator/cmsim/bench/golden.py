@@ -453,3 +453,23 @@ def mean(
 def pad(x: np.ndarray, before: list[int], after: list[int], value: int) -> np.ndarray:
     """int8 PAD: `value` (the output zero point) around x."""
     return np.pad(x, list(zip(before, after, strict=True)), constant_values=value).astype(np.int8)
+
+
+def concatenate(inputs: list[np.ndarray], outer: int, inner: int) -> np.ndarray:
+    """int8 CONCATENATION: each input seen as [outer, -1, inner], joined on the middle axis."""
+    parts = [np.asarray(x, np.int8).reshape(outer, -1, inner) for x in inputs]
+    return np.concatenate(parts, axis=1)
+
+
+def activation(
+    x: np.ndarray,
+    input_offset: int,
+    multiplier: int,
+    shift: int,
+    output_offset: int,
+    act_min: int,
+    act_max: int,
+) -> np.ndarray:
+    """A stand-alone int8 RELU / RELU6 / RELU_N1_TO_1: requantize, offset, clamp."""
+    values = requantize(np.asarray(x, np.int32) + input_offset, multiplier, shift)
+    return _clamp_int8(values + output_offset, act_min, act_max)

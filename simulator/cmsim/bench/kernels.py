@@ -289,6 +289,9 @@ def call_step(
         c = {k: h.put(v, "flash") for k, v in step.constants.items()}
         args.append(h.struct(c["multiplier"].address, c["shift"].address))
         args += [h.put(np.asarray(inputs[0])), c["weights"], c["bias"]]
+    elif step.kernel == "concat_s8":  # a table of input pointers
+        buffers = [h.put(np.asarray(x)) for x in inputs]
+        args.append(h.put(np.asarray([b.address for b in buffers], np.uint32)))
     else:
         args += [h.put(np.asarray(x)) for x in inputs]
     out = h.alloc(_output_elements(step), np.dtype(out_dtype))
@@ -322,6 +325,8 @@ def _output_elements(step) -> int:
         return p["batches"] * p["out_features"]
     if "rows" in p:
         return p["rows"] * p["row_size"]
+    if "count" in p:  # concatenation
+        return p["outer"] * p["inner"] * sum(p[f"axis[{i}]"] for i in range(p["count"]))
     if "outer" in p:
         return p["outer"] * p["inner"]
     if "out_dims[0]" in p:

@@ -37,6 +37,8 @@ _STRUCTS = {
     "dequantize_f32": "nn_dequantize_f32_params",
     "mean_s8": "nn_mean_s8_params",
     "pad_s8": "nn_pad_s8_params",
+    "concat_s8": "nn_concat_s8_params",
+    "activation_s8": "nn_activation_s8_params",
 }
 _SCRATCH = (*_CONV_LIKE, "fully_connected", "max_pool", "avg_pool")
 _CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int32": "int32_t", "float32": "float"}
@@ -121,6 +123,10 @@ def generate(graph: Graph, steps: list[Step], plan: Plan, inputs: dict[int, np.n
                 f"BLOB(int8_t, {offsets['weights']})",
                 f"BLOB(int32_t, {offsets['bias']})",
             ]
+        elif step.kernel == "concat_s8":  # a table of input pointers, not one argument each
+            pointers = ", ".join(pointer(t, True) for t in step.inputs)
+            decls.append(f"static const int8_t *const {name}_inputs[] = {{{pointers}}};")
+            args.append(f"{name}_inputs")
         else:
             args += [pointer(t, True) for t in step.inputs]
         args.append(pointer(step.output, False))

@@ -28,6 +28,10 @@ SUPPORTED = (
     "SOFTMAX",
     "MEAN",
     "PAD",
+    "CONCATENATION",
+    "RELU",
+    "RELU6",
+    "RELU_N1_TO_1",
     "RESHAPE",
     "SQUEEZE",
     "EXPAND_DIMS",
@@ -490,6 +494,58 @@ def _pad(graph: Graph, op: Operator) -> Step:
     return Step(op, "pad_s8", (x.index,), y.index, params, {}, 0, text, False)
 
 
+CONCAT_MAX_INPUTS = 16  # nn_kernels.h NN_CONCAT_MAX_INPUTS
+
+
+def _concatenation(graph: Graph, op: Operator) -> Step:
+    y = _activation(graph, op.outputs[0], "output")
+    xs = [_activation(graph, i, f"input {n}") for n, i in enumerate(op.inputs)]
+    if not 1 <= len(xs) <= CONCAT_MAX_INPUTS:
+        raise _Refusal(f"{len(xs)} inputs (1 to {CONCAT_MAX_INPUTS} are supported)")
+    if _fused(op) != "NONE":
+        raise _Refusal(f"fused activation {_fused(op)} on an int8 concatenation")
+    rank = len(y.shape)
+    axis = int(op.options.get("axis", 0))
+    if not -rank <= axis < rank:
+        raise _Refusal(f"axis {axis} does not fit a {rank}-D output")
+    axis %= rank
+    for x in xs:
+        if x.is_constant:
+            raise _Refusal(f"input '{x.name}' is a constant (not supported)")
+        if x.zero_point != y.zero_point or np.float32(x.scale) != np.float32(y.scale):
+            raise _Refusal(f"input '{x.name}' is quantized unlike the output (TFLite needs equal)")
+        if len(x.shape) != rank or x.shape[:axis] + x.shape[axis + 1 :] != (
+            y.shape[:axis] + y.shape[axis + 1 :]
+        ):
+            raise _Refusal(f"input {list(x.shape)} does not fit output {list(y.shape)}")
+    if sum(x.shape[axis] for x in xs) != y.shape[axis]:
+        raise _Refusal(f"the inputs do not add up to output {list(y.shape)} along axis {axis}")
+    sizes = [int(x.shape[axis]) for x in xs]
+    params = {
+        "outer": int(np.prod(y.shape[:axis], dtype=np.int64)),
+        "inner": int(np.prod(y.shape[axis + 1 :], dtype=np.int64)),
+        "count": len(xs),
+        **{f"axis[{i}]": (sizes[i] if i < len(sizes) else 0) for i in range(CONCAT_MAX_INPUTS)},
+    }
+    text = f"{' + '.join(str(s) for s in sizes)} on axis {axis} -> {'x'.join(map(str, y.shape))}"
+    return Step(op, "concat_s8", tuple(x.index for x in xs), y.index, params, {}, 0, text, False)
+
+
+def _relu(graph: Graph, op: Operator) -> Step:
+    x = _activation(graph, op.inputs[0], "input")
+    y = _activation(graph, op.outputs[0], "output")
+    if x.size != y.size:
+        raise _Refusal(f"input {list(x.shape)} and output {list(y.shape)} differ in size")
+    multiplier, shift = quant.requantize_multiplier(x.scale, y.scale)
+    act_min, act_max = quant.activation_range(op.opcode, y.scale, y.zero_point)
+    params = {
+        "size": y.size, "input_offset": -x.zero_point, "multiplier": multiplier,
+        "shift": shift, "output_offset": y.zero_point, "act_min": act_min, "act_max": act_max,
+    }  # fmt: skip
+    text = "x".join(map(str, y.shape))
+    return Step(op, "activation_s8", (x.index,), y.index, params, {}, 0, text, False)
+
+
 def _alias(graph: Graph, op: Operator) -> Step:
     if not op.inputs or op.inputs[0] < 0:
         raise _Refusal("it has no input")
@@ -541,6 +597,10 @@ _LOWERINGS: dict[str, Callable[[Graph, Operator], Step]] = {
     "SOFTMAX": _softmax,
     "MEAN": _mean,
     "PAD": _pad,
+    "CONCATENATION": _concatenation,
+    "RELU": _relu,
+    "RELU6": _relu,
+    "RELU_N1_TO_1": _relu,
     "RESHAPE": _alias,
     "SQUEEZE": _alias,
     "EXPAND_DIMS": _alias,

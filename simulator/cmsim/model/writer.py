@@ -165,6 +165,29 @@ class Pad:
 
 
 @dataclass(frozen=True)
+class Concatenation:
+    """CONCATENATION along `axis`; int8 inputs are quantized like the output."""
+
+    axis: int
+    activation: str = "NONE"
+
+
+@dataclass(frozen=True)
+class Relu:
+    """A stand-alone RELU (requantizes when input and output scales differ)."""
+
+
+@dataclass(frozen=True)
+class Relu6:
+    """A stand-alone RELU6."""
+
+
+@dataclass(frozen=True)
+class ReluN1To1:
+    """A stand-alone RELU_N1_TO_1."""
+
+
+@dataclass(frozen=True)
 class Softmax:
     """SOFTMAX over the last dimension; int8 output scale 1/256, zero point -128."""
 
@@ -530,6 +553,12 @@ def _pad_options(_o: Pad):
     return schema.PadOptionsT()
 
 
+def _concat_options(o: Concatenation):
+    t = schema.ConcatenationOptionsT()
+    t.axis, t.fusedActivationFunction = int(o.axis), ACTIVATIONS[o.activation]
+    return t
+
+
 def _softmax_options(o: Softmax):
     t = schema.SoftmaxOptionsT()
     t.beta = float(o.beta)
@@ -554,6 +583,15 @@ _SPECS = {
     Softmax: ("SOFTMAX", 2, BuiltinOptions.SoftmaxOptions, _softmax_options),
     Mean: ("MEAN", 2, BuiltinOptions.ReducerOptions, _mean_options),
     Pad: ("PAD", 2, BuiltinOptions.PadOptions, _pad_options),
+    Concatenation: (
+        "CONCATENATION",
+        2,
+        BuiltinOptions.ConcatenationOptions,
+        _concat_options,
+    ),
+    Relu: ("RELU", 2, BuiltinOptions.NONE, None),
+    Relu6: ("RELU6", 2, BuiltinOptions.NONE, None),
+    ReluN1To1: ("RELU_N1_TO_1", 1, BuiltinOptions.NONE, None),
     Quantize: ("QUANTIZE", 2, BuiltinOptions.NONE, None),
     Dequantize: ("DEQUANTIZE", 2, BuiltinOptions.NONE, None),
 }

@@ -74,6 +74,18 @@ def padded_gap_cnn() -> keras.Model:
     return keras.Model(i, L.Dense(4)(L.Add()([a, b])))
 
 
+def concat_cnn() -> keras.Model:
+    """Two branches joined by Concatenate (CONCATENATION), a ReLU after a global average
+    pooling (a stand-alone RELU: nothing to fuse it into), a sigmoid-free classifier."""
+    keras.utils.set_random_seed(6)
+    i = keras.Input((12, 12, 4), batch_size=1)
+    a = L.Conv2D(6, 3, padding="same")(i)
+    b = L.Conv2D(5, 1)(i)
+    x = L.Concatenate()([a, b])
+    x = L.ReLU(max_value=6.0)(L.GlobalAveragePooling2D()(x))
+    return keras.Model(i, L.Dense(3)(x))
+
+
 def mlp() -> keras.Model:
     keras.utils.set_random_seed(3)
     i = keras.Input((20,))
@@ -88,4 +100,5 @@ if __name__ == "__main__":
     convert(mlp(), "mlp_uint8_in", io=tf.uint8)
     convert(sequence_mlp(), "dense_keep_dims")
     convert(padded_gap_cnn(), "cnn_pad_mean")
+    convert(concat_cnn(), "cnn_concat_relu")
     print(f"TensorFlow {tf.__version__}: wrote", sorted(p.name for p in HERE.glob("*.tflite")))

@@ -1,6 +1,6 @@
 /*
- * TFLite's int8 MEAN and PAD, one version for every kernel variant (they move or add a few
- * bytes per output; TFLM and CMSIS-NN users run a reference version too).
+ * TFLite's int8 MEAN, PAD and CONCATENATION, one version for every kernel variant (they move
+ * or add a few bytes per output; TFLM and CMSIS-NN users run a reference version too).
  *
  * MEAN, as TFLite's reference kernel computes it in integers: the sum of (x - zp_in) over
  * the reduced elements is requantized by a multiplier that folds input_scale / output_scale
@@ -41,5 +41,19 @@ int32_t nn_pad_s8(const nn_pad_s8_params *p, const int8_t *input, int8_t *output
                              + before[3];
                 memcpy(output + at, row, (size_t)in[3]);
             }
+    return NN_OK;
+}
+
+int32_t nn_concat_s8(const nn_concat_s8_params *p, const int8_t *const *inputs, int8_t *output)
+{
+    if (p->count < 1 || p->count > NN_CONCAT_MAX_INPUTS)
+        return NN_ERR_ARG;
+    int8_t *out = output;
+    for (int32_t o = 0; o < p->outer; o++)
+        for (int32_t i = 0; i < p->count; i++) {
+            int32_t chunk = p->axis[i] * p->inner;
+            memcpy(out, inputs[i] + o * chunk, (size_t)chunk);
+            out += chunk;
+        }
     return NN_OK;
 }
