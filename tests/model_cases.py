@@ -253,6 +253,17 @@ def relu_models(draw) -> bytes:
     return _finish(g, [x], [y])
 
 
+@st.composite
+def logistic_models(draw) -> bytes:
+    """LOGISTIC with random input quantization; output scale 1/256, zero point -128."""
+    shape = (1, draw(st.integers(1, 60)))
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", shape)
+    y = g.add_tensor(W.Tensor("output", shape, quant=W.Quantization.per_tensor(1 / 256, -128)))
+    g.add_operator(W.Logistic(), (x,), (y,))
+    return _finish(g, [x], [y])
+
+
 OPERATOR_MODELS = {
     "CONV_2D": conv_models(),
     "DEPTHWISE_CONV_2D": conv_models(depthwise=True),
@@ -266,4 +277,5 @@ OPERATOR_MODELS = {
     "PAD": pad_models(),
     "CONCATENATION": concatenation_models(),
     "RELU/RELU6/RELU_N1_TO_1": relu_models(),
+    "LOGISTIC": logistic_models(),
 }

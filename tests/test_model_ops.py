@@ -75,6 +75,9 @@ def _numpy_golden(step: Step, inputs: list[np.ndarray]) -> np.ndarray | None:
     if step.kernel == "activation_s8":
         names = ("input_offset", "multiplier", "shift", "output_offset", "act_min", "act_max")
         return golden.activation(inputs[0], **{k: p[k] for k in names})
+    if step.kernel == "logistic_s8":
+        names = ("input_offset", "multiplier", "left_shift", "radius")
+        return golden.logistic(inputs[0], **{k: p[k] for k in names})
     if step.kernel == "pad_s8":
         dims = [[p[f"{name}[{i}]"] for i in range(4)] for name in ("in_dims", "before", "out_dims")]
         after = [o - i - b for i, b, o in zip(*dims, strict=True)]

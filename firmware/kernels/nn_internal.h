@@ -63,17 +63,18 @@ static inline int32_t nn_saturating_shl(int32_t x, int32_t n)
     return (int32_t)((uint32_t)x << n);
 }
 
-/* exp(a) for a <= 0 given in Q5.26, returned in Q0.31. The fraction a mod 1/4 (in [-1/4, 0))
- * goes through a Taylor polynomial around -1/8; each set bit of the remaining quarters
- * multiplies in exp(-2^k), k = -2..4. */
-static inline int32_t nn_exp_on_negative(int32_t a)
+/* exp(a) for a <= 0 given with `bits` integer bits (softmax: Q5.26, logistic: Q4.27; a
+ * constant, so each caller compiles to its own straight code), returned in Q0.31. The fraction
+ * a mod 1/4 (in [-1/4, 0)) goes through a Taylor polynomial around -1/8; each set bit of the
+ * remaining quarters multiplies in exp(-2^k), k = -2 .. bits - 1. */
+static inline int32_t nn_exp_on_negative_q(int32_t a, const int32_t bits)
 {
     static const int32_t exp_minus_pow2[7] = {
         1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242,
     };
-    const int32_t quarter = 1 << 24;
+    const int32_t quarter = 1 << (29 - bits);
     int32_t fraction = (a & (quarter - 1)) - quarter;
-    int32_t x = (int32_t)((uint32_t)fraction << 5) + (1 << 28); /* Q0.31, fraction + 1/8 */
+    int32_t x = (int32_t)((uint32_t)fraction << bits) + (1 << 28); /* Q0.31, fraction + 1/8 */
     int32_t x2 = nn_sat_rounding_doubling_high_mul(x, x);
     int32_t x3 = nn_sat_rounding_doubling_high_mul(x2, x);
     int32_t x4 = nn_sat_rounding_doubling_high_mul(x2, x2);
@@ -84,10 +85,16 @@ static inline int32_t nn_exp_on_negative(int32_t a)
     int32_t result = exp_minus_eighth + nn_sat_rounding_doubling_high_mul(exp_minus_eighth,
                                                                           x + tail);
     int32_t quarters = fraction - a;
-    for (int32_t k = 0; k < 7; k++)
-        if (quarters & (1 << (24 + k)))
+    for (int32_t k = 0; k < bits + 2; k++)
+        if (quarters & (1 << (29 - bits + k)))
             result = nn_sat_rounding_doubling_high_mul(result, exp_minus_pow2[k]);
     return a == 0 ? INT32_MAX : result;
+}
+
+/* exp(a) for a <= 0 in Q5.26 (softmax's scaled differences), in Q0.31. */
+static inline int32_t nn_exp_on_negative(int32_t a)
+{
+    return nn_exp_on_negative_q(a, 5);
 }
 
 /* 1 / (1 + a) for a in [0, 1) in Q0.31, returned in Q0.31: Newton-Raphson on the half

@@ -243,7 +243,15 @@ typedef struct {
     int32_t act_min, act_max;
 } nn_activation_s8_params;
 
+/* TFLite int8 LOGISTIC (output scale 1/256, zero point -128): x + input_offset beyond
+ * +-radius saturates; inside, it is scaled to Q4.27 by multiplier << left_shift. */
+typedef struct {
+    int32_t size;
+    int32_t input_offset, multiplier, left_shift, radius;
+} nn_logistic_s8_params;
+
 int32_t nn_mean_s8(const nn_mean_s8_params *p, const int8_t *input, int8_t *output);
+int32_t nn_logistic_s8(const nn_logistic_s8_params *p, const int8_t *input, int8_t *output);
 int32_t nn_concat_s8(const nn_concat_s8_params *p, const int8_t *const *inputs, int8_t *output);
 int32_t nn_activation_s8(const nn_activation_s8_params *p, const int8_t *input, int8_t *output);
 int32_t nn_pad_s8(const nn_pad_s8_params *p, const int8_t *input, int8_t *output);

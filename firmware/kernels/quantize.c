@@ -1,7 +1,9 @@
 /*
  * Conversions at a model's edges, as TFLite's QUANTIZE and DEQUANTIZE do them: float32 to
  * int8, int8/uint8 to int8 with another scale, int8 to float32; and the stand-alone RELU,
- * RELU6 and RELU_N1_TO_1 operators, which requantize to their output's scale and clamp. One version serves every
+ * RELU6 and RELU_N1_TO_1 operators, which requantize to their output's scale and clamp, and
+ * LOGISTIC (sigmoid) in TFLite's fixed point: 1 / (1 + exp(-|x|)) with x in Q4.27, mirrored
+ * for x < 0, to the int8 output of scale 1/256 and zero point -128. One version serves every
  * kernel variant (there is nothing to optimize that matters next to the layers). Floating
  * point goes through libgcc's soft-float routines, which round as IEEE 754 requires, so the
  * results equal TFLite's on the host bit for bit.
@@ -52,6 +54,29 @@ int32_t nn_activation_s8(const nn_activation_s8_params *p, const int8_t *input, 
     for (int32_t i = 0; i < p->size; i++) {
         int32_t q = nn_requantize(input[i] + p->input_offset, p->multiplier, p->shift);
         output[i] = (int8_t)nn_clamp(q + p->output_offset, p->act_min, p->act_max);
+    }
+    return NN_OK;
+}
+
+int32_t nn_logistic_s8(const nn_logistic_s8_params *p, const int8_t *input, int8_t *output)
+{
+    for (int32_t i = 0; i < p->size; i++) {
+        int32_t x = input[i] + p->input_offset;
+        if (x <= -p->radius) {
+            output[i] = -128;
+            continue;
+        }
+        if (x >= p->radius) {
+            output[i] = 127;
+            continue;
+        }
+        int32_t a = nn_requantize(x, p->multiplier, p->left_shift); /* Q4.27 */
+        int32_t y = 1 << 30;                                          /* logistic(0) = 1/2 */
+        if (a != 0) {
+            int32_t positive = nn_one_over_one_plus_x(nn_exp_on_negative_q(a > 0 ? -a : a, 4));
+            y = a > 0 ? positive : INT32_MAX - positive;
+        }
+        output[i] = (int8_t)nn_clamp(nn_rounding_divide_by_pot(y, 23) - 128, -128, 127);
     }
     return NN_OK;
 }

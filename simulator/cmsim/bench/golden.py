@@ -354,16 +354,17 @@ def _saturating_shift_left(x: np.ndarray, exponent: int) -> np.ndarray:
     return np.clip(np.asarray(x, np.int64) << exponent, INT32_MIN, INT32_MAX)
 
 
-def exp_on_negative_values(a: np.ndarray) -> np.ndarray:
-    """exp(a) for a in Q5.26 with a <= 0, as Q0.31 (TFLite's fixed-point exp).
+def exp_on_negative_values(a: np.ndarray, integer_bits: int = 5) -> np.ndarray:
+    """exp(a) for a <= 0 with `integer_bits` integer bits (softmax: Q5.26, logistic: Q4.27),
+    as Q0.31 (TFLite's fixed-point exp).
 
     The argument splits into a fraction in [-1/4, 0), evaluated with a 4th-order Taylor
     polynomial around -1/8, and an integer part of quarters, multiplied in from a table.
     """
     a = np.asarray(a, np.int64)
-    quarter = 1 << 24  # 1/4 in Q5.26
+    quarter = 1 << (29 - integer_bits)  # 1/4
     fraction = (a & (quarter - 1)) - quarter  # in [-1/4, 0)
-    x = (fraction << 5) + (1 << 28)  # Q0.31, shifted by +1/8
+    x = (fraction << integer_bits) + (1 << 28)  # Q0.31, shifted by +1/8
     mul = saturating_rounding_doubling_high_mul
     x2 = mul(x, x)
     x3 = mul(x2, x)
@@ -372,8 +373,8 @@ def exp_on_negative_values(a: np.ndarray) -> np.ndarray:
     exp_minus_eighth = 1895147668
     result = wrap32(exp_minus_eighth + mul(exp_minus_eighth, wrap32(x + poly)))
     remainder = fraction - a
-    for k, factor in enumerate(_EXP_FACTORS):
-        result = np.where(remainder & (1 << (24 + k)), mul(result, factor), result)
+    for k, factor in enumerate(_EXP_FACTORS[: integer_bits + 2]):
+        result = np.where(remainder & (1 << (29 - integer_bits + k)), mul(result, factor), result)
     return np.where(a == 0, INT32_MAX, result)
 
 
@@ -473,3 +474,15 @@ def activation(
     """A stand-alone int8 RELU / RELU6 / RELU_N1_TO_1: requantize, offset, clamp."""
     values = requantize(np.asarray(x, np.int32) + input_offset, multiplier, shift)
     return _clamp_int8(values + output_offset, act_min, act_max)
+
+
+def logistic(x: np.ndarray, input_offset: int, multiplier: int, left_shift: int, radius: int):
+    """TFLite's int8 LOGISTIC (output scale 1/256, zero point -128) in fixed point."""
+    v = np.asarray(x, np.int64) + input_offset
+    a = requantize(v, multiplier, left_shift)  # Q4.27
+    positive = one_over_one_plus_x(exp_on_negative_values(-np.abs(a), 4))
+    y = np.where(a > 0, positive, INT32_MAX - positive)
+    y = np.where(a == 0, 1 << 30, y)
+    out = np.clip(rounding_divide_by_pot(y, 23) - 128, -128, 127)
+    out = np.where(v <= -radius, -128, np.where(v >= radius, 127, out))
+    return out.astype(np.int8)

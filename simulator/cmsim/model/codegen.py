@@ -39,6 +39,7 @@ _STRUCTS = {
     "pad_s8": "nn_pad_s8_params",
     "concat_s8": "nn_concat_s8_params",
     "activation_s8": "nn_activation_s8_params",
+    "logistic_s8": "nn_logistic_s8_params",
 }
 _SCRATCH = (*_CONV_LIKE, "fully_connected", "max_pool", "avg_pool")
 _CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int32": "int32_t", "float32": "float"}

@@ -32,6 +32,7 @@ SUPPORTED = (
     "RELU",
     "RELU6",
     "RELU_N1_TO_1",
+    "LOGISTIC",
     "RESHAPE",
     "SQUEEZE",
     "EXPAND_DIMS",
@@ -546,6 +547,24 @@ def _relu(graph: Graph, op: Operator) -> Step:
     return Step(op, "activation_s8", (x.index,), y.index, params, {}, 0, text, False)
 
 
+def _logistic(graph: Graph, op: Operator) -> Step:
+    x = _activation(graph, op.inputs[0], "input")
+    y = _activation(graph, op.outputs[0], "output")
+    if y.zero_point != -128 or not np.isclose(y.scale, 1 / 256, rtol=0, atol=1e-8):
+        raise _Refusal("its output must have scale 1/256 and zero point -128 (TFLite's int8)")
+    if x.size != y.size:
+        raise _Refusal(f"input {list(x.shape)} and output {list(y.shape)} differ in size")
+    multiplier, left_shift, radius = quant.logistic_parameters(x.scale)
+    if left_shift < 1:  # TFLite needs input scale x 2^27 > 1 (it aborts otherwise)
+        raise _Refusal(f"input scale {x.scale:g} is below 2^-27, too small for TFLite's int8")
+    params = {
+        "size": y.size, "input_offset": -x.zero_point, "multiplier": multiplier,
+        "left_shift": left_shift, "radius": radius,
+    }  # fmt: skip
+    text = "x".join(map(str, y.shape))
+    return Step(op, "logistic_s8", (x.index,), y.index, params, {}, 0, text, False)
+
+
 def _alias(graph: Graph, op: Operator) -> Step:
     if not op.inputs or op.inputs[0] < 0:
         raise _Refusal("it has no input")
@@ -601,6 +620,7 @@ _LOWERINGS: dict[str, Callable[[Graph, Operator], Step]] = {
     "RELU": _relu,
     "RELU6": _relu,
     "RELU_N1_TO_1": _relu,
+    "LOGISTIC": _logistic,
     "RESHAPE": _alias,
     "SQUEEZE": _alias,
     "EXPAND_DIMS": _alias,

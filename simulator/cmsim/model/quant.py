@@ -103,6 +103,18 @@ def softmax_parameters(input_scale: float, beta: float) -> tuple[int, int, int]:
     return multiplier, left_shift, -math.floor(radius)
 
 
+LOGISTIC_INPUT_INTEGER_BITS = 4
+
+
+def logistic_parameters(input_scale: float) -> tuple[int, int, int]:
+    """(input multiplier, input left shift, input radius) of TFLite's int8 LOGISTIC: the
+    input is scaled to Q4.27; beyond the radius (15 in the input's units) it saturates."""
+    bits = LOGISTIC_INPUT_INTEGER_BITS
+    multiplier, left_shift = quantize_multiplier(float(input_scale) * (1 << (31 - bits)))
+    radius = ((1 << bits) - 1) * (1 << (31 - bits)) / 2.0**left_shift
+    return multiplier, left_shift, math.floor(radius)
+
+
 def add_parameters(
     scale_a: float, scale_b: float, scale_out: float
 ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:

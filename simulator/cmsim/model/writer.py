@@ -188,6 +188,11 @@ class ReluN1To1:
 
 
 @dataclass(frozen=True)
+class Logistic:
+    """LOGISTIC (sigmoid); int8 output scale 1/256, zero point -128."""
+
+
+@dataclass(frozen=True)
 class Softmax:
     """SOFTMAX over the last dimension; int8 output scale 1/256, zero point -128."""
 
@@ -590,6 +595,7 @@ _SPECS = {
         _concat_options,
     ),
     Relu: ("RELU", 2, BuiltinOptions.NONE, None),
+    Logistic: ("LOGISTIC", 2, BuiltinOptions.NONE, None),
     Relu6: ("RELU6", 2, BuiltinOptions.NONE, None),
     ReluN1To1: ("RELU_N1_TO_1", 1, BuiltinOptions.NONE, None),
     Quantize: ("QUANTIZE", 2, BuiltinOptions.NONE, None),

@@ -76,14 +76,15 @@ def padded_gap_cnn() -> keras.Model:
 
 def concat_cnn() -> keras.Model:
     """Two branches joined by Concatenate (CONCATENATION), a ReLU after a global average
-    pooling (a stand-alone RELU: nothing to fuse it into), a sigmoid-free classifier."""
+    pooling (a stand-alone RELU: nothing to fuse it into), a binary classifier's sigmoid
+    (LOGISTIC)."""
     keras.utils.set_random_seed(6)
     i = keras.Input((12, 12, 4), batch_size=1)
     a = L.Conv2D(6, 3, padding="same")(i)
     b = L.Conv2D(5, 1)(i)
     x = L.Concatenate()([a, b])
     x = L.ReLU(max_value=6.0)(L.GlobalAveragePooling2D()(x))
-    return keras.Model(i, L.Dense(3)(x))
+    return keras.Model(i, L.Dense(1, activation="sigmoid")(x))
 
 
 def mlp() -> keras.Model:
