@@ -8,12 +8,13 @@ gets too.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
-import multiprocessing
 import os
+import pickle
+import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -107,12 +108,39 @@ def reference_tensors(
 def _in_child_process(
     model: bytes, graph: Graph, inputs: dict[int, np.ndarray], tensors: set[int]
 ) -> dict[int, np.ndarray]:
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding Unicorn
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        try:
-            return pool.submit(reference_tensors, model, graph, inputs, tensors).result()
-        except concurrent.futures.process.BrokenProcessPool:
-            raise ModelError(
-                f"{graph.name}: TFLite's reference interpreter crashed on this model (its "
-                "C++ kernels abort on what they do not support), so there is no golden output"
-            ) from None
+    """reference_tensors in `python -m cmsim.model.reference` (a plain child process: no
+    multiprocessing, which would re-import the caller's main script)."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [package_root, *filter(None, [os.environ.get("PYTHONPATH")])]
+    )}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "cmsim.model.reference"],
+        input=pickle.dumps((model, graph, inputs, tensors)),
+        capture_output=True,
+        env=environment,
+        check=False,
+    )
+    if done.returncode == 0:
+        status, value = pickle.loads(done.stdout)
+        if status == "ok":
+            return value
+        raise ModelError(value)
+    raise ModelError(
+        f"{graph.name}: TFLite's reference interpreter crashed on this model (its C++ kernels "
+        "abort on what they do not support), so there is no golden output"
+    )
+
+
+def _serve() -> None:
+    """The child's side: a pickled request on stdin, ("ok", tensors) or ("error", message)."""
+    model, graph, inputs, tensors = pickle.loads(sys.stdin.buffer.read())
+    try:
+        answer = ("ok", reference_tensors(model, graph, inputs, tensors))
+    except ModelError as exc:
+        answer = ("error", str(exc))
+    sys.stdout.buffer.write(pickle.dumps(answer))
+
+
+if __name__ == "__main__":
+    _serve()
