@@ -388,7 +388,7 @@ def _add(graph: Graph, op: Operator) -> Step:
     if not _same_elements(a, b, y):
         raise _Refusal(
             f"inputs {list(a.shape)} and {list(b.shape)}: broadcasting is not supported "
-            "(same shapes are)"
+            "(inputs holding the same elements are)"
         )
     (ma, sa), (mb, sb), (mo, so) = quant.add_parameters(a.scale, b.scale, y.scale)
     act_min, act_max = _clamp(op, y)
