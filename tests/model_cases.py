@@ -264,6 +264,46 @@ def logistic_models(draw) -> bytes:
     return _finish(g, [x], [y])
 
 
+def _broadcast_shapes(draw) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """Two shapes that broadcast (a squeeze-excite scale [1, 1, 1, C] against [1, H, W, C],
+    a scalar, a row, same shapes) and the output shape."""
+    out = tuple(draw(st.integers(1, 5)) for _ in range(draw(st.integers(1, 4))))
+
+    def operand():
+        keep = [draw(st.booleans()) for _ in out]
+        shape = tuple(d if k else 1 for d, k in zip(out, keep, strict=True))
+        return shape[draw(st.integers(0, len(shape) - 1)) :] if draw(st.booleans()) else shape
+
+    a, b = operand(), operand()
+    if draw(st.booleans()):
+        a = out
+    return a, b, tuple(int(d) for d in np.broadcast_shapes(a, b))
+
+
+@st.composite
+def broadcast_add_models(draw) -> bytes:
+    """ADD whose inputs broadcast (the shared kernel) or hold the same elements."""
+    a_shape, b_shape, out = _broadcast_shapes(draw)
+    g = W.Graph()
+    a = _activation_tensor(draw, g, "a", a_shape)
+    b = _activation_tensor(draw, g, "b", b_shape)
+    y = _activation_tensor(draw, g, "output", out)
+    g.add_operator(W.Add(draw(st.sampled_from(["NONE", "RELU", "RELU6"]))), (a, b), (y,))
+    return _finish(g, [a, b], [y])
+
+
+@st.composite
+def mul_models(draw) -> bytes:
+    """MUL with broadcasting, random quantization and fused activation."""
+    a_shape, b_shape, out = _broadcast_shapes(draw)
+    g = W.Graph()
+    a = _activation_tensor(draw, g, "a", a_shape)
+    b = _activation_tensor(draw, g, "b", b_shape)
+    y = _activation_tensor(draw, g, "output", out)
+    g.add_operator(W.Mul(draw(st.sampled_from(["NONE", "RELU", "RELU6"]))), (a, b), (y,))
+    return _finish(g, [a, b], [y])
+
+
 OPERATOR_MODELS = {
     "CONV_2D": conv_models(),
     "DEPTHWISE_CONV_2D": conv_models(depthwise=True),
@@ -278,4 +318,6 @@ OPERATOR_MODELS = {
     "CONCATENATION": concatenation_models(),
     "RELU/RELU6/RELU_N1_TO_1": relu_models(),
     "LOGISTIC": logistic_models(),
+    "ADD (broadcast)": broadcast_add_models(),
+    "MUL": mul_models(),
 }

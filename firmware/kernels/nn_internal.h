@@ -111,6 +111,28 @@ static inline int32_t nn_one_over_one_plus_x(int32_t a)
     return nn_saturating_shl(x, 1);
 }
 
+/* One element of TFLite's int8 ADD: both inputs shifted left for headroom, scaled to a common
+ * scale, summed, scaled to the output, offset and clamped. */
+static inline int8_t nn_add_element(const nn_add_params *p, int32_t a, int32_t b)
+{
+    int32_t xa = (int32_t)((uint32_t)(a + p->a_offset) << p->left_shift);
+    int32_t xb = (int32_t)((uint32_t)(b + p->b_offset) << p->left_shift);
+    int32_t sa = nn_requantize(xa, p->a_multiplier, p->a_shift);
+    int32_t sb = nn_requantize(xb, p->b_multiplier, p->b_shift);
+    int32_t sum = (int32_t)((uint32_t)sa + (uint32_t)sb);
+    int32_t out = nn_requantize(sum, p->output_multiplier, p->output_shift) + p->output_offset;
+    return (int8_t)nn_clamp(out, p->act_min, p->act_max);
+}
+
+/* One element of TFLite's int8 MUL: the product of the offset inputs, requantized, offset
+ * and clamped (the add fields' output multiplier, shift, offset and clamp). */
+static inline int8_t nn_mul_element(const nn_add_params *p, int32_t a, int32_t b)
+{
+    int32_t product = (a + p->a_offset) * (b + p->b_offset);
+    int32_t out = nn_requantize(product, p->output_multiplier, p->output_shift) + p->output_offset;
+    return (int8_t)nn_clamp(out, p->act_min, p->act_max);
+}
+
 /* Requantize one accumulator of output channel `ch` and clamp it to the activation range. */
 static inline int8_t nn_output(int32_t acc, const nn_quant *q, int32_t ch, int32_t output_offset,
                                int32_t act_min, int32_t act_max)

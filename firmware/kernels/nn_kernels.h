@@ -250,7 +250,19 @@ typedef struct {
     int32_t input_offset, multiplier, left_shift, radius;
 } nn_logistic_s8_params;
 
+/* TFLite int8 ADD (q as nn_add_params) or MUL (q's offsets, output multiplier, shift, offset
+ * and clamp) of two tensors broadcast to out_dims: element (i0..i3) of a is at
+ * sum(i_k * a_strides[k]), a stride 0 repeating it along that dimension. */
+enum { NN_BROADCAST_ADD = 0, NN_BROADCAST_MUL = 1 };
+typedef struct {
+    int32_t op;
+    int32_t out_dims[4], a_strides[4], b_strides[4];
+    nn_add_params q; /* q.size unused */
+} nn_broadcast_s8_params;
+
 int32_t nn_mean_s8(const nn_mean_s8_params *p, const int8_t *input, int8_t *output);
+int32_t nn_broadcast_s8(const nn_broadcast_s8_params *p, const int8_t *a, const int8_t *b,
+                        int8_t *output);
 int32_t nn_logistic_s8(const nn_logistic_s8_params *p, const int8_t *input, int8_t *output);
 int32_t nn_concat_s8(const nn_concat_s8_params *p, const int8_t *const *inputs, int8_t *output);
 int32_t nn_activation_s8(const nn_activation_s8_params *p, const int8_t *input, int8_t *output);

@@ -1,6 +1,7 @@
 /*
- * TFLite's int8 MEAN, PAD and CONCATENATION, one version for every kernel variant (they move
- * or add a few bytes per output; TFLM and CMSIS-NN users run a reference version too).
+ * TFLite's int8 MEAN, PAD, CONCATENATION, and ADD / MUL with broadcasting, one version for
+ * every kernel variant (they move or combine a few bytes per output; TFLM and CMSIS-NN users
+ * run a reference version too).
  *
  * MEAN, as TFLite's reference kernel computes it in integers: the sum of (x - zp_in) over
  * the reduced elements is requantized by a multiplier that folds input_scale / output_scale
@@ -55,5 +56,23 @@ int32_t nn_concat_s8(const nn_concat_s8_params *p, const int8_t *const *inputs, 
             memcpy(out, inputs[i] + o * chunk, (size_t)chunk);
             out += chunk;
         }
+    return NN_OK;
+}
+
+int32_t nn_broadcast_s8(const nn_broadcast_s8_params *p, const int8_t *a, const int8_t *b,
+                        int8_t *output)
+{
+    const int32_t *d = p->out_dims, *sa = p->a_strides, *sb = p->b_strides;
+    for (int32_t i0 = 0; i0 < d[0]; i0++)
+        for (int32_t i1 = 0; i1 < d[1]; i1++)
+            for (int32_t i2 = 0; i2 < d[2]; i2++) {
+                const int8_t *ra = a + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];
+                const int8_t *rb = b + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
+                for (int32_t i3 = 0; i3 < d[3]; i3++) {
+                    int32_t x = ra[i3 * sa[3]], y = rb[i3 * sb[3]];
+                    *output++ = p->op == NN_BROADCAST_MUL ? nn_mul_element(&p->q, x, y)
+                                                          : nn_add_element(&p->q, x, y);
+                }
+            }
     return NN_OK;
 }

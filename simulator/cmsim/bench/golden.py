@@ -486,3 +486,21 @@ def logistic(x: np.ndarray, input_offset: int, multiplier: int, left_shift: int,
     out = np.clip(rounding_divide_by_pot(y, 23) - 128, -128, 127)
     out = np.where(v <= -radius, -128, np.where(v >= radius, 127, out))
     return out.astype(np.int8)
+
+
+def mul(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    a_offset: int,
+    b_offset: int,
+    output_offset: int,
+    output_multiplier: int,
+    output_shift: int,
+    act_min: int = -128,
+    act_max: int = 127,
+) -> np.ndarray:
+    """Elementwise int8 MUL (TFLite): the product of the offset inputs, requantized."""
+    product = (np.asarray(a, np.int64) + a_offset) * (np.asarray(b, np.int64) + b_offset)
+    out = requantize(product, output_multiplier, output_shift) + output_offset
+    return _clamp_int8(out, act_min, act_max)

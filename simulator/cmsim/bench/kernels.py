@@ -325,6 +325,8 @@ def _output_elements(step) -> int:
         return p["batches"] * p["out_features"]
     if "rows" in p:
         return p["rows"] * p["row_size"]
+    if "op" in p:  # broadcast add / mul
+        return int(np.prod([p[f"out_dims[{i}]"] for i in range(4)]))
     if "count" in p:  # concatenation
         return p["outer"] * p["inner"] * sum(p[f"axis[{i}]"] for i in range(p["count"]))
     if "outer" in p:

@@ -33,6 +33,7 @@ SUPPORTED = (
     "RELU6",
     "RELU_N1_TO_1",
     "LOGISTIC",
+    "MUL",
     "RESHAPE",
     "SQUEEZE",
     "EXPAND_DIMS",
@@ -132,7 +133,8 @@ def lower(graph: Graph) -> list[Step]:
 
 
 _MIN_INPUTS = {
-    "CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2, "MEAN": 2, "PAD": 2,
+    "CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2, "MUL": 2, "MEAN": 2,
+    "PAD": 2,
 }  # fmt: skip
 
 
@@ -382,14 +384,9 @@ def _pool(graph: Graph, op: Operator) -> Step:
 
 
 def _add(graph: Graph, op: Operator) -> Step:
-    a = _activation(graph, op.inputs[0], "first input")
-    b = _activation(graph, op.inputs[1], "second input")
-    y = _activation(graph, op.outputs[0], "output")
-    if not _same_elements(a, b, y):
-        raise _Refusal(
-            f"inputs {list(a.shape)} and {list(b.shape)}: broadcasting is not supported "
-            "(inputs holding the same elements are)"
-        )
+    """Same elements: the variant kernels (cmsim's and CMSIS-NN's); broadcasting: the shared
+    broadcast kernel."""
+    a, b, y = _binary_operands(graph, op)
     (ma, sa), (mb, sb), (mo, so) = quant.add_parameters(a.scale, b.scale, y.scale)
     act_min, act_max = _clamp(op, y)
     params = {
@@ -400,8 +397,61 @@ def _add(graph: Graph, op: Operator) -> Step:
         "output_offset": y.zero_point, "output_multiplier": mo, "output_shift": so,
         "act_min": act_min, "act_max": act_max,
     }  # fmt: skip
+    if not _same_elements(a, b, y):
+        return _broadcast(op, BROADCAST_ADD, a, b, y, params)
     text = "x".join(str(d) for d in y.shape)
     return Step(op, "add", (a.index, b.index), y.index, params, {}, 0, text)
+
+
+def _mul(graph: Graph, op: Operator) -> Step:
+    a, b, y = _binary_operands(graph, op)
+    multiplier, shift = quant.mul_multiplier(a.scale, b.scale, y.scale)
+    act_min, act_max = _clamp(op, y)
+    params = {
+        "size": y.size,
+        "a_offset": -a.zero_point, "a_multiplier": 0, "a_shift": 0,
+        "b_offset": -b.zero_point, "b_multiplier": 0, "b_shift": 0, "left_shift": 0,
+        "output_offset": y.zero_point, "output_multiplier": multiplier, "output_shift": shift,
+        "act_min": act_min, "act_max": act_max,
+    }  # fmt: skip
+    return _broadcast(op, BROADCAST_MUL, a, b, y, params)
+
+
+def _binary_operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tensor]:
+    a = _activation(graph, op.inputs[0], "first input")
+    b = _activation(graph, op.inputs[1], "second input")
+    y = _activation(graph, op.outputs[0], "output")
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise _Refusal(f"inputs {list(a.shape)} and {list(b.shape)} do not broadcast") from None
+    if int(np.prod(shape, dtype=np.int64)) != y.size or len(shape) > 4:
+        raise _Refusal(
+            f"inputs {list(a.shape)} and {list(b.shape)} do not broadcast to the output "
+            f"{list(y.shape)} in at most 4 dimensions"
+        )
+    return a, b, y
+
+
+BROADCAST_ADD, BROADCAST_MUL = 0, 1  # nn_kernels.h NN_BROADCAST_ADD / _MUL
+
+
+def _broadcast(op: Operator, kind: int, a: Tensor, b: Tensor, y: Tensor, q: dict) -> Step:
+    """The shared broadcast kernel's parameters: output dimensions and each input's strides
+    (0 along a dimension it repeats), all padded to 4-D."""
+    out = [1] * 4
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    out[4 - len(shape) :] = shape
+    params = {"op": kind, **{f"out_dims[{i}]": int(d) for i, d in enumerate(out)}}
+    for name, t in (("a", a), ("b", b)):
+        dims = [1] * (4 - len(t.shape)) + list(t.shape)
+        strides = [int(np.prod(dims[i + 1 :], dtype=np.int64)) for i in range(4)]
+        for i in range(4):
+            params[f"{name}_strides[{i}]"] = strides[i] if dims[i] == out[i] else 0
+    params.update({f"q.{k}": v for k, v in q.items()})
+    text = " x ".join("x".join(map(str, t.shape)) for t in (a, b))
+    text += f" -> {'x'.join(map(str, y.shape))}"
+    return Step(op, "broadcast_s8", (a.index, b.index), y.index, params, {}, 0, text, False)
 
 
 def _same_elements(a: Tensor, b: Tensor, y: Tensor) -> bool:
@@ -621,6 +671,7 @@ _LOWERINGS: dict[str, Callable[[Graph, Operator], Step]] = {
     "RELU6": _relu,
     "RELU_N1_TO_1": _relu,
     "LOGISTIC": _logistic,
+    "MUL": _mul,
     "RESHAPE": _alias,
     "SQUEEZE": _alias,
     "EXPAND_DIMS": _alias,

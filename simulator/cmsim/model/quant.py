@@ -132,6 +132,11 @@ def add_parameters(
     )
 
 
+def mul_multiplier(scale_a: float, scale_b: float, scale_out: float) -> tuple[int, int]:
+    """TFLite's int8 MUL: scale_a * scale_b / scale_out, in double."""
+    return quantize_multiplier(float(scale_a) * float(scale_b) / float(scale_out))
+
+
 def requantize_multiplier(input_scale: float, output_scale: float) -> tuple[int, int]:
     """int8 -> int8 QUANTIZE: input_scale / output_scale in double."""
     return quantize_multiplier(float(input_scale) / float(output_scale))

@@ -145,6 +145,13 @@ class Add:
 
 
 @dataclass(frozen=True)
+class Mul:
+    """MUL of two tensors (NumPy broadcasting)."""
+
+    activation: str = "NONE"
+
+
+@dataclass(frozen=True)
 class Reshape:
     """RESHAPE: inputs (input, new shape as a constant int32 tensor); output quantization kept."""
 
@@ -423,9 +430,13 @@ def _check_pool(graph: Graph, op: Operator, where: str) -> None:
 
 
 def _check_add(graph: Graph, op: Operator, where: str) -> None:
-    shapes = {graph.tensors[i].shape for i in (*op.inputs, *op.outputs)}
-    if len(shapes) != 1:
-        _fail(where, f"inputs and output must have one shape, got {sorted(shapes)}")
+    a, b, y = (graph.tensors[i].shape for i in (*op.inputs, *op.outputs))
+    try:
+        shape = np.broadcast_shapes(a, b)
+    except ValueError:
+        _fail(where, f"inputs {a} and {b} do not broadcast")
+    if tuple(shape) != y:
+        _fail(where, f"inputs {a} and {b} broadcast to {tuple(shape)}, not the output's {y}")
 
 
 def _check_reshape(graph: Graph, op: Operator, where: str) -> None:
@@ -459,6 +470,7 @@ _CHECKS = {
     "AVERAGE_POOL_2D": _check_pool,
     "MAX_POOL_2D": _check_pool,
     "ADD": _check_add,
+    "MUL": _check_add,
     "RESHAPE": _check_reshape,
     "SOFTMAX": _check_softmax,
     "PAD": _check_pad,
@@ -542,6 +554,12 @@ def _add_options(o: Add):
     return t
 
 
+def _mul_options(o: Mul):
+    t = schema.MulOptionsT()
+    t.fusedActivationFunction = ACTIVATIONS[o.activation]
+    return t
+
+
 def _reshape_options(o: Reshape):
     t = schema.ReshapeOptionsT()
     t.newShape = [int(d) for d in o.new_shape]
@@ -584,6 +602,7 @@ _SPECS = {
     AveragePool2D: ("AVERAGE_POOL_2D", 2, BuiltinOptions.Pool2DOptions, _pool_options),
     MaxPool2D: ("MAX_POOL_2D", 2, BuiltinOptions.Pool2DOptions, _pool_options),
     Add: ("ADD", 2, BuiltinOptions.AddOptions, _add_options),
+    Mul: ("MUL", 2, BuiltinOptions.MulOptions, _mul_options),
     Reshape: ("RESHAPE", 1, BuiltinOptions.ReshapeOptions, _reshape_options),
     Softmax: ("SOFTMAX", 2, BuiltinOptions.SoftmaxOptions, _softmax_options),
     Mean: ("MEAN", 2, BuiltinOptions.ReducerOptions, _mean_options),

@@ -87,6 +87,21 @@ def concat_cnn() -> keras.Model:
     return keras.Model(i, L.Dense(1, activation="sigmoid")(x))
 
 
+def se_cnn() -> keras.Model:
+    """EfficientNet's pieces: swish (LOGISTIC then MUL), a squeeze-and-excite block (MEAN,
+    1x1 convolutions, sigmoid, MUL broadcasting [1, 1, 1, C] over [1, H, W, C]) and a bias
+    added by broadcasting (ADD)."""
+    keras.utils.set_random_seed(7)
+    i = keras.Input((10, 10, 3), batch_size=1)
+    x = L.Conv2D(8, 3, padding="same", activation="swish")(i)
+    s = L.GlobalAveragePooling2D(keepdims=True)(x)
+    s = L.Conv2D(4, 1, activation="relu")(s)
+    s = L.Conv2D(8, 1, activation="sigmoid")(s)
+    x = L.Multiply()([x, s])
+    x = L.Add()([x, L.Conv2D(8, 1)(L.AveragePooling2D(10)(x))])
+    return keras.Model(i, L.Dense(2)(L.Flatten()(L.GlobalAveragePooling2D()(x))))
+
+
 def mlp() -> keras.Model:
     keras.utils.set_random_seed(3)
     i = keras.Input((20,))
@@ -102,4 +117,5 @@ if __name__ == "__main__":
     convert(sequence_mlp(), "dense_keep_dims")
     convert(padded_gap_cnn(), "cnn_pad_mean")
     convert(concat_cnn(), "cnn_concat_relu")
+    convert(se_cnn(), "cnn_se_swish")
     print(f"TensorFlow {tf.__version__}: wrote", sorted(p.name for p in HERE.glob("*.tflite")))
