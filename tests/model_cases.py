@@ -304,6 +304,20 @@ def mul_models(draw) -> bytes:
     return _finish(g, [a, b], [y])
 
 
+@st.composite
+def hard_swish_models(draw) -> bytes:
+    """HARD_SWISH with random input and output quantization (output scale at least 1/128 of
+    the input's, as TFLite requires)."""
+    shape = (1, draw(st.integers(1, 60)))
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", shape)
+    low = float(np.log10(g.tensors[x].quant.scale[0] / 100))
+    quant = W.Quantization.per_tensor(_scale(draw, low, low + 2.5), _zero_point(draw))
+    y = g.add_tensor(W.Tensor("output", shape, quant=quant))
+    g.add_operator(W.HardSwish(), (x,), (y,))
+    return _finish(g, [x], [y])
+
+
 OPERATOR_MODELS = {
     "CONV_2D": conv_models(),
     "DEPTHWISE_CONV_2D": conv_models(depthwise=True),
@@ -320,4 +334,5 @@ OPERATOR_MODELS = {
     "LOGISTIC": logistic_models(),
     "ADD (broadcast)": broadcast_add_models(),
     "MUL": mul_models(),
+    "HARD_SWISH": hard_swish_models(),
 }

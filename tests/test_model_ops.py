@@ -80,6 +80,8 @@ def _numpy_golden(step: Step, inputs: list[np.ndarray]) -> np.ndarray | None:
         return golden.logistic(inputs[0], **{k: p[k] for k in names})
     if step.kernel == "broadcast_s8":
         return _broadcast_golden(p, inputs)
+    if step.kernel == "hard_swish_s8":
+        return golden.hard_swish(inputs[0], **{k: v for k, v in p.items() if k != "size"})
     if step.kernel == "pad_s8":
         dims = [[p[f"{name}[{i}]"] for i in range(4)] for name in ("in_dims", "before", "out_dims")]
         after = [o - i - b for i, b, o in zip(*dims, strict=True)]

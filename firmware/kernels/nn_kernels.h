@@ -260,6 +260,16 @@ typedef struct {
     nn_add_params q; /* q.size unused */
 } nn_broadcast_s8_params;
 
+/* TFLite int8 HARD_SWISH: the input at 2^7 finer scale, int16 multipliers (Q15) and exponents
+ * for the output scale and for x / 3 (cmsim.model.quant.hard_swish_parameters). */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point, output_zero_point;
+    int32_t reluish_multiplier, reluish_exponent;
+    int32_t output_multiplier, output_exponent; /* exponent <= 0 */
+} nn_hard_swish_s8_params;
+
+int32_t nn_hard_swish_s8(const nn_hard_swish_s8_params *p, const int8_t *input, int8_t *output);
 int32_t nn_mean_s8(const nn_mean_s8_params *p, const int8_t *input, int8_t *output);
 int32_t nn_broadcast_s8(const nn_broadcast_s8_params *p, const int8_t *a, const int8_t *b,
                         int8_t *output);

@@ -3,7 +3,8 @@
  * int8, int8/uint8 to int8 with another scale, int8 to float32; and the stand-alone RELU,
  * RELU6 and RELU_N1_TO_1 operators, which requantize to their output's scale and clamp, and
  * LOGISTIC (sigmoid) in TFLite's fixed point: 1 / (1 + exp(-|x|)) with x in Q4.27, mirrored
- * for x < 0, to the int8 output of scale 1/256 and zero point -128. One version serves every
+ * for x < 0, to the int8 output of scale 1/256 and zero point -128; HARD_SWISH,
+ * x * relu6(x + 3) / 6, in TFLite's int16 fixed point. One version serves every
  * kernel variant (there is nothing to optimize that matters next to the layers). Floating
  * point goes through libgcc's soft-float routines, which round as IEEE 754 requires, so the
  * results equal TFLite's on the host bit for bit.
@@ -77,6 +78,56 @@ int32_t nn_logistic_s8(const nn_logistic_s8_params *p, const int8_t *input, int8
             y = a > 0 ? positive : INT32_MAX - positive;
         }
         output[i] = (int8_t)nn_clamp(nn_rounding_divide_by_pot(y, 23) - 128, -128, 127);
+    }
+    return NN_OK;
+}
+
+/* int16 fixed point as TFLite's HARD_SWISH uses it. */
+static int16_t sat16(int32_t x)
+{
+    return (int16_t)nn_clamp(x, INT16_MIN, INT16_MAX);
+}
+
+static int16_t rounding_doubling_high_mul16(int16_t a, int16_t b)
+{
+    if (a == INT16_MIN && b == INT16_MIN)
+        return INT16_MAX;
+    int32_t ab = (int32_t)a * b;
+    return (int16_t)((ab + (ab >= 0 ? (1 << 14) : 1 - (1 << 14))) / (1 << 15));
+}
+
+static int16_t doubling_high_mul16(int16_t a, int16_t b) /* truncating: cancels the bias */
+{
+    if (a == INT16_MIN && b == INT16_MIN)
+        return INT16_MAX;
+    return (int16_t)(((int32_t)a * b) / (1 << 15));
+}
+
+static int16_t rounding_divide_by_pot16(int16_t x, int32_t exponent)
+{
+    int16_t mask = (int16_t)((1 << exponent) - 1);
+    int16_t remainder = (int16_t)(x & mask);
+    int16_t threshold = (int16_t)((mask >> 1) + (x < 0 ? 1 : 0));
+    return (int16_t)((x >> exponent) + (remainder > threshold ? 1 : 0));
+}
+
+int32_t nn_hard_swish_s8(const nn_hard_swish_s8_params *p, const int8_t *input, int8_t *output)
+{
+    for (int32_t i = 0; i < p->size; i++) {
+        int16_t hires = (int16_t)((input[i] - p->input_zero_point) * (1 << 7));
+        int16_t preshift = rounding_doubling_high_mul16(hires, (int16_t)p->output_multiplier);
+        int16_t reluish = hires; /* x / 3 in [-1, 1], saturated, then (x / 3 + 1) / 2 */
+        if (p->reluish_exponent > 0)
+            reluish = sat16((int32_t)reluish * (1 << (p->reluish_exponent - 1)));
+        reluish = rounding_doubling_high_mul16(reluish, (int16_t)p->reluish_multiplier);
+        if (p->reluish_exponent > 0)
+            reluish = sat16((int32_t)reluish * 2);
+        if (p->reluish_exponent < 0)
+            reluish = rounding_divide_by_pot16(reluish, -p->reluish_exponent);
+        reluish = (int16_t)((reluish + (1 << 15)) >> 1);
+        int16_t value = doubling_high_mul16(reluish, preshift);
+        value = rounding_divide_by_pot16(value, -p->output_exponent);
+        output[i] = (int8_t)nn_clamp(value + p->output_zero_point, -128, 127);
     }
     return NN_OK;
 }

@@ -504,3 +504,47 @@ def mul(
     product = (np.asarray(a, np.int64) + a_offset) * (np.asarray(b, np.int64) + b_offset)
     out = requantize(product, output_multiplier, output_shift) + output_offset
     return _clamp_int8(out, act_min, act_max)
+
+
+def _sat16(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, -(1 << 15), (1 << 15) - 1)
+
+
+def _rounding_doubling_high_mul16(a: np.ndarray, b: int) -> np.ndarray:
+    ab = np.asarray(a, np.int64) * b
+    nudge = np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    out = _div_trunc(ab + nudge, 1 << 15)
+    return np.where((a == -(1 << 15)) & (b == -(1 << 15)), (1 << 15) - 1, out)
+
+
+def _rounding_divide_by_pot16(x: np.ndarray, exponent: int) -> np.ndarray:
+    x = np.asarray(x, np.int64)
+    mask = (1 << exponent) - 1
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + ((x & mask) > threshold)
+
+
+def hard_swish(
+    x: np.ndarray,
+    input_zero_point: int,
+    output_zero_point: int,
+    reluish_multiplier: int,
+    reluish_exponent: int,
+    output_multiplier: int,
+    output_exponent: int,
+) -> np.ndarray:
+    """TFLite's int8 HARD_SWISH (x * relu6(x + 3) / 6) in int16 fixed point."""
+    hires = (np.asarray(x, np.int64) - input_zero_point) * (1 << 7)
+    preshift = _rounding_doubling_high_mul16(hires, output_multiplier)
+    reluish = hires
+    if reluish_exponent > 0:
+        reluish = _sat16(reluish * (1 << (reluish_exponent - 1)))
+    reluish = _rounding_doubling_high_mul16(reluish, reluish_multiplier)
+    if reluish_exponent > 0:
+        reluish = _sat16(reluish * 2)
+    if reluish_exponent < 0:
+        reluish = _rounding_divide_by_pot16(reluish, -reluish_exponent)
+    reluish = (reluish + (1 << 15)) >> 1
+    value = _div_trunc(reluish * preshift, 1 << 15)  # truncating: cancels the rounding bias
+    value = _rounding_divide_by_pot16(value, -output_exponent)
+    return np.clip(value + output_zero_point, -128, 127).astype(np.int8)

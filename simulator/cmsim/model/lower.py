@@ -34,6 +34,7 @@ SUPPORTED = (
     "RELU_N1_TO_1",
     "LOGISTIC",
     "MUL",
+    "HARD_SWISH",
     "RESHAPE",
     "SQUEEZE",
     "EXPAND_DIMS",
@@ -615,6 +616,23 @@ def _logistic(graph: Graph, op: Operator) -> Step:
     return Step(op, "logistic_s8", (x.index,), y.index, params, {}, 0, text, False)
 
 
+def _hard_swish(graph: Graph, op: Operator) -> Step:
+    x = _activation(graph, op.inputs[0], "input")
+    y = _activation(graph, op.outputs[0], "output")
+    if x.size != y.size:
+        raise _Refusal(f"input {list(x.shape)} and output {list(y.shape)} differ in size")
+    r_mult, r_exp, o_mult, o_exp = quant.hard_swish_parameters(x.scale, y.scale)
+    if o_exp > 0:  # TFLite refuses it too
+        raise _Refusal(f"output scale {y.scale:g} is below 1/128 of the input scale {x.scale:g}")
+    params = {
+        "size": y.size, "input_zero_point": x.zero_point, "output_zero_point": y.zero_point,
+        "reluish_multiplier": r_mult, "reluish_exponent": r_exp,
+        "output_multiplier": o_mult, "output_exponent": o_exp,
+    }  # fmt: skip
+    text = "x".join(map(str, y.shape))
+    return Step(op, "hard_swish_s8", (x.index,), y.index, params, {}, 0, text, False)
+
+
 def _alias(graph: Graph, op: Operator) -> Step:
     if not op.inputs or op.inputs[0] < 0:
         raise _Refusal("it has no input")
@@ -672,6 +690,7 @@ _LOWERINGS: dict[str, Callable[[Graph, Operator], Step]] = {
     "RELU_N1_TO_1": _relu,
     "LOGISTIC": _logistic,
     "MUL": _mul,
+    "HARD_SWISH": _hard_swish,
     "RESHAPE": _alias,
     "SQUEEZE": _alias,
     "EXPAND_DIMS": _alias,

@@ -115,6 +115,29 @@ def logistic_parameters(input_scale: float) -> tuple[int, int, int]:
     return multiplier, left_shift, math.floor(radius)
 
 
+def hard_swish_parameters(input_scale: float, output_scale: float) -> tuple[int, int, int, int]:
+    """(reluish multiplier, reluish exponent, output multiplier, output exponent) of TFLite's
+    int8 HARD_SWISH: Q15 multipliers from float32 ratios of the input at 2^-7 of its scale to
+    the output scale and to 3 / 32768 (where 3.0 is represented as 32768)."""
+    hires = _f32(1.0 / 128.0) * _f32(input_scale)
+    output_multiplier, output_exponent = quantize_multiplier(float(hires / _f32(output_scale)))
+    reluish = hires / (_f32(3.0) / _f32(32768.0))
+    reluish_multiplier, reluish_exponent = quantize_multiplier(float(reluish))
+    return (
+        _q15(reluish_multiplier),
+        reluish_exponent,
+        _q15(output_multiplier),
+        output_exponent,
+    )
+
+
+def _q15(multiplier: int) -> int:
+    """A Q31 multiplier rounded to Q15 (TFLite's DownScaleInt32ToInt16Multiplier)."""
+    if multiplier >= (1 << 31) - 1 - (1 << 15):
+        return (1 << 15) - 1
+    return (multiplier + (1 << 15)) >> 16
+
+
 def add_parameters(
     scale_a: float, scale_b: float, scale_out: float
 ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:

@@ -200,6 +200,11 @@ class Logistic:
 
 
 @dataclass(frozen=True)
+class HardSwish:
+    """HARD_SWISH: x * relu6(x + 3) / 6."""
+
+
+@dataclass(frozen=True)
 class Softmax:
     """SOFTMAX over the last dimension; int8 output scale 1/256, zero point -128."""
 
@@ -615,6 +620,7 @@ _SPECS = {
     ),
     Relu: ("RELU", 2, BuiltinOptions.NONE, None),
     Logistic: ("LOGISTIC", 2, BuiltinOptions.NONE, None),
+    HardSwish: ("HARD_SWISH", 1, BuiltinOptions.NONE, None),
     Relu6: ("RELU6", 2, BuiltinOptions.NONE, None),
     ReluN1To1: ("RELU_N1_TO_1", 1, BuiltinOptions.NONE, None),
     Quantize: ("QUANTIZE", 2, BuiltinOptions.NONE, None),
