@@ -151,7 +151,7 @@ class Machine:
         # Unicorn updates the PC register during an MMIO callback only for accesses that a
         # memory hook covers. The clock needs that PC: a CYCCNT load reads the counter at its
         # own issue cycle (M4-DWT-1) and a region marker is timed by its store.
-        self.uc.hook_add(
+        self.ppb_hook = self.uc.hook_add(
             UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE,
             _ignore_access,
             None,
