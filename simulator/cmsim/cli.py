@@ -54,7 +54,7 @@ from cmsim.profile import (
     InstructionStats,
     Profile,
     Profiler,
-    find_function,
+    find_code,
 )
 from cmsim.sweep import command as sweep_command
 from cmsim.timing.cortex_m4 import BASE, DIVIDE, FAILED
@@ -165,7 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="disassemble a function with executions, cycles and their reasons per instruction",
     )
     _add_machine_arguments(annotate)
-    annotate.add_argument("function", help="function name (ELF symbol)")
+    annotate.add_argument(
+        "function", help="function name (ELF symbol) or address range (0x08000400-0x08000480)"
+    )
+    annotate.add_argument(
+        "--quiet", action="store_true", help="drop the firmware's output (else it goes to stderr)"
+    )
 
     bench = commands.add_parser(
         "bench",
@@ -639,8 +644,11 @@ def _write_outputs(args: argparse.Namespace, profile: Profile) -> None:
 def _annotate(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     image = load_image(args.elf)
-    function = find_function(image, args.function)
-    engine = _engine(args, image, board, path="reference")  # per-instruction costs and reasons
+    function = find_code(image, args.function)
+    # The firmware's output goes to stderr: stdout holds the table alone.
+    output = None if args.json or args.quiet else sys.stderr.buffer
+    machine = Machine(image, board, stdout=output, stderr=output)
+    engine = Engine(machine, max_instructions=args.max_instructions)
     profiler = Profiler.attach(engine)
     annotator = Annotator(engine, function)
     result = engine.run()

@@ -901,6 +901,12 @@ class NativePath:
         self._cache_buffer = (ctypes.c_int64 * 256)()
         self._data_caches: set[int] = set()
         self.memo_hits = self.memo_misses = self.cache_mismatches = 0
+        # Explaining (annotate): the sink of settled instructions in [start, end) as
+        # (instrs, cost, parts, times), and per tag the explanation of one memoised result
+        # (C counts its hits) with the hits already handed to the sink.
+        self._explain: tuple[Callable, int, int] | None = None
+        self._tagged: list[list[tuple]] = []
+        self._tag_flushed: list[int] = []
 
     @classmethod
     def create(cls, engine: Engine) -> NativePath | None:
@@ -1028,7 +1034,38 @@ class NativePath:
         if skipped:
             self.engine._on_skipped(previous.value, skipped)
 
+    def explain_blocks(self, sink: Callable, start: int, end: int) -> None:
+        """Explain the instructions in [start, end) that blocks settle: sink(ins, cost, parts,
+        times) for each, `times` executions at once. A block's explanation is computed when it
+        is timed in Python (a memo miss) and memoised with its result; C counts the hits."""
+        self._explain = (sink, start, end)
+
+    def flush_explained(self) -> None:
+        """Hand the sink the memoised explanations of the memo hits since the last flush."""
+        if self._explain is None:
+            return
+        sink = self._explain[0]
+        for tag, explained in enumerate(self._tagged, 1):
+            hits = self.lib.fp_tag_hits(tag)
+            new = hits - self._tag_flushed[tag - 1]
+            if new:
+                self._tag_flushed[tag - 1] = hits
+                for ins, cost, parts in explained:
+                    sink(ins, cost, parts, new)
+
     def _settle(self, address, size, state, facts, nfacts, out) -> None:
+        explained: list[tuple] | None = None
+        pipeline = self.engine.pipeline
+        outside = pipeline.explain  # the explainer of instructions settled outside blocks
+        if self._explain is not None:
+            explained = []
+            _sink, start, end = self._explain
+
+            def capture(step, cost, parts) -> None:
+                if start <= step.ins.address < end:
+                    explained.append((step.ins, cost, tuple(parts)))
+
+            pipeline.explain = capture
         try:
             partial = nfacts < 0
             n = -nfacts - 1 if partial else nfacts
@@ -1047,10 +1084,20 @@ class NativePath:
             )
             out[0], out[1], out[2], out[3] = first, end, exit_state, count
             out[4], out[5], out[6] = events
+            out[7] = 0
+            if explained:
+                for ins, cost, parts in explained:
+                    self._explain[0](ins, cost, parts, 1)
+                if not partial:  # C memoises this result: count its hits under a tag
+                    self._tagged.append(explained)
+                    self._tag_flushed.append(0)
+                    out[7] = len(self._tagged)
         except Exception as exc:  # never let an exception cross the C boundary
             self.engine.machine.stop(Stop(error=CmsimError(f"fast path: {exc}")))
-            for k in range(7):
+            for k in range(8):
                 out[k] = 0
+        finally:
+            pipeline.explain = outside
 
     # -- the rules over one block --------------------------------------------------------------
     def _time_block(
@@ -1062,6 +1109,9 @@ class NativePath:
         engine = self.engine
         pipeline = engine.pipeline
         snapshot, it_queue, fetch = self.states[state]
+        explain = pipeline.explain
+        if not intern:
+            pipeline.explain = None  # a clock read settles nothing
         pipeline.restore(snapshot, engine.decode, 0)
         engine.memory.restore_fetch(fetch, 0)
         self._load_caches()
@@ -1077,6 +1127,7 @@ class NativePath:
         finally:
             engine.memory.log_to(None)
             pipeline.tally = engine.events
+            pipeline.explain = explain
         if not intern:  # a clock read: the exit state is not needed
             return first, pipeline.time, -1, count, pipeline.pending, events
         self._report_ops(ops)
@@ -1325,6 +1376,7 @@ class NativePath:
         except CmsimError as exc:
             error = exc
         lib.fp_finish(1 if error is not None else 0)
+        self.flush_explained()
         if self.engine._quiet is not None:
             self.take_skipped(force=False)  # observers see the whole run before it returns
         totals = self._totals()

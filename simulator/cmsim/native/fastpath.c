@@ -73,11 +73,12 @@ typedef struct {
 #define MAX_LINES 256
 
 #define NEVENTS 3 /* DWT profiling counter events of a block: CPI, LSU, FOLD (M4-DWT-2) */
-#define NOUT (4 + NEVENTS)
+#define NOUT (5 + NEVENTS) /* d_first d_exit exit count events tag */
 
 typedef struct {
     int64_t d_first, d_exit, exit_state, count;
     int64_t events[NEVENTS];
+    int64_t tag; /* > 0: Python explained this result (annotate); C counts its hits */
 } Result;
 
 /* What a block does to the caches from one (entry state, facts), and its results by answers. */
@@ -159,6 +160,8 @@ typedef struct {
     BlockLen *lens;
     uint32_t lens_mask, lens_used;
     int64_t hits, misses, mismatches;
+    int64_t *tag_hits; /* memo hits per explanation tag (annotate), tag_cap entries */
+    int64_t tag_cap;
     _Alignas(16) int64_t events[NEVENTS]; /* running totals of the settled blocks' events */
 
     translate_fn py_translate;
@@ -625,6 +628,25 @@ static void add_result(Ctx *ctx, Trace *t, const int64_t *out)
     r->count = out[3];
     for (int k = 0; k < NEVENTS; k++)
         r->events[k] = out[4 + k];
+    r->tag = out[4 + NEVENTS];
+    if (r->tag >= ctx->tag_cap) {
+        int64_t cap = 2 * r->tag + 64;
+        int64_t *grown = realloc(ctx->tag_hits, (size_t)cap * sizeof(int64_t));
+        if (grown == NULL) {
+            r->tag = 0; /* not counted: the run goes on, the annotation would be short */
+            ctx->mismatches++;
+            return;
+        }
+        memset(grown + ctx->tag_cap, 0, (size_t)(cap - ctx->tag_cap) * sizeof(int64_t));
+        ctx->tag_hits = grown;
+        ctx->tag_cap = cap;
+    }
+}
+
+/* Memo hits of the results Python tagged `tag` (0 for an unknown tag). */
+int64_t fp_tag_hits(Ctx *ctx, int64_t tag)
+{
+    return tag > 0 && tag < ctx->tag_cap ? ctx->tag_hits[tag] : 0;
 }
 
 /* Replay Python's reported operations (the caches then hold the block's exit state); count a
@@ -793,6 +815,8 @@ static void settle_current(Ctx *ctx, int partial)
         }
         if (r != NULL) {
             ctx->hits++;
+            if (r->tag > 0)
+                ctx->tag_hits[r->tag]++;
             apply(ctx, r->d_first, r->d_exit, r->exit_state, r->count, r->events);
             return;
         }
@@ -1038,6 +1062,7 @@ void fp_release(Ctx *ctx)
     free(ctx->ops_buf);
     free(ctx->ops_hit);
     free(ctx->answers);
+    free(ctx->tag_hits);
     free(ctx);
 }
 
