@@ -309,10 +309,10 @@ class Engine:
 
     # -- the clock the peripherals see (M4-DWT-1) ---------------------------------------------
     def _step_now(self):
-        """(issue cycle, Step) of the instruction at the PC, i.e. the one executing now; works
-        from any Unicorn hook that sees a synced PC (code hooks, PPB accesses)."""
+        """(issue cycle, Step) of the instruction executing now, from any hook or MMIO callback
+        (the C path's code hook saw its address last; the reference path's is in `_current`)."""
         if self._native is not None:
-            return self._native.current_step(self.uc.reg_read(U.UC_ARM_REG_PC) & ~1)
+            return self._native.current_step(self._native.lib.fp_pc())
         step = self._current
         return (self.pipeline.time, None) if step is None else (step.t, step)
 
@@ -367,7 +367,7 @@ class Engine:
         own counts added, from its cost as if nothing followed (a PPB store's, as for
         next_issue_cycle)."""
         if self._native is not None:
-            totals = self._native.events_so_far(self.uc.reg_read(U.UC_ARM_REG_PC) & ~1)
+            totals = self._native.events_so_far(self._native.lib.fp_pc())
         else:
             totals = tuple(self.events)
         if not after:

@@ -141,6 +141,7 @@ typedef void (*fault_fn)(uint64_t pc, int code, uint32_t address);
 typedef struct {
     /* the hooks' hot fields first, the large arrays last */
     uint64_t cur_block;
+    uint32_t pc; /* the instruction executing now: the last one the code hook saw */
     int have_cur, stopped;
     int observed; /* the current block's observer event was already sent (clock read) */
     int cleared;  /* the memo was cleared during a Python callback */
@@ -943,6 +944,7 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
 {
     Ctx *ctx = user;
     (void)size;
+    ctx->pc = (uint32_t)address; /* MMIO callbacks (DWT, markers) ask which one executes */
     if (!ctx->have_cur || ctx->stopped)
         return;
     uint32_t bit = ((uint32_t)address >> 1) & (FILTER_BITS - 1);
@@ -1065,6 +1067,9 @@ void fp_release(Ctx *ctx)
     free(ctx->tag_hits);
     free(ctx);
 }
+
+/* The instruction executing now (Unicorn syncs no PC register for MMIO accesses). */
+uint32_t fp_pc(Ctx *ctx) { return ctx->pc; }
 
 /* A new emulation starts: hooks are live again after a stop (instruction limit). */
 void fp_resume(Ctx *ctx) { ctx->stopped = 0; }
