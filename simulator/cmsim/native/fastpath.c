@@ -106,6 +106,7 @@ typedef struct {
 typedef struct {
     uint64_t key_block;
     int64_t count, bound; /* instructions; upper bound of its cycles (exception windows) */
+    uint64_t memo_hint;   /* 1 + the memo slot of its last hit (checked before use) */
     int used;
 } BlockLen;
 
@@ -155,7 +156,8 @@ typedef struct {
      * reaches it ask Python at every instruction boundary (window). rearm: one is pending but
      * masked, so a CPS/MSR opens a window. */
     int64_t deadline;
-    const BlockLen *cur_len;
+    BlockLen *cur_len;
+    int last_region; /* the region of the last access (most accesses stay in one) */
     Memo *memo;
     uint64_t memo_mask, memo_used;
     BlockLen *lens;
@@ -551,9 +553,14 @@ static uint32_t reg(uc_engine *uc, int id)
  * address in regions with wait states or caches. */
 static const Region *region_of(Ctx *ctx, uint32_t address)
 {
+    const Region *last = &ctx->regions[ctx->last_region];
+    if (last->start <= address && address < last->end)
+        return last;
     for (int k = 0; k < ctx->nregions; k++)
-        if (ctx->regions[k].start <= address && address < ctx->regions[k].end)
+        if (ctx->regions[k].start <= address && address < ctx->regions[k].end) {
+            ctx->last_region = k;
             return &ctx->regions[k];
+        }
     return NULL;
 }
 
@@ -803,7 +810,19 @@ static void settle_current(Ctx *ctx, int partial)
         return;
     }
     uint64_t sig = signature(ctx);
-    Memo *m = memo_slot(ctx, ctx->cur_block, sig, ctx->state);
+    /* Most blocks repeat their last memo entry (loops): try it before probing the table. */
+    BlockLen *len = ctx->cur_len;
+    Memo *m = NULL;
+    if (len->memo_hint && len->memo_hint - 1 <= ctx->memo_mask) {
+        Memo *h = &ctx->memo[len->memo_hint - 1];
+        if (h->used && h->key_block == ctx->cur_block && h->sig == sig && h->entry_state == ctx->state)
+            m = h;
+    }
+    if (m == NULL) {
+        m = memo_slot(ctx, ctx->cur_block, sig, ctx->state);
+        if (m->used)
+            len->memo_hint = (uint64_t)(m - ctx->memo) + 1;
+    }
     if (m->used) {
         Trace *t = m->trace;
         const Result *r;
@@ -872,7 +891,7 @@ static void lens_grow(Ctx *ctx)
     free(old);
 }
 
-static const BlockLen *block_length(Ctx *ctx, uint64_t key)
+static BlockLen *block_length(Ctx *ctx, uint64_t key)
 {
     for (;;) {
         uint32_t slot = hash32((uint32_t)(key >> 32) ^ (uint32_t)key * 31u) & ctx->lens_mask;
