@@ -56,6 +56,7 @@ from cmsim.profile import (
     Profiler,
     find_code,
 )
+from cmsim.progress import show_progress
 from cmsim.sweep import command as sweep_command
 from cmsim.timing.cortex_m4 import BASE, DIVIDE, FAILED
 from cmsim.trace import (
@@ -68,6 +69,7 @@ from cmsim.trace import (
 
 USAGE_ERROR = 2
 MAX_COUNT = 1 << 62  # counts and limits stay well inside the C fast path's int64
+PIPE_WIDTH = 1000  # a console this wide prints every table at its natural width
 ANNOTATE_WIDE = 130  # terminal columns from which annotate shows the reasons in a column
 TRACES_DIR = REPO_ROOT / "traces"
 WORKLOAD_NAMES = ("cifar10", *WORKLOADS)
@@ -127,6 +129,12 @@ def _add_machine_arguments(command: argparse.ArgumentParser) -> None:
         help="stop a firmware that runs longer than this (default: %(default)s)",
     )
     command.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+    command.add_argument(
+        "--width",
+        type=_positive,
+        help="table width in columns (default: the terminal's; a pipe or file gets each "
+        "table's natural width)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -413,7 +421,10 @@ def _bench_result(
     model = model or _model(args)
     layers = len(model.layer_steps) if model else len(cifar10.NETWORK)
     name = model.name if model else "cifar10"
-    with Progress(console=console, transient=True) as progress:
+    # Progress goes to stderr, on a terminal only (rich draws nothing elsewhere), never with
+    # --json: stdout holds the table or the data alone.
+    quiet = bool(getattr(args, "json", False))
+    with Progress(console=_Console(stderr=True), transient=True, disable=quiet) as progress:
         task = progress.add_task(f"{name} on {board.name}", total=len(args.variants) * layers)
 
         def advance(variant: str, layer: str) -> None:
@@ -553,7 +564,8 @@ def _run(args: argparse.Namespace) -> int:
             engine, record_events=args.trace is not None, min_event_cycles=args.trace_min_cycles
         )
     try:
-        result = engine.run()
+        with show_progress(engine, Path(args.elf).name, not args.json):
+            result = engine.run()
     except CmsimError as exc:
         # A fault, the instruction limit or Ctrl-C: the results so far (and the profile up to
         # the stop) show where the firmware was, e.g. the loop it hung in. The error is still
@@ -563,7 +575,7 @@ def _run(args: argparse.Namespace) -> int:
             profile = profiler.finish(engine.issue_cycle())
             _write_outputs(args, profile)
             if args.profile and not args.json:
-                _print_profile(profile, args.top)
+                _print_profile(profile, args.top, args.width)
         raise
     profile = profiler.finish(result) if profiler is not None else None
     if profile is not None:
@@ -574,9 +586,9 @@ def _run(args: argparse.Namespace) -> int:
             summary["profile"] = profile_summary(profile)
         print(json.dumps(summary, indent=2))
     else:
-        _print_summary(result, args.elf, board.name)
+        _print_summary(result, args.elf, board.name, args.width)
         if profile is not None and args.profile:
-            _print_profile(profile, args.top)
+            _print_profile(profile, args.top, args.width)
     return result.exit_code
 
 
@@ -651,13 +663,14 @@ def _annotate(args: argparse.Namespace) -> int:
     engine = Engine(machine, max_instructions=args.max_instructions)
     profiler = Profiler.attach(engine)
     annotator = Annotator(engine, function)
-    result = engine.run()
+    with show_progress(engine, f"{Path(args.elf).name} ({function.name})", not args.json):
+        result = engine.run()
     profile = profiler.finish(result)
     annotation = annotator.finish(result)
     if args.json:
         print(json.dumps(annotation_summary(annotation, profile), indent=2))
     else:
-        _print_annotation(annotation, profile)
+        _print_annotation(annotation, profile, args.width)
     return result.exit_code
 
 
@@ -723,8 +736,16 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds * 1e6:.3f} µs"
 
 
-def _print_summary(result: RunResult, elf: str, board: str) -> None:
-    console = _Console(stderr=False)
+def _table_console(width: int | None) -> Console:
+    """The console for tables on stdout: `width` columns when given; else the terminal's (or
+    $COLUMNS); a pipe or file gets room for each table's natural width (never cut at 80)."""
+    if width is None and "COLUMNS" not in os.environ and not sys.stdout.isatty():
+        width = PIPE_WIDTH
+    return _Console(stderr=False, width=width)
+
+
+def _print_summary(result: RunResult, elf: str, board: str, width: int | None = None) -> None:
+    console = _table_console(width)
     title = f"{Path(elf).name} on {board}"
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -743,8 +764,8 @@ def _print_summary(result: RunResult, elf: str, board: str) -> None:
     console.print(table)
 
 
-def _print_profile(profile: Profile, top: int) -> None:
-    console = _Console(stderr=False)
+def _print_profile(profile: Profile, top: int, width: int | None = None) -> None:
+    console = _table_console(width)
     total = profile.total_cycles or 1
     shown = profile.functions[:top]
     table = Table(
@@ -812,8 +833,8 @@ def format_reasons(stats: InstructionStats) -> list[str]:
     return shown
 
 
-def _print_annotation(annotation: Annotation, profile: Profile) -> None:
-    console = _Console(stderr=False)
+def _print_annotation(annotation: Annotation, profile: Profile, width: int | None = None) -> None:
+    console = _table_console(width)
     summary = annotation_summary(annotation, profile)
     function_cycles = annotation.cycles or 1
     rows = []

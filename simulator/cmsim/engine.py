@@ -268,6 +268,15 @@ class Engine:
     def instructions(self, value: int) -> None:
         self._instructions = value
 
+    def progress(self) -> tuple[int, int]:
+        """(instructions, cycles) settled so far, for a progress display: safe to call from
+        another thread while the engine runs (it reads counters, it times nothing)."""
+        if self._native is not None:
+            totals = (ctypes.c_int64 * 9)()
+            self._native.lib.fp_totals(totals)
+            return totals[2], totals[0]
+        return self._instructions, self.pipeline.time
+
     # -- observers (profiler contract) -------------------------------------------------------
     def add_block_observer(
         self,
