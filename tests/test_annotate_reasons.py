@@ -225,3 +225,34 @@ def test_annotate_an_address_range_with_the_output_on_stderr(capfd):
     assert "Hello" not in out + err
     code, _out, err = run_cli(capfd, "annotate", elf, "0x08000100-0x08000100")
     assert code == 2 and "bad address range" in err
+
+
+def test_annotate_a_region(capfd):
+    """--region: what runs while the region is open. "inner" holds one call of work(), "outer"
+    two; on the fast path the region switches at block granularity (the blocks holding the
+    markers, main's), so work()'s rows equal the reference path's, which switches at the
+    marker's store."""
+    elf = build_firmware("m4-ideal") / "calls_regions.elf"
+    work = find_function(load_image(elf), "work")
+    for region, calls in (("inner", 1), ("outer", 2)):
+        code, out, _ = run_cli(capfd, "annotate", str(elf), "--region", region, "--json")
+        assert code == 0
+        found = json.loads(out)
+        assert found["region"] == region and found["count"] == 1
+        rows = [i for i in found["instructions"] if i["text"].startswith("work: ")]
+        assert rows[0]["count"] == calls
+        assert abs(found["cycles"] - found["region_cycles"]) <= 12  # a marker or two apart
+        engine = Engine(
+            Machine(load_image(elf), load_board("m4-ideal"), stdout=io.BytesIO()),
+            path="reference",
+        )
+        annotator = Annotator(engine, None, region)
+        reference = annotator.finish(engine.run()).instructions
+        expected = [i for i in reference if work.start <= i.address < work.end]
+        assert [(int(i["address"], 16), i["count"], i["cycles"], i["reasons"]) for i in rows] == [
+            (i.address, i.count, i.cycles, i.reasons) for i in expected
+        ]
+    code, out, _ = run_cli(capfd, "annotate", str(elf), "--region", "outer")
+    assert out.startswith("region outer: 1 times, ")
+    code, _out, err = run_cli(capfd, "annotate", str(elf))
+    assert code == 2 and "annotate takes a FUNCTION" in err

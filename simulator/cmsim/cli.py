@@ -174,7 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_machine_arguments(annotate)
     annotate.add_argument(
-        "function", help="function name (ELF symbol) or address range (0x08000400-0x08000480)"
+        "function",
+        nargs="?",
+        help="function name (ELF symbol) or address range (0x08000400-0x08000480)",
+    )
+    annotate.add_argument(
+        "--region", metavar="NAME", help="explain what runs inside a named region instead"
     )
     annotate.add_argument(
         "--quiet", action="store_true", help="drop the firmware's output (else it goes to stderr)"
@@ -656,14 +661,17 @@ def _write_outputs(args: argparse.Namespace, profile: Profile) -> None:
 def _annotate(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     image = load_image(args.elf)
-    function = find_code(image, args.function)
+    if (args.function is None) == (args.region is None):
+        raise CmsimError("annotate takes a FUNCTION, an address range or --region NAME (one)")
+    function = None if args.function is None else find_code(image, args.function)
     # The firmware's output goes to stderr: stdout holds the table alone.
     output = None if args.json or args.quiet else sys.stderr.buffer
     machine = Machine(image, board, stdout=output, stderr=output)
     engine = Engine(machine, max_instructions=args.max_instructions)
     profiler = Profiler.attach(engine)
-    annotator = Annotator(engine, function)
-    with show_progress(engine, f"{Path(args.elf).name} ({function.name})", not args.json):
+    annotator = Annotator(engine, function, args.region)
+    what = annotator.function.name
+    with show_progress(engine, f"{Path(args.elf).name} ({what})", not args.json):
         result = engine.run()
     profile = profiler.finish(result)
     annotation = annotator.finish(result)
@@ -674,9 +682,32 @@ def _annotate(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _instruction_rows(annotation: Annotation) -> list[dict]:
+    return [
+        {
+            "address": f"0x{i.address:08x}",
+            "text": i.text,
+            "count": i.count,
+            "cycles": i.cycles,
+            "reasons": i.reasons,
+        }
+        for i in annotation.instructions
+    ]
+
+
 def annotation_summary(annotation: Annotation, profile: Profile) -> dict:
     """The annotate output as plain data (the --json output)."""
     function = annotation.function
+    if annotation.region is not None:
+        found = [r for r in profile.regions if r.name == annotation.region]
+        return {
+            "region": annotation.region,
+            "count": found[0].count if found else 0,
+            "cycles": annotation.cycles,  # of the instructions listed
+            "region_cycles": found[0].cycles if found else 0,  # between the markers
+            "total_cycles": annotation.total_cycles,
+            "instructions": _instruction_rows(annotation),
+        }
     try:
         stats = profile.function(function.name)
         calls, inclusive = stats.calls, stats.inclusive_cycles
@@ -698,16 +729,7 @@ def annotation_summary(annotation: Annotation, profile: Profile) -> dict:
             {"function": e.callee, "calls": e.calls, "cycles": e.cycles}
             for e in profile.callees(function.name)
         ],
-        "instructions": [
-            {
-                "address": f"0x{i.address:08x}",
-                "text": i.text,
-                "count": i.count,
-                "cycles": i.cycles,
-                "reasons": i.reasons,
-            }
-            for i in annotation.instructions
-        ],
+        "instructions": _instruction_rows(annotation),
     }
 
 
@@ -833,6 +855,22 @@ def format_reasons(stats: InstructionStats) -> list[str]:
     return shown
 
 
+def _annotation_title(annotation: Annotation, summary: dict) -> str:
+    share = f"{100 * annotation.cycles / (annotation.total_cycles or 1):.1f}% of "
+    share += f"{annotation.total_cycles:,}"
+    if annotation.region is not None:
+        return (
+            f"region {escape(annotation.region)}: {summary['count']:,} times, "
+            f"{annotation.cycles:,} cycles in the blocks run inside it ({share}), "
+            f"{summary['region_cycles']:,} between its markers"
+        )
+    return (
+        f"{escape(summary['function'])} ({summary['start']}-{summary['end']}): "
+        f"{summary['calls']:,} calls, {annotation.cycles:,} exclusive cycles ({share}), "
+        f"{summary['inclusive_cycles']:,} inclusive"
+    )
+
+
 def _print_annotation(annotation: Annotation, profile: Profile, width: int | None = None) -> None:
     console = _table_console(width)
     summary = annotation_summary(annotation, profile)
@@ -861,10 +899,7 @@ def _print_annotation(annotation: Annotation, profile: Profile, width: int | Non
         elif reasons:
             row[-1] += "".join(f"\n[dim]  {escape(reason)}[/dim]" for reason in reasons)
     table = Table(
-        title=f"{escape(summary['function'])} ({summary['start']}-{summary['end']}): "
-        f"{summary['calls']:,} calls, {annotation.cycles:,} exclusive cycles "
-        f"({100 * annotation.cycles / (annotation.total_cycles or 1):.1f}% of "
-        f"{annotation.total_cycles:,}), {summary['inclusive_cycles']:,} inclusive",
+        title=_annotation_title(annotation, summary),
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
@@ -882,7 +917,8 @@ def _print_annotation(annotation: Annotation, profile: Profile, width: int | Non
     for row, stats in zip(rows, annotation.instructions, strict=True):
         table.add_row(*row, style=None if stats.count else "dim")
     console.print(table)
-    for label, edges in (("called from", summary["callers"]), ("calls", summary["callees"])):
+    edges_by_label = (("called from", summary.get("callers")), ("calls", summary.get("callees")))
+    for label, edges in edges_by_label:
         if edges:
             listed = ", ".join(
                 f"{escape(e['function'])} ({e['calls']:,}x, {e['cycles']:,} cycles)" for e in edges

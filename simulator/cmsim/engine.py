@@ -915,6 +915,11 @@ class NativePath:
         # (C counts its hits) with the hits already handed to the sink.
         self._explain: tuple[Callable, int, int] | None = None
         self._tagged: list[list[tuple]] = []
+        self._explaining = True  # False: outside the region being explained (set_explaining)
+        # Switches inside the block in progress: (address of the marker store, on), and
+        # whether explaining was on when the block began
+        self._switches: list[tuple[int, bool]] = []
+        self._switched_from = True
         self._tag_flushed: list[int] = []
 
     @classmethod
@@ -1049,6 +1054,19 @@ class NativePath:
         is timed in Python (a memo miss) and memoised with its result; C counts the hits."""
         self._explain = (sink, start, end)
 
+    def set_explaining(self, on: bool, at_marker: bool = True) -> None:
+        """Explain the instructions settled from now on (on) or not (annotate --region: only
+        inside the region). Called from a marker store in the block in progress: that block is
+        timed in Python, outside the memo, and explained from the store on with the new
+        setting, as the reference path does (the store settles after the marker)."""
+        if at_marker:
+            if not self._switches:
+                self._switched_from = self._explaining
+            self._switches.append((self.lib.fp_pc(), on))
+            self.lib.fp_force_miss()
+        self._explaining = on
+        self.lib.fp_set_explaining(int(on))
+
     def flush_explained(self) -> None:
         """Hand the sink the memoised explanations of the memo hits since the last flush."""
         if self._explain is None:
@@ -1061,6 +1079,22 @@ class NativePath:
                 self._tag_flushed[tag - 1] = hits
                 for ins, cost, parts in explained:
                     sink(ins, cost, parts, new)
+
+    def _explain_settled(self, explained: list[tuple], tag: bool, out) -> None:
+        """Hand one block execution's explanation to the sink (the part inside the region when
+        a marker switched explaining in it); tag it for C to count its memo hits."""
+        switches, self._switches = self._switches, []
+        forced = bool(switches)  # C times this execution outside the memo
+        on = self._switched_from if forced else self._explaining
+        for ins, cost, parts in explained:
+            while switches and ins.address == switches[0][0]:
+                on = switches.pop(0)[1]  # the marker store and what follows it
+            if on:
+                self._explain[0](ins, cost, parts, 1)
+        if explained and tag and not forced:  # C memoises this result: it counts the hits
+            self._tagged.append(explained)
+            self._tag_flushed.append(0)
+            out[7] = len(self._tagged)
 
     def _settle(self, address, size, state, facts, nfacts, out) -> None:
         explained: list[tuple] | None = None
@@ -1094,13 +1128,8 @@ class NativePath:
             out[0], out[1], out[2], out[3] = first, end, exit_state, count
             out[4], out[5], out[6] = events
             out[7] = 0
-            if explained:
-                for ins, cost, parts in explained:
-                    self._explain[0](ins, cost, parts, 1)
-                if not partial:  # C memoises this result: count its hits under a tag
-                    self._tagged.append(explained)
-                    self._tag_flushed.append(0)
-                    out[7] = len(self._tagged)
+            if explained is not None:
+                self._explain_settled(explained, tag=not partial, out=out)
         except Exception as exc:  # never let an exception cross the C boundary
             self.engine.machine.stop(Stop(error=CmsimError(f"fast path: {exc}")))
             for k in range(8):

@@ -738,6 +738,7 @@ class Annotation:
     function: Function
     instructions: list[InstructionStats]
     total_cycles: int  # of the whole run
+    region: str | None = None  # a named region's instructions instead of a function's
 
     @property
     def cycles(self) -> int:
@@ -800,13 +801,47 @@ class Annotator:
     same parts: they are a function of the memo key, as the cycles are).
     """
 
-    def __init__(self, engine: Engine, function: Function):
+    def __init__(self, engine: Engine, function: Function | None, region: str | None = None):
         self.engine = engine
+        self.region = region
+        if region is not None:  # what runs inside the region, wherever it is
+            function = Function(region, 0, 1 << 32)
+        assert function is not None
         self.function = function
-        machine = engine.machine
+        self._stats: dict[int, InstructionStats] = {}
+        if region is None:
+            self._disassemble(function)
+        engine.pipeline.explain = self._on_settle
+        native = getattr(engine, "_native", None)
+        if native is not None:
+            native.explain_blocks(self._add, function.start, function.end)
+        self._open: list[str] = []  # regions open now, innermost last
+        if region is not None:
+            self._inside = False
+            if native is not None:
+                native.set_explaining(False, at_marker=False)
+            engine.machine.add_marker_listener(self._on_marker)
+
+    def _on_marker(self, name: str | None, _cycle: int) -> None:
+        """A region begins (name) or ends (None): explain while the region is open. On the fast
+        path this switches at block granularity: the block holding the begin marker is in, the
+        one holding the end marker is out."""
+        if name is not None:
+            self._open.append(name)
+        elif self._open:
+            self._open.pop()
+        inside = self.region in self._open
+        if inside != self._inside:
+            self._inside = inside
+            native = getattr(self.engine, "_native", None)
+            if native is not None:
+                native.set_explaining(inside)
+
+    def _disassemble(self, function: Function) -> None:
+        """Every instruction of the function, executed or not, from a static disassembly."""
+        machine = self.engine.machine
         code = bytes(machine.uc.mem_read(function.start, function.end - function.start))
         cs = Cs(CS_ARCH_ARM, CS_MODE_THUMB | CS_MODE_MCLASS)
-        self._stats: dict[int, InstructionStats] = {}
         address = function.start
         while address < function.end:
             # Decode as far as possible in one pass (Capstone follows IT blocks within a pass
@@ -821,13 +856,11 @@ class Annotator:
                 half = code[offset : offset + 2][::-1].hex()
                 self._stats[address] = InstructionStats(address, 2, f".short 0x{half}")
                 address += 2
-        engine.pipeline.explain = self._on_settle
-        native = getattr(engine, "_native", None)
-        if native is not None:
-            native.explain_blocks(self._add, function.start, function.end)
 
     def _on_settle(self, step: Step, cost: int, parts: list[Part]) -> None:
         """Pipeline explainer: one settled instruction, its cost and the parts of that cost."""
+        if self.region is not None and not self._inside:
+            return
         if self.function.start <= step.ins.address < self.function.end:
             self._add(step.ins, cost, parts, 1)
 
@@ -835,8 +868,11 @@ class Annotator:
         """`times` executions of `ins`, each costing `cost` in `parts`."""
         address = ins.address
         stats = self._stats.get(address)
-        if stats is None:  # decoded differently from the static disassembly
-            stats = self._stats[address] = InstructionStats(address, ins.size, ins.text)
+        if stats is None:  # a region's, or decoded differently from the static disassembly
+            text = ins.text
+            if self.region is not None:
+                text = f"{self.engine.machine.image.function_name(address) or '?'}: {text}"
+            stats = self._stats[address] = InstructionStats(address, ins.size, text)
         stats.count += times
         stats.cycles += cost * times
         reasons = stats.reasons
@@ -848,4 +884,4 @@ class Annotator:
         total = result.cycles if isinstance(result, RunResult) else result
         self.engine.pipeline.explain = None
         instructions = sorted(self._stats.values(), key=lambda s: s.address)
-        return Annotation(self.function, instructions, total)
+        return Annotation(self.function, instructions, total, self.region)

@@ -165,6 +165,8 @@ typedef struct {
     int64_t hits, misses, mismatches;
     int64_t *tag_hits; /* memo hits per explanation tag (annotate), tag_cap entries */
     int64_t tag_cap;
+    int explain_off; /* annotate --region: outside the region, hits are not counted */
+    int force_miss;  /* time the block in progress in Python, without the memo (a region edge) */
     _Alignas(16) int64_t events[NEVENTS]; /* running totals of the settled blocks' events */
 
     translate_fn py_translate;
@@ -651,6 +653,12 @@ static void add_result(Ctx *ctx, Trace *t, const int64_t *out)
     }
 }
 
+/* Count the tagged results' hits (on) or not (off: outside the region being explained). */
+void fp_set_explaining(Ctx *ctx, int on) { ctx->explain_off = !on; }
+
+/* The block in progress is settled by Python, outside the memo (a region begins or ends in it). */
+void fp_force_miss(Ctx *ctx) { ctx->force_miss = ctx->have_cur; }
+
 /* Memo hits of the results Python tagged `tag` (0 for an unknown tag). */
 int64_t fp_tag_hits(Ctx *ctx, int64_t tag)
 {
@@ -809,6 +817,15 @@ static void settle_current(Ctx *ctx, int partial)
         apply(ctx, out[0], out[1], out[2], out[3], out + 4);
         return;
     }
+    if (ctx->force_miss) { /* Python explains this one execution itself */
+        ctx->force_miss = 0;
+        ctx->misses++;
+        ctx->py_settle(ctx->cur_block >> 32, (uint32_t)ctx->cur_block, ctx->state, ctx->facts,
+                       ctx->nfacts, out);
+        replay_reported(ctx);
+        apply(ctx, out[0], out[1], out[2], out[3], out + 4);
+        return;
+    }
     uint64_t sig = signature(ctx);
     /* Most blocks repeat their last memo entry (loops): try it before probing the table. */
     BlockLen *len = ctx->cur_len;
@@ -835,7 +852,7 @@ static void settle_current(Ctx *ctx, int partial)
         }
         if (r != NULL) {
             ctx->hits++;
-            if (r->tag > 0)
+            if (r->tag > 0 && !ctx->explain_off)
                 ctx->tag_hits[r->tag]++;
             apply(ctx, r->d_first, r->d_exit, r->exit_state, r->count, r->events);
             return;
