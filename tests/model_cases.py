@@ -318,6 +318,29 @@ def hard_swish_models(draw) -> bytes:
     return _finish(g, [x], [y])
 
 
+@st.composite
+def leaky_relu_models(draw) -> bytes:
+    """LEAKY_RELU with random alpha and quantization."""
+    shape = (1, draw(st.integers(1, 60)))
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", shape)
+    y = _activation_tensor(draw, g, "output", shape)
+    alpha = float(np.float32(draw(st.sampled_from([0.01, 0.1, 0.2, 0.3, 0.5]))))
+    g.add_operator(W.LeakyRelu(alpha), (x,), (y,))
+    return _finish(g, [x], [y])
+
+
+@st.composite
+def tanh_models(draw) -> bytes:
+    """TANH with random input quantization; output scale 1/128, zero point 0."""
+    shape = (1, draw(st.integers(1, 60)))
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", shape)
+    y = g.add_tensor(W.Tensor("output", shape, quant=W.Quantization.per_tensor(1 / 128, 0)))
+    g.add_operator(W.Tanh(), (x,), (y,))
+    return _finish(g, [x], [y])
+
+
 OPERATOR_MODELS = {
     "CONV_2D": conv_models(),
     "DEPTHWISE_CONV_2D": conv_models(depthwise=True),
@@ -335,4 +358,6 @@ OPERATOR_MODELS = {
     "ADD (broadcast)": broadcast_add_models(),
     "MUL": mul_models(),
     "HARD_SWISH": hard_swish_models(),
+    "LEAKY_RELU": leaky_relu_models(),
+    "TANH": tanh_models(),
 }

@@ -44,8 +44,8 @@ def _set_opcode(index: int, code: int):
 
 
 def test_unsupported_operator_is_named(kws: bytes) -> None:
-    message = _refusal(rewrite(kws, _set_opcode(9, OP.TANH)))
-    want = "m.tflite: operator 9 (TANH) is not supported; cmsim runs CONV_2D"
+    message = _refusal(rewrite(kws, _set_opcode(9, OP.TRANSPOSE_CONV)))
+    want = "m.tflite: operator 9 (TRANSPOSE_CONV) is not supported; cmsim runs CONV_2D"
     assert message.startswith(want)
 
 

@@ -82,6 +82,11 @@ def _numpy_golden(step: Step, inputs: list[np.ndarray]) -> np.ndarray | None:
         return _broadcast_golden(p, inputs)
     if step.kernel == "hard_swish_s8":
         return golden.hard_swish(inputs[0], **{k: v for k, v in p.items() if k != "size"})
+    if step.kernel == "leaky_relu_s8":
+        return golden.leaky_relu(inputs[0], **{k: v for k, v in p.items() if k != "size"})
+    if step.kernel == "tanh_s8":
+        names = ("input_offset", "multiplier", "left_shift", "radius")
+        return golden.tanh(inputs[0], **{k: p[k] for k in names})
     if step.kernel == "pad_s8":
         dims = [[p[f"{name}[{i}]"] for i in range(4)] for name in ("in_dims", "before", "out_dims")]
         after = [o - i - b for i, b, o in zip(*dims, strict=True)]

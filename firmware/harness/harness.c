@@ -49,7 +49,8 @@ static const void *const volatile kernel_table[] = {
     (const void *)nn_quantize_f32, (const void *)nn_requantize_s8, (const void *)nn_dequantize_f32,
     (const void *)nn_mean_s8, (const void *)nn_pad_s8, (const void *)nn_concat_s8,
     (const void *)nn_activation_s8, (const void *)nn_logistic_s8, (const void *)nn_broadcast_s8,
-    (const void *)nn_hard_swish_s8,
+    (const void *)nn_hard_swish_s8, (const void *)nn_leaky_relu_s8,
+    (const void *)nn_tanh_s8,
     (const void *)harness_return, (const void *)harness_add2, (const void *)harness_weighted_sum,
 };
 

@@ -97,9 +97,9 @@ static inline int32_t nn_exp_on_negative(int32_t a)
     return nn_exp_on_negative_q(a, 5);
 }
 
-/* 1 / (1 + a) for a in [0, 1) in Q0.31, returned in Q0.31: Newton-Raphson on the half
- * denominator, three steps from the 48/17 - 32/17 d estimate (Q2.29). */
-static inline int32_t nn_one_over_one_plus_x(int32_t a)
+/* 2 / (1 + a) for a in [0, 1) in Q0.31, returned in Q2.29: Newton-Raphson on the half
+ * denominator, three steps from the 48/17 - 32/17 d estimate. */
+static inline int32_t nn_two_over_one_plus_x(int32_t a)
 {
     int64_t sum = (int64_t)a + INT32_MAX;
     int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
@@ -108,7 +108,19 @@ static inline int32_t nn_one_over_one_plus_x(int32_t a)
         int32_t error = (1 << 29) - nn_sat_rounding_doubling_high_mul(half_denominator, x);
         x += nn_saturating_shl(nn_sat_rounding_doubling_high_mul(x, error), 2);
     }
-    return nn_saturating_shl(x, 1);
+    return x;
+}
+
+/* 1 / (1 + a) for a in [0, 1) in Q0.31, returned in Q0.31. */
+static inline int32_t nn_one_over_one_plus_x(int32_t a)
+{
+    return nn_saturating_shl(nn_two_over_one_plus_x(a), 1);
+}
+
+/* (1 - a) / (1 + a) for a in [0, 1) in Q0.31, returned in Q0.31 (tanh's last step). */
+static inline int32_t nn_one_minus_x_over_one_plus_x(int32_t a)
+{
+    return nn_saturating_shl(nn_two_over_one_plus_x(a) - (1 << 29), 2);
 }
 
 /* One element of TFLite's int8 ADD: both inputs shifted left for headroom, scaled to a common

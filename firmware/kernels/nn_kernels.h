@@ -269,11 +269,22 @@ typedef struct {
     int32_t output_multiplier, output_exponent; /* exponent <= 0 */
 } nn_hard_swish_s8_params;
 
+/* TFLite int8 LEAKY_RELU: (x - zp_in) requantized by in/out scale when >= 0, by alpha x in/out
+ * scale below, plus zp_out. */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point, output_zero_point;
+    int32_t identity_multiplier, identity_shift, alpha_multiplier, alpha_shift;
+} nn_leaky_relu_s8_params;
+
+int32_t nn_leaky_relu_s8(const nn_leaky_relu_s8_params *p, const int8_t *input, int8_t *output);
 int32_t nn_hard_swish_s8(const nn_hard_swish_s8_params *p, const int8_t *input, int8_t *output);
 int32_t nn_mean_s8(const nn_mean_s8_params *p, const int8_t *input, int8_t *output);
 int32_t nn_broadcast_s8(const nn_broadcast_s8_params *p, const int8_t *a, const int8_t *b,
                         int8_t *output);
 int32_t nn_logistic_s8(const nn_logistic_s8_params *p, const int8_t *input, int8_t *output);
+/* TFLite int8 TANH (output scale 1/128, zero point 0), parameters as LOGISTIC's. */
+int32_t nn_tanh_s8(const nn_logistic_s8_params *p, const int8_t *input, int8_t *output);
 int32_t nn_concat_s8(const nn_concat_s8_params *p, const int8_t *const *inputs, int8_t *output);
 int32_t nn_activation_s8(const nn_activation_s8_params *p, const int8_t *input, int8_t *output);
 int32_t nn_pad_s8(const nn_pad_s8_params *p, const int8_t *input, int8_t *output);

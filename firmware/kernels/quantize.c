@@ -4,7 +4,10 @@
  * RELU6 and RELU_N1_TO_1 operators, which requantize to their output's scale and clamp, and
  * LOGISTIC (sigmoid) in TFLite's fixed point: 1 / (1 + exp(-|x|)) with x in Q4.27, mirrored
  * for x < 0, to the int8 output of scale 1/256 and zero point -128; HARD_SWISH,
- * x * relu6(x + 3) / 6, in TFLite's int16 fixed point. One version serves every
+ * x * relu6(x + 3) / 6, in TFLite's int16 fixed point; TANH like LOGISTIC
+ * with tanh(x) = (1 - exp(-2x)) / (1 + exp(-2x)) to an output of scale 1/128; LEAKY_RELU, one
+ * requantization for
+ * x >= 0 and one scaled by alpha below. One version serves every
  * kernel variant (there is nothing to optimize that matters next to the layers). Floating
  * point goes through libgcc's soft-float routines, which round as IEEE 754 requires, so the
  * results equal TFLite's on the host bit for bit.
@@ -78,6 +81,38 @@ int32_t nn_logistic_s8(const nn_logistic_s8_params *p, const int8_t *input, int8
             y = a > 0 ? positive : INT32_MAX - positive;
         }
         output[i] = (int8_t)nn_clamp(nn_rounding_divide_by_pot(y, 23) - 128, -128, 127);
+    }
+    return NN_OK;
+}
+
+int32_t nn_tanh_s8(const nn_logistic_s8_params *p, const int8_t *input, int8_t *output)
+{
+    for (int32_t i = 0; i < p->size; i++) {
+        int32_t x = input[i] + p->input_offset;
+        if (x <= -p->radius) {
+            output[i] = -128;
+            continue;
+        }
+        if (x >= p->radius) {
+            output[i] = 127;
+            continue;
+        }
+        int32_t a = nn_requantize(x, p->multiplier, p->left_shift); /* Q4.27 */
+        /* tanh(|a|) = (1 - exp(-2|a|)) / (1 + exp(-2|a|)); -|a| in Q4.27 is -2|a| in Q5.26 */
+        int32_t t = nn_one_minus_x_over_one_plus_x(nn_exp_on_negative(a > 0 ? -a : a));
+        int32_t y = a == 0 ? 0 : (a > 0 ? t : -t);
+        output[i] = (int8_t)nn_clamp(nn_rounding_divide_by_pot(y, 24), -128, 127);
+    }
+    return NN_OK;
+}
+
+int32_t nn_leaky_relu_s8(const nn_leaky_relu_s8_params *p, const int8_t *input, int8_t *output)
+{
+    for (int32_t i = 0; i < p->size; i++) {
+        int32_t x = input[i] - p->input_zero_point;
+        int32_t y = x >= 0 ? nn_requantize(x, p->identity_multiplier, p->identity_shift)
+                           : nn_requantize(x, p->alpha_multiplier, p->alpha_shift);
+        output[i] = (int8_t)nn_clamp(y + p->output_zero_point, -128, 127);
     }
     return NN_OK;
 }

@@ -380,6 +380,16 @@ def exp_on_negative_values(a: np.ndarray, integer_bits: int = 5) -> np.ndarray:
 
 def one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
     """1 / (1 + a) for a in Q0.31 within [0, 1), as Q0.31 (three Newton-Raphson steps)."""
+    return _saturating_shift_left(_two_over_one_plus_x(a), 1)
+
+
+def one_minus_x_over_one_plus_x(a: np.ndarray) -> np.ndarray:
+    """(1 - a) / (1 + a) for a in Q0.31 within [0, 1), as Q0.31."""
+    return _saturating_shift_left(wrap32(_two_over_one_plus_x(a) - (1 << 29)), 2)
+
+
+def _two_over_one_plus_x(a: np.ndarray) -> np.ndarray:
+    """2 / (1 + a) in Q2.29 by Newton-Raphson on the half denominator."""
     total = np.asarray(a, np.int64) + INT32_MAX
     half_denominator = _div_trunc(total + np.where(total >= 0, 1, -1), 2)  # Q0.31
     mul = saturating_rounding_doubling_high_mul
@@ -387,7 +397,7 @@ def one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
     for _ in range(3):
         error = wrap32((1 << 29) - mul(half_denominator, x))
         x = wrap32(x + _saturating_shift_left(mul(x, error), 2))
-    return _saturating_shift_left(x, 1)
+    return x
 
 
 def softmax(
@@ -548,3 +558,30 @@ def hard_swish(
     value = _div_trunc(reluish * preshift, 1 << 15)  # truncating: cancels the rounding bias
     value = _rounding_divide_by_pot16(value, -output_exponent)
     return np.clip(value + output_zero_point, -128, 127).astype(np.int8)
+
+
+def leaky_relu(
+    x: np.ndarray,
+    input_zero_point: int,
+    output_zero_point: int,
+    identity_multiplier: int,
+    identity_shift: int,
+    alpha_multiplier: int,
+    alpha_shift: int,
+) -> np.ndarray:
+    """TFLite's int8 LEAKY_RELU: one requantization at and above zero, one scaled by alpha."""
+    v = np.asarray(x, np.int64) - input_zero_point
+    up = requantize(v, identity_multiplier, identity_shift)
+    down = requantize(v, alpha_multiplier, alpha_shift)
+    return _clamp_int8(np.where(v >= 0, up, down) + output_zero_point, -128, 127)
+
+
+def tanh(x: np.ndarray, input_offset: int, multiplier: int, left_shift: int, radius: int):
+    """TFLite's int8 TANH (output scale 1/128, zero point 0) in fixed point."""
+    v = np.asarray(x, np.int64) + input_offset
+    a = requantize(v, multiplier, left_shift)  # Q4.27; -|a| read as Q5.26 is -2|a|
+    t = one_minus_x_over_one_plus_x(exp_on_negative_values(-np.abs(a)))
+    y = np.where(a == 0, 0, np.where(a > 0, t, -t))
+    out = np.clip(rounding_divide_by_pot(y, 24), -128, 127)
+    out = np.where(v <= -radius, -128, np.where(v >= radius, 127, out))
+    return out.astype(np.int8)

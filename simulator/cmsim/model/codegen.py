@@ -42,6 +42,8 @@ _STRUCTS = {
     "logistic_s8": "nn_logistic_s8_params",
     "broadcast_s8": "nn_broadcast_s8_params",
     "hard_swish_s8": "nn_hard_swish_s8_params",
+    "leaky_relu_s8": "nn_leaky_relu_s8_params",
+    "tanh_s8": "nn_logistic_s8_params",
 }
 _SCRATCH = (*_CONV_LIKE, "fully_connected", "max_pool", "avg_pool")
 _CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int32": "int32_t", "float32": "float"}

@@ -35,6 +35,8 @@ SUPPORTED = (
     "LOGISTIC",
     "MUL",
     "HARD_SWISH",
+    "LEAKY_RELU",
+    "TANH",
     "RESHAPE",
     "SQUEEZE",
     "EXPAND_DIMS",
@@ -599,10 +601,16 @@ def _relu(graph: Graph, op: Operator) -> Step:
 
 
 def _logistic(graph: Graph, op: Operator) -> Step:
+    """LOGISTIC (output scale 1/256, zero point -128) or TANH (1/128, 0): the input scaled to
+    Q4.27, saturating beyond a radius."""
     x = _activation(graph, op.inputs[0], "input")
     y = _activation(graph, op.outputs[0], "output")
-    if y.zero_point != -128 or not np.isclose(y.scale, 1 / 256, rtol=0, atol=1e-8):
-        raise _Refusal("its output must have scale 1/256 and zero point -128 (TFLite's int8)")
+    scale, zero_point = (1 / 256, -128) if op.opcode == "LOGISTIC" else (1 / 128, 0)
+    if y.zero_point != zero_point or not np.isclose(y.scale, scale, rtol=0, atol=1e-8):
+        raise _Refusal(
+            f"its output must have scale 1/{round(1 / scale)} and zero point {zero_point} "
+            "(TFLite's int8)"
+        )
     if x.size != y.size:
         raise _Refusal(f"input {list(x.shape)} and output {list(y.shape)} differ in size")
     multiplier, left_shift, radius = quant.logistic_parameters(x.scale)
@@ -613,7 +621,8 @@ def _logistic(graph: Graph, op: Operator) -> Step:
         "left_shift": left_shift, "radius": radius,
     }  # fmt: skip
     text = "x".join(map(str, y.shape))
-    return Step(op, "logistic_s8", (x.index,), y.index, params, {}, 0, text, False)
+    kernel = "logistic_s8" if op.opcode == "LOGISTIC" else "tanh_s8"
+    return Step(op, kernel, (x.index,), y.index, params, {}, 0, text, False)
 
 
 def _hard_swish(graph: Graph, op: Operator) -> Step:
@@ -631,6 +640,24 @@ def _hard_swish(graph: Graph, op: Operator) -> Step:
     }  # fmt: skip
     text = "x".join(map(str, y.shape))
     return Step(op, "hard_swish_s8", (x.index,), y.index, params, {}, 0, text, False)
+
+
+def _leaky_relu(graph: Graph, op: Operator) -> Step:
+    x = _activation(graph, op.inputs[0], "input")
+    y = _activation(graph, op.outputs[0], "output")
+    if x.size != y.size:
+        raise _Refusal(f"input {list(x.shape)} and output {list(y.shape)} differ in size")
+    alpha = float(op.options.get("alpha", 0.0))
+    if not 0.0 <= alpha <= 1.0:
+        raise _Refusal(f"alpha {alpha:g} (0 to 1 is supported)")
+    (im, ishift), (am, ashift) = quant.leaky_relu_parameters(x.scale, y.scale, alpha)
+    params = {
+        "size": y.size, "input_zero_point": x.zero_point, "output_zero_point": y.zero_point,
+        "identity_multiplier": im, "identity_shift": ishift,
+        "alpha_multiplier": am, "alpha_shift": ashift,
+    }  # fmt: skip
+    text = f"{'x'.join(map(str, y.shape))} alpha {alpha:g}"
+    return Step(op, "leaky_relu_s8", (x.index,), y.index, params, {}, 0, text, False)
 
 
 def _alias(graph: Graph, op: Operator) -> Step:
@@ -691,6 +718,8 @@ _LOWERINGS: dict[str, Callable[[Graph, Operator], Step]] = {
     "LOGISTIC": _logistic,
     "MUL": _mul,
     "HARD_SWISH": _hard_swish,
+    "LEAKY_RELU": _leaky_relu,
+    "TANH": _logistic,
     "RESHAPE": _alias,
     "SQUEEZE": _alias,
     "EXPAND_DIMS": _alias,

@@ -107,8 +107,8 @@ LOGISTIC_INPUT_INTEGER_BITS = 4
 
 
 def logistic_parameters(input_scale: float) -> tuple[int, int, int]:
-    """(input multiplier, input left shift, input radius) of TFLite's int8 LOGISTIC: the
-    input is scaled to Q4.27; beyond the radius (15 in the input's units) it saturates."""
+    """(input multiplier, input left shift, input radius) of TFLite's int8 LOGISTIC and TANH:
+    the input is scaled to Q4.27; beyond the radius (15 in the input's units) it saturates."""
     bits = LOGISTIC_INPUT_INTEGER_BITS
     multiplier, left_shift = quantize_multiplier(float(input_scale) * (1 << (31 - bits)))
     radius = ((1 << bits) - 1) * (1 << (31 - bits)) / 2.0**left_shift
@@ -136,6 +136,16 @@ def _q15(multiplier: int) -> int:
     if multiplier >= (1 << 31) - 1 - (1 << 15):
         return (1 << 15) - 1
     return (multiplier + (1 << 15)) >> 16
+
+
+def leaky_relu_parameters(
+    input_scale: float, output_scale: float, alpha: float
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((identity multiplier, shift), (alpha multiplier, shift)) of TFLite's int8 LEAKY_RELU,
+    whose ratios are computed in float32 (its operands are floats)."""
+    identity = _f32(input_scale) / _f32(output_scale)
+    scaled = _f32(input_scale) * _f32(alpha) / _f32(output_scale)
+    return quantize_multiplier(float(identity)), quantize_multiplier(float(scaled))
 
 
 def add_parameters(

@@ -200,8 +200,20 @@ class Logistic:
 
 
 @dataclass(frozen=True)
+class Tanh:
+    """TANH; int8 output scale 1/128, zero point 0."""
+
+
+@dataclass(frozen=True)
 class HardSwish:
     """HARD_SWISH: x * relu6(x + 3) / 6."""
+
+
+@dataclass(frozen=True)
+class LeakyRelu:
+    """LEAKY_RELU: x, or alpha * x below 0."""
+
+    alpha: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -587,6 +599,12 @@ def _concat_options(o: Concatenation):
     return t
 
 
+def _leaky_relu_options(o: LeakyRelu):
+    t = schema.LeakyReluOptionsT()
+    t.alpha = float(o.alpha)
+    return t
+
+
 def _softmax_options(o: Softmax):
     t = schema.SoftmaxOptionsT()
     t.beta = float(o.beta)
@@ -621,6 +639,8 @@ _SPECS = {
     Relu: ("RELU", 2, BuiltinOptions.NONE, None),
     Logistic: ("LOGISTIC", 2, BuiltinOptions.NONE, None),
     HardSwish: ("HARD_SWISH", 1, BuiltinOptions.NONE, None),
+    Tanh: ("TANH", 2, BuiltinOptions.NONE, None),
+    LeakyRelu: ("LEAKY_RELU", 2, BuiltinOptions.LeakyReluOptions, _leaky_relu_options),
     Relu6: ("RELU6", 2, BuiltinOptions.NONE, None),
     ReluN1To1: ("RELU_N1_TO_1", 1, BuiltinOptions.NONE, None),
     Quantize: ("QUANTIZE", 2, BuiltinOptions.NONE, None),
