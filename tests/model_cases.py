@@ -178,6 +178,169 @@ def quantize_models(draw) -> bytes:
     return _finish(g, [x], [y])
 
 
+@st.composite
+def mean_models(draw) -> bytes:
+    """MEAN over contiguous axes, as older TFLite took its three int8 paths: keep_dims on [1, 2]
+    (integer multiplier), equal quantization (raw sum), and the float32 path."""
+    shape = (1, draw(st.integers(1, 7)), draw(st.integers(1, 7)), draw(st.integers(1, 9)))
+    axes = draw(st.sampled_from([[1, 2], [2, 1], [-3, -2], [1], [2], [3], [1, 2, 3]]))
+    keep_dims = draw(st.booleans())
+    reduced = {a % 4 for a in axes}
+    out_shape = tuple(
+        1 if i in reduced else d for i, d in enumerate(shape) if keep_dims or i not in reduced
+    )
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", shape)
+    if draw(st.booleans()):  # the raw-sum path: the output quantized like the input
+        y = g.add_tensor(W.Tensor("output", out_shape, quant=g.tensors[x].quant))
+    else:
+        y = _activation_tensor(draw, g, "output", out_shape)
+    a = g.add_tensor(W.Tensor("axes", (len(axes),), "int32", data=np.asarray(axes, np.int32)))
+    g.add_operator(W.Mean(keep_dims), (x, a), (y,))
+    return _finish(g, [x], [y])
+
+
+@st.composite
+def pad_models(draw) -> bytes:
+    """PAD of a 2-D to 4-D tensor by 0-3 on each side of each dimension."""
+    rank = draw(st.integers(2, 4))
+    shape = tuple(draw(st.integers(1, 5)) for _ in range(rank))
+    pads = np.asarray([[draw(st.integers(0, 3)) for _ in range(2)] for _ in range(rank)], np.int32)
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", shape)
+    out_shape = tuple(int(d + a + b) for d, (a, b) in zip(shape, pads, strict=True))
+    y = g.add_tensor(W.Tensor("output", out_shape, quant=g.tensors[x].quant))
+    p = g.add_tensor(W.Tensor("paddings", (rank, 2), "int32", data=pads))
+    g.add_operator(W.Pad(), (x, p), (y,))
+    return _finish(g, [x], [y])
+
+
+@st.composite
+def concatenation_models(draw) -> bytes:
+    """CONCATENATION of 1-4 tensors along any axis (negative too), inputs quantized like the
+    output as TFLite's int8 kernel requires."""
+    rank = draw(st.integers(2, 4))
+    base = [draw(st.integers(1, 4)) for _ in range(rank)]
+    axis = draw(st.integers(-rank, rank - 1))
+    sizes = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(1, 4)))]
+    g = W.Graph()
+    quant = W.Quantization.per_tensor(_scale(draw, -3, 0.3), _zero_point(draw))
+    inputs = []
+    for n, size in enumerate(sizes):
+        shape = list(base)
+        shape[axis] = size
+        inputs.append(g.add_tensor(W.Tensor(f"input{n}", tuple(shape), quant=quant)))
+    out_shape = list(base)
+    out_shape[axis] = sum(sizes)
+    y = g.add_tensor(W.Tensor("output", tuple(out_shape), quant=quant))
+    g.add_operator(W.Concatenation(axis), inputs, (y,))
+    return _finish(g, inputs, [y])
+
+
+@st.composite
+def relu_models(draw) -> bytes:
+    """A stand-alone RELU, RELU6 or RELU_N1_TO_1, with the output quantized like the input
+    or not."""
+    shape = (1, draw(st.integers(1, 40)))
+    kind = draw(st.sampled_from([W.Relu, W.Relu6, W.ReluN1To1]))
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", shape)
+    if draw(st.booleans()):
+        y = g.add_tensor(W.Tensor("output", shape, quant=g.tensors[x].quant))
+    else:
+        y = _activation_tensor(draw, g, "output", shape)
+    g.add_operator(kind(), (x,), (y,))
+    return _finish(g, [x], [y])
+
+
+@st.composite
+def logistic_models(draw) -> bytes:
+    """LOGISTIC with random input quantization; output scale 1/256, zero point -128."""
+    shape = (1, draw(st.integers(1, 60)))
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", shape)
+    y = g.add_tensor(W.Tensor("output", shape, quant=W.Quantization.per_tensor(1 / 256, -128)))
+    g.add_operator(W.Logistic(), (x,), (y,))
+    return _finish(g, [x], [y])
+
+
+def _broadcast_shapes(draw) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """Two shapes that broadcast (a squeeze-excite scale [1, 1, 1, C] against [1, H, W, C],
+    a scalar, a row, same shapes) and the output shape."""
+    out = tuple(draw(st.integers(1, 5)) for _ in range(draw(st.integers(1, 4))))
+
+    def operand():
+        keep = [draw(st.booleans()) for _ in out]
+        shape = tuple(d if k else 1 for d, k in zip(out, keep, strict=True))
+        return shape[draw(st.integers(0, len(shape) - 1)) :] if draw(st.booleans()) else shape
+
+    a, b = operand(), operand()
+    if draw(st.booleans()):
+        a = out
+    return a, b, tuple(int(d) for d in np.broadcast_shapes(a, b))
+
+
+@st.composite
+def broadcast_add_models(draw) -> bytes:
+    """ADD whose inputs broadcast (the shared kernel) or hold the same elements."""
+    a_shape, b_shape, out = _broadcast_shapes(draw)
+    g = W.Graph()
+    a = _activation_tensor(draw, g, "a", a_shape)
+    b = _activation_tensor(draw, g, "b", b_shape)
+    y = _activation_tensor(draw, g, "output", out)
+    g.add_operator(W.Add(draw(st.sampled_from(["NONE", "RELU", "RELU6"]))), (a, b), (y,))
+    return _finish(g, [a, b], [y])
+
+
+@st.composite
+def mul_models(draw) -> bytes:
+    """MUL with broadcasting, random quantization and fused activation."""
+    a_shape, b_shape, out = _broadcast_shapes(draw)
+    g = W.Graph()
+    a = _activation_tensor(draw, g, "a", a_shape)
+    b = _activation_tensor(draw, g, "b", b_shape)
+    y = _activation_tensor(draw, g, "output", out)
+    g.add_operator(W.Mul(draw(st.sampled_from(["NONE", "RELU", "RELU6"]))), (a, b), (y,))
+    return _finish(g, [a, b], [y])
+
+
+@st.composite
+def hard_swish_models(draw) -> bytes:
+    """HARD_SWISH with random input and output quantization (output scale at least 1/128 of
+    the input's, as TFLite requires)."""
+    shape = (1, draw(st.integers(1, 60)))
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", shape)
+    low = float(np.log10(g.tensors[x].quant.scale[0] / 100))
+    quant = W.Quantization.per_tensor(_scale(draw, low, low + 2.5), _zero_point(draw))
+    y = g.add_tensor(W.Tensor("output", shape, quant=quant))
+    g.add_operator(W.HardSwish(), (x,), (y,))
+    return _finish(g, [x], [y])
+
+
+@st.composite
+def leaky_relu_models(draw) -> bytes:
+    """LEAKY_RELU with random alpha and quantization."""
+    shape = (1, draw(st.integers(1, 60)))
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", shape)
+    y = _activation_tensor(draw, g, "output", shape)
+    alpha = float(np.float32(draw(st.sampled_from([0.01, 0.1, 0.2, 0.3, 0.5]))))
+    g.add_operator(W.LeakyRelu(alpha), (x,), (y,))
+    return _finish(g, [x], [y])
+
+
+@st.composite
+def tanh_models(draw) -> bytes:
+    """TANH with random input quantization; output scale 1/128, zero point 0."""
+    shape = (1, draw(st.integers(1, 60)))
+    g = W.Graph()
+    x = _activation_tensor(draw, g, "input", shape)
+    y = g.add_tensor(W.Tensor("output", shape, quant=W.Quantization.per_tensor(1 / 128, 0)))
+    g.add_operator(W.Tanh(), (x,), (y,))
+    return _finish(g, [x], [y])
+
+
 OPERATOR_MODELS = {
     "CONV_2D": conv_models(),
     "DEPTHWISE_CONV_2D": conv_models(depthwise=True),
@@ -187,4 +350,14 @@ OPERATOR_MODELS = {
     "ADD": add_models(),
     "SOFTMAX": softmax_models(),
     "QUANTIZE/DEQUANTIZE": quantize_models(),
+    "MEAN": mean_models(),
+    "PAD": pad_models(),
+    "CONCATENATION": concatenation_models(),
+    "RELU/RELU6/RELU_N1_TO_1": relu_models(),
+    "LOGISTIC": logistic_models(),
+    "ADD (broadcast)": broadcast_add_models(),
+    "MUL": mul_models(),
+    "HARD_SWISH": hard_swish_models(),
+    "LEAKY_RELU": leaky_relu_models(),
+    "TANH": tanh_models(),
 }

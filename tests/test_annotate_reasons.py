@@ -167,3 +167,92 @@ def test_annotation_matches_the_profile_across_exceptions(board):
         assert annotation.cycles == (stats[0].exclusive_cycles if stats else 0), function.name
         for i in annotation.instructions:
             assert sum(i.reasons.values()) == i.cycles, (function.name, i)
+
+
+def _annotations(elf, board: str, path: str, functions) -> tuple[list, int]:
+    """Per function of `functions`: (address, count, cycles, reasons) of each instruction, from
+    one run on `path` per function; and the run's cycles."""
+    found = []
+    cycles = set()
+    for function in functions:
+        machine = Machine(load_image(elf), load_board(board), stdout=io.BytesIO())
+        engine = Engine(machine, path=path)
+        annotator = Annotator(engine, function)
+        result = engine.run()
+        cycles.add(result.cycles)
+        found.append(
+            [
+                (i.address, i.count, i.cycles, i.reasons)
+                for i in annotator.finish(result).instructions
+            ]
+        )
+    assert len(cycles) == 1
+    return found, cycles.pop()
+
+
+@pytest.mark.parametrize("board", ["m4-ideal", "stm32f4"])
+@pytest.mark.parametrize("program", ["annotate_reasons", "exceptions"])
+def test_fast_path_annotation_equals_the_reference_paths(board, program):
+    """The fast path explains a block once per memo key and counts its hits in C: every
+    function's counts, cycles and reasons equal the reference path's, which explains every
+    execution (exceptions.elf: entries, returns and tail chains inside blocks)."""
+    elf = build_firmware(board) / f"{program}.elf"
+    functions = load_image(elf).functions
+    fast = _annotations(elf, board, "fast", functions)
+    assert fast == _annotations(elf, board, "reference", functions)
+    assert any(count > 1 for f in fast[0] for _a, count, _c, _r in f)  # loops: memo hits
+
+
+def test_annotate_an_address_range_with_the_output_on_stderr(capfd):
+    elf = str(build_firmware("m4-ideal") / "calls_compute.elf")
+    function = find_function(load_image(elf), "dot")
+    span = f"0x{function.start:08x}-0x{function.end:08x}"
+    code, out, _ = run_cli(capfd, "annotate", elf, "dot", "--json")
+    assert code == 0
+    by_name = json.loads(out)
+    code, out, _ = run_cli(capfd, "annotate", elf, span, "--json")
+    by_range = json.loads(out)
+    assert by_range["function"] == span
+    assert by_range["instructions"] == by_name["instructions"]
+    assert by_range["exclusive_cycles"] == by_name["exclusive_cycles"] > 0
+    code, out, err = run_cli(
+        capfd, "annotate", str(build_firmware("m4-ideal") / "hello.elf"), "main"
+    )
+    assert "Hello from Cortex-M4!" in err and "Hello" not in out  # stdout: the table alone
+    code, out, err = run_cli(
+        capfd, "annotate", str(build_firmware("m4-ideal") / "hello.elf"), "main", "--quiet"
+    )
+    assert "Hello" not in out + err
+    code, _out, err = run_cli(capfd, "annotate", elf, "0x08000100-0x08000100")
+    assert code == 2 and "bad address range" in err
+
+
+def test_annotate_a_region(capfd):
+    """--region: what runs while the region is open. "inner" holds one call of work(), "outer"
+    two; on the fast path the region switches at block granularity (the blocks holding the
+    markers, main's), so work()'s rows equal the reference path's, which switches at the
+    marker's store."""
+    elf = build_firmware("m4-ideal") / "calls_regions.elf"
+    work = find_function(load_image(elf), "work")
+    for region, calls in (("inner", 1), ("outer", 2)):
+        code, out, _ = run_cli(capfd, "annotate", str(elf), "--region", region, "--json")
+        assert code == 0
+        found = json.loads(out)
+        assert found["region"] == region and found["count"] == 1
+        rows = [i for i in found["instructions"] if i["text"].startswith("work: ")]
+        assert rows[0]["count"] == calls
+        assert abs(found["cycles"] - found["region_cycles"]) <= 12  # a marker or two apart
+        engine = Engine(
+            Machine(load_image(elf), load_board("m4-ideal"), stdout=io.BytesIO()),
+            path="reference",
+        )
+        annotator = Annotator(engine, None, region)
+        reference = annotator.finish(engine.run()).instructions
+        expected = [i for i in reference if work.start <= i.address < work.end]
+        assert [(int(i["address"], 16), i["count"], i["cycles"], i["reasons"]) for i in rows] == [
+            (i.address, i.count, i.cycles, i.reasons) for i in expected
+        ]
+    code, out, _ = run_cli(capfd, "annotate", str(elf), "--region", "outer")
+    assert out.startswith("region outer: 1 times, ")
+    code, _out, err = run_cli(capfd, "annotate", str(elf))
+    assert code == 2 and "annotate takes a FUNCTION" in err

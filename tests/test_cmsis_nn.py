@@ -181,6 +181,26 @@ def test_cli_environment_and_errors(capfd, monkeypatch, main_build) -> None:
     assert "CMSIS-NN checkout not found" in capfd.readouterr().err
 
 
+def test_sweep_times_the_cmsis_nn_variant(tmp_path: Path, capfd, monkeypatch, main_build) -> None:
+    from cmsim.sweep.output import read_rows
+
+    model = Path(__file__).parent / "data" / "tflite" / "dense_keep_dims.tflite"
+    grid = ["--kernel", "relu", "--grid", "h=4 w=h c=4"]
+    common = ["--cache", str(tmp_path / "cache"), "-j", "1", "--variants", "ref,cmsis-nn"]
+    args = ["sweep", *grid, "--models", str(model), *common, "--out", str(tmp_path / "out")]
+    assert main([*args, "--cmsis-nn", str(MAIN)]) == 0
+    assert "3 points, 0 from the cache, 3 computed, 0 failed, 1 invalid skipped" in (
+        capfd.readouterr().out
+    )  # relu has no CMSIS-NN version; the model's two layers do
+    rows = read_rows(tmp_path / "out" / "rows.jsonl")
+    assert [(r.kernel, r.variant) for r in rows if not r.model] == [("relu", "ref")]
+    layers = [r for r in rows if r.model and r.variant == cmsis_nn.VARIANT]
+    assert len(layers) == 2 and all(r.golden == "match" and r.speedup > 1 for r in layers)
+    monkeypatch.delenv(cmsis_nn.ENVIRONMENT, raising=False)
+    assert main(args) == 2
+    assert "the cmsis-nn variant needs --cmsis-nn PATH" in capfd.readouterr().err
+
+
 def test_a_broken_checkout_is_one_clear_error(tmp_path: Path, board) -> None:
     broken = tmp_path / "CMSIS-NN"
     shutil.copytree(MAIN / "Include", broken / "Include")

@@ -30,6 +30,50 @@ def test_aliased_handlers_are_named_by_the_global_symbol(elf):
     assert image.function_name(image.symbol("Default_Handler")) == "Default_Handler"
 
 
+def test_functions_without_size_reach_the_next_function_symbol(elf):
+    # firmware/tests/nosize.S: main, add_loop and shift_twice follow each other and carry no
+    # .size (st_size 0); Default_Handler (from startup.c, sized) comes right after them.
+    image = load_image(elf("nosize"))
+    main, add_loop, shift_twice = (
+        image.function_at(image.symbol(n)) for n in ("main", "add_loop", "shift_twice")
+    )
+    assert [f.name for f in (main, add_loop, shift_twice)] == ["main", "add_loop", "shift_twice"]
+    assert main.end == add_loop.start and add_loop.end == shift_twice.start
+    assert shift_twice.end == image.symbol("Default_Handler") & ~1
+    assert not any(f.sized for f in (main, add_loop, shift_twice))
+    assert image.function_at(image.symbol("Default_Handler")).sized
+
+
+def test_function_without_size_ends_with_its_section(tmp_path: Path):
+    source = tmp_path / "last.S"
+    source.write_text(
+        ".syntax unified\n.thumb\n.text\n.global f\n.type f, %function\n.thumb_func\n"
+        "f:\n  nop\n  nop\n  bx lr\n"
+    )
+    compiler = shutil.which("arm-none-eabi-gcc")
+    if compiler is None:
+        pytest.skip("arm-none-eabi-gcc is not installed")
+    elf = tmp_path / "last.elf"
+    subprocess.run(
+        [
+            compiler,
+            "-mcpu=cortex-m4",
+            "-mthumb",
+            "-nostdlib",
+            "-Wl,-e,f",
+            "-Wl,-Ttext=0x08000000",
+            str(source),
+            "-o",
+            str(elf),
+        ],
+        check=True,
+    )
+    image = load_image(elf)
+    function = image.function_at(0x08000000)
+    assert function.name == "f" and not function.sized
+    assert function.end == 0x08000000 + image.section_sizes[".text"]
+
+
 def test_read_returns_loaded_bytes(elf):
     image = load_image(elf("hello"))
     vector = image.read(0x08000000, 8)

@@ -44,8 +44,9 @@ def _set_opcode(index: int, code: int):
 
 
 def test_unsupported_operator_is_named(kws: bytes) -> None:
-    message = _refusal(rewrite(kws, _set_opcode(9, OP.MEAN)))
-    assert message.startswith("m.tflite: operator 9 (MEAN) is not supported; cmsim runs CONV_2D")
+    message = _refusal(rewrite(kws, _set_opcode(9, OP.TRANSPOSE_CONV)))
+    want = "m.tflite: operator 9 (TRANSPOSE_CONV) is not supported; cmsim runs CONV_2D"
+    assert message.startswith(want)
 
 
 def test_custom_operator_is_named(kws: bytes) -> None:
@@ -109,7 +110,7 @@ def test_unsupported_fused_activation_is_refused(kws: bytes) -> None:
     assert "fused activation TANH is not supported" in _refusal(rewrite(kws, tanh))
 
 
-def test_broadcasting_add_is_refused() -> None:
+def test_adds_that_do_not_broadcast_are_refused() -> None:
     g = W.Graph()
     q = W.Quantization.per_tensor(0.1, 0)
     a = g.add_tensor(W.Tensor("a", (1, 4, 4, 8), quant=q))
@@ -118,11 +119,18 @@ def test_broadcasting_add_is_refused() -> None:
     g.add_operator(W.Add(), (a, b), (y,))
     g.inputs, g.outputs = [a, b], [y]
 
-    def broadcast(model) -> None:
-        model.subgraphs[0].tensors[b].shape = [1, 1, 1, 8]
+    def reshaped(b_shape, y_shape=None):
+        def change(model) -> None:
+            model.subgraphs[0].tensors[b].shape = b_shape
+            if y_shape is not None:
+                model.subgraphs[0].tensors[y].shape = y_shape
 
-    message = _refusal(rewrite(W.to_tflite(g), broadcast))
-    assert "operator 0 (ADD): inputs [1, 4, 4, 8] and [1, 1, 1, 8]: broadcasting" in message
+        return _refusal(rewrite(W.to_tflite(g), change))
+
+    message = reshaped([1, 3, 1, 8])
+    assert "operator 0 (ADD): inputs [1, 4, 4, 8] and [1, 3, 1, 8] do not broadcast" in message
+    message = reshaped([2, 1, 4, 4, 8], [2, 1, 4, 4, 8])
+    assert "do not broadcast to the output [2, 1, 4, 4, 8] in at most 4 dimensions" in message
 
 
 def test_shape_arithmetic_for_a_reshape_is_left_out() -> None:

@@ -66,7 +66,72 @@ def _numpy_golden(step: Step, inputs: list[np.ndarray]) -> np.ndarray | None:
     if step.kernel == "softmax":
         x = inputs[0].reshape(p["rows"], p["row_size"])
         return golden.softmax(x, p["input_multiplier"], p["input_left_shift"], p["diff_min"])
+    if step.kernel == "mean_s8":
+        x = inputs[0].reshape(p["outer"], p["reduced"], p["inner"])
+        names = ("input_offset", "multiplier", "shift", "output_offset")
+        return golden.mean(x, **{k: p[k] for k in names})
+    if step.kernel == "concat_s8":
+        return golden.concatenate(inputs, p["outer"], p["inner"])
+    if step.kernel == "activation_s8":
+        names = ("input_offset", "multiplier", "shift", "output_offset", "act_min", "act_max")
+        return golden.activation(inputs[0], **{k: p[k] for k in names})
+    if step.kernel == "logistic_s8":
+        names = ("input_offset", "multiplier", "left_shift", "radius")
+        return golden.logistic(inputs[0], **{k: p[k] for k in names})
+    if step.kernel == "broadcast_s8":
+        return _broadcast_golden(p, inputs)
+    if step.kernel == "hard_swish_s8":
+        return golden.hard_swish(inputs[0], **{k: v for k, v in p.items() if k != "size"})
+    if step.kernel == "leaky_relu_s8":
+        return golden.leaky_relu(inputs[0], **{k: v for k, v in p.items() if k != "size"})
+    if step.kernel == "tanh_s8":
+        names = ("input_offset", "multiplier", "left_shift", "radius")
+        return golden.tanh(inputs[0], **{k: p[k] for k in names})
+    if step.kernel == "pad_s8":
+        dims = [[p[f"{name}[{i}]"] for i in range(4)] for name in ("in_dims", "before", "out_dims")]
+        after = [o - i - b for i, b, o in zip(*dims, strict=True)]
+        return golden.pad(inputs[0].reshape(dims[0]), dims[1], after, p["value"])
     return None
+
+
+def _broadcast_golden(p: dict, inputs: list[np.ndarray]) -> np.ndarray:
+    """ADD or MUL on the inputs viewed through the step's 4-D strides (numpy broadcasting)."""
+    dims = [p[f"out_dims[{i}]"] for i in range(4)]
+    views = []
+    for name, x in zip("ab", inputs, strict=True):
+        strides = [p[f"{name}_strides[{i}]"] for i in range(4)]
+        index = sum(
+            np.arange(d).reshape([-1 if k == i else 1 for k in range(4)]) * s
+            for i, (d, s) in enumerate(zip(dims, strides, strict=True))
+        )
+        views.append(np.asarray(x).reshape(-1)[index])
+    q = {k[2:]: v for k, v in p.items() if k.startswith("q.")}
+    if p["op"] == 0:
+        names = ("a_offset", "a_multiplier", "a_shift", "b_offset", "b_multiplier", "b_shift")
+        names += ("output_offset", "output_multiplier", "output_shift", "left_shift")
+        return golden.add(
+            views[0],
+            views[1],
+            act_min=q["act_min"],
+            act_max=q["act_max"],
+            **{k: q[k] for k in names},
+        )
+    return golden.mul(
+        views[0],
+        views[1],
+        **{
+            k: q[k]
+            for k in (
+                "a_offset",
+                "b_offset",
+                "output_offset",
+                "output_multiplier",
+                "output_shift",
+                "act_min",
+                "act_max",
+            )
+        },
+    )
 
 
 def _check(harness, data: bytes) -> None:

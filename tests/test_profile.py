@@ -300,14 +300,15 @@ def test_instructions_sum_to_the_engine_count(elf, firmware_dir):
         assert sum(f.instructions for f in profile.functions) == result.instructions, path.name
 
 
-def test_code_without_function_symbols_running_from_sram(firmware_dir):
-    """novectors.elf: bare code in SRAM with no function symbols at all."""
+def test_bare_assembly_running_from_sram(firmware_dir):
+    """novectors.elf: bare code in SRAM whose only symbol, _start, has no .size: the whole
+    run is _start's (before hand-written assembly got extents, it all went to [unknown])."""
     result, profile = profiled_run(firmware_dir / "special" / "novectors.elf")
     assert result.exit_code == 7
-    [unknown] = profile.functions
-    assert (unknown.name, unknown.calls) == (UNKNOWN, 1)
-    assert unknown.exclusive_cycles == unknown.inclusive_cycles == result.cycles
-    assert unknown.instructions == result.instructions
+    [start] = profile.functions
+    assert (start.name, start.calls, start.sized) == ("_start", 1, False)
+    assert start.exclusive_cycles == start.inclusive_cycles == result.cycles
+    assert start.instructions == result.instructions
 
 
 # -- regions -------------------------------------------------------------------------------
@@ -442,3 +443,21 @@ def test_find_function_suggests_near_names(elf):
     image = load_image(elf("calls_graph"))
     with pytest.raises(CmsimError, match="no function 'leaff'.*did you mean leaf"):
         find_function(image, "leaff")
+
+
+def test_assembly_without_size_is_profiled_and_annotated(elf):
+    # firmware/tests/nosize.S (no .size directives): executed instructions per function are
+    # fixed by the source: main 5, add_loop 1 + 10 x 3 + 1 = 32, shift_twice 3.
+    path = elf("nosize")
+    _, profile = profiled_run(path)
+    counts = {s.name: (s.instructions, s.sized) for s in profile.functions}
+    assert counts["main"] == (5, False)
+    assert counts["add_loop"] == (32, False)
+    assert counts["shift_twice"] == (3, False)
+    assert UNKNOWN not in counts
+    assert profile.function("add_loop").label == "add_loop (no .size)"
+    function = find_function(load_image(path), "add_loop")
+    assert (function.start, function.end) == (
+        load_image(path).symbol("add_loop") & ~1,
+        load_image(path).symbol("shift_twice") & ~1,
+    )

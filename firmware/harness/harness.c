@@ -53,6 +53,10 @@ static const void *const volatile kernel_table[] = {
     (const void *)nn_softmax_ref, (const void *)nn_softmax_opt, (const void *)nn_softmax_asm,
     (const void *)nn_add_ref, (const void *)nn_add_opt, (const void *)nn_add_asm,
     (const void *)nn_quantize_f32, (const void *)nn_requantize_s8, (const void *)nn_dequantize_f32,
+    (const void *)nn_mean_s8, (const void *)nn_pad_s8, (const void *)nn_concat_s8,
+    (const void *)nn_activation_s8, (const void *)nn_logistic_s8, (const void *)nn_broadcast_s8,
+    (const void *)nn_hard_swish_s8, (const void *)nn_leaky_relu_s8,
+    (const void *)nn_tanh_s8,
     (const void *)harness_return, (const void *)harness_add2, (const void *)harness_weighted_sum,
 #else
     (const void *)nn_conv2d_ref, (const void *)nn_conv2d_1x1_ref, (const void *)nn_conv2d_rgb_ref,
@@ -60,6 +64,10 @@ static const void *const volatile kernel_table[] = {
     (const void *)nn_max_pool_ref, (const void *)nn_avg_pool_ref, (const void *)nn_relu_ref,
     (const void *)nn_relu6_ref, (const void *)nn_softmax_ref, (const void *)nn_add_ref,
     (const void *)nn_quantize_f32, (const void *)nn_requantize_s8, (const void *)nn_dequantize_f32,
+    (const void *)nn_mean_s8, (const void *)nn_pad_s8, (const void *)nn_concat_s8,
+    (const void *)nn_activation_s8, (const void *)nn_logistic_s8, (const void *)nn_broadcast_s8,
+    (const void *)nn_hard_swish_s8, (const void *)nn_leaky_relu_s8,
+    (const void *)nn_tanh_s8,
     (const void *)harness_return, (const void *)harness_add2, (const void *)harness_weighted_sum,
 #endif
 };

@@ -63,17 +63,18 @@ static inline int32_t nn_saturating_shl(int32_t x, int32_t n)
     return (int32_t)((uint32_t)x << n);
 }
 
-/* exp(a) for a <= 0 given in Q5.26, returned in Q0.31. The fraction a mod 1/4 (in [-1/4, 0))
- * goes through a Taylor polynomial around -1/8; each set bit of the remaining quarters
- * multiplies in exp(-2^k), k = -2..4. */
-static inline int32_t nn_exp_on_negative(int32_t a)
+/* exp(a) for a <= 0 given with `bits` integer bits (softmax: Q5.26, logistic: Q4.27; a
+ * constant, so each caller compiles to its own straight code), returned in Q0.31. The fraction
+ * a mod 1/4 (in [-1/4, 0)) goes through a Taylor polynomial around -1/8; each set bit of the
+ * remaining quarters multiplies in exp(-2^k), k = -2 .. bits - 1. */
+static inline int32_t nn_exp_on_negative_q(int32_t a, const int32_t bits)
 {
     static const int32_t exp_minus_pow2[7] = {
         1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242,
     };
-    const int32_t quarter = 1 << 24;
+    const int32_t quarter = 1 << (29 - bits);
     int32_t fraction = (a & (quarter - 1)) - quarter;
-    int32_t x = (int32_t)((uint32_t)fraction << 5) + (1 << 28); /* Q0.31, fraction + 1/8 */
+    int32_t x = (int32_t)((uint32_t)fraction << bits) + (1 << 28); /* Q0.31, fraction + 1/8 */
     int32_t x2 = nn_sat_rounding_doubling_high_mul(x, x);
     int32_t x3 = nn_sat_rounding_doubling_high_mul(x2, x);
     int32_t x4 = nn_sat_rounding_doubling_high_mul(x2, x2);
@@ -84,15 +85,21 @@ static inline int32_t nn_exp_on_negative(int32_t a)
     int32_t result = exp_minus_eighth + nn_sat_rounding_doubling_high_mul(exp_minus_eighth,
                                                                           x + tail);
     int32_t quarters = fraction - a;
-    for (int32_t k = 0; k < 7; k++)
-        if (quarters & (1 << (24 + k)))
+    for (int32_t k = 0; k < bits + 2; k++)
+        if (quarters & (1 << (29 - bits + k)))
             result = nn_sat_rounding_doubling_high_mul(result, exp_minus_pow2[k]);
     return a == 0 ? INT32_MAX : result;
 }
 
-/* 1 / (1 + a) for a in [0, 1) in Q0.31, returned in Q0.31: Newton-Raphson on the half
- * denominator, three steps from the 48/17 - 32/17 d estimate (Q2.29). */
-static inline int32_t nn_one_over_one_plus_x(int32_t a)
+/* exp(a) for a <= 0 in Q5.26 (softmax's scaled differences), in Q0.31. */
+static inline int32_t nn_exp_on_negative(int32_t a)
+{
+    return nn_exp_on_negative_q(a, 5);
+}
+
+/* 2 / (1 + a) for a in [0, 1) in Q0.31, returned in Q2.29: Newton-Raphson on the half
+ * denominator, three steps from the 48/17 - 32/17 d estimate. */
+static inline int32_t nn_two_over_one_plus_x(int32_t a)
 {
     int64_t sum = (int64_t)a + INT32_MAX;
     int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
@@ -101,7 +108,41 @@ static inline int32_t nn_one_over_one_plus_x(int32_t a)
         int32_t error = (1 << 29) - nn_sat_rounding_doubling_high_mul(half_denominator, x);
         x += nn_saturating_shl(nn_sat_rounding_doubling_high_mul(x, error), 2);
     }
-    return nn_saturating_shl(x, 1);
+    return x;
+}
+
+/* 1 / (1 + a) for a in [0, 1) in Q0.31, returned in Q0.31. */
+static inline int32_t nn_one_over_one_plus_x(int32_t a)
+{
+    return nn_saturating_shl(nn_two_over_one_plus_x(a), 1);
+}
+
+/* (1 - a) / (1 + a) for a in [0, 1) in Q0.31, returned in Q0.31 (tanh's last step). */
+static inline int32_t nn_one_minus_x_over_one_plus_x(int32_t a)
+{
+    return nn_saturating_shl(nn_two_over_one_plus_x(a) - (1 << 29), 2);
+}
+
+/* One element of TFLite's int8 ADD: both inputs shifted left for headroom, scaled to a common
+ * scale, summed, scaled to the output, offset and clamped. */
+static inline int8_t nn_add_element(const nn_add_params *p, int32_t a, int32_t b)
+{
+    int32_t xa = (int32_t)((uint32_t)(a + p->a_offset) << p->left_shift);
+    int32_t xb = (int32_t)((uint32_t)(b + p->b_offset) << p->left_shift);
+    int32_t sa = nn_requantize(xa, p->a_multiplier, p->a_shift);
+    int32_t sb = nn_requantize(xb, p->b_multiplier, p->b_shift);
+    int32_t sum = (int32_t)((uint32_t)sa + (uint32_t)sb);
+    int32_t out = nn_requantize(sum, p->output_multiplier, p->output_shift) + p->output_offset;
+    return (int8_t)nn_clamp(out, p->act_min, p->act_max);
+}
+
+/* One element of TFLite's int8 MUL: the product of the offset inputs, requantized, offset
+ * and clamped (the add fields' output multiplier, shift, offset and clamp). */
+static inline int8_t nn_mul_element(const nn_add_params *p, int32_t a, int32_t b)
+{
+    int32_t product = (a + p->a_offset) * (b + p->b_offset);
+    int32_t out = nn_requantize(product, p->output_multiplier, p->output_shift) + p->output_offset;
+    return (int8_t)nn_clamp(out, p->act_min, p->act_max);
 }
 
 /* Requantize one accumulator of output channel `ch` and clamp it to the activation range. */

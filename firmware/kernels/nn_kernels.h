@@ -212,4 +212,81 @@ int32_t nn_quantize_f32(const nn_quantize_f32_params *p, const float *input, int
 int32_t nn_requantize_s8(const nn_requantize_s8_params *p, const void *input, int8_t *output);
 int32_t nn_dequantize_f32(const nn_dequantize_f32_params *p, const int8_t *input, float *output);
 
+/* TFLite int8 MEAN over contiguous axes: the input seen as [outer][reduced][inner], the output
+ * as [outer][inner]: clamp(requant(sum(x + input_offset)) + output_offset), the multiplier
+ * holding the division by `reduced` (tensor_ops.c). One version for every variant. */
+typedef struct {
+    int32_t outer, reduced, inner;
+    int32_t input_offset, multiplier, shift, output_offset; /* input_offset = -zp_in */
+} nn_mean_s8_params;
+
+/* TFLite int8 PAD on up to 4 dimensions (fewer are padded with leading 1s): the output is
+ * `value` (the output zero point) around the input placed at `before`. */
+typedef struct {
+    int32_t in_dims[4], before[4], out_dims[4];
+    int32_t value;
+} nn_pad_s8_params;
+
+/* TFLite int8 CONCATENATION (inputs quantized like the output, as TFLite requires): the
+ * output seen as [outer][sum of axis[i]][inner], input i as [outer][axis[i]][inner]. */
+#define NN_CONCAT_MAX_INPUTS 16
+typedef struct {
+    int32_t outer, inner, count;
+    int32_t axis[NN_CONCAT_MAX_INPUTS];
+} nn_concat_s8_params;
+
+/* A stand-alone TFLite int8 RELU / RELU6 / RELU_N1_TO_1: clamp(requant(x + input_offset) +
+ * output_offset, act_min, act_max), requantizing by input_scale / output_scale. */
+typedef struct {
+    int32_t size;
+    int32_t input_offset, multiplier, shift, output_offset;
+    int32_t act_min, act_max;
+} nn_activation_s8_params;
+
+/* TFLite int8 LOGISTIC (output scale 1/256, zero point -128): x + input_offset beyond
+ * +-radius saturates; inside, it is scaled to Q4.27 by multiplier << left_shift. */
+typedef struct {
+    int32_t size;
+    int32_t input_offset, multiplier, left_shift, radius;
+} nn_logistic_s8_params;
+
+/* TFLite int8 ADD (q as nn_add_params) or MUL (q's offsets, output multiplier, shift, offset
+ * and clamp) of two tensors broadcast to out_dims: element (i0..i3) of a is at
+ * sum(i_k * a_strides[k]), a stride 0 repeating it along that dimension. */
+enum { NN_BROADCAST_ADD = 0, NN_BROADCAST_MUL = 1 };
+typedef struct {
+    int32_t op;
+    int32_t out_dims[4], a_strides[4], b_strides[4];
+    nn_add_params q; /* q.size unused */
+} nn_broadcast_s8_params;
+
+/* TFLite int8 HARD_SWISH: the input at 2^7 finer scale, int16 multipliers (Q15) and exponents
+ * for the output scale and for x / 3 (cmsim.model.quant.hard_swish_parameters). */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point, output_zero_point;
+    int32_t reluish_multiplier, reluish_exponent;
+    int32_t output_multiplier, output_exponent; /* exponent <= 0 */
+} nn_hard_swish_s8_params;
+
+/* TFLite int8 LEAKY_RELU: (x - zp_in) requantized by in/out scale when >= 0, by alpha x in/out
+ * scale below, plus zp_out. */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point, output_zero_point;
+    int32_t identity_multiplier, identity_shift, alpha_multiplier, alpha_shift;
+} nn_leaky_relu_s8_params;
+
+int32_t nn_leaky_relu_s8(const nn_leaky_relu_s8_params *p, const int8_t *input, int8_t *output);
+int32_t nn_hard_swish_s8(const nn_hard_swish_s8_params *p, const int8_t *input, int8_t *output);
+int32_t nn_mean_s8(const nn_mean_s8_params *p, const int8_t *input, int8_t *output);
+int32_t nn_broadcast_s8(const nn_broadcast_s8_params *p, const int8_t *a, const int8_t *b,
+                        int8_t *output);
+int32_t nn_logistic_s8(const nn_logistic_s8_params *p, const int8_t *input, int8_t *output);
+/* TFLite int8 TANH (output scale 1/128, zero point 0), parameters as LOGISTIC's. */
+int32_t nn_tanh_s8(const nn_logistic_s8_params *p, const int8_t *input, int8_t *output);
+int32_t nn_concat_s8(const nn_concat_s8_params *p, const int8_t *const *inputs, int8_t *output);
+int32_t nn_activation_s8(const nn_activation_s8_params *p, const int8_t *input, int8_t *output);
+int32_t nn_pad_s8(const nn_pad_s8_params *p, const int8_t *input, int8_t *output);
+
 #endif

@@ -243,14 +243,7 @@ int32_t nn_softmax_ref(const nn_softmax_params *p, const int8_t *input, int8_t *
 
 int32_t nn_add_ref(const nn_add_params *p, const int8_t *a, const int8_t *b, int8_t *output)
 {
-    for (int32_t i = 0; i < p->size; i++) {
-        int32_t xa = (int32_t)((uint32_t)(a[i] + p->a_offset) << p->left_shift);
-        int32_t xb = (int32_t)((uint32_t)(b[i] + p->b_offset) << p->left_shift);
-        int32_t sa = nn_requantize(xa, p->a_multiplier, p->a_shift);
-        int32_t sb = nn_requantize(xb, p->b_multiplier, p->b_shift);
-        int32_t sum = (int32_t)((uint32_t)sa + (uint32_t)sb);
-        int32_t out = nn_requantize(sum, p->output_multiplier, p->output_shift) + p->output_offset;
-        output[i] = (int8_t)nn_clamp(out, p->act_min, p->act_max);
-    }
+    for (int32_t i = 0; i < p->size; i++)
+        output[i] = nn_add_element(p, a[i], b[i]);
     return NN_OK;
 }

@@ -55,8 +55,9 @@ from cmsim.profile import (
     InstructionStats,
     Profile,
     Profiler,
-    find_function,
+    find_code,
 )
+from cmsim.progress import show_progress
 from cmsim.sweep import command as sweep_command
 from cmsim.timing.cores import core_names
 from cmsim.timing.cortex_m4 import BASE, DIVIDE, FAILED
@@ -70,6 +71,7 @@ from cmsim.trace import (
 
 USAGE_ERROR = 2
 MAX_COUNT = 1 << 62  # counts and limits stay well inside the C fast path's int64
+PIPE_WIDTH = 1000  # a console this wide prints every table at its natural width
 ANNOTATE_WIDE = 130  # terminal columns from which annotate shows the reasons in a column
 TRACES_DIR = REPO_ROOT / "traces"
 WORKLOAD_NAMES = ("cifar10", *WORKLOADS)
@@ -135,6 +137,12 @@ def _add_machine_arguments(command: argparse.ArgumentParser) -> None:
         help="stop a firmware that runs longer than this (default: %(default)s)",
     )
     command.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+    command.add_argument(
+        "--width",
+        type=_positive,
+        help="table width in columns (default: the terminal's; a pipe or file gets each "
+        "table's natural width)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,7 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="disassemble a function with executions, cycles and their reasons per instruction",
     )
     _add_machine_arguments(annotate)
-    annotate.add_argument("function", help="function name (ELF symbol)")
+    annotate.add_argument(
+        "function",
+        nargs="?",
+        help="function name (ELF symbol) or address range (0x08000400-0x08000480)",
+    )
+    annotate.add_argument(
+        "--region", metavar="NAME", help="explain what runs inside a named region instead"
+    )
+    annotate.add_argument(
+        "--quiet", action="store_true", help="drop the firmware's output (else it goes to stderr)"
+    )
 
     bench = commands.add_parser(
         "bench",
@@ -432,7 +450,10 @@ def _bench_result(
     model = model or _model(args)
     layers = len(model.layer_steps) if model else len(cifar10.NETWORK)
     name = model.name if model else "cifar10"
-    with Progress(console=console, transient=True) as progress:
+    # Progress goes to stderr, on a terminal only (rich draws nothing elsewhere), never with
+    # --json: stdout holds the table or the data alone.
+    quiet = bool(getattr(args, "json", False))
+    with Progress(console=_Console(stderr=True), transient=True, disable=quiet) as progress:
         task = progress.add_task(f"{name} on {board.name}", total=len(args.variants) * layers)
 
         def advance(variant: str, layer: str) -> None:
@@ -601,7 +622,8 @@ def _run(args: argparse.Namespace) -> int:
             engine, record_events=args.trace is not None, min_event_cycles=args.trace_min_cycles
         )
     try:
-        result = engine.run()
+        with show_progress(engine, Path(args.elf).name, not args.json):
+            result = engine.run()
     except CmsimError as exc:
         # A fault, the instruction limit or Ctrl-C: the results so far (and the profile up to
         # the stop) show where the firmware was, e.g. the loop it hung in. The error is still
@@ -611,7 +633,7 @@ def _run(args: argparse.Namespace) -> int:
             profile = profiler.finish(engine.issue_cycle())
             _write_outputs(args, profile)
             if args.profile and not args.json:
-                _print_profile(profile, args.top)
+                _print_profile(profile, args.top, args.width)
         raise
     profile = profiler.finish(result) if profiler is not None else None
     if profile is not None:
@@ -622,9 +644,9 @@ def _run(args: argparse.Namespace) -> int:
             summary["profile"] = profile_summary(profile)
         print(json.dumps(summary, indent=2))
     else:
-        _print_summary(result, args.elf, board.name)
+        _print_summary(result, args.elf, board.name, args.width)
         if profile is not None and args.profile:
-            _print_profile(profile, args.top)
+            _print_profile(profile, args.top, args.width)
     return result.exit_code
 
 
@@ -692,23 +714,53 @@ def _write_outputs(args: argparse.Namespace, profile: Profile) -> None:
 def _annotate(args: argparse.Namespace) -> int:
     board = load_board(args.board, args.core)
     image = load_image(args.elf)
-    function = find_function(image, args.function)
-    engine = _engine(args, image, board, path="reference")  # per-instruction costs and reasons
+    if (args.function is None) == (args.region is None):
+        raise CmsimError("annotate takes a FUNCTION, an address range or --region NAME (one)")
+    function = None if args.function is None else find_code(image, args.function)
+    # The firmware's output goes to stderr: stdout holds the table alone.
+    output = None if args.json or args.quiet else sys.stderr.buffer
+    machine = Machine(image, board, stdout=output, stderr=output)
+    engine = Engine(machine, max_instructions=args.max_instructions)
     profiler = Profiler.attach(engine)
-    annotator = Annotator(engine, function)
-    result = engine.run()
+    annotator = Annotator(engine, function, args.region)
+    what = annotator.function.name
+    with show_progress(engine, f"{Path(args.elf).name} ({what})", not args.json):
+        result = engine.run()
     profile = profiler.finish(result)
     annotation = annotator.finish(result)
     if args.json:
         print(json.dumps(annotation_summary(annotation, profile), indent=2))
     else:
-        _print_annotation(annotation, profile)
+        _print_annotation(annotation, profile, args.width)
     return result.exit_code
+
+
+def _instruction_rows(annotation: Annotation) -> list[dict]:
+    return [
+        {
+            "address": f"0x{i.address:08x}",
+            "text": i.text,
+            "count": i.count,
+            "cycles": i.cycles,
+            "reasons": i.reasons,
+        }
+        for i in annotation.instructions
+    ]
 
 
 def annotation_summary(annotation: Annotation, profile: Profile) -> dict:
     """The annotate output as plain data (the --json output)."""
     function = annotation.function
+    if annotation.region is not None:
+        found = [r for r in profile.regions if r.name == annotation.region]
+        return {
+            "region": annotation.region,
+            "count": found[0].count if found else 0,
+            "cycles": annotation.cycles,  # of the instructions listed
+            "region_cycles": found[0].cycles if found else 0,  # between the markers
+            "total_cycles": annotation.total_cycles,
+            "instructions": _instruction_rows(annotation),
+        }
     try:
         stats = profile.function(function.name)
         calls, inclusive = stats.calls, stats.inclusive_cycles
@@ -716,6 +768,7 @@ def annotation_summary(annotation: Annotation, profile: Profile) -> dict:
         calls, inclusive = 0, 0
     return {
         "function": function.name,
+        "sized": function.sized,
         "start": f"0x{function.start:08x}",
         "end": f"0x{function.end:08x}",
         "calls": calls,
@@ -730,16 +783,7 @@ def annotation_summary(annotation: Annotation, profile: Profile) -> dict:
             {"function": e.callee, "calls": e.calls, "cycles": e.cycles}
             for e in profile.callees(function.name)
         ],
-        "instructions": [
-            {
-                "address": f"0x{i.address:08x}",
-                "text": i.text,
-                "count": i.count,
-                "cycles": i.cycles,
-                "reasons": i.reasons,
-            }
-            for i in annotation.instructions
-        ],
+        "instructions": _instruction_rows(annotation),
     }
 
 
@@ -768,8 +812,16 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds * 1e6:.3f} µs"
 
 
-def _print_summary(result: RunResult, elf: str, board: str) -> None:
-    console = _Console(stderr=False)
+def _table_console(width: int | None) -> Console:
+    """The console for tables on stdout: `width` columns when given; else the terminal's (or
+    $COLUMNS); a pipe or file gets room for each table's natural width (never cut at 80)."""
+    if width is None and "COLUMNS" not in os.environ and not sys.stdout.isatty():
+        width = PIPE_WIDTH
+    return _Console(stderr=False, width=width)
+
+
+def _print_summary(result: RunResult, elf: str, board: str, width: int | None = None) -> None:
+    console = _table_console(width)
     title = f"{Path(elf).name} on {board}"
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -788,8 +840,8 @@ def _print_summary(result: RunResult, elf: str, board: str) -> None:
     console.print(table)
 
 
-def _print_profile(profile: Profile, top: int) -> None:
-    console = _Console(stderr=False)
+def _print_profile(profile: Profile, top: int, width: int | None = None) -> None:
+    console = _table_console(width)
     total = profile.total_cycles or 1
     shown = profile.functions[:top]
     table = Table(
@@ -798,7 +850,7 @@ def _print_profile(profile: Profile, top: int) -> None:
         title_justify="left",
         box=box.SIMPLE_HEAD,  # light borders: the table fits 80 columns
     )
-    longest = max((len(stats.name) for stats in shown), default=8)
+    longest = max((len(stats.label) for stats in shown), default=8)
     table.add_column("function", overflow="fold", min_width=min(longest, 32))
     # Instructions per function are in --profile-json/--profile-csv; CPI shows their effect.
     for name in ("calls", "exclusive", "%", "inclusive", "%", "CPI"):
@@ -806,7 +858,7 @@ def _print_profile(profile: Profile, top: int) -> None:
     for stats in shown:
         cpi = f"{stats.exclusive_cycles / stats.instructions:.2f}" if stats.instructions else "-"
         table.add_row(
-            escape(stats.name),
+            escape(stats.label),
             f"{stats.calls:,}",
             f"{stats.exclusive_cycles:,}",
             f"{100 * stats.exclusive_cycles / total:.1f}",
@@ -857,8 +909,25 @@ def format_reasons(stats: InstructionStats) -> list[str]:
     return shown
 
 
-def _print_annotation(annotation: Annotation, profile: Profile) -> None:
-    console = _Console(stderr=False)
+def _annotation_title(annotation: Annotation, summary: dict) -> str:
+    share = f"{100 * annotation.cycles / (annotation.total_cycles or 1):.1f}% of "
+    share += f"{annotation.total_cycles:,}"
+    if annotation.region is not None:
+        return (
+            f"region {escape(annotation.region)}: {summary['count']:,} times, "
+            f"{annotation.cycles:,} cycles in the blocks run inside it ({share}), "
+            f"{summary['region_cycles']:,} between its markers"
+        )
+    unsized = "" if summary.get("sized", True) else " (no .size)"
+    return (
+        f"{escape(summary['function'])}{unsized} ({summary['start']}-{summary['end']}): "
+        f"{summary['calls']:,} calls, {annotation.cycles:,} exclusive cycles ({share}), "
+        f"{summary['inclusive_cycles']:,} inclusive"
+    )
+
+
+def _print_annotation(annotation: Annotation, profile: Profile, width: int | None = None) -> None:
+    console = _table_console(width)
     summary = annotation_summary(annotation, profile)
     function_cycles = annotation.cycles or 1
     rows = []
@@ -885,10 +954,7 @@ def _print_annotation(annotation: Annotation, profile: Profile) -> None:
         elif reasons:
             row[-1] += "".join(f"\n[dim]  {escape(reason)}[/dim]" for reason in reasons)
     table = Table(
-        title=f"{escape(summary['function'])} ({summary['start']}-{summary['end']}): "
-        f"{summary['calls']:,} calls, {annotation.cycles:,} exclusive cycles "
-        f"({100 * annotation.cycles / (annotation.total_cycles or 1):.1f}% of "
-        f"{annotation.total_cycles:,}), {summary['inclusive_cycles']:,} inclusive",
+        title=_annotation_title(annotation, summary),
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
@@ -906,7 +972,8 @@ def _print_annotation(annotation: Annotation, profile: Profile) -> None:
     for row, stats in zip(rows, annotation.instructions, strict=True):
         table.add_row(*row, style=None if stats.count else "dim")
     console.print(table)
-    for label, edges in (("called from", summary["callers"]), ("calls", summary["callees"])):
+    edges_by_label = (("called from", summary.get("callers")), ("calls", summary.get("callees")))
+    for label, edges in edges_by_label:
         if edges:
             listed = ", ".join(
                 f"{escape(e['function'])} ({e['calls']:,}x, {e['cycles']:,} cycles)" for e in edges

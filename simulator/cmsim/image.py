@@ -40,11 +40,15 @@ class Segment:
 
 @dataclass(frozen=True)
 class Function:
-    """A function symbol with its address range (Thumb bit cleared)."""
+    """A function symbol with its address range (Thumb bit cleared).
+
+    `sized` is False for a symbol without `.size` (hand-written assembly): its range then runs
+    to the next function symbol or the end of its section."""
 
     name: str
     start: int
     end: int
+    sized: bool = True
 
 
 @dataclass
@@ -251,6 +255,7 @@ def _symbols(sections: list) -> tuple[dict[str, int], list[Function], int | None
     )
     symbols: dict[str, int] = {}
     functions: dict[int, Function] = {}
+    unsized: dict[int, tuple[str, int]] = {}  # start -> (name, end of its section)
     arm_code = None
     if table is None:
         return symbols, [], None
@@ -263,10 +268,37 @@ def _symbols(sections: list) -> tuple[dict[str, int], list[Function], int | None
             continue
         value = symbol["st_value"]
         symbols.setdefault(symbol.name, value)
-        kind = symbol["st_info"]["type"]
-        if kind == "STT_FUNC" and symbol["st_size"] > 0:
-            start = value & ~1
+        if symbol["st_info"]["type"] != "STT_FUNC":
+            continue
+        start = value & ~1
+        if symbol["st_size"] > 0:
             # Aliases share an address: keep the global name (e.g. NMI_Handler -> Default_Handler).
             if start not in functions or symbol["st_info"]["bind"] == "STB_GLOBAL":
                 functions[start] = Function(symbol.name, start, start + symbol["st_size"])
-    return symbols, list(functions.values()), arm_code
+        elif start not in unsized or symbol["st_info"]["bind"] == "STB_GLOBAL":
+            unsized[start] = (symbol.name, _section_end(sections, symbol["st_shndx"], start))
+    return symbols, [*functions.values(), *_extents(unsized, functions)], arm_code
+
+
+def _section_end(sections: list, index, start: int) -> int:
+    """The end address of the section holding a symbol (just past `start` if unknown)."""
+    if isinstance(index, int) and 0 < index < len(sections):
+        section = sections[index]
+        end = section["sh_addr"] + section["sh_size"]
+        if section["sh_addr"] <= start < end:
+            return end
+    return start + 2
+
+
+def _extents(unsized: dict[int, tuple[str, int]], sized: dict[int, Function]) -> list[Function]:
+    """Functions without `.size` (hand-written assembly usually has none) reach up to the next
+    function symbol or the end of their section, so profiles and annotate can see them."""
+    starts = sorted({*unsized, *sized})
+    extents = []
+    for start, (name, section_end) in unsized.items():
+        if start in sized:
+            continue
+        following = starts[bisect.bisect_right(starts, start) :]
+        end = min(following[0], section_end) if following else section_end
+        extents.append(Function(name, start, max(end, start + 2), sized=False))
+    return extents

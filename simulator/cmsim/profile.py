@@ -37,7 +37,7 @@ top of the stack changes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -45,6 +45,7 @@ from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
 from capstone import arm_const as arm
 from unicorn import UcError
 
+from cmsim.decode import Instr
 from cmsim.engine import Engine, QuietEdges, RunResult
 from cmsim.errors import CmsimError
 from cmsim.image import Function, Image
@@ -85,6 +86,12 @@ class FunctionStats:
     inclusive_cycles: int = 0
     instructions: int = 0  # executed in the function's own code
     inclusive_instructions: int = 0
+    sized: bool = True  # False: an ELF symbol without .size, extent inferred (see Function)
+
+    @property
+    def label(self) -> str:
+        """The name as tables show it: hand-written assembly without .size says so."""
+        return self.name if self.sized else f"{self.name} (no .size)"
 
 
 @dataclass
@@ -168,11 +175,13 @@ class _Func:
         "instructions",
         "inclusive_instructions",
         "active",
+        "sized",
     )
 
-    def __init__(self, name: str, start: int | None):
+    def __init__(self, name: str, start: int | None, sized: bool = True):
         self.name = name
         self.start = start
+        self.sized = sized
         self.calls = 0
         self.exclusive = 0
         self.inclusive = 0
@@ -296,7 +305,7 @@ class Profiler:
             name = function.name
             if names_seen[name] > 1:  # two static functions with one name: say which
                 name = f"{name}@0x{function.start:08x}"
-            self._funcs[function.start] = _Func(name, function.start)
+            self._funcs[function.start] = _Func(name, function.start, function.sized)
         self._edges: dict[tuple[_Func, _Func], _Edge] = {}
         self._runs: dict[int, _Run] = {}
         self._start_run = _Run(-1, (), -1, _OTHER, None, self._unknown)  # before the first block
@@ -665,6 +674,7 @@ class Profiler:
                 f.inclusive,
                 f.instructions,
                 f.inclusive_instructions,
+                f.sized,
             )
             for f in funcs
             if f.calls or f.exclusive or f.instructions
@@ -737,6 +747,7 @@ class Annotation:
     function: Function
     instructions: list[InstructionStats]
     total_cycles: int  # of the whole run
+    region: str | None = None  # a named region's instructions instead of a function's
 
     @property
     def cycles(self) -> int:
@@ -759,6 +770,21 @@ def find_function(image: Image, name: str) -> Function:
     raise CmsimError(f"{image.path.name}: no function {name!r}{hint}")
 
 
+_RANGE = re.compile(r"^(0x[0-9a-fA-F]+)-(0x[0-9a-fA-F]+)$")
+
+
+def find_code(image: Image, spec: str) -> Function:
+    """What `cmsim annotate` explains: a function by name, or an address range
+    `0x08000400-0x08000480` (end exclusive; Thumb bits ignored)."""
+    match = _RANGE.match(spec.strip())
+    if match is None:
+        return find_function(image, spec)
+    start, end = (int(x, 16) & ~1 for x in match.groups())
+    if not start < end <= 0xFFFFFFFF:
+        raise CmsimError(f"bad address range {spec!r}: the start must be below the end")
+    return Function(spec.strip(), start, end)
+
+
 def _with_target_name(image: Image, mnemonic: str, text: str) -> str:
     """`bl #0x8000040` -> `bl #0x8000040 <dot>` (or <dot+0x12>) for direct branches."""
     if not _DIRECT_BRANCH.match(mnemonic) or "#0x" not in text:
@@ -775,22 +801,56 @@ def _with_target_name(image: Image, mnemonic: str, text: str) -> str:
 
 
 class Annotator:
-    """Per-instruction counts, cycles and their reasons for one function.
+    """Per-instruction counts, cycles and their reasons for one function (or address range).
 
-    Attach before `engine.run()` on an engine on the reference path: the annotator asks the
-    pipeline to explain every instruction it settles (the fast path times whole blocks from a
-    memo and has no per-instruction costs to explain) and keeps those of the function.
+    Attach before `engine.run()`: the annotator asks the pipeline to explain every instruction
+    it settles and keeps those of the function. On the reference path that is every execution;
+    on the fast path, a block's explanation is computed when Python times it (a memo miss) and
+    memoised with its timing, C counts the hits, and the explanation counts once per hit (the
+    same parts: they are a function of the memo key, as the cycles are).
     """
 
-    def __init__(self, engine: Engine, function: Function):
-        if engine.path != "reference":
-            raise ValueError("Annotator needs an engine on the reference path")
+    def __init__(self, engine: Engine, function: Function | None, region: str | None = None):
         self.engine = engine
+        self.region = region
+        if region is not None:  # what runs inside the region, wherever it is
+            function = Function(region, 0, 1 << 32)
+        assert function is not None
         self.function = function
-        machine = engine.machine
+        self._stats: dict[int, InstructionStats] = {}
+        if region is None:
+            self._disassemble(function)
+        engine.pipeline.explain = self._on_settle
+        native = getattr(engine, "_native", None)
+        if native is not None:
+            native.explain_blocks(self._add, function.start, function.end)
+        self._open: list[str] = []  # regions open now, innermost last
+        if region is not None:
+            self._inside = False
+            if native is not None:
+                native.set_explaining(False, at_marker=False)
+            engine.machine.add_marker_listener(self._on_marker)
+
+    def _on_marker(self, name: str | None, _cycle: int) -> None:
+        """A region begins (name) or ends (None): explain while the region is open. On the fast
+        path this switches at block granularity: the block holding the begin marker is in, the
+        one holding the end marker is out."""
+        if name is not None:
+            self._open.append(name)
+        elif self._open:
+            self._open.pop()
+        inside = self.region in self._open
+        if inside != self._inside:
+            self._inside = inside
+            native = getattr(self.engine, "_native", None)
+            if native is not None:
+                native.set_explaining(inside)
+
+    def _disassemble(self, function: Function) -> None:
+        """Every instruction of the function, executed or not, from a static disassembly."""
+        machine = self.engine.machine
         code = bytes(machine.uc.mem_read(function.start, function.end - function.start))
         cs = Cs(CS_ARCH_ARM, CS_MODE_THUMB | CS_MODE_MCLASS)
-        self._stats: dict[int, InstructionStats] = {}
         address = function.start
         while address < function.end:
             # Decode as far as possible in one pass (Capstone follows IT blocks within a pass
@@ -805,26 +865,32 @@ class Annotator:
                 half = code[offset : offset + 2][::-1].hex()
                 self._stats[address] = InstructionStats(address, 2, f".short 0x{half}")
                 address += 2
-        engine.pipeline.explain = self._on_settle
 
     def _on_settle(self, step: Step, cost: int, parts: list[Part]) -> None:
         """Pipeline explainer: one settled instruction, its cost and the parts of that cost."""
-        ins = step.ins
-        address = ins.address
-        if not self.function.start <= address < self.function.end:
+        if self.region is not None and not self._inside:
             return
+        if self.function.start <= step.ins.address < self.function.end:
+            self._add(step.ins, cost, parts, 1)
+
+    def _add(self, ins: Instr, cost: int, parts: Iterable[Part], times: int) -> None:
+        """`times` executions of `ins`, each costing `cost` in `parts`."""
+        address = ins.address
         stats = self._stats.get(address)
-        if stats is None:  # decoded differently from the static disassembly
-            stats = self._stats[address] = InstructionStats(address, ins.size, ins.text)
-        stats.count += 1
-        stats.cycles += cost
+        if stats is None:  # a region's, or decoded differently from the static disassembly
+            text = ins.text
+            if self.region is not None:
+                text = f"{self.engine.machine.image.function_name(address) or '?'}: {text}"
+            stats = self._stats[address] = InstructionStats(address, ins.size, text)
+        stats.count += times
+        stats.cycles += cost * times
         reasons = stats.reasons
         for reason, cycles in parts:
-            reasons[reason] = reasons.get(reason, 0) + cycles
+            reasons[reason] = reasons.get(reason, 0) + cycles * times
 
     def finish(self, result: RunResult | int) -> Annotation:
         """The annotation once the run has ended (the engine settled its last instruction)."""
         total = result.cycles if isinstance(result, RunResult) else result
         self.engine.pipeline.explain = None
         instructions = sorted(self._stats.values(), key=lambda s: s.address)
-        return Annotation(self.function, instructions, total)
+        return Annotation(self.function, instructions, total, self.region)

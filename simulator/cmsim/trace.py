@@ -31,6 +31,7 @@ FUNCTION_COLUMNS = (
     "instructions",
     "inclusive_instructions",
     "cycles_per_instruction",
+    "sized",
 )
 
 
@@ -149,6 +150,7 @@ def function_rows(profile: Profile) -> list[dict[str, Any]]:
                 "cycles_per_instruction": (
                     round(per_instruction, 4) if per_instruction is not None else None
                 ),
+                "sized": stats.sized,  # False: no .size in the ELF, extent inferred
             }
         )
     return rows

@@ -354,16 +354,17 @@ def _saturating_shift_left(x: np.ndarray, exponent: int) -> np.ndarray:
     return np.clip(np.asarray(x, np.int64) << exponent, INT32_MIN, INT32_MAX)
 
 
-def exp_on_negative_values(a: np.ndarray) -> np.ndarray:
-    """exp(a) for a in Q5.26 with a <= 0, as Q0.31 (TFLite's fixed-point exp).
+def exp_on_negative_values(a: np.ndarray, integer_bits: int = 5) -> np.ndarray:
+    """exp(a) for a <= 0 with `integer_bits` integer bits (softmax: Q5.26, logistic: Q4.27),
+    as Q0.31 (TFLite's fixed-point exp).
 
     The argument splits into a fraction in [-1/4, 0), evaluated with a 4th-order Taylor
     polynomial around -1/8, and an integer part of quarters, multiplied in from a table.
     """
     a = np.asarray(a, np.int64)
-    quarter = 1 << 24  # 1/4 in Q5.26
+    quarter = 1 << (29 - integer_bits)  # 1/4
     fraction = (a & (quarter - 1)) - quarter  # in [-1/4, 0)
-    x = (fraction << 5) + (1 << 28)  # Q0.31, shifted by +1/8
+    x = (fraction << integer_bits) + (1 << 28)  # Q0.31, shifted by +1/8
     mul = saturating_rounding_doubling_high_mul
     x2 = mul(x, x)
     x3 = mul(x2, x)
@@ -372,13 +373,23 @@ def exp_on_negative_values(a: np.ndarray) -> np.ndarray:
     exp_minus_eighth = 1895147668
     result = wrap32(exp_minus_eighth + mul(exp_minus_eighth, wrap32(x + poly)))
     remainder = fraction - a
-    for k, factor in enumerate(_EXP_FACTORS):
-        result = np.where(remainder & (1 << (24 + k)), mul(result, factor), result)
+    for k, factor in enumerate(_EXP_FACTORS[: integer_bits + 2]):
+        result = np.where(remainder & (1 << (29 - integer_bits + k)), mul(result, factor), result)
     return np.where(a == 0, INT32_MAX, result)
 
 
 def one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
     """1 / (1 + a) for a in Q0.31 within [0, 1), as Q0.31 (three Newton-Raphson steps)."""
+    return _saturating_shift_left(_two_over_one_plus_x(a), 1)
+
+
+def one_minus_x_over_one_plus_x(a: np.ndarray) -> np.ndarray:
+    """(1 - a) / (1 + a) for a in Q0.31 within [0, 1), as Q0.31."""
+    return _saturating_shift_left(wrap32(_two_over_one_plus_x(a) - (1 << 29)), 2)
+
+
+def _two_over_one_plus_x(a: np.ndarray) -> np.ndarray:
+    """2 / (1 + a) in Q2.29 by Newton-Raphson on the half denominator."""
     total = np.asarray(a, np.int64) + INT32_MAX
     half_denominator = _div_trunc(total + np.where(total >= 0, 1, -1), 2)  # Q0.31
     mul = saturating_rounding_doubling_high_mul
@@ -386,7 +397,7 @@ def one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
     for _ in range(3):
         error = wrap32((1 << 29) - mul(half_denominator, x))
         x = wrap32(x + _saturating_shift_left(mul(x, error), 2))
-    return _saturating_shift_left(x, 1)
+    return x
 
 
 def softmax(
@@ -439,3 +450,138 @@ def add(
     sb = requantize(xb, b_multiplier, b_shift)
     out = requantize(wrap32(sa + sb), output_multiplier, output_shift) + output_offset
     return _clamp_int8(out, act_min, act_max)
+
+
+def mean(
+    x: np.ndarray, input_offset: int, multiplier: int, shift: int, output_offset: int
+) -> np.ndarray:
+    """int8 MEAN of x [outer, reduced, inner] over its middle axis -> [outer, inner]; the
+    multiplier holds the division by `reduced` (cmsim.model.quant.mean_multiplier)."""
+    total = wrap32(np.asarray(x, np.int64).sum(axis=1) + input_offset * x.shape[1])
+    return _clamp_int8(requantize(total, multiplier, shift) + output_offset, -128, 127)
+
+
+def pad(x: np.ndarray, before: list[int], after: list[int], value: int) -> np.ndarray:
+    """int8 PAD: `value` (the output zero point) around x."""
+    return np.pad(x, list(zip(before, after, strict=True)), constant_values=value).astype(np.int8)
+
+
+def concatenate(inputs: list[np.ndarray], outer: int, inner: int) -> np.ndarray:
+    """int8 CONCATENATION: each input seen as [outer, -1, inner], joined on the middle axis."""
+    parts = [np.asarray(x, np.int8).reshape(outer, -1, inner) for x in inputs]
+    return np.concatenate(parts, axis=1)
+
+
+def activation(
+    x: np.ndarray,
+    input_offset: int,
+    multiplier: int,
+    shift: int,
+    output_offset: int,
+    act_min: int,
+    act_max: int,
+) -> np.ndarray:
+    """A stand-alone int8 RELU / RELU6 / RELU_N1_TO_1: requantize, offset, clamp."""
+    values = requantize(np.asarray(x, np.int32) + input_offset, multiplier, shift)
+    return _clamp_int8(values + output_offset, act_min, act_max)
+
+
+def logistic(x: np.ndarray, input_offset: int, multiplier: int, left_shift: int, radius: int):
+    """TFLite's int8 LOGISTIC (output scale 1/256, zero point -128) in fixed point."""
+    v = np.asarray(x, np.int64) + input_offset
+    a = requantize(v, multiplier, left_shift)  # Q4.27
+    positive = one_over_one_plus_x(exp_on_negative_values(-np.abs(a), 4))
+    y = np.where(a > 0, positive, INT32_MAX - positive)
+    y = np.where(a == 0, 1 << 30, y)
+    out = np.clip(rounding_divide_by_pot(y, 23) - 128, -128, 127)
+    out = np.where(v <= -radius, -128, np.where(v >= radius, 127, out))
+    return out.astype(np.int8)
+
+
+def mul(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    a_offset: int,
+    b_offset: int,
+    output_offset: int,
+    output_multiplier: int,
+    output_shift: int,
+    act_min: int = -128,
+    act_max: int = 127,
+) -> np.ndarray:
+    """Elementwise int8 MUL (TFLite): the product of the offset inputs, requantized."""
+    product = (np.asarray(a, np.int64) + a_offset) * (np.asarray(b, np.int64) + b_offset)
+    out = requantize(product, output_multiplier, output_shift) + output_offset
+    return _clamp_int8(out, act_min, act_max)
+
+
+def _sat16(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, -(1 << 15), (1 << 15) - 1)
+
+
+def _rounding_doubling_high_mul16(a: np.ndarray, b: int) -> np.ndarray:
+    ab = np.asarray(a, np.int64) * b
+    nudge = np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    out = _div_trunc(ab + nudge, 1 << 15)
+    return np.where((a == -(1 << 15)) & (b == -(1 << 15)), (1 << 15) - 1, out)
+
+
+def _rounding_divide_by_pot16(x: np.ndarray, exponent: int) -> np.ndarray:
+    x = np.asarray(x, np.int64)
+    mask = (1 << exponent) - 1
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + ((x & mask) > threshold)
+
+
+def hard_swish(
+    x: np.ndarray,
+    input_zero_point: int,
+    output_zero_point: int,
+    reluish_multiplier: int,
+    reluish_exponent: int,
+    output_multiplier: int,
+    output_exponent: int,
+) -> np.ndarray:
+    """TFLite's int8 HARD_SWISH (x * relu6(x + 3) / 6) in int16 fixed point."""
+    hires = (np.asarray(x, np.int64) - input_zero_point) * (1 << 7)
+    preshift = _rounding_doubling_high_mul16(hires, output_multiplier)
+    reluish = hires
+    if reluish_exponent > 0:
+        reluish = _sat16(reluish * (1 << (reluish_exponent - 1)))
+    reluish = _rounding_doubling_high_mul16(reluish, reluish_multiplier)
+    if reluish_exponent > 0:
+        reluish = _sat16(reluish * 2)
+    if reluish_exponent < 0:
+        reluish = _rounding_divide_by_pot16(reluish, -reluish_exponent)
+    reluish = (reluish + (1 << 15)) >> 1
+    value = _div_trunc(reluish * preshift, 1 << 15)  # truncating: cancels the rounding bias
+    value = _rounding_divide_by_pot16(value, -output_exponent)
+    return np.clip(value + output_zero_point, -128, 127).astype(np.int8)
+
+
+def leaky_relu(
+    x: np.ndarray,
+    input_zero_point: int,
+    output_zero_point: int,
+    identity_multiplier: int,
+    identity_shift: int,
+    alpha_multiplier: int,
+    alpha_shift: int,
+) -> np.ndarray:
+    """TFLite's int8 LEAKY_RELU: one requantization at and above zero, one scaled by alpha."""
+    v = np.asarray(x, np.int64) - input_zero_point
+    up = requantize(v, identity_multiplier, identity_shift)
+    down = requantize(v, alpha_multiplier, alpha_shift)
+    return _clamp_int8(np.where(v >= 0, up, down) + output_zero_point, -128, 127)
+
+
+def tanh(x: np.ndarray, input_offset: int, multiplier: int, left_shift: int, radius: int):
+    """TFLite's int8 TANH (output scale 1/128, zero point 0) in fixed point."""
+    v = np.asarray(x, np.int64) + input_offset
+    a = requantize(v, multiplier, left_shift)  # Q4.27; -|a| read as Q5.26 is -2|a|
+    t = one_minus_x_over_one_plus_x(exp_on_negative_values(-np.abs(a)))
+    y = np.where(a == 0, 0, np.where(a > 0, t, -t))
+    out = np.clip(rounding_divide_by_pot(y, 24), -128, 127)
+    out = np.where(v <= -radius, -128, np.where(v >= radius, 127, out))
+    return out.astype(np.int8)

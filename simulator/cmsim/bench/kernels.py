@@ -267,10 +267,13 @@ def add(
 
 
 def _step_params(step) -> bytes:
-    """A lowered operator's parameter struct as bytes: int32 fields; `scale` is float for
-    quantize_f32 and double for dequantize_f32 (nn_kernels.h)."""
-    kinds = {"quantize_f32": "f", "dequantize_f32": "d"}
-    layout = "".join(kinds.get(step.kernel, "i") if key == "scale" else "i" for key in step.params)
+    """A lowered operator's parameter struct as bytes: int32 fields, floating-point ones as
+    the model's C code declares them (cmsim.model.lower.FLOAT_FIELDS)."""
+    from cmsim.model.lower import FLOAT_FIELDS
+
+    kinds = {"float": "f", "double": "d"}
+    floats = FLOAT_FIELDS.get(step.kernel, {})
+    layout = "".join(kinds[floats[key]] if key in floats else "i" for key in step.params)
     return struct.pack("<" + layout, *step.params.values())
 
 
@@ -286,6 +289,9 @@ def call_step(
         c = {k: h.put(v, "flash") for k, v in step.constants.items()}
         args.append(h.struct(c["multiplier"].address, c["shift"].address))
         args += [h.put(np.asarray(inputs[0])), c["weights"], c["bias"]]
+    elif step.kernel == "concat_s8":  # a table of input pointers
+        buffers = [h.put(np.asarray(x)) for x in inputs]
+        args.append(h.put(np.asarray([b.address for b in buffers], np.uint32)))
     else:
         args += [h.put(np.asarray(x)) for x in inputs]
     out = h.alloc(_output_elements(step), np.dtype(out_dtype))
@@ -319,4 +325,12 @@ def _output_elements(step) -> int:
         return p["batches"] * p["out_features"]
     if "rows" in p:
         return p["rows"] * p["row_size"]
+    if "op" in p:  # broadcast add / mul
+        return int(np.prod([p[f"out_dims[{i}]"] for i in range(4)]))
+    if "count" in p:  # concatenation
+        return p["outer"] * p["inner"] * sum(p[f"axis[{i}]"] for i in range(p["count"]))
+    if "outer" in p:
+        return p["outer"] * p["inner"]
+    if "out_dims[0]" in p:
+        return int(np.prod([p[f"out_dims[{i}]"] for i in range(4)]))
     return p["size"]

@@ -95,12 +95,11 @@ def bench_model(
     processes)."""
     begin = time.perf_counter()
     variants, unavailable = core_variants(board, variants)
-    if cmsis_nn_build.VARIANT in variants and cmsis_nn is None:
+    if cmsis_nn_build.VARIANT in variants and cmsis_nn is None and elfs is None:
         raise BenchError("the cmsis-nn variant needs a CMSIS-NN checkout (--cmsis-nn PATH)")
     check_fits(model.name, board, len(model.sources.blob), model.plan.size)
-    golden = reference_tensors(
-        model.data, model.graph, model.inputs, {s.output for s in model.layer_steps}
-    )
+    outputs = {s.output for s in model.layer_steps}
+    golden = reference_tensors(model.data, model.graph, model.inputs, outputs, isolated=True)
     if elfs is None:
         extra = cmsis_nn.make_variables() if cmsis_nn else ()
         elfs = build_model(model.name, model.sources, board, variants, extra)

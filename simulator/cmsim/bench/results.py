@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-VARIANTS = ("ref", "opt", "asm")
+VARIANTS = ("ref", "opt", "asm")  # cmsim's own kernels, always built
+ALL_VARIANTS = (*VARIANTS, "cmsis-nn")  # cmsis-nn: built from a CMSIS-NN checkout
 
 
 @dataclass

@@ -17,7 +17,7 @@ import numpy as np
 
 from cmsim.model.arena import Plan
 from cmsim.model.graph import Graph
-from cmsim.model.lower import Step
+from cmsim.model.lower import FLOAT_FIELDS, Step
 
 BLOB_ALIGNMENT = 8
 ARENA_SYMBOL = "cmsim_arena"
@@ -35,6 +35,15 @@ _STRUCTS = {
     "quantize_f32": "nn_quantize_f32_params",
     "requantize_s8": "nn_requantize_s8_params",
     "dequantize_f32": "nn_dequantize_f32_params",
+    "mean_s8": "nn_mean_s8_params",
+    "pad_s8": "nn_pad_s8_params",
+    "concat_s8": "nn_concat_s8_params",
+    "activation_s8": "nn_activation_s8_params",
+    "logistic_s8": "nn_logistic_s8_params",
+    "broadcast_s8": "nn_broadcast_s8_params",
+    "hard_swish_s8": "nn_hard_swish_s8_params",
+    "leaky_relu_s8": "nn_leaky_relu_s8_params",
+    "tanh_s8": "nn_logistic_s8_params",
 }
 _SCRATCH = (*_CONV_LIKE, "fully_connected", "max_pool", "avg_pool")
 _CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int32": "int32_t", "float32": "float"}
@@ -103,8 +112,9 @@ def generate(graph: Graph, steps: list[Step], plan: Plan, inputs: dict[int, np.n
             continue
         name = f"op{i}"
         struct = _STRUCTS[step.kernel]
-        float_fields = {"scale": "float" if step.kernel == "quantize_f32" else "double"}
-        decls.append(_struct(f"{name}_params", struct, step.params, float_fields))
+        decls.append(
+            _struct(f"{name}_params", struct, step.params, FLOAT_FIELDS.get(step.kernel, {}))
+        )
         args = [f"&{name}_params"]
         if step.constants:
             offsets = {k: blob.add(v) for k, v in step.constants.items()}
@@ -118,6 +128,10 @@ def generate(graph: Graph, steps: list[Step], plan: Plan, inputs: dict[int, np.n
                 f"BLOB(int8_t, {offsets['weights']})",
                 f"BLOB(int32_t, {offsets['bias']})",
             ]
+        elif step.kernel == "concat_s8":  # a table of input pointers, not one argument each
+            pointers = ", ".join(pointer(t, True) for t in step.inputs)
+            decls.append(f"static const int8_t *const {name}_inputs[] = {{{pointers}}};")
+            args.append(f"{name}_inputs")
         else:
             args += [pointer(t, True) for t in step.inputs]
         args.append(pointer(step.output, False))

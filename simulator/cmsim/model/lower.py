@@ -26,6 +26,17 @@ SUPPORTED = (
     "MAX_POOL_2D",
     "ADD",
     "SOFTMAX",
+    "MEAN",
+    "PAD",
+    "CONCATENATION",
+    "RELU",
+    "RELU6",
+    "RELU_N1_TO_1",
+    "LOGISTIC",
+    "MUL",
+    "HARD_SWISH",
+    "LEAKY_RELU",
+    "TANH",
     "RESHAPE",
     "SQUEEZE",
     "EXPAND_DIMS",
@@ -36,6 +47,11 @@ ALIASES = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 MAX_TENSOR_BYTES = 64 << 20  # far beyond any Cortex-M part; keeps absurd shapes off the host
 _ACTIVATIONS = {
     v: k for k, v in vars(schema.ActivationFunctionType).items() if not k.startswith("_")
+}
+# C types of the kernels' floating-point parameter fields (every other field is int32_t).
+FLOAT_FIELDS = {
+    "quantize_f32": {"scale": "float"},
+    "dequantize_f32": {"scale": "double"},
 }
 _FUSED = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 _SAME = schema.Padding.SAME
@@ -119,7 +135,10 @@ def lower(graph: Graph) -> list[Step]:
     return steps
 
 
-_MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2}
+_MIN_INPUTS = {
+    "CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2, "MUL": 2, "MEAN": 2,
+    "PAD": 2,
+}  # fmt: skip
 
 
 def _check_arity(op: Operator) -> None:
@@ -368,14 +387,9 @@ def _pool(graph: Graph, op: Operator) -> Step:
 
 
 def _add(graph: Graph, op: Operator) -> Step:
-    a = _activation(graph, op.inputs[0], "first input")
-    b = _activation(graph, op.inputs[1], "second input")
-    y = _activation(graph, op.outputs[0], "output")
-    if a.shape != b.shape or a.size != y.size:
-        raise _Refusal(
-            f"inputs {list(a.shape)} and {list(b.shape)}: broadcasting is not supported "
-            "(same shapes are)"
-        )
+    """Same elements: the variant kernels (cmsim's and CMSIS-NN's); broadcasting: the shared
+    broadcast kernel."""
+    a, b, y = _binary_operands(graph, op)
     (ma, sa), (mb, sb), (mo, so) = quant.add_parameters(a.scale, b.scale, y.scale)
     act_min, act_max = _clamp(op, y)
     params = {
@@ -386,8 +400,71 @@ def _add(graph: Graph, op: Operator) -> Step:
         "output_offset": y.zero_point, "output_multiplier": mo, "output_shift": so,
         "act_min": act_min, "act_max": act_max,
     }  # fmt: skip
+    if not _same_elements(a, b, y):
+        return _broadcast(op, BROADCAST_ADD, a, b, y, params)
     text = "x".join(str(d) for d in y.shape)
     return Step(op, "add", (a.index, b.index), y.index, params, {}, 0, text)
+
+
+def _mul(graph: Graph, op: Operator) -> Step:
+    a, b, y = _binary_operands(graph, op)
+    multiplier, shift = quant.mul_multiplier(a.scale, b.scale, y.scale)
+    act_min, act_max = _clamp(op, y)
+    params = {
+        "size": y.size,
+        "a_offset": -a.zero_point, "a_multiplier": 0, "a_shift": 0,
+        "b_offset": -b.zero_point, "b_multiplier": 0, "b_shift": 0, "left_shift": 0,
+        "output_offset": y.zero_point, "output_multiplier": multiplier, "output_shift": shift,
+        "act_min": act_min, "act_max": act_max,
+    }  # fmt: skip
+    return _broadcast(op, BROADCAST_MUL, a, b, y, params)
+
+
+def _binary_operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tensor]:
+    a = _activation(graph, op.inputs[0], "first input")
+    b = _activation(graph, op.inputs[1], "second input")
+    y = _activation(graph, op.outputs[0], "output")
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise _Refusal(f"inputs {list(a.shape)} and {list(b.shape)} do not broadcast") from None
+    if int(np.prod(shape, dtype=np.int64)) != y.size or len(shape) > 4:
+        raise _Refusal(
+            f"inputs {list(a.shape)} and {list(b.shape)} do not broadcast to the output "
+            f"{list(y.shape)} in at most 4 dimensions"
+        )
+    return a, b, y
+
+
+BROADCAST_ADD, BROADCAST_MUL = 0, 1  # nn_kernels.h NN_BROADCAST_ADD / _MUL
+
+
+def _broadcast(op: Operator, kind: int, a: Tensor, b: Tensor, y: Tensor, q: dict) -> Step:
+    """The shared broadcast kernel's parameters: output dimensions and each input's strides
+    (0 along a dimension it repeats), all padded to 4-D."""
+    out = [1] * 4
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    out[4 - len(shape) :] = shape
+    params = {"op": kind, **{f"out_dims[{i}]": int(d) for i, d in enumerate(out)}}
+    for name, t in (("a", a), ("b", b)):
+        dims = [1] * (4 - len(t.shape)) + list(t.shape)
+        strides = [int(np.prod(dims[i + 1 :], dtype=np.int64)) for i in range(4)]
+        for i in range(4):
+            params[f"{name}_strides[{i}]"] = strides[i] if dims[i] == out[i] else 0
+    params.update({f"q.{k}": v for k, v in q.items()})
+    text = " x ".join("x".join(map(str, t.shape)) for t in (a, b))
+    text += f" -> {'x'.join(map(str, y.shape))}"
+    return Step(op, "broadcast_s8", (a.index, b.index), y.index, params, {}, 0, text, False)
+
+
+def _same_elements(a: Tensor, b: Tensor, y: Tensor) -> bool:
+    """Do a, b and y hold the same elements in the same order ([1, 8] + [8] does; broadcasting
+    that repeats elements does not)?"""
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        return False
+    return a.size == b.size == y.size == int(np.prod(shape, dtype=np.int64))
 
 
 def _softmax(graph: Graph, op: Operator) -> Step:
@@ -400,8 +477,10 @@ def _softmax(graph: Graph, op: Operator) -> Step:
     multiplier, left_shift, diff_min = quant.softmax_parameters(
         x.scale, float(op.options.get("beta", 1.0))
     )
-    if left_shift < 0:
-        raise _Refusal(f"input scale {x.scale:g} x beta is too small for the int8 softmax")
+    if left_shift < 1:  # TFLite needs beta x input scale x 2^26 > 1 (it aborts otherwise)
+        raise _Refusal(
+            f"input scale {x.scale:g} x beta is below 2^-26, too small for TFLite's int8 softmax"
+        )
     row_size = x.shape[-1]
     params = {
         "rows": x.size // row_size, "row_size": row_size, "input_multiplier": multiplier,
@@ -409,6 +488,176 @@ def _softmax(graph: Graph, op: Operator) -> Step:
     }  # fmt: skip
     text = "x".join(str(d) for d in x.shape)
     return Step(op, "softmax", (x.index,), y.index, params, {}, 0, text)
+
+
+def _constant_ints(graph: Graph, index: int, what: str) -> np.ndarray:
+    t = graph.tensor(index)
+    if not t.is_constant or t.dtype not in ("int32", "int64"):
+        raise _Refusal(f"its {what} must be a constant int32 tensor")
+    return np.asarray(t.data, np.int64).reshape(-1)
+
+
+def _mean(graph: Graph, op: Operator) -> Step:
+    x = _activation(graph, op.inputs[0], "input")
+    y = _activation(graph, op.outputs[0], "output")
+    rank = len(x.shape)
+    raw_axes = [int(a) for a in _constant_ints(graph, op.inputs[1], "axes")]
+    if not raw_axes or any(not -rank <= a < rank for a in raw_axes):
+        raise _Refusal(f"axes {raw_axes} do not fit a {rank}-D input")
+    axes = sorted({a % rank for a in raw_axes})
+    if axes != list(range(axes[0], axes[-1] + 1)):
+        raise _Refusal(f"axes {raw_axes} are not contiguous (contiguous axes are supported)")
+    outer = int(np.prod(x.shape[: axes[0]], dtype=np.int64))
+    reduced = int(np.prod(x.shape[axes[0] : axes[-1] + 1], dtype=np.int64))
+    inner = int(np.prod(x.shape[axes[-1] + 1 :], dtype=np.int64))
+    if reduced < 1 or outer * inner != y.size:
+        raise _Refusal(f"input {list(x.shape)} and output {list(y.shape)} do not fit axes {axes}")
+    multiplier, shift = quant.mean_multiplier(x.scale, y.scale, reduced)
+    params = {
+        "outer": outer, "reduced": reduced, "inner": inner, "input_offset": -x.zero_point,
+        "multiplier": multiplier, "shift": shift, "output_offset": y.zero_point,
+    }  # fmt: skip
+    text = f"{'x'.join(map(str, x.shape))} axes {axes} -> {'x'.join(map(str, y.shape))}"
+    return Step(op, "mean_s8", (x.index,), y.index, params, {}, 0, text, False)
+
+
+def _pad(graph: Graph, op: Operator) -> Step:
+    x = _activation(graph, op.inputs[0], "input")
+    y = _activation(graph, op.outputs[0], "output")
+    if len(x.shape) > 4:
+        raise _Refusal(f"input {list(x.shape)} has more than 4 dimensions")
+    pads = _constant_ints(graph, op.inputs[1], "paddings")
+    if pads.size != 2 * len(x.shape) or (pads < 0).any():
+        raise _Refusal(f"paddings {pads.tolist()} do not fit a {len(x.shape)}-D input")
+    if x.zero_point != y.zero_point or not np.isclose(x.scale, y.scale, rtol=0, atol=1e-6):
+        raise _Refusal("input and output quantization differ (TFLite requires them equal)")
+    lead = 4 - len(x.shape)
+    before = [0] * lead + [int(a) for a in pads[0::2]]
+    after = [0] * lead + [int(b) for b in pads[1::2]]
+    in_dims = [1] * lead + list(x.shape)
+    out_dims = [d + a + b for d, a, b in zip(in_dims, before, after, strict=True)]
+    if int(np.prod(out_dims)) != y.size:
+        raise _Refusal(f"padding {list(x.shape)} does not give the output {list(y.shape)}")
+    params = {
+        **{f"in_dims[{i}]": d for i, d in enumerate(in_dims)},  # C designators
+        **{f"before[{i}]": d for i, d in enumerate(before)},
+        **{f"out_dims[{i}]": d for i, d in enumerate(out_dims)},
+        "value": y.zero_point,
+    }
+    text = f"{'x'.join(map(str, x.shape))} -> {'x'.join(map(str, y.shape))}"
+    return Step(op, "pad_s8", (x.index,), y.index, params, {}, 0, text, False)
+
+
+CONCAT_MAX_INPUTS = 16  # nn_kernels.h NN_CONCAT_MAX_INPUTS
+
+
+def _concatenation(graph: Graph, op: Operator) -> Step:
+    y = _activation(graph, op.outputs[0], "output")
+    xs = [_activation(graph, i, f"input {n}") for n, i in enumerate(op.inputs)]
+    if not 1 <= len(xs) <= CONCAT_MAX_INPUTS:
+        raise _Refusal(f"{len(xs)} inputs (1 to {CONCAT_MAX_INPUTS} are supported)")
+    if _fused(op) != "NONE":
+        raise _Refusal(f"fused activation {_fused(op)} on an int8 concatenation")
+    rank = len(y.shape)
+    axis = int(op.options.get("axis", 0))
+    if not -rank <= axis < rank:
+        raise _Refusal(f"axis {axis} does not fit a {rank}-D output")
+    axis %= rank
+    for x in xs:
+        if x.is_constant:
+            raise _Refusal(f"input '{x.name}' is a constant (not supported)")
+        if x.zero_point != y.zero_point or np.float32(x.scale) != np.float32(y.scale):
+            raise _Refusal(f"input '{x.name}' is quantized unlike the output (TFLite needs equal)")
+        if len(x.shape) != rank or x.shape[:axis] + x.shape[axis + 1 :] != (
+            y.shape[:axis] + y.shape[axis + 1 :]
+        ):
+            raise _Refusal(f"input {list(x.shape)} does not fit output {list(y.shape)}")
+    if sum(x.shape[axis] for x in xs) != y.shape[axis]:
+        raise _Refusal(f"the inputs do not add up to output {list(y.shape)} along axis {axis}")
+    sizes = [int(x.shape[axis]) for x in xs]
+    params = {
+        "outer": int(np.prod(y.shape[:axis], dtype=np.int64)),
+        "inner": int(np.prod(y.shape[axis + 1 :], dtype=np.int64)),
+        "count": len(xs),
+        **{f"axis[{i}]": (sizes[i] if i < len(sizes) else 0) for i in range(CONCAT_MAX_INPUTS)},
+    }
+    text = f"{' + '.join(str(s) for s in sizes)} on axis {axis} -> {'x'.join(map(str, y.shape))}"
+    return Step(op, "concat_s8", tuple(x.index for x in xs), y.index, params, {}, 0, text, False)
+
+
+def _relu(graph: Graph, op: Operator) -> Step:
+    x = _activation(graph, op.inputs[0], "input")
+    y = _activation(graph, op.outputs[0], "output")
+    if x.size != y.size:
+        raise _Refusal(f"input {list(x.shape)} and output {list(y.shape)} differ in size")
+    multiplier, shift = quant.requantize_multiplier(x.scale, y.scale)
+    act_min, act_max = quant.activation_range(op.opcode, y.scale, y.zero_point)
+    params = {
+        "size": y.size, "input_offset": -x.zero_point, "multiplier": multiplier,
+        "shift": shift, "output_offset": y.zero_point, "act_min": act_min, "act_max": act_max,
+    }  # fmt: skip
+    text = "x".join(map(str, y.shape))
+    return Step(op, "activation_s8", (x.index,), y.index, params, {}, 0, text, False)
+
+
+def _logistic(graph: Graph, op: Operator) -> Step:
+    """LOGISTIC (output scale 1/256, zero point -128) or TANH (1/128, 0): the input scaled to
+    Q4.27, saturating beyond a radius."""
+    x = _activation(graph, op.inputs[0], "input")
+    y = _activation(graph, op.outputs[0], "output")
+    scale, zero_point = (1 / 256, -128) if op.opcode == "LOGISTIC" else (1 / 128, 0)
+    if y.zero_point != zero_point or not np.isclose(y.scale, scale, rtol=0, atol=1e-8):
+        raise _Refusal(
+            f"its output must have scale 1/{round(1 / scale)} and zero point {zero_point} "
+            "(TFLite's int8)"
+        )
+    if x.size != y.size:
+        raise _Refusal(f"input {list(x.shape)} and output {list(y.shape)} differ in size")
+    multiplier, left_shift, radius = quant.logistic_parameters(x.scale)
+    if left_shift < 1:  # TFLite needs input scale x 2^27 > 1 (it aborts otherwise)
+        raise _Refusal(f"input scale {x.scale:g} is below 2^-27, too small for TFLite's int8")
+    params = {
+        "size": y.size, "input_offset": -x.zero_point, "multiplier": multiplier,
+        "left_shift": left_shift, "radius": radius,
+    }  # fmt: skip
+    text = "x".join(map(str, y.shape))
+    kernel = "logistic_s8" if op.opcode == "LOGISTIC" else "tanh_s8"
+    return Step(op, kernel, (x.index,), y.index, params, {}, 0, text, False)
+
+
+def _hard_swish(graph: Graph, op: Operator) -> Step:
+    x = _activation(graph, op.inputs[0], "input")
+    y = _activation(graph, op.outputs[0], "output")
+    if x.size != y.size:
+        raise _Refusal(f"input {list(x.shape)} and output {list(y.shape)} differ in size")
+    r_mult, r_exp, o_mult, o_exp = quant.hard_swish_parameters(x.scale, y.scale)
+    if o_exp > 0:  # TFLite refuses it too
+        raise _Refusal(f"output scale {y.scale:g} is below 1/128 of the input scale {x.scale:g}")
+    params = {
+        "size": y.size, "input_zero_point": x.zero_point, "output_zero_point": y.zero_point,
+        "reluish_multiplier": r_mult, "reluish_exponent": r_exp,
+        "output_multiplier": o_mult, "output_exponent": o_exp,
+    }  # fmt: skip
+    text = "x".join(map(str, y.shape))
+    return Step(op, "hard_swish_s8", (x.index,), y.index, params, {}, 0, text, False)
+
+
+def _leaky_relu(graph: Graph, op: Operator) -> Step:
+    x = _activation(graph, op.inputs[0], "input")
+    y = _activation(graph, op.outputs[0], "output")
+    if x.size != y.size:
+        raise _Refusal(f"input {list(x.shape)} and output {list(y.shape)} differ in size")
+    alpha = float(op.options.get("alpha", 0.0))
+    if not 0.0 <= alpha <= 1.0:
+        raise _Refusal(f"alpha {alpha:g} (0 to 1 is supported)")
+    (im, ishift), (am, ashift) = quant.leaky_relu_parameters(x.scale, y.scale, alpha)
+    params = {
+        "size": y.size, "input_zero_point": x.zero_point, "output_zero_point": y.zero_point,
+        "identity_multiplier": im, "identity_shift": ishift,
+        "alpha_multiplier": am, "alpha_shift": ashift,
+    }  # fmt: skip
+    text = f"{'x'.join(map(str, y.shape))} alpha {alpha:g}"
+    return Step(op, "leaky_relu_s8", (x.index,), y.index, params, {}, 0, text, False)
 
 
 def _alias(graph: Graph, op: Operator) -> Step:
@@ -460,6 +709,17 @@ _LOWERINGS: dict[str, Callable[[Graph, Operator], Step]] = {
     "MAX_POOL_2D": _pool,
     "ADD": _add,
     "SOFTMAX": _softmax,
+    "MEAN": _mean,
+    "PAD": _pad,
+    "CONCATENATION": _concatenation,
+    "RELU": _relu,
+    "RELU6": _relu,
+    "RELU_N1_TO_1": _relu,
+    "LOGISTIC": _logistic,
+    "MUL": _mul,
+    "HARD_SWISH": _hard_swish,
+    "LEAKY_RELU": _leaky_relu,
+    "TANH": _logistic,
     "RESHAPE": _alias,
     "SQUEEZE": _alias,
     "EXPAND_DIMS": _alias,

@@ -103,6 +103,51 @@ def softmax_parameters(input_scale: float, beta: float) -> tuple[int, int, int]:
     return multiplier, left_shift, -math.floor(radius)
 
 
+LOGISTIC_INPUT_INTEGER_BITS = 4
+
+
+def logistic_parameters(input_scale: float) -> tuple[int, int, int]:
+    """(input multiplier, input left shift, input radius) of TFLite's int8 LOGISTIC and TANH:
+    the input is scaled to Q4.27; beyond the radius (15 in the input's units) it saturates."""
+    bits = LOGISTIC_INPUT_INTEGER_BITS
+    multiplier, left_shift = quantize_multiplier(float(input_scale) * (1 << (31 - bits)))
+    radius = ((1 << bits) - 1) * (1 << (31 - bits)) / 2.0**left_shift
+    return multiplier, left_shift, math.floor(radius)
+
+
+def hard_swish_parameters(input_scale: float, output_scale: float) -> tuple[int, int, int, int]:
+    """(reluish multiplier, reluish exponent, output multiplier, output exponent) of TFLite's
+    int8 HARD_SWISH: Q15 multipliers from float32 ratios of the input at 2^-7 of its scale to
+    the output scale and to 3 / 32768 (where 3.0 is represented as 32768)."""
+    hires = _f32(1.0 / 128.0) * _f32(input_scale)
+    output_multiplier, output_exponent = quantize_multiplier(float(hires / _f32(output_scale)))
+    reluish = hires / (_f32(3.0) / _f32(32768.0))
+    reluish_multiplier, reluish_exponent = quantize_multiplier(float(reluish))
+    return (
+        _q15(reluish_multiplier),
+        reluish_exponent,
+        _q15(output_multiplier),
+        output_exponent,
+    )
+
+
+def _q15(multiplier: int) -> int:
+    """A Q31 multiplier rounded to Q15 (TFLite's DownScaleInt32ToInt16Multiplier)."""
+    if multiplier >= (1 << 31) - 1 - (1 << 15):
+        return (1 << 15) - 1
+    return (multiplier + (1 << 15)) >> 16
+
+
+def leaky_relu_parameters(
+    input_scale: float, output_scale: float, alpha: float
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((identity multiplier, shift), (alpha multiplier, shift)) of TFLite's int8 LEAKY_RELU,
+    whose ratios are computed in float32 (its operands are floats)."""
+    identity = _f32(input_scale) / _f32(output_scale)
+    scaled = _f32(input_scale) * _f32(alpha) / _f32(output_scale)
+    return quantize_multiplier(float(identity)), quantize_multiplier(float(scaled))
+
+
 def add_parameters(
     scale_a: float, scale_b: float, scale_out: float
 ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
@@ -120,6 +165,24 @@ def add_parameters(
     )
 
 
+def mul_multiplier(scale_a: float, scale_b: float, scale_out: float) -> tuple[int, int]:
+    """TFLite's int8 MUL: scale_a * scale_b / scale_out, in double."""
+    return quantize_multiplier(float(scale_a) * float(scale_b) / float(scale_out))
+
+
 def requantize_multiplier(input_scale: float, output_scale: float) -> tuple[int, int]:
     """int8 -> int8 QUANTIZE: input_scale / output_scale in double."""
     return quantize_multiplier(float(input_scale) / float(output_scale))
+
+
+
+def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tuple[int, int]:
+    """int8 MEAN of `count` elements: input_scale / output_scale as a multiplier, with the
+    division by `count` folded in the way TFLite's reference kernel does (LiteRT 2.x; it
+    replaced the float32 and per-case paths of older TFLite): shift the multiplier left by
+    k = floor(log2(count)), at most 32 and at most 31 + shift, divide it by `count` in 64-bit
+    integers and take k off the shift. Checked against LiteRT on every MEAN path (keep_dims
+    or not, equal or different quantization)."""
+    multiplier, shift = requantize_multiplier(input_scale, output_scale)
+    k = max(0, min(count.bit_length() - 1, 32, 31 + shift))
+    return (multiplier << k) // count, shift - k

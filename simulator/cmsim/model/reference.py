@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
+import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -77,9 +80,19 @@ def reference_interpreter(model: bytes):
 
 
 def reference_tensors(
-    model: bytes, graph: Graph, inputs: dict[int, np.ndarray], tensors: set[int]
+    model: bytes,
+    graph: Graph,
+    inputs: dict[int, np.ndarray],
+    tensors: set[int],
+    isolated: bool = False,
 ) -> dict[int, np.ndarray]:
-    """Run the model in TFLite with its reference kernels; the values of `tensors`."""
+    """Run the model in TFLite with its reference kernels; the values of `tensors`.
+
+    `isolated` runs TFLite in a child process: its C++ kernels abort the whole process on
+    some models they do not support (e.g. an int8 softmax whose input scale is below 2^-26),
+    and a user's model must get a clear error instead."""
+    if isolated:
+        return _in_child_process(model, graph, inputs, tensors)
     try:
         with _quiet_stderr():
             interpreter = reference_interpreter(model)
@@ -90,3 +103,44 @@ def reference_tensors(
     except (RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{graph.name}: TFLite's interpreter rejects the model: {first}") from None
+
+
+def _in_child_process(
+    model: bytes, graph: Graph, inputs: dict[int, np.ndarray], tensors: set[int]
+) -> dict[int, np.ndarray]:
+    """reference_tensors in `python -m cmsim.model.reference` (a plain child process: no
+    multiprocessing, which would re-import the caller's main script)."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [package_root, *filter(None, [os.environ.get("PYTHONPATH")])]
+    )}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "cmsim.model.reference"],
+        input=pickle.dumps((model, graph, inputs, tensors)),
+        capture_output=True,
+        env=environment,
+        check=False,
+    )
+    if done.returncode == 0:
+        status, value = pickle.loads(done.stdout)
+        if status == "ok":
+            return value
+        raise ModelError(value)
+    raise ModelError(
+        f"{graph.name}: TFLite's reference interpreter crashed on this model (its C++ kernels "
+        "abort on what they do not support), so there is no golden output"
+    )
+
+
+def _serve() -> None:
+    """The child's side: a pickled request on stdin, ("ok", tensors) or ("error", message)."""
+    model, graph, inputs, tensors = pickle.loads(sys.stdin.buffer.read())
+    try:
+        answer = ("ok", reference_tensors(model, graph, inputs, tensors))
+    except ModelError as exc:
+        answer = ("error", str(exc))
+    sys.stdout.buffer.write(pickle.dumps(answer))
+
+
+if __name__ == "__main__":
+    _serve()

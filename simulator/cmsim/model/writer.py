@@ -145,10 +145,75 @@ class Add:
 
 
 @dataclass(frozen=True)
+class Mul:
+    """MUL of two tensors (NumPy broadcasting)."""
+
+    activation: str = "NONE"
+
+
+@dataclass(frozen=True)
 class Reshape:
     """RESHAPE: inputs (input, new shape as a constant int32 tensor); output quantization kept."""
 
     new_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Mean:
+    """MEAN: inputs (input, axes as a constant int32 tensor); `keep_dims` keeps reduced axes."""
+
+    keep_dims: bool = False
+
+
+@dataclass(frozen=True)
+class Pad:
+    """PAD: inputs (input, paddings as a constant int32 [rank, 2] tensor); pads with the
+    output zero point."""
+
+
+@dataclass(frozen=True)
+class Concatenation:
+    """CONCATENATION along `axis`; int8 inputs are quantized like the output."""
+
+    axis: int
+    activation: str = "NONE"
+
+
+@dataclass(frozen=True)
+class Relu:
+    """A stand-alone RELU (requantizes when input and output scales differ)."""
+
+
+@dataclass(frozen=True)
+class Relu6:
+    """A stand-alone RELU6."""
+
+
+@dataclass(frozen=True)
+class ReluN1To1:
+    """A stand-alone RELU_N1_TO_1."""
+
+
+@dataclass(frozen=True)
+class Logistic:
+    """LOGISTIC (sigmoid); int8 output scale 1/256, zero point -128."""
+
+
+@dataclass(frozen=True)
+class Tanh:
+    """TANH; int8 output scale 1/128, zero point 0."""
+
+
+@dataclass(frozen=True)
+class HardSwish:
+    """HARD_SWISH: x * relu6(x + 3) / 6."""
+
+
+@dataclass(frozen=True)
+class LeakyRelu:
+    """LEAKY_RELU: x, or alpha * x below 0."""
+
+    alpha: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -382,9 +447,13 @@ def _check_pool(graph: Graph, op: Operator, where: str) -> None:
 
 
 def _check_add(graph: Graph, op: Operator, where: str) -> None:
-    shapes = {graph.tensors[i].shape for i in (*op.inputs, *op.outputs)}
-    if len(shapes) != 1:
-        _fail(where, f"inputs and output must have one shape, got {sorted(shapes)}")
+    a, b, y = (graph.tensors[i].shape for i in (*op.inputs, *op.outputs))
+    try:
+        shape = np.broadcast_shapes(a, b)
+    except ValueError:
+        _fail(where, f"inputs {a} and {b} do not broadcast")
+    if tuple(shape) != y:
+        _fail(where, f"inputs {a} and {b} broadcast to {tuple(shape)}, not the output's {y}")
 
 
 def _check_reshape(graph: Graph, op: Operator, where: str) -> None:
@@ -400,6 +469,17 @@ def _check_softmax(graph: Graph, op: Operator, where: str) -> None:
         _fail(where, f"int8 softmax output '{y.name}' needs scale 1/256 and zero point -128")
 
 
+def _check_pad(graph: Graph, op: Operator, where: str) -> None:
+    x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    paddings = graph.tensors[op.inputs[1]].data
+    if paddings is None or paddings.shape != (len(x.shape), 2):
+        _fail(where, f"paddings must be a constant [{len(x.shape)}, 2] tensor")
+    want = tuple(int(d + a + b) for d, (a, b) in zip(x.shape, paddings, strict=True))
+    if want != y.shape:
+        _fail(where, f"padding {x.shape} gives {want}, not the output's {y.shape}")
+    _same_quant(graph, op.inputs[0], op.outputs[0], where)
+
+
 _CHECKS = {
     "CONV_2D": _check_conv,
     "DEPTHWISE_CONV_2D": _check_conv,
@@ -407,8 +487,10 @@ _CHECKS = {
     "AVERAGE_POOL_2D": _check_pool,
     "MAX_POOL_2D": _check_pool,
     "ADD": _check_add,
+    "MUL": _check_add,
     "RESHAPE": _check_reshape,
     "SOFTMAX": _check_softmax,
+    "PAD": _check_pad,
 }
 
 
@@ -489,9 +571,37 @@ def _add_options(o: Add):
     return t
 
 
+def _mul_options(o: Mul):
+    t = schema.MulOptionsT()
+    t.fusedActivationFunction = ACTIVATIONS[o.activation]
+    return t
+
+
 def _reshape_options(o: Reshape):
     t = schema.ReshapeOptionsT()
     t.newShape = [int(d) for d in o.new_shape]
+    return t
+
+
+def _mean_options(o: Mean):
+    t = schema.ReducerOptionsT()
+    t.keepDims = bool(o.keep_dims)
+    return t
+
+
+def _pad_options(_o: Pad):
+    return schema.PadOptionsT()
+
+
+def _concat_options(o: Concatenation):
+    t = schema.ConcatenationOptionsT()
+    t.axis, t.fusedActivationFunction = int(o.axis), ACTIVATIONS[o.activation]
+    return t
+
+
+def _leaky_relu_options(o: LeakyRelu):
+    t = schema.LeakyReluOptionsT()
+    t.alpha = float(o.alpha)
     return t
 
 
@@ -515,8 +625,24 @@ _SPECS = {
     AveragePool2D: ("AVERAGE_POOL_2D", 2, BuiltinOptions.Pool2DOptions, _pool_options),
     MaxPool2D: ("MAX_POOL_2D", 2, BuiltinOptions.Pool2DOptions, _pool_options),
     Add: ("ADD", 2, BuiltinOptions.AddOptions, _add_options),
+    Mul: ("MUL", 2, BuiltinOptions.MulOptions, _mul_options),
     Reshape: ("RESHAPE", 1, BuiltinOptions.ReshapeOptions, _reshape_options),
     Softmax: ("SOFTMAX", 2, BuiltinOptions.SoftmaxOptions, _softmax_options),
+    Mean: ("MEAN", 2, BuiltinOptions.ReducerOptions, _mean_options),
+    Pad: ("PAD", 2, BuiltinOptions.PadOptions, _pad_options),
+    Concatenation: (
+        "CONCATENATION",
+        2,
+        BuiltinOptions.ConcatenationOptions,
+        _concat_options,
+    ),
+    Relu: ("RELU", 2, BuiltinOptions.NONE, None),
+    Logistic: ("LOGISTIC", 2, BuiltinOptions.NONE, None),
+    HardSwish: ("HARD_SWISH", 1, BuiltinOptions.NONE, None),
+    Tanh: ("TANH", 2, BuiltinOptions.NONE, None),
+    LeakyRelu: ("LEAKY_RELU", 2, BuiltinOptions.LeakyReluOptions, _leaky_relu_options),
+    Relu6: ("RELU6", 2, BuiltinOptions.NONE, None),
+    ReluN1To1: ("RELU_N1_TO_1", 1, BuiltinOptions.NONE, None),
     Quantize: ("QUANTIZE", 2, BuiltinOptions.NONE, None),
     Dequantize: ("DEQUANTIZE", 2, BuiltinOptions.NONE, None),
 }

@@ -296,6 +296,12 @@ def _declare(native: ctypes.CDLL) -> None:
     native.fp_set_write_buffer_off.argtypes = [ctx, ctypes.c_int]
     native.fp_resume.argtypes = [ctx]
     native.fp_totals.argtypes = [ctx, ctypes.POINTER(ctypes.c_int64)]
+    native.fp_tag_hits.argtypes = [ctx, ctypes.c_int64]
+    native.fp_tag_hits.restype = ctypes.c_int64
+    native.fp_pc.argtypes = [ctx]
+    native.fp_set_explaining.argtypes = [ctx, ctypes.c_int]
+    native.fp_force_miss.argtypes = [ctx]
+    native.fp_pc.restype = ctypes.c_uint32
 
 
 class Context:

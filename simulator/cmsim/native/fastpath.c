@@ -75,11 +75,12 @@ typedef struct {
 #define MAX_LINES 256
 
 #define NEVENTS 3 /* DWT profiling counter events of a block: CPI, LSU, FOLD (M4-DWT-2) */
-#define NOUT (4 + NEVENTS)
+#define NOUT (5 + NEVENTS) /* d_first d_exit exit count events tag */
 
 typedef struct {
     int64_t d_first, d_exit, exit_state, count;
     int64_t events[NEVENTS];
+    int64_t tag; /* > 0: Python explained this result (annotate); C counts its hits */
 } Result;
 
 /* What a block does to the caches from one (entry state, facts), and its results by answers. */
@@ -107,6 +108,7 @@ typedef struct {
 typedef struct {
     uint64_t key_block;
     int64_t count, bound; /* instructions; upper bound of its cycles (exception windows) */
+    uint64_t memo_hint;   /* 1 + the memo slot of its last hit (checked before use) */
     int used;
 } BlockLen;
 
@@ -142,6 +144,7 @@ typedef void (*fault_fn)(uint64_t pc, int code, uint32_t address);
 typedef struct {
     /* the hooks' hot fields first, the large arrays last */
     uint64_t cur_block;
+    uint32_t pc; /* the instruction executing now: the last one the code hook saw */
     int have_cur, stopped;
     int observed; /* the current block's observer event was already sent (clock read) */
     int cleared;  /* the memo was cleared during a Python callback */
@@ -155,12 +158,17 @@ typedef struct {
      * reaches it ask Python at every instruction boundary (window). rearm: one is pending but
      * masked, so a CPS/MSR opens a window. */
     int64_t deadline;
-    const BlockLen *cur_len;
+    BlockLen *cur_len;
+    int last_region; /* the region of the last access (most accesses stay in one) */
     Memo *memo;
     uint64_t memo_mask, memo_used;
     BlockLen *lens;
     uint32_t lens_mask, lens_used;
     int64_t hits, misses, mismatches;
+    int64_t *tag_hits; /* memo hits per explanation tag (annotate), tag_cap entries */
+    int64_t tag_cap;
+    int explain_off; /* annotate --region: outside the region, hits are not counted */
+    int force_miss;  /* time the block in progress in Python, without the memo (a region edge) */
     _Alignas(16) int64_t events[NEVENTS]; /* running totals of the settled blocks' events */
 
     translate_fn py_translate;
@@ -549,9 +557,14 @@ static uint32_t reg(uc_engine *uc, int id)
  * address in regions with wait states or caches. */
 static const Region *region_of(Ctx *ctx, uint32_t address)
 {
+    const Region *last = &ctx->regions[ctx->last_region];
+    if (last->start <= address && address < last->end)
+        return last;
     for (int k = 0; k < ctx->nregions; k++)
-        if (ctx->regions[k].start <= address && address < ctx->regions[k].end)
+        if (ctx->regions[k].start <= address && address < ctx->regions[k].end) {
+            ctx->last_region = k;
             return &ctx->regions[k];
+        }
     return NULL;
 }
 
@@ -627,6 +640,31 @@ static void add_result(Ctx *ctx, Trace *t, const int64_t *out)
     r->count = out[3];
     for (int k = 0; k < NEVENTS; k++)
         r->events[k] = out[4 + k];
+    r->tag = out[4 + NEVENTS];
+    if (r->tag >= ctx->tag_cap) {
+        int64_t cap = 2 * r->tag + 64;
+        int64_t *grown = realloc(ctx->tag_hits, (size_t)cap * sizeof(int64_t));
+        if (grown == NULL) {
+            r->tag = 0; /* not counted: the run goes on, the annotation would be short */
+            ctx->mismatches++;
+            return;
+        }
+        memset(grown + ctx->tag_cap, 0, (size_t)(cap - ctx->tag_cap) * sizeof(int64_t));
+        ctx->tag_hits = grown;
+        ctx->tag_cap = cap;
+    }
+}
+
+/* Count the tagged results' hits (on) or not (off: outside the region being explained). */
+void fp_set_explaining(Ctx *ctx, int on) { ctx->explain_off = !on; }
+
+/* The block in progress is settled by Python, outside the memo (a region begins or ends in it). */
+void fp_force_miss(Ctx *ctx) { ctx->force_miss = ctx->have_cur; }
+
+/* Memo hits of the results Python tagged `tag` (0 for an unknown tag). */
+int64_t fp_tag_hits(Ctx *ctx, int64_t tag)
+{
+    return tag > 0 && tag < ctx->tag_cap ? ctx->tag_hits[tag] : 0;
 }
 
 /* Replay Python's reported operations (the caches then hold the block's exit state); count a
@@ -781,8 +819,29 @@ static void settle_current(Ctx *ctx, int partial)
         apply(ctx, out[0], out[1], out[2], out[3], out + 4);
         return;
     }
+    if (ctx->force_miss) { /* Python explains this one execution itself */
+        ctx->force_miss = 0;
+        ctx->misses++;
+        ctx->py_settle(ctx->cur_block >> 32, (uint32_t)ctx->cur_block, ctx->state, ctx->facts,
+                       ctx->nfacts, out);
+        replay_reported(ctx);
+        apply(ctx, out[0], out[1], out[2], out[3], out + 4);
+        return;
+    }
     uint64_t sig = signature(ctx);
-    Memo *m = memo_slot(ctx, ctx->cur_block, sig, ctx->state);
+    /* Most blocks repeat their last memo entry (loops): try it before probing the table. */
+    BlockLen *len = ctx->cur_len;
+    Memo *m = NULL;
+    if (len->memo_hint && len->memo_hint - 1 <= ctx->memo_mask) {
+        Memo *h = &ctx->memo[len->memo_hint - 1];
+        if (h->used && h->key_block == ctx->cur_block && h->sig == sig && h->entry_state == ctx->state)
+            m = h;
+    }
+    if (m == NULL) {
+        m = memo_slot(ctx, ctx->cur_block, sig, ctx->state);
+        if (m->used)
+            len->memo_hint = (uint64_t)(m - ctx->memo) + 1;
+    }
     if (m->used) {
         Trace *t = m->trace;
         const Result *r;
@@ -795,6 +854,8 @@ static void settle_current(Ctx *ctx, int partial)
         }
         if (r != NULL) {
             ctx->hits++;
+            if (r->tag > 0 && !ctx->explain_off)
+                ctx->tag_hits[r->tag]++;
             apply(ctx, r->d_first, r->d_exit, r->exit_state, r->count, r->events);
             return;
         }
@@ -849,7 +910,7 @@ static void lens_grow(Ctx *ctx)
     free(old);
 }
 
-static const BlockLen *block_length(Ctx *ctx, uint64_t key)
+static BlockLen *block_length(Ctx *ctx, uint64_t key)
 {
     for (;;) {
         uint32_t slot = hash32((uint32_t)(key >> 32) ^ (uint32_t)key * 31u) & ctx->lens_mask;
@@ -925,6 +986,7 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
 {
     Ctx *ctx = user;
     (void)size;
+    ctx->pc = (uint32_t)address; /* MMIO callbacks (DWT, markers) ask which one executes */
     if (!ctx->have_cur || ctx->stopped)
         return;
     uint32_t bit = ((uint32_t)address >> 1) & (FILTER_BITS - 1);
@@ -1044,8 +1106,12 @@ void fp_release(Ctx *ctx)
     free(ctx->ops_buf);
     free(ctx->ops_hit);
     free(ctx->answers);
+    free(ctx->tag_hits);
     free(ctx);
 }
+
+/* The instruction executing now (Unicorn syncs no PC register for MMIO accesses). */
+uint32_t fp_pc(Ctx *ctx) { return ctx->pc; }
 
 /* A new emulation starts: hooks are live again after a stop (instruction limit). */
 void fp_resume(Ctx *ctx) { ctx->stopped = 0; }

@@ -11,8 +11,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from cmsim.bench.results import VARIANTS
+from cmsim.bench.results import ALL_VARIANTS
 from cmsim.bench.single import KERNELS
+from cmsim.cmsis_nn import ENVIRONMENT, find_checkout
+from cmsim.cmsis_nn import VARIANT as CMSIS_NN
 from cmsim.errors import CmsimError
 from cmsim.sweep.cache import open_cache
 from cmsim.sweep.cluster import Cluster
@@ -39,7 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--grid-file", metavar="GRID.toml", help="grids for several kernels")
     what.add_argument("--models", metavar="A.tflite,B.tflite", help="whole models, per operator")
     what.add_argument(
-        "--variants", type=_variants, help="comma-separated, default ref,opt,asm (or the file's)"
+        "--variants",
+        type=_variants,
+        help="comma-separated, default ref,opt,asm and cmsis-nn with --cmsis-nn (or the file's)",
+    )
+    what.add_argument(
+        "--cmsis-nn",
+        metavar="PATH",
+        help=f"a CMSIS-NN checkout to build and time as the cmsis-nn variant (or ${ENVIRONMENT})",
     )
     what.add_argument(
         "--boards", type=_list, help="presets or board files, default m4-ideal (or the file's)"
@@ -126,7 +135,13 @@ def spec_from_args(args: argparse.Namespace) -> Spec:
         spec.grids.append((args.kernel, parse_grid(args.kernel, args.grid)))
     if args.models:
         spec.models += _list(args.models)
-    spec.variants = args.variants or spec.variants
+    spec.cmsis_nn = find_checkout(args.cmsis_nn)
+    if args.variants:
+        spec.variants = args.variants
+    elif spec.cmsis_nn is not None and CMSIS_NN not in spec.variants:
+        spec.variants = (*spec.variants, CMSIS_NN)
+    if CMSIS_NN in spec.variants and spec.cmsis_nn is None:
+        raise GridError(f"the cmsis-nn variant needs --cmsis-nn PATH (or ${ENVIRONMENT})")
     spec.boards = tuple(args.boards or spec.boards)
     spec.seed = spec.seed if args.seed is None else args.seed
     return spec
@@ -141,12 +156,12 @@ def _list(text: str) -> list[str]:
 
 def _variants(text: str) -> tuple[str, ...]:
     chosen = _list(text)
-    unknown = [v for v in chosen if v not in VARIANTS]
+    unknown = [v for v in chosen if v not in ALL_VARIANTS]
     if unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown variant {unknown[0]!r} (known: {', '.join(VARIANTS)})"
+            f"unknown variant {unknown[0]!r} (known: {', '.join(ALL_VARIANTS)})"
         )
-    return tuple(v for v in VARIANTS if v in chosen)
+    return tuple(v for v in ALL_VARIANTS if v in chosen)
 
 
 def _positive(text: str) -> int:

@@ -16,7 +16,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from cmsim.bench.results import VARIANTS
+from cmsim.bench.results import ALL_VARIANTS
 from cmsim.sweep.points import Row
 
 COLUMNS = [f.name for f in dataclasses.fields(Row)]
@@ -39,7 +39,8 @@ def _group(row: Row) -> tuple:
 def sort_key(row: Row) -> tuple:
     operator_index = int(row.operator.split()[0]) if row.operator[:1].isdigit() else -1
     shape = tuple((key, int(value)) for key, _, value in _pairs(row.shape))
-    variant = VARIANTS.index(row.variant) if row.variant in VARIANTS else len(VARIANTS)
+    known = ALL_VARIANTS
+    variant = known.index(row.variant) if row.variant in known else len(known)
     return (row.model, operator_index, row.kernel, shape, row.board, variant, row.seed)
 
 

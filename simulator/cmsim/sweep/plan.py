@@ -15,6 +15,9 @@ from cmsim.bench.results import VARIANTS
 from cmsim.bench.runner import build_firmware
 from cmsim.bench.single import KernelCase, macs
 from cmsim.board import Board, load_board
+from cmsim.cmsis_nn import VARIANT as CMSIS_NN
+from cmsim.cmsis_nn import Build, Checkout
+from cmsim.cmsis_nn import build as build_cmsis_nn
 from cmsim.errors import CmsimError
 from cmsim.model.build import build_model, check_fits
 from cmsim.sweep.grid import GridError, expand
@@ -33,6 +36,7 @@ class Spec:
     variants: tuple[str, ...] = VARIANTS
     boards: tuple[str, ...] = ("m4-ideal",)
     seed: int = 1
+    cmsis_nn: Checkout | None = None  # needed when variants hold cmsis-nn
 
 
 @dataclass
@@ -61,15 +65,18 @@ def make_plan(spec: Spec) -> Plan:
     boards = _boards(spec.boards)
     tasks: list[Task] = []
     skipped = 0
-    harnesses = {b.name: _harness(b) for b in boards} if spec.grids else {}
+    cmsis = {b.name: _cmsis_nn(b, spec) for b in boards}
+    harnesses = {b.name: _harnesses(b, cmsis[b.name]) for b in boards} if spec.grids else {}
     for kernel, axes in spec.grids:
         expansion = expand(kernel, axes)
         skipped += expansion.skipped * len(boards) * len(spec.variants)
         for shape in expansion.shapes:
             for board in boards:
-                tasks += _kernel_tasks(kernel, shape, board, harnesses[board.name], spec)
+                found, missing = _kernel_tasks(kernel, shape, board, harnesses[board.name], spec)
+                tasks += found
+                skipped += missing
     for path in spec.models:
-        tasks += _model_tasks(path, boards, spec)
+        tasks += _model_tasks(path, boards, spec, cmsis)
     return Plan(_dedupe(tasks), skipped)
 
 
@@ -83,31 +90,48 @@ def _boards(names: tuple[str, ...]) -> list[Board]:
     return boards
 
 
-def _harness(board: Board) -> Firmware:
+def _cmsis_nn(board: Board, spec: Spec) -> Build | None:
+    """The CMSIS-NN build for a board, when the sweep times the cmsis-nn variant."""
+    if CMSIS_NN not in spec.variants or spec.cmsis_nn is None:
+        return None
+    return build_cmsis_nn(spec.cmsis_nn, board)
+
+
+def _harnesses(board: Board, cmsis: Build | None) -> dict[str, Firmware]:
+    """The kernel harness per variant: cmsim's, and CMSIS-NN's for the cmsis-nn variant."""
     elf = build_firmware(board) / HARNESS_ELF
-    return Firmware(file_digest(elf), str(elf))
+    found = {"": Firmware(file_digest(elf), str(elf))}
+    if cmsis is not None:
+        found[CMSIS_NN] = Firmware(file_digest(cmsis.harness), str(cmsis.harness))
+    return found
 
 
 def _kernel_tasks(
-    kernel: str, shape: dict[str, int], board: Board, harness: Firmware, spec: Spec
-) -> list[Task]:
+    kernel: str, shape: dict[str, int], board: Board, harnesses: dict[str, Firmware], spec: Spec
+) -> tuple[list[Task], int]:
+    """The kernel's points on one shape and board, and how many variants do not exist."""
     work = macs(KernelCase(kernel, shape))
     digest = board_digest(board)
     tasks = []
     for variant in spec.variants:
+        if variant == CMSIS_NN and kernel == "relu":
+            continue  # CMSIS-NN has no int8 ReLU with a zero point (TFLM fuses it)
+        harness = harnesses.get(variant, harnesses[""])
         point = Point(kernel, tuple(shape.items()), variant, board.name, spec.seed)
         key = task_key(harness.digest, digest, point.identity())
         # ref C runs about four times the cycles of opt/asm, each cycle costing host time too
         cost = (4 if variant == "ref" else 1) * max(work, _elements(shape))
         tasks.append(Task(point, board, harness, key, cost))
-    return tasks
+    return tasks, len(spec.variants) - len(tasks)
 
 
 def _elements(shape: dict[str, int]) -> int:
     return shape.get("h", 1) * shape.get("w", 1) * shape.get("c", 1)
 
 
-def _model_tasks(path: str, boards: list[Board], spec: Spec) -> list[Task]:
+def _model_tasks(
+    path: str, boards: list[Board], spec: Spec, cmsis: dict[str, Build | None]
+) -> list[Task]:
     prepared = models.load(path, spec.seed)  # a bad file is bad input: ModelError, exit 2
     data = Path(path).read_bytes()
     source = ModelSource(prepared.name, digest_bytes(data), data)
@@ -116,7 +140,9 @@ def _model_tasks(path: str, boards: list[Board], spec: Spec) -> list[Task]:
     for board in boards:
         try:
             check_fits(prepared.name, board, len(prepared.sources.blob), prepared.plan.size)
-            elfs = build_model(prepared.name, prepared.sources, board, spec.variants)
+            build = cmsis[board.name]
+            extra = build.make_variables() if build else ()
+            elfs = build_model(prepared.name, prepared.sources, board, spec.variants, extra)
             failure = None
         except CmsimError as exc:  # does not fit this board, or did not build: a failed point
             elfs, failure = {}, describe(exc)

@@ -13,7 +13,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from cmsim.bench.results import VARIANTS
+from cmsim.bench.results import ALL_VARIANTS
 from cmsim.sweep.points import Row
 
 ANNOTATE_CELLS = 64  # write the value in each cell up to this many cells
@@ -27,7 +27,7 @@ def plot_sweep(rows: list[Row], path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     good = [r for r in rows if r.ok and r.cycles is not None]
-    variants = [v for v in VARIANTS if any(r.variant == v for r in good)]
+    variants = [v for v in ALL_VARIANTS if any(r.variant == v for r in good)]
     groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for row in good:
         if not row.model:

@@ -576,14 +576,36 @@ class Pipeline:
             _step_key(self.pending),
             _step_key(self.before_it) if self.pending is not None and self.pending.folded else None,
             self._wide_run,
+            self._explained() if self.explain is not None else None,
         )
+
+    def _explained(self) -> tuple:
+        """While explaining: the parts kept for the pending step's extra, and what an exception
+        left for the next instruction (or the pending one), so a restored sequencer explains
+        exactly as the one it was saved from (the fast path times blocks from snapshots)."""
+        pending = self.pending
+        why = self._why
+        kept = None
+        if why is not None and pending is not None and why[0] is pending:
+            kept = tuple(why[1])
+        carry = self._carry
+        left = None
+        if carry is not None and (carry[0] is None or carry[0] is pending):
+            left = (carry[0] is None, tuple(carry[1]))
+        return kept, left
 
     def restore(self, snapshot: tuple, decode, time: int = 0) -> None:
         """Put the sequencer back in a snapshot's state, with the pending instruction at `time`."""
-        pending, before, self._wide_run = snapshot
+        pending, before, self._wide_run, explained = snapshot
         self.pending = _step_from_key(pending, decode, time)
         self.before_it = _step_from_key(before, decode, time)
         self.time = time
+        if explained is not None:
+            kept, left = explained
+            self._why = None if kept is None else (self.pending, list(kept))
+            self._carry = None
+            if left is not None:
+                self._carry = (None if left[0] else self.pending, list(left[1]))
 
     def enter_exception(self, cycles: int) -> int:
         """M4-EXC-ENTRY: the pending instruction ends with no successor to pair with, and the

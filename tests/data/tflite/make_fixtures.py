@@ -62,6 +62,46 @@ def sequence_mlp() -> keras.Model:
     return keras.Model(i, x)
 
 
+def padded_gap_cnn() -> keras.Model:
+    """The MobileNet pattern: explicit ZeroPadding2D (PAD) before a stride-2 VALID conv, and
+    GlobalAveragePooling2D (MEAN) before the classifier, once keeping dimensions."""
+    keras.utils.set_random_seed(4)
+    i = keras.Input((15, 15, 3), batch_size=1)
+    x = L.ZeroPadding2D(((0, 1), (0, 1)))(i)
+    x = L.Conv2D(8, 3, strides=2, activation="relu6")(x)
+    a = L.GlobalAveragePooling2D()(x)
+    b = L.Flatten()(L.GlobalAveragePooling2D(keepdims=True)(L.Conv2D(8, 1)(x)))
+    return keras.Model(i, L.Dense(4)(L.Add()([a, b])))
+
+
+def concat_cnn() -> keras.Model:
+    """Two branches joined by Concatenate (CONCATENATION), a ReLU after a global average
+    pooling (a stand-alone RELU: nothing to fuse it into), a binary classifier's sigmoid
+    (LOGISTIC)."""
+    keras.utils.set_random_seed(6)
+    i = keras.Input((12, 12, 4), batch_size=1)
+    a = L.Conv2D(6, 3, padding="same")(i)
+    b = L.Conv2D(5, 1)(i)
+    x = L.Concatenate()([a, b])
+    x = L.ReLU(max_value=6.0)(L.GlobalAveragePooling2D()(x))
+    return keras.Model(i, L.Dense(1, activation="sigmoid")(x))
+
+
+def se_cnn() -> keras.Model:
+    """EfficientNet's pieces: swish (LOGISTIC then MUL), a squeeze-and-excite block (MEAN,
+    1x1 convolutions, sigmoid, MUL broadcasting [1, 1, 1, C] over [1, H, W, C]) and a bias
+    added by broadcasting (ADD)."""
+    keras.utils.set_random_seed(7)
+    i = keras.Input((10, 10, 3), batch_size=1)
+    x = L.Conv2D(8, 3, padding="same", activation="swish")(i)
+    s = L.GlobalAveragePooling2D(keepdims=True)(x)
+    s = L.Conv2D(4, 1, activation="relu")(s)
+    s = L.Conv2D(8, 1, activation="sigmoid")(s)
+    x = L.Multiply()([x, s])
+    x = L.Add()([x, L.Conv2D(8, 1)(L.AveragePooling2D(10)(x))])
+    return keras.Model(i, L.Dense(2)(L.Flatten()(L.GlobalAveragePooling2D()(x))))
+
+
 def mlp() -> keras.Model:
     keras.utils.set_random_seed(3)
     i = keras.Input((20,))
@@ -75,4 +115,7 @@ if __name__ == "__main__":
     convert(small_cnn(), "cnn_per_tensor", per_channel=False)
     convert(mlp(), "mlp_uint8_in", io=tf.uint8)
     convert(sequence_mlp(), "dense_keep_dims")
+    convert(padded_gap_cnn(), "cnn_pad_mean")
+    convert(concat_cnn(), "cnn_concat_relu")
+    convert(se_cnn(), "cnn_se_swish")
     print(f"TensorFlow {tf.__version__}: wrote", sorted(p.name for p in HERE.glob("*.tflite")))
