@@ -212,14 +212,16 @@ class MemoryModel:
             cache.log = log
 
     # -- instruction side (M4-MEM-FETCH, spec §9.3) ------------------------------------------------
-    def data_access(self, address: int, beats: int, t: int) -> None:
-        """M4-MEM-BUS: a data access of `beats` beats by the instruction issuing at t; on the bus
-        the code streams over, it keeps instruction fetches off the bus meanwhile."""
+    def data_access(self, address: int, beats: int, t: int) -> int:
+        """M4-MEM-BUS: a data access of `beats` bus cycles by the instruction issuing at t; on
+        the bus the code streams over, it waits for a fetch read that took its cycle, then keeps
+        instruction fetches off the bus meanwhile. Returns the cycles it waited."""
         if self.words is None:
-            return
+            return 0
         region = self.place(address).region
         if region is not None and region.bus and region.bus == self.words.bus:
-            self.words.hold(t, t + beats)
+            return self.words.claim(t, beats)
+        return 0
 
     def fetch_stall(self, address: int, size: int, t: int, restart: bool = False) -> int:
         """Cycles the instruction at `address` waits for its code when about to issue at t;
@@ -315,9 +317,18 @@ class WordFetch:
         self.arrival: dict[int, int] = {}  # words read and not yet taken, and when they arrive
         self.taken: dict[int, int] = {}  # recent words taken, and their issue cycle
         self.busy: list[tuple[int, int]] = []  # data accesses on the bus: [start, end)
+        self.slots: set[int] = set()  # cycles in which a read started (its address phase)
 
-    def hold(self, start: int, end: int) -> None:
-        self.busy.append((start, end))
+    def claim(self, t: int, beats: int) -> int:
+        """A data access wanting the bus for `beats` cycles from t: the reads the fetch unit
+        starts up to t take their cycle first (the access waits for them); returns the wait."""
+        while self.next_word is not None and self._read(self.next_word, t):
+            pass
+        start = t
+        while start in self.slots:
+            start += 1
+        self.busy.append((start, start + beats))
+        return start - t
 
     def _start(self, t: int) -> int:
         """First cycle >= t with the bus free of data accesses."""
@@ -336,11 +347,12 @@ class WordFetch:
         if back >= self.origin:
             if back not in self.taken:
                 return False  # the queue is full until an instruction takes that word
-            room = self.taken[back]
+            room = self.taken[back] + 1  # the fetch unit sees the slot free a cycle later
         start = self._start(max(self.free, room))
         if limit is not None and start > limit:
             return False
         self.free = start + self._cost(word)
+        self.slots.add(start)
         self.arrival[word] = self.free
         self.next_word = word + 4
         return True
@@ -383,6 +395,7 @@ class WordFetch:
         low = (self.next_word or 0) - 4 * (QUEUE_WORDS + 2)
         self.taken = {w: c for w, c in self.taken.items() if w >= low}
         self.busy = [(s, e) for s, e in self.busy if e > now - 1]
+        self.slots = {c for c in self.slots if c >= now - 1}
 
     # snapshots: every time relative to `now`, clamped where earlier values act alike
     def snapshot(self, now: int) -> tuple:
@@ -401,11 +414,12 @@ class WordFetch:
             tuple(sorted((w, rel(c)) for w, c in self.arrival.items())),
             tuple(sorted((w, rel(c)) for w, c in self.taken.items())),
             tuple(sorted((rel(s), rel(e)) for s, e in self.busy if e > horizon)),
+            tuple(sorted(c - now for c in self.slots if c >= now - 1)),
         )
 
     @classmethod
     def restore(cls, state: tuple, now: int, region: Region) -> WordFetch:
-        _name, line, next_word, origin, free, arrival, taken, busy = state
+        _name, line, next_word, origin, free, arrival, taken, busy, slots = state
         words = cls(region)
         words.line = line
         words.next_word = next_word
@@ -414,4 +428,5 @@ class WordFetch:
         words.arrival = {w: now + c for w, c in arrival}
         words.taken = {w: now + c for w, c in taken}
         words.busy = [(now + s, now + e) for s, e in busy]
+        words.slots = {now + c for c in slots}
         return words
