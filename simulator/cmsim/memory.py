@@ -294,12 +294,18 @@ class WordFetch:
 
     The fetch unit reads words in address order, one at a time: a read starts when the bus is
     free (the previous read done, no data access of the core on the same bus) and the queue
-    has room (the word QUEUE_WORDS back has been taken by an issued instruction); it arrives
-    F cycles later, and the instruction needing it issues one cycle after that (decode).
-    After a taken branch (or an ISB, or an exception) the target's first read starts at the
-    cycle the core's own rules imply (its issue minus 1 + the words it needs: decode-time
-    branches resolve in decode, execute-time ones a cycle later), or once the read under way
-    then is done (CMEmu-HW `b_seq`, `bx_seq`: `b.n` costs 4 or 6, `bx.n` 6 or 8 from SRAM).
+    has room (the cycle after the word QUEUE_WORDS back was taken by an issued instruction);
+    the instruction needing the word issues when it arrives, F cycles later. After a taken
+    branch (or an ISB, or an exception) the target's first read starts at the cycle the core's
+    own rules imply less the words it needs (decode-time branches resolve in decode,
+    execute-time ones a cycle later), or once the read under way then is done (CMEmu-HW
+    `b_seq`, `bx_seq`: `b.n` costs 4 or 6, `bx.n` 6 or 8 from SRAM).
+
+    A read takes the bus for its first cycle; a data access of the core on the same bus that
+    wants that cycle waits one (CMEmu-HW `ldrd`, `str`, `writes_pipelining`, `bitbanding`:
+    `ldrd.w` runs cost 4 each, `str.w` runs with the write buffer off 3 each, the extra cycle
+    counted by LSUCNT). A data access holds the bus for its beats, one more when it is
+    unbuffered (a store with the write buffer off waits for its write) or has several beats.
     """
 
     def __init__(self, region: Region):
@@ -372,7 +378,7 @@ class WordFetch:
         first, last = address & ~3, (address + size - 1) & ~3
         if restart or self.next_word is None:
             words = (last - first) // 4 + 1
-            resolve = t - 1 - words
+            resolve = t - words
             # reads of the old stream that started before the branch resolved still finish
             while self.next_word is not None and self._read(self.next_word, resolve):
                 pass
@@ -384,7 +390,7 @@ class WordFetch:
             if not self._read(self.next_word):
                 break
         arrival = self.arrival.get(last)
-        stall = 0 if arrival is None else max(0, arrival + 1 - t)
+        stall = 0 if arrival is None else max(0, arrival - t)
         for word in range(first, last + 4, 4):
             self.taken.setdefault(word, t + stall)
             self.arrival.pop(word, None)

@@ -421,8 +421,10 @@ class Pipeline:
         step.t = t
         if executed and address is not None and mem.has_slow_fetch:  # M4-MEM-BUS contention
             beats = read_beats(ins) if ins.klass in D.LOAD_CLASS else max(1, ins.nregs)
-            if step.device_store:
-                beats += 1  # unbuffered: the bus stays with the store until its write is done
+            if step.device_store or beats > 1:
+                # an unbuffered store keeps the bus until its write is done; a multi-beat access
+                # (LDRD, LDM...) one cycle past its beats (CMEmu-HW ldrd: 4 per LDRD from SRAM)
+                beats += 1
             wait = mem.data_access(address, beats, t)
             if wait:
                 step.extra += wait
