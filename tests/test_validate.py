@@ -20,6 +20,7 @@ MUL = CORPUS / "instructions" / "data_processing" / "mul.tzst"
 B_SEQ = CORPUS / "instructions" / "control_flow" / "b_seq.tzst"
 LDRD = CORPUS / "instructions" / "memory" / "ldrd.tzst"
 WRITES = CORPUS / "misc" / "writes_pipelining.tzst"
+BX_SEQ = CORPUS / "instructions" / "control_flow" / "bx_seq.tzst"
 
 pytestmark = pytest.mark.skipif(not MUL.exists(), reason="CMEmu corpus not beside the repository")
 
@@ -70,6 +71,18 @@ def test_data_accesses_share_the_system_bus_with_sram_code(test, index):
     CPICNT and LSUCNT byte-exact (the wait is LSU)."""
     config = configurations(test)[index]
     assert config.code == "sram"
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+
+
+@pytest.mark.parametrize("index", [3, 34])
+def test_bx_seq_from_flash_keeps_the_buffered_line(index):
+    """bx_seq.tzst, code in flash behind the VIMS line buffer: a line fill of the old stream
+    that would start as the branch resolves is dropped, so a target in the buffered line
+    reads its words at 1 cycle each (M4-MEM-BUS refill): `times` byte-exact (3, 9, 15, 13,
+    15, 23 and 3, 6, 11, 14, 19, 22 cycles measured)."""
+    config = configurations(BX_SEQ)[index]
+    assert config.code == "flash" and config.line_buffer
     result = cmemu.run_configuration(config, cmemu.board_for(config))
     assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
 

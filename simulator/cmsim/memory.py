@@ -379,8 +379,12 @@ class WordFetch:
         if restart or self.next_word is None:
             words = (last - first) // 4 + 1
             resolve = t - words
-            # reads of the old stream that started before the branch resolved still finish
-            while self.next_word is not None and self._read(self.next_word, resolve):
+            # reads of the old stream that started before the branch resolved still finish; a
+            # line fill that would start as it resolves is dropped and leaves the buffered line
+            # (CMEmu-HW b_seq, bx_seq from flash with the VIMS line buffer: a branch to a word
+            # of the buffered line costs as from a 1-cycle memory)
+            limit = resolve - 1 if self.line_bytes else resolve
+            while self.next_word is not None and self._read(self.next_word, limit):
                 pass
             self.free = max(self.free, resolve)
             self.arrival.clear()
