@@ -65,6 +65,9 @@ CASES = [
     (T.UNALIGNED, True, [(T.BASE, 2), (T.UNALIGNED, 1), (T.PIPELINED, -1)], Counts(lsu=1)),
     # flash LDR with 5 wait states (M4-MEM-DATA)
     (T.WAIT_STATES, True, [(T.BASE, 2), (T.WAIT_STATES, 5)], Counts(lsu=6)),
+    # CMEmu-HW ldr_str_timing (CC2652, code and data in SRAM): `ldr.n; str.n` pairs, 4 cycles
+    # each, LSUCNT +2 and CPICNT +0 per pair: the access waiting for a code read is LSU.
+    (T.BUS_WAIT, True, [(T.BASE, 1), (T.BUS_WAIT, 1)], Counts(lsu=1)),
     # STR to a device with 2 wait states (M4-LS-WB)
     (T.DEVICE_STORE, True, [(T.BASE, 1), (T.DEVICE_STORE, 2)], Counts(lsu=2)),
     # STR whose write wait states delay the next access (M4-MEM-1)

@@ -18,6 +18,9 @@ from cmsim.validate import cmemu
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "validation" / "cmemu-cc2652"
 MUL = CORPUS / "instructions" / "data_processing" / "mul.tzst"
 B_SEQ = CORPUS / "instructions" / "control_flow" / "b_seq.tzst"
+LDRD = CORPUS / "instructions" / "memory" / "ldrd.tzst"
+WRITES = CORPUS / "misc" / "writes_pipelining.tzst"
+BX_SEQ = CORPUS / "instructions" / "control_flow" / "bx_seq.tzst"
 
 pytestmark = pytest.mark.skipif(not MUL.exists(), reason="CMEmu corpus not beside the repository")
 
@@ -59,7 +62,32 @@ def test_b_seq_from_sram_matches_the_chip(index):
     assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
 
 
-@pytest.mark.parametrize("test", [MUL, B_SEQ])
+@pytest.mark.parametrize(("test", "index"), [(LDRD, 0), (LDRD, 1), (WRITES, 0)])
+def test_data_accesses_share_the_system_bus_with_sram_code(test, index):
+    """M4-MEM-BUS, code and data in SRAM, write buffer off (the measurements, CMEmu-HW): a run
+    of `ldrd.w r5, r6, [r7, #k]` costs 4 per LDRD (3 of its own + 1 waiting for the code read
+    that took the bus), 6 for the first after `ldr.w r2, [CYCCNT]`; a run of
+    `str.w r5, [r7, #k]` costs 3 per store (unbuffered: 2, + 1 for the code read); CYCCNT,
+    CPICNT and LSUCNT byte-exact (the wait is LSU)."""
+    config = configurations(test)[index]
+    assert config.code == "sram"
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+
+
+@pytest.mark.parametrize("index", [3, 34])
+def test_bx_seq_from_flash_keeps_the_buffered_line(index):
+    """bx_seq.tzst, code in flash behind the VIMS line buffer: a line fill of the old stream
+    that would start as the branch resolves is dropped, so a target in the buffered line
+    reads its words at 1 cycle each (M4-MEM-BUS refill): `times` byte-exact (3, 9, 15, 13,
+    15, 23 and 3, 6, 11, 14, 19, 22 cycles measured)."""
+    config = configurations(BX_SEQ)[index]
+    assert config.code == "flash" and config.line_buffer
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+
+
+@pytest.mark.parametrize("test", [MUL, B_SEQ, LDRD])
 def test_fast_path_equals_reference_path_on_the_chip_images(test):
     """The CC2652 images copy their measured code to SRAM at run time (finding 1 of issue 13)
     and stream it through the word-fetch model: both engine paths must read the same arrays."""

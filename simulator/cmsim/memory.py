@@ -212,14 +212,16 @@ class MemoryModel:
             cache.log = log
 
     # -- instruction side (M4-MEM-FETCH, spec §9.3) ------------------------------------------------
-    def data_access(self, address: int, beats: int, t: int) -> None:
-        """M4-MEM-BUS: a data access of `beats` beats by the instruction issuing at t; on the bus
-        the code streams over, it keeps instruction fetches off the bus meanwhile."""
+    def data_access(self, address: int, beats: int, t: int) -> int:
+        """M4-MEM-BUS: a data access of `beats` bus cycles by the instruction issuing at t; on
+        the bus the code streams over, it waits for a fetch read that took its cycle, then keeps
+        instruction fetches off the bus meanwhile. Returns the cycles it waited."""
         if self.words is None:
-            return
+            return 0
         region = self.place(address).region
         if region is not None and region.bus and region.bus == self.words.bus:
-            self.words.hold(t, t + beats)
+            return self.words.claim(t, beats)
+        return 0
 
     def fetch_stall(self, address: int, size: int, t: int, restart: bool = False) -> int:
         """Cycles the instruction at `address` waits for its code when about to issue at t;
@@ -292,12 +294,18 @@ class WordFetch:
 
     The fetch unit reads words in address order, one at a time: a read starts when the bus is
     free (the previous read done, no data access of the core on the same bus) and the queue
-    has room (the word QUEUE_WORDS back has been taken by an issued instruction); it arrives
-    F cycles later, and the instruction needing it issues one cycle after that (decode).
-    After a taken branch (or an ISB, or an exception) the target's first read starts at the
-    cycle the core's own rules imply (its issue minus 1 + the words it needs: decode-time
-    branches resolve in decode, execute-time ones a cycle later), or once the read under way
-    then is done (CMEmu-HW `b_seq`, `bx_seq`: `b.n` costs 4 or 6, `bx.n` 6 or 8 from SRAM).
+    has room (the cycle after the word QUEUE_WORDS back was taken by an issued instruction);
+    the instruction needing the word issues when it arrives, F cycles later. After a taken
+    branch (or an ISB, or an exception) the target's first read starts at the cycle the core's
+    own rules imply less the words it needs (decode-time branches resolve in decode,
+    execute-time ones a cycle later), or once the read under way then is done (CMEmu-HW
+    `b_seq`, `bx_seq`: `b.n` costs 4 or 6, `bx.n` 6 or 8 from SRAM).
+
+    A read takes the bus for its first cycle; a data access of the core on the same bus that
+    wants that cycle waits one (CMEmu-HW `ldrd`, `str`, `writes_pipelining`, `bitbanding`:
+    `ldrd.w` runs cost 4 each, `str.w` runs with the write buffer off 3 each, the extra cycle
+    counted by LSUCNT). A data access holds the bus for its beats, one more when it is
+    unbuffered (a store with the write buffer off waits for its write) or has several beats.
     """
 
     def __init__(self, region: Region):
@@ -315,9 +323,18 @@ class WordFetch:
         self.arrival: dict[int, int] = {}  # words read and not yet taken, and when they arrive
         self.taken: dict[int, int] = {}  # recent words taken, and their issue cycle
         self.busy: list[tuple[int, int]] = []  # data accesses on the bus: [start, end)
+        self.slots: set[int] = set()  # cycles in which a read started (its address phase)
 
-    def hold(self, start: int, end: int) -> None:
-        self.busy.append((start, end))
+    def claim(self, t: int, beats: int) -> int:
+        """A data access wanting the bus for `beats` cycles from t: the reads the fetch unit
+        starts up to t take their cycle first (the access waits for them); returns the wait."""
+        while self.next_word is not None and self._read(self.next_word, t):
+            pass
+        start = t
+        while start in self.slots:
+            start += 1
+        self.busy.append((start, start + beats))
+        return start - t
 
     def _start(self, t: int) -> int:
         """First cycle >= t with the bus free of data accesses."""
@@ -336,11 +353,12 @@ class WordFetch:
         if back >= self.origin:
             if back not in self.taken:
                 return False  # the queue is full until an instruction takes that word
-            room = self.taken[back]
+            room = self.taken[back] + 1  # the fetch unit sees the slot free a cycle later
         start = self._start(max(self.free, room))
         if limit is not None and start > limit:
             return False
         self.free = start + self._cost(word)
+        self.slots.add(start)
         self.arrival[word] = self.free
         self.next_word = word + 4
         return True
@@ -360,9 +378,13 @@ class WordFetch:
         first, last = address & ~3, (address + size - 1) & ~3
         if restart or self.next_word is None:
             words = (last - first) // 4 + 1
-            resolve = t - 1 - words
-            # reads of the old stream that started before the branch resolved still finish
-            while self.next_word is not None and self._read(self.next_word, resolve):
+            resolve = t - words
+            # reads of the old stream that started before the branch resolved still finish; a
+            # line fill that would start as it resolves is dropped and leaves the buffered line
+            # (CMEmu-HW b_seq, bx_seq from flash with the VIMS line buffer: a branch to a word
+            # of the buffered line costs as from a 1-cycle memory)
+            limit = resolve - 1 if self.line_bytes else resolve
+            while self.next_word is not None and self._read(self.next_word, limit):
                 pass
             self.free = max(self.free, resolve)
             self.arrival.clear()
@@ -372,7 +394,7 @@ class WordFetch:
             if not self._read(self.next_word):
                 break
         arrival = self.arrival.get(last)
-        stall = 0 if arrival is None else max(0, arrival + 1 - t)
+        stall = 0 if arrival is None else max(0, arrival - t)
         for word in range(first, last + 4, 4):
             self.taken.setdefault(word, t + stall)
             self.arrival.pop(word, None)
@@ -383,6 +405,7 @@ class WordFetch:
         low = (self.next_word or 0) - 4 * (QUEUE_WORDS + 2)
         self.taken = {w: c for w, c in self.taken.items() if w >= low}
         self.busy = [(s, e) for s, e in self.busy if e > now - 1]
+        self.slots = {c for c in self.slots if c >= now - 1}
 
     # snapshots: every time relative to `now`, clamped where earlier values act alike
     def snapshot(self, now: int) -> tuple:
@@ -401,11 +424,12 @@ class WordFetch:
             tuple(sorted((w, rel(c)) for w, c in self.arrival.items())),
             tuple(sorted((w, rel(c)) for w, c in self.taken.items())),
             tuple(sorted((rel(s), rel(e)) for s, e in self.busy if e > horizon)),
+            tuple(sorted(c - now for c in self.slots if c >= now - 1)),
         )
 
     @classmethod
     def restore(cls, state: tuple, now: int, region: Region) -> WordFetch:
-        _name, line, next_word, origin, free, arrival, taken, busy = state
+        _name, line, next_word, origin, free, arrival, taken, busy, slots = state
         words = cls(region)
         words.line = line
         words.next_word = next_word
@@ -414,4 +438,5 @@ class WordFetch:
         words.arrival = {w: now + c for w, c in arrival}
         words.taken = {w: now + c for w, c in taken}
         words.busy = [(now + s, now + e) for s, e in busy]
+        words.slots = {now + c for c in slots}
         return words

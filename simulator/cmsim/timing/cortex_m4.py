@@ -82,6 +82,7 @@ BITBAND = "bit-band read-modify-write (M4-MEM-BB)"
 BITBAND_STORE = 3
 WRITE_BUFFER_OFF = "write buffer off (M4-LS-WB)"  # ACTLR.DISDEFWBUF: the store is not buffered
 BARRIER_DRAIN = "barrier drain (§2.8)"
+BUS_WAIT = "bus taken by a fetch (M4-MEM-BUS)"  # the access waits for a code read's cycle
 FETCH = "fetch stall (M4-MEM-FETCH)"  # waiting for the next instruction's flash line
 EXC_ENTRY = "exception entry (M4-EXC-ENTRY)"  # on the handler's first instruction, as profiles do
 EXC_RETURN = "exception return (M4-EXC-EXIT/TAIL)"  # replaces the return instruction's cost
@@ -421,7 +422,15 @@ class Pipeline:
         step.t = t
         if executed and address is not None and mem.has_slow_fetch:  # M4-MEM-BUS contention
             beats = read_beats(ins) if ins.klass in D.LOAD_CLASS else max(1, ins.nregs)
-            mem.data_access(address, beats, t)
+            if step.device_store or beats > 1:
+                # an unbuffered store keeps the bus until its write is done; a multi-beat access
+                # (LDRD, LDM...) one cycle past its beats (CMEmu-HW ldrd: 4 per LDRD from SRAM)
+                beats += 1
+            wait = mem.data_access(address, beats, t)
+            if wait:
+                step.extra += wait
+                if why is not None:
+                    _note(why, BUS_WAIT, wait)
         self.time = t
         self.pending = step
         self.instructions += 1

@@ -61,6 +61,7 @@ REASON_COUNTER: dict[str, Charge] = {
     T.AGU: Charge(False, LSU),  # the load/store waits for its address register
     T.UNALIGNED: Charge(False, LSU),
     T.WAIT_STATES: Charge(False, LSU),
+    T.BUS_WAIT: Charge(False, LSU),
     T.DEVICE_STORE: Charge(False, LSU),
     T.STORE_WAIT: Charge(False, LSU),
     T.WRITE_BUFFER_OFF: Charge(False, LSU),
