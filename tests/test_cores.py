@@ -246,3 +246,13 @@ def test_bench_boards_prints_one_table_across_cores(capfd):
     assert total[1:4] == [f"{baseline[v]:,}" for v in ("ref", "opt", "asm")]
     assert total[4].strip("| ").replace(",", "").isdigit()  # m0plus-ideal ref
     assert [cell.strip("| ") for cell in total[5:]] == ["n/a", "n/a"]
+
+
+def test_a_core_what_if_has_its_own_baseline(capfd):
+    # `cmsim check --core X` must not compare another core's cycles with the M4 baseline.
+    assert main(["check", "--core", "cortex-m33"]) == 2
+    _out, err = capfd.readouterr()
+    assert "no baseline at" in err and "baseline-m4-ideal-cortex-m33.json" in err
+    assert main(["check", "--core", "cortex-m4", "--variants", "ref"]) == 0
+    out, _err = capfd.readouterr()
+    assert "no regression against" in out and "baseline-m4-ideal.json" in out  # its own core

@@ -477,6 +477,9 @@ def _model_command(args: argparse.Namespace) -> int:
 
 
 def _baseline_path(args: argparse.Namespace, board: str) -> Path:
+    """The default baseline file; a --core what-if has its own (its cycles are another core's)."""
+    if args.core is not None and args.core != load_board(args.board).core:
+        board = f"{board}-{args.core}"
     if args.model:
         return Path(args.model).with_suffix(f".{board}.baseline.json")
     return baseline_path(TRACES_DIR, board, args.workload)
