@@ -281,26 +281,15 @@ def _broadcast_shapes(draw) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int
 
 
 @st.composite
-def broadcast_add_models(draw) -> bytes:
-    """ADD whose inputs broadcast (the shared kernel) or hold the same elements."""
+def broadcast_models(draw, operator) -> bytes:
+    """ADD (writer.Add) or MUL (writer.Mul) whose inputs broadcast or hold the same elements,
+    with random quantization and fused activation."""
     a_shape, b_shape, out = _broadcast_shapes(draw)
     g = W.Graph()
     a = _activation_tensor(draw, g, "a", a_shape)
     b = _activation_tensor(draw, g, "b", b_shape)
     y = _activation_tensor(draw, g, "output", out)
-    g.add_operator(W.Add(draw(st.sampled_from(["NONE", "RELU", "RELU6"]))), (a, b), (y,))
-    return _finish(g, [a, b], [y])
-
-
-@st.composite
-def mul_models(draw) -> bytes:
-    """MUL with broadcasting, random quantization and fused activation."""
-    a_shape, b_shape, out = _broadcast_shapes(draw)
-    g = W.Graph()
-    a = _activation_tensor(draw, g, "a", a_shape)
-    b = _activation_tensor(draw, g, "b", b_shape)
-    y = _activation_tensor(draw, g, "output", out)
-    g.add_operator(W.Mul(draw(st.sampled_from(["NONE", "RELU", "RELU6"]))), (a, b), (y,))
+    g.add_operator(operator(draw(st.sampled_from(["NONE", "RELU", "RELU6"]))), (a, b), (y,))
     return _finish(g, [a, b], [y])
 
 
@@ -355,8 +344,8 @@ OPERATOR_MODELS = {
     "CONCATENATION": concatenation_models(),
     "RELU/RELU6/RELU_N1_TO_1": relu_models(),
     "LOGISTIC": logistic_models(),
-    "ADD (broadcast)": broadcast_add_models(),
-    "MUL": mul_models(),
+    "ADD (broadcast)": broadcast_models(W.Add),
+    "MUL": broadcast_models(W.Mul),
     "HARD_SWISH": hard_swish_models(),
     "LEAKY_RELU": leaky_relu_models(),
     "TANH": tanh_models(),

@@ -62,48 +62,51 @@ int32_t nn_activation_s8(const nn_activation_s8_params *p, const int8_t *input, 
     return NN_OK;
 }
 
-int32_t nn_logistic_s8(const nn_logistic_s8_params *p, const int8_t *input, int8_t *output)
+/* logistic(a) for a in Q4.27, in Q0.31: 1 / (1 + exp(-|a|)), mirrored for a < 0. */
+static int32_t logistic_q31(int32_t a)
+{
+    if (a == 0)
+        return 1 << 30;
+    int32_t positive = nn_one_over_one_plus_x(nn_exp_on_negative_q(a > 0 ? -a : a, 4));
+    return a > 0 ? positive : INT32_MAX - positive;
+}
+
+/* tanh(a) for a in Q4.27, in Q0.31: (1 - exp(-2|a|)) / (1 + exp(-2|a|)) with the sign of a
+ * (-|a| read as Q5.26 is -2|a|). */
+static int32_t tanh_q31(int32_t a)
+{
+    int32_t t = nn_one_minus_x_over_one_plus_x(nn_exp_on_negative(a > 0 ? -a : a));
+    return a == 0 ? 0 : (a > 0 ? t : -t);
+}
+
+/* LOGISTIC and TANH: saturate beyond the radius, else f on the input in Q4.27, then the Q0.31
+ * result to int8 (LOGISTIC: / 2^23 - 128, scale 1/256; TANH: / 2^24, scale 1/128). */
+static int32_t q4_function(const nn_logistic_s8_params *p, const int8_t *input, int8_t *output,
+                           int32_t (*f)(int32_t), int32_t shift, int32_t offset)
 {
     for (int32_t i = 0; i < p->size; i++) {
         int32_t x = input[i] + p->input_offset;
-        if (x <= -p->radius) {
-            output[i] = -128;
-            continue;
-        }
-        if (x >= p->radius) {
-            output[i] = 127;
-            continue;
-        }
-        int32_t a = nn_requantize(x, p->multiplier, p->left_shift); /* Q4.27 */
-        int32_t y = 1 << 30;                                          /* logistic(0) = 1/2 */
-        if (a != 0) {
-            int32_t positive = nn_one_over_one_plus_x(nn_exp_on_negative_q(a > 0 ? -a : a, 4));
-            y = a > 0 ? positive : INT32_MAX - positive;
-        }
-        output[i] = (int8_t)nn_clamp(nn_rounding_divide_by_pot(y, 23) - 128, -128, 127);
+        int32_t y;
+        if (x <= -p->radius)
+            y = -128;
+        else if (x >= p->radius)
+            y = 127;
+        else
+            y = nn_rounding_divide_by_pot(f(nn_requantize(x, p->multiplier, p->left_shift)),
+                                          shift) + offset;
+        output[i] = (int8_t)nn_clamp(y, -128, 127);
     }
     return NN_OK;
 }
 
+int32_t nn_logistic_s8(const nn_logistic_s8_params *p, const int8_t *input, int8_t *output)
+{
+    return q4_function(p, input, output, logistic_q31, 23, -128);
+}
+
 int32_t nn_tanh_s8(const nn_logistic_s8_params *p, const int8_t *input, int8_t *output)
 {
-    for (int32_t i = 0; i < p->size; i++) {
-        int32_t x = input[i] + p->input_offset;
-        if (x <= -p->radius) {
-            output[i] = -128;
-            continue;
-        }
-        if (x >= p->radius) {
-            output[i] = 127;
-            continue;
-        }
-        int32_t a = nn_requantize(x, p->multiplier, p->left_shift); /* Q4.27 */
-        /* tanh(|a|) = (1 - exp(-2|a|)) / (1 + exp(-2|a|)); -|a| in Q4.27 is -2|a| in Q5.26 */
-        int32_t t = nn_one_minus_x_over_one_plus_x(nn_exp_on_negative(a > 0 ? -a : a));
-        int32_t y = a == 0 ? 0 : (a > 0 ? t : -t);
-        output[i] = (int8_t)nn_clamp(nn_rounding_divide_by_pot(y, 24), -128, 127);
-    }
-    return NN_OK;
+    return q4_function(p, input, output, tanh_q31, 24, 0);
 }
 
 int32_t nn_leaky_relu_s8(const nn_leaky_relu_s8_params *p, const int8_t *input, int8_t *output)
