@@ -256,3 +256,6 @@ def test_annotate_a_region(capfd):
     assert out.startswith("region outer: 1 times, ")
     code, _out, err = run_cli(capfd, "annotate", str(elf))
     assert code == 2 and "annotate takes a FUNCTION" in err
+    code, out, err = run_cli(capfd, "annotate", str(elf), "--region", "inside")
+    assert code == 2 and out == ""
+    assert "never opened a region named 'inside' (its regions: " in err and "outer" in err

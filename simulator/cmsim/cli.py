@@ -731,6 +731,12 @@ def _annotate(args: argparse.Namespace) -> int:
         result = engine.run()
     profile = profiler.finish(result)
     annotation = annotator.finish(result)
+    if args.region is not None and all(r.name != args.region for r in profile.regions):
+        names = ", ".join(r.name for r in profile.regions) or "none"
+        raise CmsimError(
+            f"{Path(args.elf).name} never opened a region named {args.region!r} "
+            f"(its regions: {names})"
+        )
     if args.json:
         print(json.dumps(annotation_summary(annotation, profile), indent=2))
     else:
