@@ -858,6 +858,10 @@ class Engine:
                 self.pipeline.finish()
                 for fn in self._finish_observers:
                     fn(self.cycles)
+        return self.result(exit_code)
+
+    def result(self, exit_code: int) -> RunResult:
+        """The finished run's counts (both engine paths end with it)."""
         return RunResult(
             exit_code=exit_code,
             instructions=self.instructions,

@@ -604,14 +604,4 @@ class NativePath:
             fn(engine.cycles)
         if error is not None:
             raise error
-        from cmsim.engine import RunResult  # the engine module imports this one
-
-        return RunResult(
-            exit_code=exit_code,
-            instructions=engine.instructions,
-            cycles=engine.cycles,
-            host_seconds=engine.machine.host_seconds,
-            output=bytes(engine.machine.semihost.output),
-            clock_hz=engine.machine.board.clock_hz,
-            exceptions=engine.exceptions_taken,
-        )
+        return engine.result(exit_code)
