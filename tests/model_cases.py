@@ -254,13 +254,14 @@ def relu_models(draw) -> bytes:
 
 
 @st.composite
-def logistic_models(draw) -> bytes:
-    """LOGISTIC with random input quantization; output scale 1/256, zero point -128."""
+def squashing_models(draw, operator, scale: float, zero_point: int) -> bytes:
+    """LOGISTIC (output scale 1/256, zero point -128) or TANH (1/128, 0) with random input
+    quantization."""
     shape = (1, draw(st.integers(1, 60)))
     g = W.Graph()
     x = _activation_tensor(draw, g, "input", shape)
-    y = g.add_tensor(W.Tensor("output", shape, quant=W.Quantization.per_tensor(1 / 256, -128)))
-    g.add_operator(W.Logistic(), (x,), (y,))
+    y = g.add_tensor(W.Tensor("output", shape, quant=W.Quantization.per_tensor(scale, zero_point)))
+    g.add_operator(operator(), (x,), (y,))
     return _finish(g, [x], [y])
 
 
@@ -319,17 +320,6 @@ def leaky_relu_models(draw) -> bytes:
     return _finish(g, [x], [y])
 
 
-@st.composite
-def tanh_models(draw) -> bytes:
-    """TANH with random input quantization; output scale 1/128, zero point 0."""
-    shape = (1, draw(st.integers(1, 60)))
-    g = W.Graph()
-    x = _activation_tensor(draw, g, "input", shape)
-    y = g.add_tensor(W.Tensor("output", shape, quant=W.Quantization.per_tensor(1 / 128, 0)))
-    g.add_operator(W.Tanh(), (x,), (y,))
-    return _finish(g, [x], [y])
-
-
 OPERATOR_MODELS = {
     "CONV_2D": conv_models(),
     "DEPTHWISE_CONV_2D": conv_models(depthwise=True),
@@ -343,10 +333,10 @@ OPERATOR_MODELS = {
     "PAD": pad_models(),
     "CONCATENATION": concatenation_models(),
     "RELU/RELU6/RELU_N1_TO_1": relu_models(),
-    "LOGISTIC": logistic_models(),
+    "LOGISTIC": squashing_models(W.Logistic, 1 / 256, -128),
     "ADD (broadcast)": broadcast_models(W.Add),
     "MUL": broadcast_models(W.Mul),
     "HARD_SWISH": hard_swish_models(),
     "LEAKY_RELU": leaky_relu_models(),
-    "TANH": tanh_models(),
+    "TANH": squashing_models(W.Tanh, 1 / 128, 0),
 }
