@@ -294,7 +294,8 @@ class WordFetch:
 
     The fetch unit reads words in address order, one at a time: a read starts when the bus is
     free (the previous read done, no data access of the core on the same bus) and the queue
-    has room (from the cycle the last instruction using the word QUEUE_WORDS back issues);
+    has room (from the cycle the last instruction using the word QUEUE_WORDS back issues; one
+    word less when reads are registered, see below);
     the instruction needing the word issues when it arrives, F cycles later. After a taken
     branch (or an ISB, or an exception) the target's first read starts at the cycle the core's
     own rules imply less the words it needs (decode-time branches resolve in decode,
@@ -321,6 +322,8 @@ class WordFetch:
         self.line_bytes = region.line_bytes if region.line_buffer else 0
         self.fill = region.fetch_ws
         self.registered = int(region.fetch_registered)
+        # a read waiting in the bus matrix's register still holds its place in the queue
+        self.queue_words = QUEUE_WORDS - self.registered
         self.line: int | None = None
         self.next_word: int | None = None  # the next word to read
         self.origin = 0  # the first word of the stream (since the last restart)
@@ -353,8 +356,8 @@ class WordFetch:
 
     def _read(self, word: int, limit: int | None = None) -> bool:
         """Read `word` next (unless it would start after `limit`); False when not read."""
-        back = word - 4 * QUEUE_WORDS
-        room = self.free  # the word QUEUE_WORDS back precedes the stream: room now
+        back = word - 4 * self.queue_words
+        room = self.free  # the word that many back precedes the stream: room now
         if back >= self.origin:
             if back not in self.taken:
                 return False  # the queue is full until an instruction takes that word
