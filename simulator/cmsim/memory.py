@@ -223,6 +223,11 @@ class MemoryModel:
             return self.words.claim(t, beats)
         return 0
 
+    def code_arrived(self) -> int | None:
+        """When the first word of the instruction `fetch_stall` last timed reached the fetch
+        queue, from a word-by-word region (None: earlier, or not such a region)."""
+        return None if self.words is None else self.words.arrived
+
     def fetch_stall(self, address: int, size: int, t: int, restart: bool = False) -> int:
         """Cycles the instruction at `address` waits for its code when about to issue at t;
         `restart` after a taken branch, an ISB or an exception (the fetch starts afresh)."""
@@ -324,6 +329,9 @@ class WordFetch:
         self.taken: dict[int, int] = {}  # recent words taken, and their issue cycle
         self.busy: list[tuple[int, int]] = []  # data accesses on the bus: [start, end)
         self.slots: set[int] = set()  # cycles in which a read started (its address phase)
+        # when the first word of the instruction last asked for arrived (None: it was in the
+        # queue already, read for an earlier instruction)
+        self.arrived: int | None = None
 
     def claim(self, t: int, beats: int) -> int:
         """A data access wanting the bus for `beats` cycles from t: the reads the fetch unit
@@ -394,6 +402,7 @@ class WordFetch:
             if not self._read(self.next_word):
                 break
         arrival = self.arrival.get(last)
+        self.arrived = self.arrival.get(first)
         stall = 0 if arrival is None else max(0, arrival - t)
         for word in range(first, last + 4, 4):
             self.taken.setdefault(word, t + stall)
