@@ -90,11 +90,11 @@ def test_bx_seq_from_flash_keeps_the_buffered_line(index):
 
 @pytest.mark.parametrize("index", [0, 3, 6])
 def test_it_folds_only_when_fetched_beside_its_predecessor(index):
-    """it_and_blx_bx_mov_pc_lr.tzst (M4-IT-FOLD with word-by-word fetch): `movs.n; it.n eq;
-    blxeq.n lr` / `bxeq.n lr` blocks reached by a taken branch; the IT folds only when it sits in the word of
-    the `movs.n` (FOLDCNT 0, 1, 1, 2, 2... over 1..10 blocks, measured), as the fetch is
-    behind after the branch: from SRAM, `times` 14, 26, 36, 48... and FOLDCNT byte-exact;
-    from flash with the line buffer off, FOLDCNT byte-exact."""
+    """it_and_blx_bx_mov_pc_lr.tzst (M4-IT-FOLD with word-by-word fetch): blocks of
+    `movs.n; it.n eq; blxeq.n lr` (or `bxeq.n lr`) reached by a taken branch; the IT folds
+    only when it sits in the word of the `movs.n` (FOLDCNT 0, 1, 1, 2, 2... over 1..10
+    blocks, measured), as the fetch is behind after the branch: from SRAM, `times` 14, 26,
+    36, 48... and FOLDCNT byte-exact; from flash with the line buffer off, FOLDCNT."""
     config = configurations(IT_BX)[index]
     result = cmemu.run_configuration(config, cmemu.board_for(config))
     arrays = {a.name: a for a in result.arrays}
