@@ -22,6 +22,7 @@ LDRD = CORPUS / "instructions" / "memory" / "ldrd.tzst"
 WRITES = CORPUS / "misc" / "writes_pipelining.tzst"
 BX_SEQ = CORPUS / "instructions" / "control_flow" / "bx_seq.tzst"
 IT_BX = CORPUS / "instructions" / "control_flow" / "it_and_blx_bx_mov_pc_lr.tzst"
+IT_SKIP = CORPUS / "instructions" / "control_flow" / "it_fold_after_skipped_branch.tzst"
 
 pytestmark = pytest.mark.skipif(not MUL.exists(), reason="CMEmu corpus not beside the repository")
 
@@ -101,6 +102,20 @@ def test_it_folds_only_when_fetched_beside_its_predecessor(index):
     assert arrays["foldcnts"].matched
     if config.code == "sram":
         assert arrays["times"].matched
+
+
+@pytest.mark.parametrize(("test", "index"), [(IT_BX, 1), (IT_BX, 5), (IT_SKIP, 0), (IT_SKIP, 2)])
+def test_not_taken_decode_time_branches_read_their_target(test, index):
+    """M4-MEM-BUS: a decode-time conditional branch that is not taken (`bxne.n lr` skipped
+    in an IT block, `bne.n`, `cbnz.n` excluded: execute-time) had the fetch unit read its
+    target word while decoded; the word is dropped but the read held the bus: from SRAM
+    (it_and_blx_bx_mov_pc_lr: 20, 38, 54, 72... cycles over 1..10 blocks, 2 more per block
+    than the code's own words) and from flash with the line buffer off (27, 54, 75, 102...):
+    `times` byte-exact."""
+    config = configurations(test)[index]
+    assert not config.line_buffer or config.code == "sram"
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert {a.name: a for a in result.arrays}["times"].matched
 
 
 @pytest.mark.parametrize("test", [MUL, B_SEQ, LDRD])

@@ -404,6 +404,8 @@ class Pipeline:
                 _note(why, WIDE_RUN, penalty)
         if mem.has_slow_fetch:
             restart = prev is None or _flushes(prev, ins)
+            if not restart and _speculated(prev):
+                mem.speculate(prev.t)
             stall = mem.fetch_stall(ins.address, ins.size, t, restart)  # M4-MEM-FETCH, -BUS
             t += stall
             if step.folded and not _in_queue_for(prev, mem.code_arrived()):
@@ -727,6 +729,20 @@ class Pipeline:
 
 
 FOLD_LEAD = -1  # cycles before its predecessor issues that an IT must be in the queue to fold
+
+
+def _speculated(prev: Step) -> bool:
+    """Did prev (not taken: the next instruction follows it) have the fetch unit read its
+    target speculatively: a decode-time conditional branch, B<cond> or, last in an IT block,
+    B, BL, or BX/BLX/MOV PC with a clean LR (CMEmu decode.rs, Brchstat; ARM TRM 15.3)."""
+    p = prev.ins
+    if p.klass == D.B:
+        return p.cond != D.COND_AL or prev.in_it
+    if p.klass == D.BL:
+        return prev.in_it
+    if p.klass == D.BX and prev.in_it:
+        return p.reads - {PC} == {LR} and not prev.lr_dirty
+    return False
 
 
 def _in_queue_for(prev: Step | None, arrived: int | None) -> bool:
