@@ -118,7 +118,7 @@ def test_not_taken_decode_time_branches_read_their_target(test, index):
     assert {a.name: a for a in result.arrays}["times"].matched
 
 
-@pytest.mark.parametrize("test", [MUL, B_SEQ, LDRD])
+@pytest.mark.parametrize("test", [MUL, B_SEQ, LDRD, IT_BX])
 def test_fast_path_equals_reference_path_on_the_chip_images(test):
     """The CC2652 images copy their measured code to SRAM at run time (finding 1 of issue 13)
     and stream it through the word-fetch model: both engine paths must read the same arrays."""

@@ -430,8 +430,8 @@ class WordFetch:
         not-taken `bne.n` in one word: 14 cycles too; two `bne.w`: 16)."""
         if self.next_word is None or self.line_bytes:
             return  # (behind a line buffer the cost depends on the target's line: not modelled)
-        if self.ready < self.spec_end:
-            return
+        if self.ready < self.spec_end >= t:
+            return  # (a read for the branch before it is under way as it issues)
         while self._read(self.next_word, t - 1):
             pass
         start = self._start(max(self.free, t))
