@@ -37,8 +37,16 @@ CASES = [
     (T.DIVIDE, False, [(T.DIVIDE, 7)], Counts(cpi=6)),
     # B taken: 1 + refill 1 (M4-BR-1)
     (T.REFILL, False, [(T.BASE, 1), (T.REFILL, 1)], Counts(cpi=1)),
-    # LDR PC: base 2 (data phase: LSU) + refill 2 (CPI)
-    (T.REFILL, True, [(T.BASE, 2), (T.REFILL, 2)], Counts(cpi=2, lsu=1)),
+    # LDR PC: base 2 + refill 2, all LSU: CMEmu-HW ldr_pc and pop_pc (CC2652, every
+    # placement) read CPICNT 0 over a load to PC, LSUCNT every cycle beyond the first
+    (T.REFILL, True, [(T.BASE, 2), (T.REFILL, 2)], Counts(lsu=3)),
+    # POP {r0, PC} to a misaligned 32-bit target: 3 + refill 4 + 1 (M4-BR-F1), all LSU
+    (
+        T.MISALIGNED_TARGET,
+        True,
+        [(T.BASE, 3), (T.REFILL, 4), (T.MISALIGNED_TARGET, 1)],
+        Counts(lsu=7),
+    ),
     # BX LR after LR was written: execute-time branch, +1 (M4-BR-LR)
     (T.LR_DIRTY, False, [(T.BASE, 1), (T.REFILL, 1), (T.LR_DIRTY, 1)], Counts(cpi=2)),
     # taken branch to a misaligned 32-bit target: +1 (M4-BR-F1)

@@ -22,6 +22,8 @@ LDRD = CORPUS / "instructions" / "memory" / "ldrd.tzst"
 WRITES = CORPUS / "misc" / "writes_pipelining.tzst"
 BX_SEQ = CORPUS / "instructions" / "control_flow" / "bx_seq.tzst"
 IT_BX = CORPUS / "instructions" / "control_flow" / "it_and_blx_bx_mov_pc_lr.tzst"
+LDR_PC = CORPUS / "instructions" / "control_flow" / "ldr_pc.tzst"
+POP_PC = CORPUS / "instructions" / "control_flow" / "pop_pc.tzst"
 IT_SKIP = CORPUS / "instructions" / "control_flow" / "it_fold_after_skipped_branch.tzst"
 
 pytestmark = pytest.mark.skipif(not MUL.exists(), reason="CMEmu corpus not beside the repository")
@@ -116,6 +118,17 @@ def test_not_taken_decode_time_branches_read_their_target(test, index):
     assert not config.line_buffer or config.code == "sram"
     result = cmemu.run_configuration(config, cmemu.board_for(config))
     assert {a.name: a for a in result.arrays}["times"].matched
+
+
+@pytest.mark.parametrize(("test", "index"), [(LDR_PC, 1), (LDR_PC, 4), (POP_PC, 2)])
+def test_loads_to_pc_count_as_lsu(test, index):
+    """M4-DWT-2 on the chip: `ldr.w pc, [...]` and `pop {..., pc}` count every cycle beyond
+    the first, the refill and the fetch wait included, in LSUCNT; CPICNT stays 0
+    (ldr_pc: code in SRAM, 10 cycles, LSUCNT 8; pop_pc from flash with the line buffer:
+    9..14 cycles, LSUCNT 7..12): every array byte-exact."""
+    config = configurations(test)[index]
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
 
 
 @pytest.mark.parametrize("test", [MUL, B_SEQ, LDRD, IT_BX])

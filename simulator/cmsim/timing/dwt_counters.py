@@ -46,9 +46,12 @@ REASON_COUNTER: dict[str, Charge] = {
     T.FAILED: Charge(True, BY_CLASS),  # always 1: nothing beyond the first cycle
     T.DIVIDE: Charge(True, CPI),  # a multi-cycle instruction, not a memory access
     T.EXC_RETURN: Charge(True, EXC),  # replaces the return instruction's cost: 1 + overhead
-    T.REFILL: Charge(False, CPI),  # for a load to PC too: the refill, not the access
+    # A branch's refill is CPI, but a load to PC (LDR PC, POP {..., PC}) counts its every
+    # cycle beyond the first as LSU, refill included (CMEmu-HW ldr_pc, pop_pc on the CC2652,
+    # every placement: CPICNT 0, LSUCNT = cycles - 2 over `ldr r4, [CYCCNT]; pop {r0, pc}`).
+    T.REFILL: Charge(False, BY_CLASS),
     T.LR_DIRTY: Charge(False, CPI),
-    T.MISALIGNED_TARGET: Charge(False, CPI),
+    T.MISALIGNED_TARGET: Charge(False, BY_CLASS),
     T.NOT_TAKEN: Charge(False, CPI),
     T.BARRIER_DRAIN: Charge(False, CPI),  # a DMB/DSB (not a load/store) waiting for a store
     # A fetch stall counts where the instruction it is charged to counts (M4-DWT-2 as the chip
