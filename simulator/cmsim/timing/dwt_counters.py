@@ -9,9 +9,10 @@ The pipeline explains each settled instruction's cost as (reason, cycles) parts 
 - LSU:   cycles of a load/store beyond its first (the data phase, wait states, pairing);
 - EXC:   exception entry and return overhead;
 - SLEEP: cycles asleep in WFI;
-- FOLD:  instructions that took zero cycles (a folded IT, and an instruction absorbed into a
-         load's data phase, M4-LS-ABS: ARMv7-M ARM's FOLDCNT counts every zero-cycle
-         instruction, while the spec's M4-DWT-2 names only the folded IT).
+- FOLD:  folded ITs (M4-DWT-2). An instruction absorbed into a load's data phase (M4-LS-ABS)
+         is not counted there: the chip counts the pair as two 1-cycle instructions, its cycle
+         taking back the load's data phase from LSU (CMEmu-HW cbz_deps, `ldr.w; nop.n`:
+         LSUCNT 0, FOLDCNT 0 over the pair).
 
 With these, every settled instruction satisfies the architectural identity
     cost = 1 + CPI + LSU + EXC + SLEEP - FOLD
@@ -70,7 +71,7 @@ REASON_COUNTER: dict[str, Charge] = {
     T.WRITE_BUFFER_OFF: Charge(False, LSU),
     T.BITBAND: Charge(False, LSU),
     T.FOLDED: Charge(False, FOLD),
-    T.ABSORBED: Charge(False, FOLD),  # always -1: a NOP or failed instruction costs 1
+    T.ABSORBED: Charge(False, LSU),  # always -1: the load's data phase ran it (see above)
     T.EXC_ENTRY: Charge(False, EXC),  # charged to the handler's first instruction
     T.ASLEEP: Charge(False, SLEEP),
     # A lump of `extra` whose parts were not recorded (a restored snapshot): on a load/store
