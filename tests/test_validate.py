@@ -24,6 +24,7 @@ BX_SEQ = CORPUS / "instructions" / "control_flow" / "bx_seq.tzst"
 IT_BX = CORPUS / "instructions" / "control_flow" / "it_and_blx_bx_mov_pc_lr.tzst"
 LDR_PC = CORPUS / "instructions" / "control_flow" / "ldr_pc.tzst"
 POP_PC = CORPUS / "instructions" / "control_flow" / "pop_pc.tzst"
+CBZ_DEPS = CORPUS / "instructions" / "control_flow" / "cbz_deps.tzst"
 IT_SKIP = CORPUS / "instructions" / "control_flow" / "it_fold_after_skipped_branch.tzst"
 
 pytestmark = pytest.mark.skipif(not MUL.exists(), reason="CMEmu corpus not beside the repository")
@@ -126,6 +127,18 @@ def test_loads_to_pc_count_as_lsu(test, index):
     the first, the refill and the fetch wait included, in LSUCNT; CPICNT stays 0
     (ldr_pc: code in SRAM, 10 cycles, LSUCNT 8; pop_pc from flash with the line buffer:
     9..14 cycles, LSUCNT 7..12): every array byte-exact."""
+    config = configurations(test)[index]
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+
+
+@pytest.mark.parametrize(("test", "index"), [(CBZ_DEPS, 8), (IT_SKIP, 0), (IT_SKIP, 2)])
+def test_an_absorbed_nop_is_no_fold(test, index):
+    """M4-DWT-2 on the chip: a NOP absorbed into a load's data phase (M4-LS-ABS) leaves
+    FOLDCNT alone and takes the load's data-phase cycle back from LSUCNT (cbz_deps, flash
+    with the line buffer: `ldr.w r5, [r1]; nop.n; cbz.n` LSUCNT 0, FOLDCNT 0;
+    it_fold_after_skipped_branch: FOLDCNT 0 over `ldr.w r3, [FOLDCNT]; nop.w...`): every
+    array byte-exact."""
     config = configurations(test)[index]
     result = cmemu.run_configuration(config, cmemu.board_for(config))
     assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
