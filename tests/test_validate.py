@@ -24,6 +24,11 @@ BX_SEQ = CORPUS / "instructions" / "control_flow" / "bx_seq.tzst"
 LDR_DWT_MEM = CORPUS / "instructions" / "memory" / "ldr_dwt_mem.tzst"
 STR = CORPUS / "instructions" / "memory" / "str.tzst"
 BITBAND_LDR_STR = CORPUS / "misc" / "bitbanding" / "ldr_str.tzst"
+IT_BX = CORPUS / "instructions" / "control_flow" / "it_and_blx_bx_mov_pc_lr.tzst"
+LDR_PC = CORPUS / "instructions" / "control_flow" / "ldr_pc.tzst"
+POP_PC = CORPUS / "instructions" / "control_flow" / "pop_pc.tzst"
+CBZ_DEPS = CORPUS / "instructions" / "control_flow" / "cbz_deps.tzst"
+IT_SKIP = CORPUS / "instructions" / "control_flow" / "it_fold_after_skipped_branch.tzst"
 
 pytestmark = pytest.mark.skipif(not MUL.exists(), reason="CMEmu corpus not beside the repository")
 
@@ -162,7 +167,59 @@ def test_bx_seq_from_flash_keeps_the_buffered_line(index):
     assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
 
 
-@pytest.mark.parametrize("test", [MUL, B_SEQ, LDRD])
+@pytest.mark.parametrize("index", [0, 3, 6])
+def test_it_folds_only_when_fetched_beside_its_predecessor(index):
+    """it_and_blx_bx_mov_pc_lr.tzst (M4-IT-FOLD with word-by-word fetch): blocks of
+    `movs.n; it.n eq; blxeq.n lr` (or `bxeq.n lr`) reached by a taken branch; the IT folds
+    only when it sits in the word of the `movs.n` (FOLDCNT 0, 1, 1, 2, 2... over 1..10
+    blocks, measured), as the fetch is behind after the branch: from SRAM, `times` 14, 26,
+    36, 48... and FOLDCNT byte-exact; from flash with the line buffer off, FOLDCNT."""
+    config = configurations(IT_BX)[index]
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    arrays = {a.name: a for a in result.arrays}
+    assert arrays["foldcnts"].matched
+    if config.code == "sram":
+        assert arrays["times"].matched
+
+
+@pytest.mark.parametrize(("test", "index"), [(IT_BX, 1), (IT_BX, 5), (IT_SKIP, 0), (IT_SKIP, 2)])
+def test_not_taken_decode_time_branches_read_their_target(test, index):
+    """M4-MEM-BUS: a decode-time conditional branch that is not taken (`bxne.n lr` skipped
+    in an IT block, `bne.n`, `cbnz.n` excluded: execute-time) had the fetch unit read its
+    target word while decoded; the word is dropped but the read held the bus: from SRAM
+    (it_and_blx_bx_mov_pc_lr: 20, 38, 54, 72... cycles over 1..10 blocks, 2 more per block
+    than the code's own words) and from flash with the line buffer off (27, 54, 75, 102...):
+    `times` byte-exact."""
+    config = configurations(test)[index]
+    assert not config.line_buffer or config.code == "sram"
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert {a.name: a for a in result.arrays}["times"].matched
+
+
+@pytest.mark.parametrize(("test", "index"), [(LDR_PC, 1), (LDR_PC, 4), (POP_PC, 2)])
+def test_loads_to_pc_count_as_lsu(test, index):
+    """M4-DWT-2 on the chip: `ldr.w pc, [...]` and `pop {..., pc}` count every cycle beyond
+    the first, the refill and the fetch wait included, in LSUCNT; CPICNT stays 0
+    (ldr_pc: code in SRAM, 10 cycles, LSUCNT 8; pop_pc from flash with the line buffer:
+    9..14 cycles, LSUCNT 7..12): every array byte-exact."""
+    config = configurations(test)[index]
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+
+
+@pytest.mark.parametrize(("test", "index"), [(CBZ_DEPS, 8), (IT_SKIP, 0), (IT_SKIP, 2)])
+def test_an_absorbed_nop_is_no_fold(test, index):
+    """M4-DWT-2 on the chip: a NOP absorbed into a load's data phase (M4-LS-ABS) leaves
+    FOLDCNT alone and takes the load's data-phase cycle back from LSUCNT (cbz_deps, flash
+    with the line buffer: `ldr.w r5, [r1]; nop.n; cbz.n` LSUCNT 0, FOLDCNT 0;
+    it_fold_after_skipped_branch: FOLDCNT 0 over `ldr.w r3, [FOLDCNT]; nop.w...`): every
+    array byte-exact."""
+    config = configurations(test)[index]
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+
+
+@pytest.mark.parametrize("test", [MUL, B_SEQ, LDRD, IT_BX])
 def test_fast_path_equals_reference_path_on_the_chip_images(test):
     """The CC2652 images copy their measured code to SRAM at run time (finding 1 of issue 13)
     and stream it through the word-fetch model: both engine paths must read the same arrays."""

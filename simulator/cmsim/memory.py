@@ -223,6 +223,17 @@ class MemoryModel:
             return self.words.claim(t, beats)
         return 0
 
+    def speculate(self, t: int) -> None:
+        """M4-MEM-BUS: the not-taken decode-time conditional branch issuing at t read its
+        target speculatively (see WordFetch.speculate)."""
+        if self.words is not None:
+            self.words.speculate(t)
+
+    def code_arrived(self) -> int | None:
+        """When the first word of the instruction `fetch_stall` last timed reached the fetch
+        queue, from a word-by-word region (None: earlier, or not such a region)."""
+        return None if self.words is None else self.words.arrived
+
     def fetch_stall(self, address: int, size: int, t: int, restart: bool = False) -> int:
         """Cycles the instruction at `address` waits for its code when about to issue at t;
         `restart` after a taken branch, an ISB or an exception (the fetch starts afresh)."""
@@ -332,6 +343,11 @@ class WordFetch:
         self.taken: dict[int, int] = {}  # recent words taken, and their last user's issue cycle
         self.busy: list[tuple[int, int]] = []  # data accesses on the bus: [start, end)
         self.slots: set[int] = set()  # cycles in which a read holds the bus
+        # when the first word of the instruction last asked for arrived (None: it was in the
+        # queue already, read for an earlier instruction)
+        self.arrived: int | None = None
+        self.ready = -(1 << 60)  # when that instruction's last word arrived
+        self.spec_end = -(1 << 60)  # when the last speculative read of a branch target ends
 
     def claim(self, t: int, beats: int) -> int:
         """A data access wanting the bus for `beats` cycles from t: the reads that hold the bus
@@ -403,12 +419,34 @@ class WordFetch:
             if not self._read(self.next_word):
                 break
         arrival = self.arrival.get(last)
+        self.arrived = self.arrival.get(first)
+        self.ready = -(1 << 60) if arrival is None else arrival
         stall = 0 if arrival is None else max(0, arrival - t)
         for word in range(first, last + 4, 4):
             self.taken[word] = t + stall  # its queue slot frees when the last user issues
             self.arrival.pop(word, None)
         self._prune(t + stall)
         return stall
+
+    def speculate(self, t: int) -> None:
+        """A decode-time conditional branch issuing at t was not taken. While it was decoded the
+        fetch unit started reading its target, in the cycle it issues or the next, when the bus
+        was free then; the word is dropped, but the read keeps the bus its F cycles (CMEmu-HW
+        misspredicted_branch_sequences from SRAM: 14 cycles over a not-taken `bne.n`, 12 over
+        a taken `beq.n`; it_and_blx_bx_mov_pc_lr: a skipped `bxne.n lr` 2 more per block). A
+        branch that sat in the queue while the read for the branch before it was under way
+        makes no read of its own: its request is dropped when the branch leaves decode (two
+        not-taken `bne.n` in one word: 14 cycles too; two `bne.w`: 16)."""
+        if self.next_word is None or self.line_bytes:
+            return  # (behind a line buffer the cost depends on the target's line: not modelled)
+        if self.ready < self.spec_end >= t:
+            return  # (a read for the branch before it is under way as it issues)
+        while self._read(self.next_word, t - 1):
+            pass
+        start = self._start(max(self.free, t) + self.registered) - self.registered
+        if start <= t + 1:
+            self.free = self.spec_end = start + self.f
+            self.slots.add(start + self.registered)
 
     def _prune(self, now: int) -> None:
         low = (self.next_word or 0) - 4 * (QUEUE_WORDS + 2)
@@ -434,11 +472,13 @@ class WordFetch:
             tuple(sorted((w, rel(c)) for w, c in self.taken.items())),
             tuple(sorted((rel(s), rel(e)) for s, e in self.busy if e > horizon)),
             tuple(sorted(c - now for c in self.slots if c >= now - 1)),
+            rel(self.ready),
+            rel(self.spec_end),
         )
 
     @classmethod
     def restore(cls, state: tuple, now: int, region: Region) -> WordFetch:
-        _name, line, next_word, origin, free, arrival, taken, busy, slots = state
+        _name, line, next_word, origin, free, arrival, taken, busy, slots, ready, spec = state
         words = cls(region)
         words.line = line
         words.next_word = next_word
@@ -448,4 +488,6 @@ class WordFetch:
         words.taken = {w: now + c for w, c in taken}
         words.busy = [(now + s, now + e) for s, e in busy]
         words.slots = {now + c for c in slots}
+        words.ready = now + ready
+        words.spec_end = now + spec
         return words

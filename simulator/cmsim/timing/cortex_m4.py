@@ -407,8 +407,12 @@ class Pipeline:
                 _note(why, WIDE_RUN, penalty)
         if mem.has_slow_fetch:
             restart = prev is None or _flushes(prev, ins)
+            if not restart and _speculated(prev):
+                mem.speculate(prev.t)
             stall = mem.fetch_stall(ins.address, ins.size, t, restart)  # M4-MEM-FETCH, -BUS
             t += stall
+            if step.folded and not _in_queue_for(prev, mem.code_arrived()):
+                step.folded = False  # M4-IT-FOLD: the IT was not fetched in time to fold
             if why is not None:
                 if prev is not None:
                     _note(parts, FETCH, stall)  # the cycles before this issue are prev's (M4-ACC-1)
@@ -727,6 +731,31 @@ class Pipeline:
                 parts.append((DIVIDE, i.div) if ins.klass == D.DIV else (BASE, base_cost(ins)))
                 parts.extend(self._extra_parts(i))
         return cost
+
+
+FOLD_LEAD = -1  # cycles before its predecessor issues that an IT must be in the queue to fold
+
+
+def _speculated(prev: Step) -> bool:
+    """Did prev (not taken: the next instruction follows it) have the fetch unit read its
+    target speculatively: a decode-time conditional branch, B<cond> or, last in an IT block,
+    B, BL, or BX/BLX/MOV PC with a clean LR (CMEmu decode.rs, Brchstat; ARM TRM 15.3)."""
+    p = prev.ins
+    if p.klass == D.B:
+        return p.cond != D.COND_AL or prev.in_it
+    if p.klass == D.BL:
+        return prev.in_it
+    if p.klass == D.BX and prev.in_it:
+        return p.reads - {PC} == {LR} and not prev.lr_dirty
+    return False
+
+
+def _in_queue_for(prev: Step | None, arrived: int | None) -> bool:
+    """M4-IT-FOLD: an IT folds only when decode sees it beside its predecessor, that is when
+    its halfword is in the fetch queue by the time the predecessor leaves decode. From a
+    word-by-word region it may arrive later (CMEmu-HW it_and_blx_bx_mov_pc_lr, code in SRAM:
+    `movs.n; it.n` in one word fold, across two words after a branch they do not)."""
+    return prev is None or arrived is None or arrived <= prev.t
 
 
 def _flushes(prev: Step, ins: Instr) -> bool:

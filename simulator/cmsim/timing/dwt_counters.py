@@ -9,9 +9,10 @@ The pipeline explains each settled instruction's cost as (reason, cycles) parts 
 - LSU:   cycles of a load/store beyond its first (the data phase, wait states, pairing);
 - EXC:   exception entry and return overhead;
 - SLEEP: cycles asleep in WFI;
-- FOLD:  instructions that took zero cycles (a folded IT, and an instruction absorbed into a
-         load's data phase, M4-LS-ABS: ARMv7-M ARM's FOLDCNT counts every zero-cycle
-         instruction, while the spec's M4-DWT-2 names only the folded IT).
+- FOLD:  folded ITs (M4-DWT-2). An instruction absorbed into a load's data phase (M4-LS-ABS)
+         is not counted there: the chip counts the pair as two 1-cycle instructions, its cycle
+         taking back the load's data phase from LSU (CMEmu-HW cbz_deps, `ldr.w; nop.n`:
+         LSUCNT 0, FOLDCNT 0 over the pair).
 
 With these, every settled instruction satisfies the architectural identity
     cost = 1 + CPI + LSU + EXC + SLEEP - FOLD
@@ -46,9 +47,12 @@ REASON_COUNTER: dict[str, Charge] = {
     T.FAILED: Charge(True, BY_CLASS),  # always 1: nothing beyond the first cycle
     T.DIVIDE: Charge(True, CPI),  # a multi-cycle instruction, not a memory access
     T.EXC_RETURN: Charge(True, EXC),  # replaces the return instruction's cost: 1 + overhead
-    T.REFILL: Charge(False, CPI),  # for a load to PC too: the refill, not the access
+    # A branch's refill is CPI, but a load to PC (LDR PC, POP {..., PC}) counts its every
+    # cycle beyond the first as LSU, refill included (CMEmu-HW ldr_pc, pop_pc on the CC2652,
+    # every placement: CPICNT 0, LSUCNT = cycles - 2 over `ldr r4, [CYCCNT]; pop {r0, pc}`).
+    T.REFILL: Charge(False, BY_CLASS),
     T.LR_DIRTY: Charge(False, CPI),
-    T.MISALIGNED_TARGET: Charge(False, CPI),
+    T.MISALIGNED_TARGET: Charge(False, BY_CLASS),
     T.NOT_TAKEN: Charge(False, CPI),
     T.BARRIER_DRAIN: Charge(False, CPI),  # a DMB/DSB (not a load/store) waiting for a store
     # A fetch stall counts where the instruction it is charged to counts (M4-DWT-2 as the chip
@@ -67,7 +71,7 @@ REASON_COUNTER: dict[str, Charge] = {
     T.WRITE_BUFFER_OFF: Charge(False, LSU),
     T.BITBAND: Charge(False, LSU),
     T.FOLDED: Charge(False, FOLD),
-    T.ABSORBED: Charge(False, FOLD),  # always -1: a NOP or failed instruction costs 1
+    T.ABSORBED: Charge(False, LSU),  # always -1: the load's data phase ran it (see above)
     T.EXC_ENTRY: Charge(False, EXC),  # charged to the handler's first instruction
     T.ASLEEP: Charge(False, SLEEP),
     # A lump of `extra` whose parts were not recorded (a restored snapshot): on a load/store
