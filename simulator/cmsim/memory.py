@@ -324,6 +324,7 @@ class WordFetch:
         self.taken: dict[int, int] = {}  # recent words taken, and their issue cycle
         self.busy: list[tuple[int, int]] = []  # data accesses on the bus: [start, end)
         self.slots: set[int] = set()  # cycles in which a read started (its address phase)
+        self.early = False  # the last instruction's code arrived before it could issue
 
     def claim(self, t: int, beats: int) -> int:
         """A data access wanting the bus for `beats` cycles from t: the reads the fetch unit
@@ -383,6 +384,8 @@ class WordFetch:
             # line fill that would start as it resolves is dropped and leaves the buffered line
             # (CMEmu-HW b_seq, bx_seq from flash with the VIMS line buffer: a branch to a word
             # of the buffered line costs as from a 1-cycle memory)
+            if self.line_bytes and self.early:
+                resolve -= 1
             limit = resolve - 1 if self.line_bytes else resolve
             while self.next_word is not None and self._read(self.next_word, limit):
                 pass
@@ -395,6 +398,7 @@ class WordFetch:
                 break
         arrival = self.arrival.get(last)
         stall = 0 if arrival is None else max(0, arrival - t)
+        self.early = arrival is None or arrival < t
         for word in range(first, last + 4, 4):
             self.taken.setdefault(word, t + stall)
             self.arrival.pop(word, None)
@@ -425,11 +429,12 @@ class WordFetch:
             tuple(sorted((w, rel(c)) for w, c in self.taken.items())),
             tuple(sorted((rel(s), rel(e)) for s, e in self.busy if e > horizon)),
             tuple(sorted(c - now for c in self.slots if c >= now - 1)),
+            self.early,
         )
 
     @classmethod
     def restore(cls, state: tuple, now: int, region: Region) -> WordFetch:
-        _name, line, next_word, origin, free, arrival, taken, busy, slots = state
+        _name, line, next_word, origin, free, arrival, taken, busy, slots, early = state
         words = cls(region)
         words.line = line
         words.next_word = next_word
@@ -439,4 +444,5 @@ class WordFetch:
         words.taken = {w: now + c for w, c in taken}
         words.busy = [(now + s, now + e) for s, e in busy]
         words.slots = {now + c for c in slots}
+        words.early = early
         return words
