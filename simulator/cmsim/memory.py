@@ -223,9 +223,12 @@ class MemoryModel:
             return self.words.claim(t, beats)
         return 0
 
-    def fetch_stall(self, address: int, size: int, t: int, restart: bool = False) -> int:
+    def fetch_stall(
+        self, address: int, size: int, t: int, restart: bool = False, decoded: bool = False
+    ) -> int:
         """Cycles the instruction at `address` waits for its code when about to issue at t;
-        `restart` after a taken branch, an ISB or an exception (the fetch starts afresh)."""
+        `restart` after a taken branch, an ISB or an exception (the fetch starts afresh),
+        `decoded` when that branch resolved in decode (M4-BR-1 decode-time branches)."""
         place = self.place(address)
         region = place.region
         if region is not None and region.fetch_word_cycles > 1:
@@ -236,7 +239,7 @@ class MemoryModel:
             if words is None or words.region != region.name:
                 words = self.words = WordFetch(region)
                 restart = True
-            return words.stall(address, size, t, restart)
+            return words.stall(address, size, t, restart, decoded)
         self.words = None
         if region is None or region.fetch_ws == 0:
             self.cur_line = None  # leaving flash: coming back needs the line again
@@ -374,8 +377,9 @@ class WordFetch:
         self.line = line
         return self.fill
 
-    def stall(self, address: int, size: int, t: int, restart: bool) -> int:
-        """Cycles the instruction at `address` waits for its words when about to issue at t."""
+    def stall(self, address: int, size: int, t: int, restart: bool, decoded: bool = False) -> int:
+        """Cycles the instruction at `address` waits for its words when about to issue at t;
+        `decoded`: the restart is a branch resolved in decode."""
         first, last = address & ~3, (address + size - 1) & ~3
         if restart or self.next_word is None:
             words = (last - first) // 4 + 1
@@ -384,7 +388,7 @@ class WordFetch:
             # line fill that would start as it resolves is dropped and leaves the buffered line
             # (CMEmu-HW b_seq, bx_seq from flash with the VIMS line buffer: a branch to a word
             # of the buffered line costs as from a 1-cycle memory)
-            if self.line_bytes and self.early:
+            if self.line_bytes and decoded and self.early:
                 resolve -= 1
             limit = resolve - 1 if self.line_bytes else resolve
             while self.next_word is not None and self._read(self.next_word, limit):

@@ -404,7 +404,8 @@ class Pipeline:
                 _note(why, WIDE_RUN, penalty)
         if mem.has_slow_fetch:
             restart = prev is None or _flushes(prev, ins)
-            stall = mem.fetch_stall(ins.address, ins.size, t, restart)  # M4-MEM-FETCH, -BUS
+            early = restart and prev is not None and _decode_time_taken(prev)
+            stall = mem.fetch_stall(ins.address, ins.size, t, restart, early)  # M4-MEM-FETCH
             t += stall
             if why is not None:
                 if prev is not None:
@@ -731,6 +732,14 @@ def _flushes(prev: Step, ins: Instr) -> bool:
     if p.address + p.size != ins.address or p.klass == D.ISB:
         return True
     return prev.executed and always_writes_pc(p)
+
+
+def _decode_time_taken(prev: Step) -> bool:
+    """Was prev a taken branch resolved in decode (M4-BR-1: B, BL, BX LR with a clean LR)?"""
+    p = prev.ins
+    return prev.executed and p.branch and p.klass in (D.B, D.BL, D.BX) and (
+        taken_cost(p, prev.lr_dirty) == TAKEN_DECODE_TIME
+    )
 
 
 def _tally(totals: list[int], load_store: bool, parts: list[Part]) -> None:
