@@ -327,7 +327,8 @@ class WordFetch:
         self.taken: dict[int, int] = {}  # recent words taken, and their issue cycle
         self.busy: list[tuple[int, int]] = []  # data accesses on the bus: [start, end)
         self.slots: set[int] = set()  # cycles in which a read started (its address phase)
-        self.early = False  # the last instruction's code arrived before it could issue
+        self.early = False  # the last instruction waited in decode with its code fetched
+        self.issued = -(1 << 60)  # when the last instruction issued
 
     def claim(self, t: int, beats: int) -> int:
         """A data access wanting the bus for `beats` cycles from t: the reads the fetch unit
@@ -402,7 +403,9 @@ class WordFetch:
                 break
         arrival = self.arrival.get(last)
         stall = 0 if arrival is None else max(0, arrival - t)
-        self.early = arrival is None or arrival < t
+        # held in decode: its code was there and its predecessor took two cycles or more
+        self.early = (arrival is None or arrival < t) and t - self.issued >= 2
+        self.issued = t + stall
         for word in range(first, last + 4, 4):
             self.taken.setdefault(word, t + stall)
             self.arrival.pop(word, None)
@@ -434,11 +437,12 @@ class WordFetch:
             tuple(sorted((rel(s), rel(e)) for s, e in self.busy if e > horizon)),
             tuple(sorted(c - now for c in self.slots if c >= now - 1)),
             self.early,
+            rel(self.issued),
         )
 
     @classmethod
     def restore(cls, state: tuple, now: int, region: Region) -> WordFetch:
-        _name, line, next_word, origin, free, arrival, taken, busy, slots, early = state
+        _name, line, next_word, origin, free, arrival, taken, busy, slots, early, issued = state
         words = cls(region)
         words.line = line
         words.next_word = next_word
@@ -449,4 +453,5 @@ class WordFetch:
         words.busy = [(now + s, now + e) for s, e in busy]
         words.slots = {now + c for c in slots}
         words.early = early
+        words.issued = now + issued
         return words
