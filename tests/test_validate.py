@@ -21,6 +21,7 @@ B_SEQ = CORPUS / "instructions" / "control_flow" / "b_seq.tzst"
 LDRD = CORPUS / "instructions" / "memory" / "ldrd.tzst"
 WRITES = CORPUS / "misc" / "writes_pipelining.tzst"
 BX_SEQ = CORPUS / "instructions" / "control_flow" / "bx_seq.tzst"
+MLA_B = CORPUS / "instructions" / "data_processing" / "mla_mls_b.tzst"
 
 pytestmark = pytest.mark.skipif(not MUL.exists(), reason="CMEmu corpus not beside the repository")
 
@@ -82,6 +83,29 @@ def test_bx_seq_from_flash_keeps_the_buffered_line(index):
     reads its words at 1 cycle each (M4-MEM-BUS refill): `times` byte-exact (3, 9, 15, 13,
     15, 23 and 3, 6, 11, 14, 19, 22 cycles measured)."""
     config = configurations(BX_SEQ)[index]
+    assert config.code == "flash" and config.line_buffer
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+
+
+@pytest.mark.parametrize("index", [5, 11, 14, 17, 38, 41])
+def test_b_seq_from_flash_reads_the_target_early_after_a_held_branch(index):
+    """b_seq.tzst, code in flash behind the VIMS line buffer: the first `b.n`/`b.w` after
+    `ldr.w r2, [CYCCNT]` sat in decode while the load took its two cycles, so the fetch unit
+    asked for its target a cycle sooner, dropping the sequential line fill (CMEmu-HW `times` for
+    one branch: 4 to the same line, 5 to the next line's first word, 6 to a 32-bit target at its
+    2nd halfword); `times`, CPICNT and LSUCNT byte-exact."""
+    config = configurations(B_SEQ)[index]
+    assert config.code == "flash" and config.line_buffer
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+
+
+def test_mla_b_from_flash_reads_the_target_as_the_branch_resolves():
+    """mla_mls_b.tzst, code in flash with the line buffer: `b.w` after a one-cycle `mla.w` was
+    in decode for one cycle only, so its target's line fill starts as it resolves (CMEmu-HW:
+    21 cycles both for MLA and MLS)."""
+    config = configurations(MLA_B)[1]
     assert config.code == "flash" and config.line_buffer
     result = cmemu.run_configuration(config, cmemu.board_for(config))
     assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
