@@ -302,7 +302,10 @@ class WordFetch:
     branch (or an ISB, or an exception) the target's first read starts at the cycle the core's
     own rules imply less the words it needs (decode-time branches resolve in decode,
     execute-time ones a cycle later), or once the read under way then is done (CMEmu-HW
-    `b_seq`, `bx_seq`: `b.n` costs 4 or 6, `bx.n` 6 or 8 from SRAM).
+    `b_seq`, `bx_seq`: `b.n` costs 4 or 6, `bx.n` 6 or 8 from SRAM). Behind a line buffer, a
+    decode-time branch held in decode with its code fetched (its predecessor took two cycles or
+    more) has its target read a cycle sooner, and the sequential read that would start then is
+    dropped (CMEmu-HW `b_seq` from flash: the first branch after `ldr.w r2, [CYCCNT]`).
 
     A read takes the bus for its first cycle; a data access of the core on the same bus that
     wants that cycle waits one (CMEmu-HW `ldrd`, `str`, `writes_pipelining`, `bitbanding`:
@@ -388,7 +391,9 @@ class WordFetch:
             # reads of the old stream that started before the branch resolved still finish; a
             # line fill that would start as it resolves is dropped and leaves the buffered line
             # (CMEmu-HW b_seq, bx_seq from flash with the VIMS line buffer: a branch to a word
-            # of the buffered line costs as from a 1-cycle memory)
+            # of the buffered line costs as from a 1-cycle memory). A decode-time branch held
+            # in decode asked for its target a cycle sooner (CMEmu-HW b_seq from flash: one
+            # branch to the next line costs 5 in `times`, not 6).
             if self.line_bytes and decoded and self.early:
                 resolve -= 1
             limit = resolve - 1 if self.line_bytes else resolve

@@ -737,9 +737,8 @@ def _flushes(prev: Step, ins: Instr) -> bool:
 def _decode_time_taken(prev: Step) -> bool:
     """Was prev a taken branch resolved in decode (M4-BR-1: B, BL, BX LR with a clean LR)?"""
     p = prev.ins
-    return prev.executed and p.branch and p.klass in (D.B, D.BL, D.BX) and (
-        taken_cost(p, prev.lr_dirty) == TAKEN_DECODE_TIME
-    )
+    decode_time = p.klass in (D.B, D.BL, D.BX) and taken_cost(p, prev.lr_dirty) == TAKEN_DECODE_TIME
+    return prev.executed and decode_time
 
 
 def _tally(totals: list[int], load_store: bool, parts: list[Part]) -> None:
