@@ -22,6 +22,8 @@ LDRD = CORPUS / "instructions" / "memory" / "ldrd.tzst"
 WRITES = CORPUS / "misc" / "writes_pipelining.tzst"
 BX_SEQ = CORPUS / "instructions" / "control_flow" / "bx_seq.tzst"
 MLA_B = CORPUS / "instructions" / "data_processing" / "mla_mls_b.tzst"
+UDIV = CORPUS / "instructions" / "data_processing" / "udiv.tzst"
+STR = CORPUS / "instructions" / "memory" / "str.tzst"
 
 pytestmark = pytest.mark.skipif(not MUL.exists(), reason="CMEmu corpus not beside the repository")
 
@@ -107,6 +109,25 @@ def test_mla_b_from_flash_reads_the_target_as_the_branch_resolves():
     21 cycles both for MLA and MLS)."""
     config = configurations(MLA_B)[1]
     assert config.code == "flash" and config.line_buffer
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+
+
+def test_line_buffer_follows_the_template_directive():
+    """Some templates fix `device:line_buffer_enabled = False` whatever the configuration says
+    (udiv.asm, str.asm); others name the setting (`= lbEn`)."""
+    assert [c.line_buffer for c in configurations(B_SEQ)[:3]] == [True, False, True]
+    flash = [c for c in configurations(STR) if c.code == "flash"]
+    assert flash and not any(c.line_buffer for c in flash)
+    assert cmemu.board_for(flash[0]).name == "cc2652-nolb"
+
+
+@pytest.mark.parametrize("index", [5, 9])
+def test_udiv_from_flash_without_the_line_buffer_matches_the_chip(index):
+    """udiv.tzst turns the line buffer off in its template: from flash at 3 cycles a word, every
+    `times` word byte-exact (CMEmu-HW)."""
+    config = configurations(UDIV)[index]
+    assert config.code == "flash" and not config.line_buffer
     result = cmemu.run_configuration(config, cmemu.board_for(config))
     assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
 
