@@ -23,7 +23,9 @@ WRITES = CORPUS / "misc" / "writes_pipelining.tzst"
 BX_SEQ = CORPUS / "instructions" / "control_flow" / "bx_seq.tzst"
 MLA_B = CORPUS / "instructions" / "data_processing" / "mla_mls_b.tzst"
 UDIV = CORPUS / "instructions" / "data_processing" / "udiv.tzst"
+LDR_DWT_MEM = CORPUS / "instructions" / "memory" / "ldr_dwt_mem.tzst"
 STR = CORPUS / "instructions" / "memory" / "str.tzst"
+BITBAND_LDR_STR = CORPUS / "misc" / "bitbanding" / "ldr_str.tzst"
 
 pytestmark = pytest.mark.skipif(not MUL.exists(), reason="CMEmu corpus not beside the repository")
 
@@ -76,6 +78,78 @@ def test_data_accesses_share_the_system_bus_with_sram_code(test, index):
     assert config.code == "sram"
     result = cmemu.run_configuration(config, cmemu.board_for(config))
     assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+
+
+def chip_and_cmsim(test: Path, index: int, array: str) -> tuple[list[int], list[int]]:
+    """One array of one configuration: as the chip dumped it, and as cmsim computes it."""
+    from unicorn import UC_HOOK_CODE
+
+    from cmsim.engine import Engine
+    from cmsim.machine import Machine, Stop
+    from cmsim.peripherals import DEMCR, DEMCR_TRCENA
+
+    config = configurations(test)[index]
+    dumped = next(a for a in config.arrays if a.name == array)
+    machine = Machine(cmemu.image_of(config), cmemu.board_for(config))
+    engine = Engine(machine)
+    machine.peripherals.registers[DEMCR] = DEMCR_TRCENA
+    machine.uc.hook_add(
+        UC_HOOK_CODE,
+        lambda *_: machine.stop(Stop(exit_code=0)),
+        begin=config.exit,
+        end=config.exit,
+    )
+    engine.run(entry=config.main | 1)
+    got = bytes(machine.uc.mem_read(dumped.address, len(dumped.content)))
+
+    def words(raw: bytes) -> list[int]:
+        return [int.from_bytes(raw[k : k + 4], "little") for k in range(0, len(raw), 4)]
+
+    return words(dumped.content), words(got)
+
+
+@pytest.mark.parametrize(("index", "first"), [(1, [2, 8, 10, 14]), (2, [2, 8, 14, 20])])
+def test_data_reads_from_flash_pass_the_vims_line_buffer(index, first):
+    """ldr_dwt_mem.tzst, code in SRAM, n pairs `ldr.w r1, [DWT]; ldr.w r4, [flash]`: a data
+    read from flash costs a line fill (+2) unless its line is in the VIMS line buffer. With
+    the buffer on (#1) only the very first read pays (2, 8, then 4 per pair: the buffered line
+    survives from one run to the next), with it off (#2) every read (6 per pair)."""
+    chip, ours = chip_and_cmsim(LDR_DWT_MEM, index, "times")
+    assert chip[:4] == first
+    assert ours == chip
+
+
+def test_code_reads_over_the_system_bus_are_registered():
+    """ldr_dwt_mem.tzst #0, code and data in SRAM, n pairs `ldr.w r1, [DWT]; ldr.w r4, [SRAM]`:
+    2, 6, 10, 14... (4 per pair from the first): the SRAM load never waits for a code read,
+    because a code read reaches the SRAM a cycle after the fetch unit starts it (CYCCNT and
+    LSUCNT byte-exact; the `ldr.n` half, 5 per pair on the chip, is a known difference)."""
+    chip, ours = chip_and_cmsim(LDR_DWT_MEM, 0, "times")
+    assert chip[:4] == [2, 6, 10, 14]
+    assert ours[:20] == chip[:20]
+    chip, ours = chip_and_cmsim(LDR_DWT_MEM, 0, "lsucnts")
+    assert ours[:20] == chip[:20]
+
+
+@pytest.mark.parametrize("index", [5, 6])
+def test_unbuffered_stores_after_an_isb_share_the_bus_with_code_reads(index):
+    """str.tzst #5/#6, code and data in SRAM, write buffer off, `isb; ldr.w [CYCCNT];
+    [adds.n;] n x str.w; ldr.w [CYCCNT]`: 3 cycles per store from the first one (a lone store
+    after the ISB costs 3: the code read of the next word meets it and, registered, waits for
+    it without delaying the next instruction); CYCCNT, CPICNT and LSUCNT byte-exact."""
+    chip, ours = chip_and_cmsim(STR, index, "times")
+    assert ours == chip
+    assert [b - a for a, b in zip(chip[:15], chip[1:16], strict=True)] == [3] * 15
+
+
+@pytest.mark.parametrize(("index", "cycles"), [(0, 5), (1, 8), (2, 4), (3, 7)])
+def test_bit_band_accesses_reach_the_memory_a_cycle_late(index, cycles):
+    """bitbanding/ldr_str.tzst (M4-MEM-BB): `ldr.n [CYCCNT]; ldr.w/str.w [bit-band alias];
+    ldr.n [CYCCNT]` measures 5/8 with the code in SRAM, 4/7 in flash: from SRAM the code read
+    that starts with the bit-band access reaches the SRAM first and the access waits one."""
+    chip, ours = chip_and_cmsim(BITBAND_LDR_STR, index, "times")
+    assert ours == chip
+    assert set(chip) == {cycles}
 
 
 @pytest.mark.parametrize("index", [3, 34])

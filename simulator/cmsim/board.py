@@ -65,6 +65,9 @@ class Region:
     # With fetch_word_cycles > 1: a one-line buffer in front of the region (TI VIMS): words of
     # the buffered line take 1 cycle, another line fetch_ws to fill.
     line_buffer: bool = False
+    # Code reads from the region are registered in the bus matrix (CC2652 SRAM over the System
+    # bus): a read reaches the memory one cycle after the fetch unit presents it.
+    fetch_registered: bool = False
 
     @property
     def end(self) -> int:
@@ -240,6 +243,7 @@ REGION_FIELDS: dict[str, tuple[type, bool, Check]] = {
     "fetch_word_cycles": (int, False, _int_range(1, MAX_WAIT_STATES)),
     "bus": (str, False, lambda v: None if len(v) <= 64 else "a name of at most 64 characters"),
     "line_buffer": (bool, False, _any),
+    "fetch_registered": (bool, False, _any),
 }
 OPTION_FIELDS: dict[str, dict[str, tuple[type, bool, Check]]] = {
     "fetch": {"unaligned_wide_run_penalty": (bool, False, _any)},

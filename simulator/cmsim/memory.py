@@ -297,7 +297,7 @@ class WordFetch:
 
     The fetch unit reads words in address order, one at a time: a read starts when the bus is
     free (the previous read done, no data access of the core on the same bus) and the queue
-    has room (the cycle after the word QUEUE_WORDS back was taken by an issued instruction);
+    has room (from the cycle the last instruction using the word QUEUE_WORDS back issues);
     the instruction needing the word issues when it arrives, F cycles later. After a taken
     branch (or an ISB, or an exception) the target's first read starts at the cycle the core's
     own rules imply less the words it needs (decode-time branches resolve in decode,
@@ -307,11 +307,15 @@ class WordFetch:
     more) has its target read a cycle sooner, and the sequential read that would start then is
     dropped (CMEmu-HW `b_seq` from flash: the first branch after `ldr.w r2, [CYCCNT]`).
 
-    A read takes the bus for its first cycle; a data access of the core on the same bus that
-    wants that cycle waits one (CMEmu-HW `ldrd`, `str`, `writes_pipelining`, `bitbanding`:
-    `ldrd.w` runs cost 4 each, `str.w` runs with the write buffer off 3 each, the extra cycle
-    counted by LSUCNT). A data access holds the bus for its beats, one more when it is
-    unbuffered (a store with the write buffer off waits for its write) or has several beats.
+    A read takes the bus for one cycle: its first, or with `fetch_registered` (code reads over
+    the CC2652's System bus are registered in the bus matrix) the one after, so a read that
+    starts with a data access reaches the memory after it. A data access of the core on the
+    same bus that wants a read's bus cycle waits one (CMEmu-HW `ldrd`, `str`,
+    `writes_pipelining`, `bitbanding`: `ldrd.w` runs cost 4 each, `str.w` runs with the write
+    buffer off 3 each, the extra cycle counted by LSUCNT; `ldr_dwt_mem`: `ldr.n` pairs collide
+    once per word, `ldr.w` pairs never; `str`: a lone `str.n` after an ISB costs 3). A data
+    access holds the bus for its beats, one more when it is unbuffered (a store with the write
+    buffer off waits for its write) or has several beats.
     """
 
     def __init__(self, region: Region):
@@ -322,21 +326,22 @@ class WordFetch:
         # line (fetch_ws cycles), a word of the buffered line takes one cycle.
         self.line_bytes = region.line_bytes if region.line_buffer else 0
         self.fill = region.fetch_ws
+        self.registered = int(region.fetch_registered)
         self.line: int | None = None
         self.next_word: int | None = None  # the next word to read
         self.origin = 0  # the first word of the stream (since the last restart)
         self.free = -(1 << 60)  # the bus is free of reads from this cycle
         self.arrival: dict[int, int] = {}  # words read and not yet taken, and when they arrive
-        self.taken: dict[int, int] = {}  # recent words taken, and their issue cycle
+        self.taken: dict[int, int] = {}  # recent words taken, and their last user's issue cycle
         self.busy: list[tuple[int, int]] = []  # data accesses on the bus: [start, end)
-        self.slots: set[int] = set()  # cycles in which a read started (its address phase)
+        self.slots: set[int] = set()  # cycles in which a read holds the bus
         self.early = False  # the last instruction waited in decode with its code fetched
         self.issued = -(1 << 60)  # when the last instruction issued
 
     def claim(self, t: int, beats: int) -> int:
-        """A data access wanting the bus for `beats` cycles from t: the reads the fetch unit
-        starts up to t take their cycle first (the access waits for them); returns the wait."""
-        while self.next_word is not None and self._read(self.next_word, t):
+        """A data access wanting the bus for `beats` cycles from t: the reads that hold the bus
+        up to t take their cycle first (the access waits for them); returns the wait."""
+        while self.next_word is not None and self._read(self.next_word, t - self.registered):
             pass
         start = t
         while start in self.slots:
@@ -361,12 +366,13 @@ class WordFetch:
         if back >= self.origin:
             if back not in self.taken:
                 return False  # the queue is full until an instruction takes that word
-            room = self.taken[back] + 1  # the fetch unit sees the slot free a cycle later
-        start = self._start(max(self.free, room))
+            room = self.taken[back]
+        # the read's bus cycle (`registered` after it starts) must be free of data accesses
+        start = self._start(max(self.free, room) + self.registered) - self.registered
         if limit is not None and start > limit:
             return False
         self.free = start + self._cost(word)
-        self.slots.add(start)
+        self.slots.add(start + self.registered)
         self.arrival[word] = self.free
         self.next_word = word + 4
         return True
@@ -412,7 +418,7 @@ class WordFetch:
         self.early = (arrival is None or arrival < t) and t - self.issued >= 2
         self.issued = t + stall
         for word in range(first, last + 4, 4):
-            self.taken.setdefault(word, t + stall)
+            self.taken[word] = t + stall  # its queue slot frees when the last user issues
             self.arrival.pop(word, None)
         self._prune(t + stall)
         return stall

@@ -80,6 +80,9 @@ BITBAND = "bit-band read-modify-write (M4-MEM-BB)"
 # locked: 3 cycles more than a store to the target (CMEmu-HW misc/bitbanding/ldr_str: str.w to
 # an alias 7 against 4 between two CYCCNT reads, CC2652, code in flash behind the line buffer).
 BITBAND_STORE = 3
+# M4-MEM-BB: a bit-band access reaches the memory one cycle late, so a code read that starts
+# with it takes the bus first (CMEmu-HW bitbanding/ldr_str from SRAM: ldr.w 3, str.w 6).
+BITBAND_LAG = 1
 WRITE_BUFFER_OFF = "write buffer off (M4-LS-WB)"  # ACTLR.DISDEFWBUF: the store is not buffered
 BARRIER_DRAIN = "barrier drain (§2.8)"
 BUS_WAIT = "bus taken by a fetch (M4-MEM-BUS)"  # the access waits for a code read's cycle
@@ -427,7 +430,9 @@ class Pipeline:
                 # an unbuffered store keeps the bus until its write is done; a multi-beat access
                 # (LDRD, LDM...) one cycle past its beats (CMEmu-HW ldrd: 4 per LDRD from SRAM)
                 beats += 1
-            wait = mem.data_access(address, beats, t)
+            # M4-MEM-BB: the bit-band unit reaches the memory a cycle after the core's address
+            lag = BITBAND_LAG if mem.bitband(address) else 0
+            wait = mem.data_access(address, beats, t + lag)
             if wait:
                 step.extra += wait
                 if why is not None:
