@@ -21,6 +21,8 @@ B_SEQ = CORPUS / "instructions" / "control_flow" / "b_seq.tzst"
 LDRD = CORPUS / "instructions" / "memory" / "ldrd.tzst"
 WRITES = CORPUS / "misc" / "writes_pipelining.tzst"
 BX_SEQ = CORPUS / "instructions" / "control_flow" / "bx_seq.tzst"
+MLA_B = CORPUS / "instructions" / "data_processing" / "mla_mls_b.tzst"
+UDIV = CORPUS / "instructions" / "data_processing" / "udiv.tzst"
 LDR_DWT_MEM = CORPUS / "instructions" / "memory" / "ldr_dwt_mem.tzst"
 STR = CORPUS / "instructions" / "memory" / "str.tzst"
 BITBAND_LDR_STR = CORPUS / "misc" / "bitbanding" / "ldr_str.tzst"
@@ -207,6 +209,19 @@ def test_loads_to_pc_count_as_lsu(test, index):
     assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
 
 
+@pytest.mark.parametrize("index", [5, 11, 14, 17, 38, 41])
+def test_b_seq_from_flash_reads_the_target_early_after_a_held_branch(index):
+    """b_seq.tzst, code in flash behind the VIMS line buffer: the first `b.n`/`b.w` after
+    `ldr.w r2, [CYCCNT]` sat in decode while the load took its two cycles, so the fetch unit
+    asked for its target a cycle sooner, dropping the sequential line fill (CMEmu-HW `times` for
+    one branch: 4 to the same line, 5 to the next line's first word, 6 to a 32-bit target at its
+    2nd halfword); `times`, CPICNT and LSUCNT byte-exact."""
+    config = configurations(B_SEQ)[index]
+    assert config.code == "flash" and config.line_buffer
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+
+
 @pytest.mark.parametrize(("test", "index"), [(CBZ_DEPS, 8), (IT_SKIP, 0), (IT_SKIP, 2)])
 def test_an_absorbed_nop_is_no_fold(test, index):
     """M4-DWT-2 on the chip: a NOP absorbed into a load's data phase (M4-LS-ABS) leaves
@@ -215,6 +230,35 @@ def test_an_absorbed_nop_is_no_fold(test, index):
     it_fold_after_skipped_branch: FOLDCNT 0 over `ldr.w r3, [FOLDCNT]; nop.w...`): every
     array byte-exact."""
     config = configurations(test)[index]
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+
+
+def test_mla_b_from_flash_reads_the_target_as_the_branch_resolves():
+    """mla_mls_b.tzst, code in flash with the line buffer: `b.w` after a one-cycle `mla.w` was
+    in decode for one cycle only, so its target's line fill starts as it resolves (CMEmu-HW:
+    21 cycles both for MLA and MLS)."""
+    config = configurations(MLA_B)[1]
+    assert config.code == "flash" and config.line_buffer
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+
+
+def test_line_buffer_follows_the_template_directive():
+    """Some templates fix `device:line_buffer_enabled = False` whatever the configuration says
+    (udiv.asm, str.asm); others name the setting (`= lbEn`)."""
+    assert [c.line_buffer for c in configurations(B_SEQ)[:3]] == [True, False, True]
+    flash = [c for c in configurations(STR) if c.code == "flash"]
+    assert flash and not any(c.line_buffer for c in flash)
+    assert cmemu.board_for(flash[0]).name == "cc2652-nolb"
+
+
+@pytest.mark.parametrize("index", [5, 9])
+def test_udiv_from_flash_without_the_line_buffer_matches_the_chip(index):
+    """udiv.tzst turns the line buffer off in its template: from flash at 3 cycles a word, every
+    `times` word byte-exact (CMEmu-HW)."""
+    config = configurations(UDIV)[index]
+    assert config.code == "flash" and not config.line_buffer
     result = cmemu.run_configuration(config, cmemu.board_for(config))
     assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
 

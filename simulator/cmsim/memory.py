@@ -234,9 +234,12 @@ class MemoryModel:
         queue, from a word-by-word region (None: earlier, or not such a region)."""
         return None if self.words is None else self.words.arrived
 
-    def fetch_stall(self, address: int, size: int, t: int, restart: bool = False) -> int:
+    def fetch_stall(
+        self, address: int, size: int, t: int, restart: bool = False, decoded: bool = False
+    ) -> int:
         """Cycles the instruction at `address` waits for its code when about to issue at t;
-        `restart` after a taken branch, an ISB or an exception (the fetch starts afresh)."""
+        `restart` after a taken branch, an ISB or an exception (the fetch starts afresh),
+        `decoded` when that branch resolved in decode (M4-BR-1 decode-time branches)."""
         place = self.place(address)
         region = place.region
         if region is not None and region.fetch_word_cycles > 1:
@@ -247,7 +250,7 @@ class MemoryModel:
             if words is None or words.region != region.name:
                 words = self.words = WordFetch(region)
                 restart = True
-            return words.stall(address, size, t, restart)
+            return words.stall(address, size, t, restart, decoded)
         self.words = None
         if region is None or region.fetch_ws == 0:
             self.cur_line = None  # leaving flash: coming back needs the line again
@@ -311,7 +314,10 @@ class WordFetch:
     branch (or an ISB, or an exception) the target's first read starts at the cycle the core's
     own rules imply less the words it needs (decode-time branches resolve in decode,
     execute-time ones a cycle later), or once the read under way then is done (CMEmu-HW
-    `b_seq`, `bx_seq`: `b.n` costs 4 or 6, `bx.n` 6 or 8 from SRAM).
+    `b_seq`, `bx_seq`: `b.n` costs 4 or 6, `bx.n` 6 or 8 from SRAM). Behind a line buffer, a
+    decode-time branch held in decode with its code fetched (its predecessor took two cycles or
+    more) has its target read a cycle sooner, and the sequential read that would start then is
+    dropped (CMEmu-HW `b_seq` from flash: the first branch after `ldr.w r2, [CYCCNT]`).
 
     A read takes the bus for one cycle: its first, or with `fetch_registered` (code reads over
     the CC2652's System bus are registered in the bus matrix) the one after, so a read that
@@ -348,6 +354,8 @@ class WordFetch:
         self.arrived: int | None = None
         self.ready = -(1 << 60)  # when that instruction's last word arrived
         self.spec_end = -(1 << 60)  # when the last speculative read of a branch target ends
+        self.early = False  # the last instruction waited in decode with its code fetched
+        self.issued = -(1 << 60)  # when the last instruction issued
 
     def claim(self, t: int, beats: int) -> int:
         """A data access wanting the bus for `beats` cycles from t: the reads that hold the bus
@@ -398,8 +406,9 @@ class WordFetch:
         self.line = line
         return self.fill
 
-    def stall(self, address: int, size: int, t: int, restart: bool) -> int:
-        """Cycles the instruction at `address` waits for its words when about to issue at t."""
+    def stall(self, address: int, size: int, t: int, restart: bool, decoded: bool = False) -> int:
+        """Cycles the instruction at `address` waits for its words when about to issue at t;
+        `decoded`: the restart is a branch resolved in decode."""
         first, last = address & ~3, (address + size - 1) & ~3
         if restart or self.next_word is None:
             words = (last - first) // 4 + 1
@@ -407,7 +416,11 @@ class WordFetch:
             # reads of the old stream that started before the branch resolved still finish; a
             # line fill that would start as it resolves is dropped and leaves the buffered line
             # (CMEmu-HW b_seq, bx_seq from flash with the VIMS line buffer: a branch to a word
-            # of the buffered line costs as from a 1-cycle memory)
+            # of the buffered line costs as from a 1-cycle memory). A decode-time branch held
+            # in decode asked for its target a cycle sooner (CMEmu-HW b_seq from flash: one
+            # branch to the next line costs 5 in `times`, not 6).
+            if self.line_bytes and decoded and self.early:
+                resolve -= 1
             limit = resolve - 1 if self.line_bytes else resolve
             while self.next_word is not None and self._read(self.next_word, limit):
                 pass
@@ -422,6 +435,9 @@ class WordFetch:
         self.arrived = self.arrival.get(first)
         self.ready = -(1 << 60) if arrival is None else arrival
         stall = 0 if arrival is None else max(0, arrival - t)
+        # held in decode: its code was there and its predecessor took two cycles or more
+        self.early = (arrival is None or arrival < t) and t - self.issued >= 2
+        self.issued = t + stall
         for word in range(first, last + 4, 4):
             self.taken[word] = t + stall  # its queue slot frees when the last user issues
             self.arrival.pop(word, None)
@@ -474,11 +490,14 @@ class WordFetch:
             tuple(sorted(c - now for c in self.slots if c >= now - 1)),
             rel(self.ready),
             rel(self.spec_end),
+            self.early,
+            rel(self.issued),
         )
 
     @classmethod
     def restore(cls, state: tuple, now: int, region: Region) -> WordFetch:
-        _name, line, next_word, origin, free, arrival, taken, busy, slots, ready, spec = state
+        (_name, line, next_word, origin, free, arrival, taken, busy, slots, ready, spec, early,
+         issued) = state
         words = cls(region)
         words.line = line
         words.next_word = next_word
@@ -490,4 +509,6 @@ class WordFetch:
         words.slots = {now + c for c in slots}
         words.ready = now + ready
         words.spec_end = now + spec
+        words.early = early
+        words.issued = now + issued
         return words

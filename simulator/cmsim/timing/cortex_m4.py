@@ -409,7 +409,9 @@ class Pipeline:
             restart = prev is None or _flushes(prev, ins)
             if not restart and _speculated(prev):
                 mem.speculate(prev.t)
-            stall = mem.fetch_stall(ins.address, ins.size, t, restart)  # M4-MEM-FETCH, -BUS
+            early = restart and prev is not None and _decode_time_taken(prev)
+            # M4-MEM-FETCH, M4-MEM-BUS
+            stall = mem.fetch_stall(ins.address, ins.size, t, restart, early)
             t += stall
             if step.folded and not _in_queue_for(prev, mem.code_arrived()):
                 step.folded = False  # M4-IT-FOLD: the IT was not fetched in time to fold
@@ -765,6 +767,13 @@ def _flushes(prev: Step, ins: Instr) -> bool:
     if p.address + p.size != ins.address or p.klass == D.ISB:
         return True
     return prev.executed and always_writes_pc(p)
+
+
+def _decode_time_taken(prev: Step) -> bool:
+    """Was prev a taken branch resolved in decode (M4-BR-1: B, BL, BX LR with a clean LR)?"""
+    p = prev.ins
+    decode_time = p.klass in (D.B, D.BL, D.BX) and taken_cost(p, prev.lr_dirty) == TAKEN_DECODE_TIME
+    return prev.executed and decode_time
 
 
 def _tally(totals: list[int], load_store: bool, parts: list[Part]) -> None:

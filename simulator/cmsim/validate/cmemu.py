@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ class Configuration:
     settings: dict
     symbols: dict[str, int]
     arrays: tuple[Dumped, ...] = field(repr=False)
+    # what the template sets the line buffer to: a literal `True`/`False` or a setting's name
+    line_buffer_source: str | None = None
 
     @property
     def name(self) -> str:
@@ -61,7 +64,13 @@ class Configuration:
 
     @property
     def line_buffer(self) -> bool:
-        """The VIMS line buffer was on (`lbEn`, default on)."""
+        """The VIMS line buffer was on: as the template's `device:line_buffer_enabled` sets it
+        (a literal, or the setting it names), else `lbEn`, default on."""
+        source = self.line_buffer_source
+        if source in ("True", "False"):
+            return source == "True"
+        if source is not None and source in self.settings:
+            return bool(self.settings[source])
         return bool(self.settings.get("lbEn", self.settings.get("lb_en", True)))
 
 
@@ -89,6 +98,7 @@ def read_test(path: Path, root: Path) -> Iterator[Configuration]:
     members = {Path(m.name).name: m for m in archive.getmembers() if m.isfile()}
     indices = sorted(int(n[: -len(".dump")]) for n in members if n.endswith(".dump"))
     test = str(path.relative_to(root).with_suffix(""))
+    source = _line_buffer_source(path.with_suffix(".asm"))
     for index in indices:
         flash_member = members.get(f"{index}.flash")
         if flash_member is None:
@@ -99,10 +109,24 @@ def read_test(path: Path, root: Path) -> Iterator[Configuration]:
             strict_map_key=False,
         )
         flash = archive.extractfile(flash_member).read()
-        yield _configuration(test, index, flash, dump, path)
+        yield _configuration(test, index, flash, dump, path, source)
 
 
-def _configuration(test: str, index: int, flash: bytes, dump: dict, path: Path) -> Configuration:
+LINE_BUFFER_DIRECTIVE = re.compile(r"\{%\s*device:line_buffer_enabled\s*=\s*(\w+)\s*%\}")
+
+
+def _line_buffer_source(template: Path) -> str | None:
+    """What NAME.asm sets the VIMS line buffer to (some tests fix it whatever `lbEn` says)."""
+    try:
+        found = LINE_BUFFER_DIRECTIVE.search(template.read_text(errors="replace"))
+    except OSError:
+        return None
+    return found.group(1) if found else None
+
+
+def _configuration(
+    test: str, index: int, flash: bytes, dump: dict, path: Path, source: str | None
+) -> Configuration:
     try:
         settings = ast.literal_eval(dump["configuration_name"])
         arrays = tuple(
@@ -118,6 +142,7 @@ def _configuration(test: str, index: int, flash: bytes, dump: dict, path: Path) 
             settings=settings if isinstance(settings, dict) else {},
             symbols={str(k): int(v) for k, v in dump.get("symbols", {}).items()},
             arrays=arrays,
+            line_buffer_source=source,
         )
     except (KeyError, TypeError, ValueError, SyntaxError) as exc:
         raise CmsimError(f"{path}: malformed dump {index}: {exc}") from None
