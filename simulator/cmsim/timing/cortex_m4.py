@@ -735,9 +735,6 @@ class Pipeline:
         return cost
 
 
-FOLD_LEAD = -1  # cycles before its predecessor issues that an IT must be in the queue to fold
-
-
 def _speculated(prev: Step) -> bool:
     """Did prev (not taken: the next instruction follows it) have the fetch unit read its
     target speculatively: a decode-time conditional branch, B<cond> or, last in an IT block,
