@@ -39,6 +39,13 @@ def configurations(path: Path) -> list[cmemu.Configuration]:
     return list(cmemu.read_test(path, CORPUS))
 
 
+def mismatches(config: cmemu.Configuration) -> list[tuple[str, tuple | None]]:
+    """Replay a configuration on its board: (array, first difference) of every array that is
+    not byte-exact against the chip."""
+    result = cmemu.run_configuration(config, cmemu.board_for(config))
+    return [(a.name, a.first) for a in result.arrays if not a.matched]
+
+
 def test_reader_gives_images_entry_exit_and_arrays():
     configs = configurations(MUL)
     assert len(configs) == 18
@@ -68,8 +75,7 @@ def test_b_seq_from_sram_matches_the_chip(index):
     (M4-MEM-BUS refill); cycle counts and CPICNT/LSUCNT byte-exact."""
     config = configurations(B_SEQ)[index]
     assert config.code == "sram"
-    result = cmemu.run_configuration(config, cmemu.board_for(config))
-    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+    assert mismatches(config) == []
 
 
 @pytest.mark.parametrize(("test", "index"), [(LDRD, 0), (LDRD, 1), (WRITES, 0)])
@@ -81,36 +87,20 @@ def test_data_accesses_share_the_system_bus_with_sram_code(test, index):
     CPICNT and LSUCNT byte-exact (the wait is LSU)."""
     config = configurations(test)[index]
     assert config.code == "sram"
-    result = cmemu.run_configuration(config, cmemu.board_for(config))
-    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+    assert mismatches(config) == []
 
 
 def chip_and_cmsim(test: Path, index: int, array: str) -> tuple[list[int], list[int]]:
     """One array of one configuration: as the chip dumped it, and as cmsim computes it."""
-    from unicorn import UC_HOOK_CODE
-
-    from cmsim.engine import Engine
-    from cmsim.machine import Machine, Stop
-    from cmsim.peripherals import DEMCR, DEMCR_TRCENA
-
     config = configurations(test)[index]
     dumped = next(a for a in config.arrays if a.name == array)
-    machine = Machine(cmemu.image_of(config), cmemu.board_for(config))
-    engine = Engine(machine)
-    machine.peripherals.registers[DEMCR] = DEMCR_TRCENA
-    machine.uc.hook_add(
-        UC_HOOK_CODE,
-        lambda *_: machine.stop(Stop(exit_code=0)),
-        begin=config.exit,
-        end=config.exit,
-    )
-    engine.run(entry=config.main | 1)
-    got = bytes(machine.uc.mem_read(dumped.address, len(dumped.content)))
+    machine, error = cmemu.replay(config, cmemu.board_for(config))
+    assert error is None
 
     def words(raw: bytes) -> list[int]:
         return [int.from_bytes(raw[k : k + 4], "little") for k in range(0, len(raw), 4)]
 
-    return words(dumped.content), words(got)
+    return words(dumped.content), words(cmemu.simulated(machine, dumped))
 
 
 @pytest.mark.parametrize(("index", "first"), [(1, [2, 8, 10, 14]), (2, [2, 8, 14, 20])])
@@ -165,8 +155,7 @@ def test_bx_seq_from_flash_keeps_the_buffered_line(index):
     15, 23 and 3, 6, 11, 14, 19, 22 cycles measured)."""
     config = configurations(BX_SEQ)[index]
     assert config.code == "flash" and config.line_buffer
-    result = cmemu.run_configuration(config, cmemu.board_for(config))
-    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+    assert mismatches(config) == []
 
 
 @pytest.mark.parametrize("index", [0, 3, 6])
@@ -205,8 +194,7 @@ def test_loads_to_pc_count_as_lsu(test, index):
     (ldr_pc: code in SRAM, 10 cycles, LSUCNT 8; pop_pc from flash with the line buffer:
     9..14 cycles, LSUCNT 7..12): every array byte-exact."""
     config = configurations(test)[index]
-    result = cmemu.run_configuration(config, cmemu.board_for(config))
-    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+    assert mismatches(config) == []
 
 
 @pytest.mark.parametrize("index", [5, 11, 14, 17, 38, 41])
@@ -218,8 +206,7 @@ def test_b_seq_from_flash_reads_the_target_early_after_a_held_branch(index):
     2nd halfword); `times`, CPICNT and LSUCNT byte-exact."""
     config = configurations(B_SEQ)[index]
     assert config.code == "flash" and config.line_buffer
-    result = cmemu.run_configuration(config, cmemu.board_for(config))
-    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+    assert mismatches(config) == []
 
 
 @pytest.mark.parametrize(("test", "index"), [(CBZ_DEPS, 8), (IT_SKIP, 0), (IT_SKIP, 2)])
@@ -230,8 +217,7 @@ def test_an_absorbed_nop_is_no_fold(test, index):
     it_fold_after_skipped_branch: FOLDCNT 0 over `ldr.w r3, [FOLDCNT]; nop.w...`): every
     array byte-exact."""
     config = configurations(test)[index]
-    result = cmemu.run_configuration(config, cmemu.board_for(config))
-    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+    assert mismatches(config) == []
 
 
 def test_mla_b_from_flash_reads_the_target_as_the_branch_resolves():
@@ -240,8 +226,7 @@ def test_mla_b_from_flash_reads_the_target_as_the_branch_resolves():
     21 cycles both for MLA and MLS)."""
     config = configurations(MLA_B)[1]
     assert config.code == "flash" and config.line_buffer
-    result = cmemu.run_configuration(config, cmemu.board_for(config))
-    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+    assert mismatches(config) == []
 
 
 def test_line_buffer_follows_the_template_directive():
@@ -259,8 +244,7 @@ def test_udiv_from_flash_without_the_line_buffer_matches_the_chip(index):
     `times` word byte-exact (CMEmu-HW)."""
     config = configurations(UDIV)[index]
     assert config.code == "flash" and not config.line_buffer
-    result = cmemu.run_configuration(config, cmemu.board_for(config))
-    assert [(a.name, a.first) for a in result.arrays if not a.matched] == []
+    assert mismatches(config) == []
 
 
 @pytest.mark.parametrize("test", [MUL, B_SEQ, LDRD, IT_BX])

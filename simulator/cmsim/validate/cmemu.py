@@ -18,8 +18,12 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cmsim.errors import CmsimError
+
+if TYPE_CHECKING:
+    from cmsim.machine import Machine
 
 FLASH_BASE = 0x00000000
 
@@ -227,13 +231,14 @@ def image_of(config: Configuration):
     return Image(Path(config.name), config.main | 1, [segment], dict(config.symbols), [])
 
 
-def run_configuration(
+def replay(
     config: Configuration,
     board,
     path: str = "fast",
     max_instructions: int = DEFAULT_MAX_INSTRUCTIONS,
-) -> ConfigResult:
-    """Replay one configuration on `board` and compare every dumped array."""
+) -> tuple[Machine, str | None]:
+    """Run one configuration on `board` to its exit; returns the machine (its memory holds
+    what cmsim computed) and the error that stopped the run early, if any."""
     from unicorn import UC_HOOK_CODE
 
     from cmsim.engine import Engine
@@ -249,23 +254,39 @@ def run_configuration(
         machine.stop(Stop(exit_code=0))
 
     machine.uc.hook_add(UC_HOOK_CODE, at_exit, begin=config.exit, end=config.exit)
-    error = None
     try:
         engine.run(entry=config.main | 1)
     except CmsimError as exc:
-        error = str(exc)
+        return machine, str(exc)
+    return machine, None
+
+
+def run_configuration(
+    config: Configuration,
+    board,
+    path: str = "fast",
+    max_instructions: int = DEFAULT_MAX_INSTRUCTIONS,
+) -> ConfigResult:
+    """Replay one configuration on `board` and compare every dumped array."""
+    machine, error = replay(config, board, path, max_instructions)
     arrays = tuple(_compare(machine, dumped) for dumped in config.arrays)
     return ConfigResult(
         config.name, family(config.test), config.code, config.line_buffer, arrays, error
     )
 
 
-def _compare(machine, dumped: Dumped) -> ArrayResult:
+def simulated(machine: Machine, dumped: Dumped) -> bytes:
+    """The bytes of a dumped array as the replayed machine holds them (zeros if unmapped)."""
     size = len(dumped.content)
     try:
-        got = bytes(machine.uc.mem_read(dumped.address, size))
+        return bytes(machine.uc.mem_read(dumped.address, size))
     except Exception:  # unmapped: every word differs
-        got = b"\0" * size
+        return b"\0" * size
+
+
+def _compare(machine, dumped: Dumped) -> ArrayResult:
+    size = len(dumped.content)
+    got = simulated(machine, dumped)
     words = (size + 3) // 4
     differing = 0
     first = None
