@@ -6,6 +6,7 @@ fetches in program order; both engine paths feed it the same sequence.
 """
 
 from __future__ import annotations
+import os
 
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -212,7 +213,7 @@ class MemoryModel:
             cache.log = log
 
     # -- instruction side (M4-MEM-FETCH, spec §9.3) ------------------------------------------------
-    def data_access(self, address: int, beats: int, t: int) -> int:
+    def data_access(self, address: int, beats: int, t: int, hold: int = 0) -> int:
         """M4-MEM-BUS: a data access of `beats` bus cycles by the instruction issuing at t; on
         the bus the code streams over, it waits for a fetch read that took its cycle, then keeps
         instruction fetches off the bus meanwhile. Returns the cycles it waited."""
@@ -220,7 +221,7 @@ class MemoryModel:
             return 0
         region = self.place(address).region
         if region is not None and region.bus and region.bus == self.words.bus:
-            return self.words.claim(t, beats)
+            return self.words.claim(t, beats, hold)
         return 0
 
     def speculate(self, t: int) -> None:
@@ -235,7 +236,8 @@ class MemoryModel:
         return None if self.words is None else self.words.arrived
 
     def fetch_stall(
-        self, address: int, size: int, t: int, restart: bool = False, decoded: bool = False
+        self, address: int, size: int, t: int, restart: bool = False, decoded: bool = False,
+        after_lsu: bool = False,
     ) -> int:
         """Cycles the instruction at `address` waits for its code when about to issue at t;
         `restart` after a taken branch, an ISB or an exception (the fetch starts afresh),
@@ -250,7 +252,7 @@ class MemoryModel:
             if words is None or words.region != region.name:
                 words = self.words = WordFetch(region)
                 restart = True
-            return words.stall(address, size, t, restart, decoded)
+            return words.stall(address, size, t, restart, decoded, after_lsu)
         self.words = None
         if region is None or region.fetch_ws == 0:
             self.cur_line = None  # leaving flash: coming back needs the line again
@@ -340,7 +342,10 @@ class WordFetch:
         self.fill = region.fetch_ws
         self.registered = int(region.fetch_registered)
         # a read waiting in the bus matrix's register still holds its place in the queue
-        self.queue_words = QUEUE_WORDS - self.registered
+        import os
+        self.new = bool(int(os.environ.get('NEW', '0'))) and self.registered
+        self.queue_words = QUEUE_WORDS if self.new else QUEUE_WORDS - self.registered
+        self.nospec: dict[int, int] = {}
         self.line: int | None = None
         self.next_word: int | None = None  # the next word to read
         self.origin = 0  # the first word of the stream (since the last restart)
@@ -357,16 +362,34 @@ class WordFetch:
         self.early = False  # the last instruction waited in decode with its code fetched
         self.issued = -(1 << 60)  # when the last instruction issued
 
-    def claim(self, t: int, beats: int) -> int:
+    def claim(self, t: int, beats: int, hold: int = 0) -> int:
         """A data access wanting the bus for `beats` cycles from t: the reads that hold the bus
         up to t take their cycle first (the access waits for them); returns the wait."""
-        while self.next_word is not None and self._read(self.next_word, t - self.registered):
+        if self.new:
+            return self._claim_beats(t, beats, hold)
+        lim = t - self.registered
+        while self.next_word is not None and self._read(self.next_word, lim):
             pass
         start = t
         while start in self.slots:
             start += 1
         self.busy.append((start, start + beats))
         return start - t
+
+    def _claim_beats(self, t: int, beats: int, hold: int) -> int:
+        c = t
+        for _ in range(beats):
+            while True:
+                while self.next_word is not None and self._read(self.next_word, c + 1):
+                    pass
+                if c not in self.slots:
+                    break
+                c += 1
+            self.busy.append((c, c + 1))
+            c += 1
+        if hold:
+            self.busy.append((c, c + hold))
+        return c - (t + beats)
 
     def _start(self, t: int) -> int:
         """First cycle >= t with the bus free of data accesses."""
@@ -386,6 +409,17 @@ class WordFetch:
             if back not in self.taken:
                 return False  # the queue is full until an instruction takes that word
             room = self.taken[back]
+            if self.new:
+                room += 1 + self.nospec.get(back, 0)
+        if self.new:
+            start = self._start(max(self.free, room) - 1) + 1
+            if limit is not None and start > limit:
+                return False
+            self.free = start + self._cost(word)
+            self.slots.add(start - 1)
+            self.arrival[word] = self.free
+            self.next_word = word + 4
+            return True
         # the read's bus cycle (`registered` after it starts) must be free of data accesses
         start = self._start(max(self.free, room) + self.registered) - self.registered
         if limit is not None and start > limit:
@@ -406,7 +440,7 @@ class WordFetch:
         self.line = line
         return self.fill
 
-    def stall(self, address: int, size: int, t: int, restart: bool, decoded: bool = False) -> int:
+    def stall(self, address: int, size: int, t: int, restart: bool, decoded: bool = False, after_lsu: bool = False) -> int:
         """Cycles the instruction at `address` waits for its words when about to issue at t;
         `decoded`: the restart is a branch resolved in decode."""
         first, last = address & ~3, (address + size - 1) & ~3
@@ -422,6 +456,8 @@ class WordFetch:
             if self.line_bytes and decoded and self.early:
                 resolve -= 1
             limit = resolve - 1 if self.line_bytes else resolve
+            if self.new:
+                limit = min(limit, self.issued + (int(os.environ.get('RD', '1')) if decoded else int(os.environ.get('RE', '2'))))
             while self.next_word is not None and self._read(self.next_word, limit):
                 pass
             self.free = max(self.free, resolve)
@@ -440,6 +476,7 @@ class WordFetch:
         self.issued = t + stall
         for word in range(first, last + 4, 4):
             self.taken[word] = t + stall  # its queue slot frees when the last user issues
+            self.nospec[word] = int(after_lsu and stall == 0)
             self.arrival.pop(word, None)
         self._prune(t + stall)
         return stall
@@ -467,6 +504,7 @@ class WordFetch:
     def _prune(self, now: int) -> None:
         low = (self.next_word or 0) - 4 * (QUEUE_WORDS + 2)
         self.taken = {w: c for w, c in self.taken.items() if w >= low}
+        self.nospec = {w: c for w, c in self.nospec.items() if w >= low}
         self.busy = [(s, e) for s, e in self.busy if e > now - 1]
         self.slots = {c for c in self.slots if c >= now - 1}
 
@@ -486,6 +524,7 @@ class WordFetch:
             rel(self.free),
             tuple(sorted((w, rel(c)) for w, c in self.arrival.items())),
             tuple(sorted((w, rel(c)) for w, c in self.taken.items())),
+            tuple(sorted(self.nospec.items())),
             tuple(sorted((rel(s), rel(e)) for s, e in self.busy if e > horizon)),
             tuple(sorted(c - now for c in self.slots if c >= now - 1)),
             rel(self.ready),
@@ -496,8 +535,8 @@ class WordFetch:
 
     @classmethod
     def restore(cls, state: tuple, now: int, region: Region) -> WordFetch:
-        (_name, line, next_word, origin, free, arrival, taken, busy, slots, ready, spec, early,
-         issued) = state
+        (_name, line, next_word, origin, free, arrival, taken, nospec, busy, slots, ready, spec,
+         early, issued) = state
         words = cls(region)
         words.line = line
         words.next_word = next_word
@@ -505,6 +544,7 @@ class WordFetch:
         words.free = now + free
         words.arrival = {w: now + c for w, c in arrival}
         words.taken = {w: now + c for w, c in taken}
+        words.nospec = dict(nospec)
         words.busy = [(now + s, now + e) for s, e in busy]
         words.slots = {now + c for c in slots}
         words.ready = now + ready

@@ -71,6 +71,9 @@ STORE_LOAD = "store->load (M4-LS-STLD)"
 ABSORBED = "absorbed (M4-LS-ABS)"
 FOLDED = "folded IT (M4-IT-FOLD)"
 AGU = "AGU stall (M4-LS-AGU)"
+import os
+NEW = bool(int(os.environ.get('NEW', '0')))
+AGU_HIDE = bool(int(os.environ.get('AGU_HIDE', '0')))
 UNALIGNED = "unaligned (M4-LS-UNAL)"
 WAIT_STATES = "wait states (M4-MEM-DATA)"
 DEVICE_STORE = "device store wait states (M4-LS-WB)"
@@ -325,6 +328,7 @@ class Step:
     write_ws: int = 0
     wide: int = 0  # the M4-FE-1 penalty in `extra`
     paired: int = 0  # dual issued with its predecessor (other cores' rules, e.g. M33-PAIR)
+    agu: int = 0  # the M4-LS-AGU stall in `extra`
 
 
 NO_WIDE_RUN = (0, True, False)
@@ -411,8 +415,17 @@ class Pipeline:
                 mem.speculate(prev.t)
             early = restart and prev is not None and _decode_time_taken(prev)
             # M4-MEM-FETCH, M4-MEM-BUS
-            stall = mem.fetch_stall(ins.address, ins.size, t, restart, early)
+            after_lsu = prev is not None and prev.executed and prev.ins.klass in D.LOAD_CLASS
+            stall = mem.fetch_stall(ins.address, ins.size, t, restart, early, after_lsu)
             t += stall
+            if stall and step.agu and AGU_HIDE:
+                # M4-LS-AGU: the address register's value arrived while the code was fetched
+                hidden = min(stall, step.agu)
+                step.agu -= hidden
+                step.extra -= hidden
+                if why is not None:
+                    why[:] = [(r, c - hidden if r == AGU else c) for r, c in why]
+                    why[:] = [(r, c) for r, c in why if c]
             if step.folded and not _in_queue_for(prev, mem.code_arrived()):
                 step.folded = False  # M4-IT-FOLD: the IT was not fetched in time to fold
             if why is not None:
@@ -431,13 +444,14 @@ class Pipeline:
         step.t = t
         if executed and address is not None and mem.has_slow_fetch:  # M4-MEM-BUS contention
             beats = read_beats(ins) if ins.klass in D.LOAD_CLASS else max(1, ins.nregs)
-            if step.device_store or beats > 1:
+            if (step.device_store or beats > 1) and not NEW:
                 # an unbuffered store keeps the bus until its write is done; a multi-beat access
                 # (LDRD, LDM...) one cycle past its beats (CMEmu-HW ldrd: 4 per LDRD from SRAM)
                 beats += 1
             # M4-MEM-BB: the bit-band unit reaches the memory a cycle after the core's address
             lag = BITBAND_LAG if mem.bitband(address) else 0
-            wait = mem.data_access(address, beats, t + lag)
+            hold = int(NEW and step.device_store)
+            wait = mem.data_access(address, beats, t + lag + (step.agu if AGU_HIDE else 0), hold)
             if wait:
                 step.extra += wait
                 if why is not None:
@@ -480,6 +494,7 @@ class Pipeline:
             if before is not None and before.executed and ins.memory:
                 stall = agu_stall(before.ins, ins)
                 step.extra += stall
+                step.agu = stall
                 if why is not None:
                     _note(why, AGU, stall)
             # M4-BR-LR
