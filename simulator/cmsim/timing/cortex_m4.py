@@ -72,6 +72,7 @@ ABSORBED = "absorbed (M4-LS-ABS)"
 FOLDED = "folded IT (M4-IT-FOLD)"
 AGU = "AGU stall (M4-LS-AGU)"
 import os
+STNOSPEC = bool(int(os.environ.get('STNOSPEC', '0')))
 NEW = bool(int(os.environ.get('NEW', '0')))
 AGU_HIDE = bool(int(os.environ.get('AGU_HIDE', '0')))
 UNALIGNED = "unaligned (M4-LS-UNAL)"
@@ -415,7 +416,7 @@ class Pipeline:
                 mem.speculate(prev.t)
             early = restart and prev is not None and _decode_time_taken(prev)
             # M4-MEM-FETCH, M4-MEM-BUS
-            after_lsu = prev is not None and prev.executed and prev.ins.klass in D.LOAD_CLASS
+            after_lsu = prev is not None and prev.executed and (prev.ins.klass in D.LOAD_CLASS or (STNOSPEC and prev.device_store))
             stall = mem.fetch_stall(ins.address, ins.size, t, restart, early, after_lsu)
             t += stall
             if stall and step.agu and AGU_HIDE:
