@@ -301,6 +301,8 @@ class MemoryModel:
                 self.next_request = t
 
 
+WHOLE = bool(int(os.environ.get('WHOLE', '0')))
+BURST = bool(int(os.environ.get('BURST', '0')))
 QUEUE_WORDS = 3  # the core's prefetch queue (spec §1.1; CMEMU fetch/piq.rs)
 
 
@@ -378,7 +380,8 @@ class WordFetch:
 
     def _claim_beats(self, t: int, beats: int, hold: int) -> int:
         c = t
-        for _ in range(beats):
+        nb = 1 if BURST else beats
+        for _ in range(nb):
             while True:
                 while self.next_word is not None and self._read(self.next_word, c + 1):
                     pass
@@ -387,6 +390,9 @@ class WordFetch:
                 c += 1
             self.busy.append((c, c + 1))
             c += 1
+        if BURST and beats > 1:
+            self.busy.append((c, c + beats - 1))
+            c += beats - 1
         if hold:
             self.busy.append((c, c + hold))
         return c - (t + beats)
@@ -475,8 +481,9 @@ class WordFetch:
         self.early = (arrival is None or arrival < t) and t - self.issued >= 2
         self.issued = t + stall
         for word in range(first, last + 4, 4):
-            self.taken[word] = t + stall  # its queue slot frees when the last user issues
-            self.nospec[word] = int(after_lsu and stall == 0)
+            if not (WHOLE and self.new) or word + 4 <= address + size:
+                self.taken[word] = t + stall  # its queue slot frees when the last user issues
+                self.nospec[word] = int(after_lsu and stall == 0)
             self.arrival.pop(word, None)
         self._prune(t + stall)
         return stall
