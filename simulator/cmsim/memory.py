@@ -369,6 +369,8 @@ class WordFetch:
         up to t take their cycle first (the access waits for them); returns the wait."""
         if self.new:
             return self._claim_beats(t, beats, hold)
+        if hold or beats > 1:
+            beats += 1
         lim = t - self.registered
         while self.next_word is not None and self._read(self.next_word, lim):
             pass

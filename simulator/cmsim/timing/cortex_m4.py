@@ -445,13 +445,9 @@ class Pipeline:
         step.t = t
         if executed and address is not None and mem.has_slow_fetch:  # M4-MEM-BUS contention
             beats = read_beats(ins) if ins.klass in D.LOAD_CLASS else max(1, ins.nregs)
-            if (step.device_store or beats > 1) and not NEW:
-                # an unbuffered store keeps the bus until its write is done; a multi-beat access
-                # (LDRD, LDM...) one cycle past its beats (CMEmu-HW ldrd: 4 per LDRD from SRAM)
-                beats += 1
             # M4-MEM-BB: the bit-band unit reaches the memory a cycle after the core's address
             lag = BITBAND_LAG if mem.bitband(address) else 0
-            hold = int(NEW and step.device_store)
+            hold = int(step.device_store)
             wait = mem.data_access(address, beats, t + lag + (step.agu if AGU_HIDE else 0), hold)
             if wait:
                 step.extra += wait
