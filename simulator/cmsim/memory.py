@@ -301,7 +301,9 @@ class MemoryModel:
                 self.next_request = t
 
 
+WHOLE2 = bool(int(os.environ.get('WHOLE2', '0')))
 WHOLE = bool(int(os.environ.get('WHOLE', '0')))
+HW = bool(int(os.environ.get('HW', '0')))
 BURST = bool(int(os.environ.get('BURST', '0')))
 QUEUE_WORDS = 3  # the core's prefetch queue (spec §1.1; CMEMU fetch/piq.rs)
 
@@ -387,7 +389,7 @@ class WordFetch:
             while True:
                 while self.next_word is not None and self._read(self.next_word, c + 1):
                     pass
-                if c not in self.slots:
+                if c not in self.slots and not (HW and hold and c - 1 in self.slots):
                     break
                 c += 1
             self.busy.append((c, c + 1))
@@ -483,7 +485,7 @@ class WordFetch:
         self.early = (arrival is None or arrival < t) and t - self.issued >= 2
         self.issued = t + stall
         for word in range(first, last + 4, 4):
-            if not (WHOLE and self.new) or word + 4 <= address + size:
+            if not (WHOLE and (self.new or WHOLE2)) or word + 4 <= address + size:
                 self.taken[word] = t + stall  # its queue slot frees when the last user issues
                 self.nospec[word] = int(after_lsu and stall == 0)
             self.arrival.pop(word, None)

@@ -73,6 +73,8 @@ FOLDED = "folded IT (M4-IT-FOLD)"
 AGU = "AGU stall (M4-LS-AGU)"
 import os
 STNOSPEC = bool(int(os.environ.get('STNOSPEC', '0')))
+PPBSW = int(os.environ.get('PPBSW', '0'))
+UBS = int(os.environ.get('UBS', '0'))
 NEW = bool(int(os.environ.get('NEW', '0')))
 AGU_HIDE = bool(int(os.environ.get('AGU_HIDE', '0')))
 UNALIGNED = "unaligned (M4-LS-UNAL)"
@@ -335,6 +337,9 @@ class Step:
 NO_WIDE_RUN = (0, True, False)
 
 
+PPBSW_CLASSES = {1: frozenset({D.STORE}), 2: D.STORE_CLASS, 3: D.MEMORY_CLASS}.get(PPBSW, frozenset())
+
+
 class Pipeline:
     """Applies the Cortex-M4 rules to a stream of instructions in execution order.
 
@@ -448,7 +453,14 @@ class Pipeline:
             # M4-MEM-BB: the bit-band unit reaches the memory a cycle after the core's address
             lag = BITBAND_LAG if mem.bitband(address) else 0
             hold = int(step.device_store)
-            wait = mem.data_access(address, beats, t + lag + (step.agu if AGU_HIDE else 0), hold)
+            at = t + lag + (step.agu if AGU_HIDE else 0)
+            if UBS and step.unbuffered and ins.klass == D.STORE and not lag:
+                step.extra += 1
+                at += UBS - 1
+            if PPBSW and prev is not None and prev.executed and prev.block == 'ppb' and prev.ins.klass in D.LOAD_CLASS and ins.klass in PPBSW_CLASSES and at <= prev.t + 2:
+                at = prev.t + 3
+            wait = mem.data_access(address, beats, at, hold)
+            wait += at - (t + lag + (step.agu if AGU_HIDE else 0))
             if wait:
                 step.extra += wait
                 if why is not None:
