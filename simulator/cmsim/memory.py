@@ -224,6 +224,14 @@ class MemoryModel:
             return self.words.claim(t, beats, hold)
         return 0
 
+    def shares_registered_fetch(self, address: int) -> bool:
+        """Does a data access to `address` share the bus of a registered code stream?"""
+        words = self.words
+        if words is None or not words.registered:
+            return False
+        region = self.place(address).region
+        return region is not None and bool(region.bus) and region.bus == words.bus
+
     def speculate(self, t: int) -> None:
         """M4-MEM-BUS: the not-taken decode-time conditional branch issuing at t read its
         target speculatively (see WordFetch.speculate)."""

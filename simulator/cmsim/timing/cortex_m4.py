@@ -454,7 +454,7 @@ class Pipeline:
             lag = BITBAND_LAG if mem.bitband(address) else 0
             hold = int(step.device_store)
             at = t + lag + (step.agu if AGU_HIDE else 0)
-            if UBS and step.unbuffered and ins.klass == D.STORE and not lag:
+            if UBS and step.unbuffered and ins.klass == D.STORE and not lag and mem.shares_registered_fetch(address):
                 step.extra += 1
                 at += UBS - 1
             if PPBSW and prev is not None and prev.executed and prev.block == 'ppb' and prev.ins.klass in D.LOAD_CLASS and ins.klass in PPBSW_CLASSES and at <= prev.t + 2:
