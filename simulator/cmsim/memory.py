@@ -6,7 +6,6 @@ fetches in program order; both engine paths feed it the same sequence.
 """
 
 from __future__ import annotations
-import os
 
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -214,9 +213,10 @@ class MemoryModel:
 
     # -- instruction side (M4-MEM-FETCH, spec §9.3) ------------------------------------------------
     def data_access(self, address: int, beats: int, t: int, hold: int = 0) -> int:
-        """M4-MEM-BUS: a data access of `beats` bus cycles by the instruction issuing at t; on
-        the bus the code streams over, it waits for a fetch read that took its cycle, then keeps
-        instruction fetches off the bus meanwhile. Returns the cycles it waited."""
+        """M4-MEM-BUS: a data access of `beats` bus cycles from t (`hold` more while an
+        unbuffered store's write completes); on the bus the code streams over, it waits for a
+        fetch read that took its cycle, then keeps instruction fetches off the bus meanwhile.
+        Returns the cycles it waited."""
         if self.words is None:
             return 0
         region = self.place(address).region
@@ -225,9 +225,9 @@ class MemoryModel:
         return 0
 
     def shares_registered_fetch(self, address: int) -> bool:
-        """Does a data access to `address` share the bus of a registered code stream?"""
+        """Does a data access to `address` share its bus with registered code reads?"""
         words = self.words
-        if words is None or not words.registered:
+        if words is None or not words.REGISTERED:
             return False
         region = self.place(address).region
         return region is not None and bool(region.bus) and region.bus == words.bus
@@ -244,12 +244,18 @@ class MemoryModel:
         return None if self.words is None else self.words.arrived
 
     def fetch_stall(
-        self, address: int, size: int, t: int, restart: bool = False, decoded: bool = False,
-        after_lsu: bool = False,
+        self,
+        address: int,
+        size: int,
+        t: int,
+        restart: bool = False,
+        decoded: bool = False,
+        after_load: bool = False,
     ) -> int:
         """Cycles the instruction at `address` waits for its code when about to issue at t;
         `restart` after a taken branch, an ISB or an exception (the fetch starts afresh),
-        `decoded` when that branch resolved in decode (M4-BR-1 decode-time branches)."""
+        `decoded` when that branch resolved in decode (M4-BR-1 decode-time branches),
+        `after_load` when it follows a load or an unbuffered store (see WordFetch.stall)."""
         place = self.place(address)
         region = place.region
         if region is not None and region.fetch_word_cycles > 1:
@@ -258,9 +264,9 @@ class MemoryModel:
             self.next_request = None
             words = self.words
             if words is None or words.region != region.name:
-                words = self.words = WordFetch(region)
+                words = self.words = word_fetch(region)
                 restart = True
-            return words.stall(address, size, t, restart, decoded, after_lsu)
+            return words.stall(address, size, t, restart, decoded, after_load)
         self.words = None
         if region is None or region.fetch_ws == 0:
             self.cur_line = None  # leaving flash: coming back needs the line again
@@ -309,10 +315,6 @@ class MemoryModel:
                 self.next_request = t
 
 
-WHOLE2 = bool(int(os.environ.get('WHOLE2', '0')))
-WHOLE = bool(int(os.environ.get('WHOLE', '0')))
-HW = bool(int(os.environ.get('HW', '0')))
-BURST = bool(int(os.environ.get('BURST', '0')))
 QUEUE_WORDS = 3  # the core's prefetch queue (spec §1.1; CMEMU fetch/piq.rs)
 
 
@@ -322,8 +324,7 @@ class WordFetch:
 
     The fetch unit reads words in address order, one at a time: a read starts when the bus is
     free (the previous read done, no data access of the core on the same bus) and the queue
-    has room (from the cycle the last instruction using the word QUEUE_WORDS back issues; one
-    word less when reads are registered, see below);
+    has room (from the cycle the last instruction using the word QUEUE_WORDS back issues);
     the instruction needing the word issues when it arrives, F cycles later. After a taken
     branch (or an ISB, or an exception) the target's first read starts at the cycle the core's
     own rules imply less the words it needs (decode-time branches resolve in decode,
@@ -333,16 +334,15 @@ class WordFetch:
     more) has its target read a cycle sooner, and the sequential read that would start then is
     dropped (CMEmu-HW `b_seq` from flash: the first branch after `ldr.w r2, [CYCCNT]`).
 
-    A read takes the bus for one cycle: its first, or with `fetch_registered` (code reads over
-    the CC2652's System bus are registered in the bus matrix) the one after, so a read that
-    starts with a data access reaches the memory after it. A data access of the core on the
-    same bus that wants a read's bus cycle waits one (CMEmu-HW `ldrd`, `str`,
-    `writes_pipelining`, `bitbanding`: `ldrd.w` runs cost 4 each, `str.w` runs with the write
-    buffer off 3 each, the extra cycle counted by LSUCNT; `ldr_dwt_mem`: `ldr.n` pairs collide
-    once per word, `ldr.w` pairs never; `str`: a lone `str.n` after an ISB costs 3). A data
-    access holds the bus for its beats, one more when it is unbuffered (a store with the write
-    buffer off waits for its write) or has several beats.
+    A read takes the bus for its first cycle. A data access of the core on the same bus that
+    wants a read's bus cycle waits one; it holds the bus for its beats, one more when it is
+    unbuffered (a store with the write buffer off waits for its write) or has several beats.
+    Registered reads (`fetch_registered`) follow other rules: see RegisteredWordFetch.
     """
+
+    REGISTERED = False
+    LAG = 0  # a read's bus cycle, from the cycle it starts
+    SPEC_LAG = 0  # the same for a speculative read of a branch target
 
     def __init__(self, region: Region):
         self.region = region.name
@@ -352,18 +352,14 @@ class WordFetch:
         # line (fetch_ws cycles), a word of the buffered line takes one cycle.
         self.line_bytes = region.line_bytes if region.line_buffer else 0
         self.fill = region.fetch_ws
-        self.registered = int(region.fetch_registered)
-        # a read waiting in the bus matrix's register still holds its place in the queue
-        import os
-        self.new = bool(int(os.environ.get('NEW', '0'))) and self.registered
-        self.queue_words = QUEUE_WORDS if self.new else QUEUE_WORDS - self.registered
-        self.nospec: dict[int, int] = {}
         self.line: int | None = None
         self.next_word: int | None = None  # the next word to read
         self.origin = 0  # the first word of the stream (since the last restart)
         self.free = -(1 << 60)  # the bus is free of reads from this cycle
         self.arrival: dict[int, int] = {}  # words read and not yet taken, and when they arrive
         self.taken: dict[int, int] = {}  # recent words taken, and their last user's issue cycle
+        # words whose last user issued straight after a load (see RegisteredWordFetch._room)
+        self.after_load: set[int] = set()
         self.busy: list[tuple[int, int]] = []  # data accesses on the bus: [start, end)
         self.slots: set[int] = set()  # cycles in which a read holds the bus
         # when the first word of the instruction last asked for arrived (None: it was in the
@@ -375,39 +371,22 @@ class WordFetch:
         self.issued = -(1 << 60)  # when the last instruction issued
 
     def claim(self, t: int, beats: int, hold: int = 0) -> int:
-        """A data access wanting the bus for `beats` cycles from t: the reads that hold the bus
-        up to t take their cycle first (the access waits for them); returns the wait."""
-        if self.new:
-            return self._claim_beats(t, beats, hold)
+        """A data access wanting the bus for `beats` cycles from t, then `hold` more while an
+        unbuffered store's write completes: the reads that hold the bus up to t take their cycle
+        first (the access waits for them); returns the wait."""
         if hold or beats > 1:
             beats += 1
-        lim = t - self.registered
-        while self.next_word is not None and self._read(self.next_word, lim):
-            pass
+        self._read_until(t)
         start = t
         while start in self.slots:
             start += 1
         self.busy.append((start, start + beats))
         return start - t
 
-    def _claim_beats(self, t: int, beats: int, hold: int) -> int:
-        c = t
-        nb = 1 if BURST else beats
-        for _ in range(nb):
-            while True:
-                while self.next_word is not None and self._read(self.next_word, c + 1):
-                    pass
-                if c not in self.slots and not (HW and hold and c - 1 in self.slots):
-                    break
-                c += 1
-            self.busy.append((c, c + 1))
-            c += 1
-        if BURST and beats > 1:
-            self.busy.append((c, c + beats - 1))
-            c += beats - 1
-        if hold:
-            self.busy.append((c, c + hold))
-        return c - (t + beats)
+    def _read_until(self, t: int) -> None:
+        """Start every read whose bus cycle comes by t."""
+        while self.next_word is not None and self._read(self.next_word, t - self.LAG):
+            pass
 
     def _start(self, t: int) -> int:
         """First cycle >= t with the bus free of data accesses."""
@@ -421,32 +400,33 @@ class WordFetch:
 
     def _read(self, word: int, limit: int | None = None) -> bool:
         """Read `word` next (unless it would start after `limit`); False when not read."""
-        back = word - 4 * self.queue_words
+        back = word - 4 * QUEUE_WORDS
         room = self.free  # the word that many back precedes the stream: room now
         if back >= self.origin:
             if back not in self.taken:
                 return False  # the queue is full until an instruction takes that word
-            room = self.taken[back]
-            if self.new:
-                room += 1 + self.nospec.get(back, 0)
-        if self.new:
-            start = self._start(max(self.free, room) - 1) + 1
-            if limit is not None and start > limit:
-                return False
-            self.free = start + self._cost(word)
-            self.slots.add(start - 1)
-            self.arrival[word] = self.free
-            self.next_word = word + 4
-            return True
-        # the read's bus cycle (`registered` after it starts) must be free of data accesses
-        start = self._start(max(self.free, room) + self.registered) - self.registered
+            room = self._room(back)
+        # the read's bus cycle must be free of data accesses
+        start = self._start(max(self.free, room) + self.LAG) - self.LAG
         if limit is not None and start > limit:
             return False
         self.free = start + self._cost(word)
-        self.slots.add(start + self.registered)
+        self.slots.add(start + self.LAG)
         self.arrival[word] = self.free
         self.next_word = word + 4
         return True
+
+    def _room(self, back: int) -> int:
+        """When the queue has room for the word after `back` (taken)."""
+        return self.taken[back]
+
+    def _consumed(self, word: int, address: int, size: int) -> bool:
+        """Is `word` done with once the instruction at `address` issues?"""
+        return True
+
+    def _restart_limit(self, limit: int, decoded: bool) -> int:
+        """The last cycle a read of the old stream may start in after a branch."""
+        return limit
 
     def _cost(self, word: int) -> int:
         """Cycles of one word read: F, or from a line buffer 1 (buffered line) or a fill."""
@@ -458,9 +438,18 @@ class WordFetch:
         self.line = line
         return self.fill
 
-    def stall(self, address: int, size: int, t: int, restart: bool, decoded: bool = False, after_lsu: bool = False) -> int:
+    def stall(
+        self,
+        address: int,
+        size: int,
+        t: int,
+        restart: bool,
+        decoded: bool = False,
+        after_load: bool = False,
+    ) -> int:
         """Cycles the instruction at `address` waits for its words when about to issue at t;
-        `decoded`: the restart is a branch resolved in decode."""
+        `decoded`: the restart is a branch resolved in decode; `after_load`: it follows a load
+        or an unbuffered store that was executing until then."""
         first, last = address & ~3, (address + size - 1) & ~3
         if restart or self.next_word is None:
             words = (last - first) // 4 + 1
@@ -473,14 +462,13 @@ class WordFetch:
             # branch to the next line costs 5 in `times`, not 6).
             if self.line_bytes and decoded and self.early:
                 resolve -= 1
-            limit = resolve - 1 if self.line_bytes else resolve
-            if self.new:
-                limit = min(limit, self.issued + (int(os.environ.get('RD', '1')) if decoded else int(os.environ.get('RE', '2'))))
+            limit = self._restart_limit(resolve - 1 if self.line_bytes else resolve, decoded)
             while self.next_word is not None and self._read(self.next_word, limit):
                 pass
             self.free = max(self.free, resolve)
             self.arrival.clear()
             self.taken.clear()
+            self.after_load.clear()
             self.next_word = self.origin = first
         while self.next_word <= last:
             if not self._read(self.next_word):
@@ -493,9 +481,12 @@ class WordFetch:
         self.early = (arrival is None or arrival < t) and t - self.issued >= 2
         self.issued = t + stall
         for word in range(first, last + 4, 4):
-            if not (WHOLE and (self.new or WHOLE2)) or word + 4 <= address + size:
+            if self._consumed(word, address, size):
                 self.taken[word] = t + stall  # its queue slot frees when the last user issues
-                self.nospec[word] = int(after_lsu and stall == 0)
+                if after_load and not stall:
+                    self.after_load.add(word)
+                else:
+                    self.after_load.discard(word)
             self.arrival.pop(word, None)
         self._prune(t + stall)
         return stall
@@ -515,15 +506,15 @@ class WordFetch:
             return  # (a read for the branch before it is under way as it issues)
         while self._read(self.next_word, t - 1):
             pass
-        start = self._start(max(self.free, t) + self.registered) - self.registered
+        start = self._start(max(self.free, t) + self.SPEC_LAG) - self.SPEC_LAG
         if start <= t + 1:
             self.free = self.spec_end = start + self.f
-            self.slots.add(start + self.registered)
+            self.slots.add(start + self.SPEC_LAG)
 
     def _prune(self, now: int) -> None:
         low = (self.next_word or 0) - 4 * (QUEUE_WORDS + 2)
         self.taken = {w: c for w, c in self.taken.items() if w >= low}
-        self.nospec = {w: c for w, c in self.nospec.items() if w >= low}
+        self.after_load = {w for w in self.after_load if w >= low}
         self.busy = [(s, e) for s, e in self.busy if e > now - 1]
         self.slots = {c for c in self.slots if c >= now - 1}
 
@@ -543,7 +534,7 @@ class WordFetch:
             rel(self.free),
             tuple(sorted((w, rel(c)) for w, c in self.arrival.items())),
             tuple(sorted((w, rel(c)) for w, c in self.taken.items())),
-            tuple(sorted(self.nospec.items())),
+            tuple(sorted(self.after_load)),
             tuple(sorted((rel(s), rel(e)) for s, e in self.busy if e > horizon)),
             tuple(sorted(c - now for c in self.slots if c >= now - 1)),
             rel(self.ready),
@@ -554,16 +545,16 @@ class WordFetch:
 
     @classmethod
     def restore(cls, state: tuple, now: int, region: Region) -> WordFetch:
-        (_name, line, next_word, origin, free, arrival, taken, nospec, busy, slots, ready, spec,
-         early, issued) = state
-        words = cls(region)
+        (_name, line, next_word, origin, free, arrival, taken, after_load, busy, slots, ready,
+         spec, early, issued) = state
+        words = word_fetch(region)
         words.line = line
         words.next_word = next_word
         words.origin = origin
         words.free = now + free
         words.arrival = {w: now + c for w, c in arrival}
         words.taken = {w: now + c for w, c in taken}
-        words.nospec = dict(nospec)
+        words.after_load = set(after_load)
         words.busy = [(now + s, now + e) for s, e in busy]
         words.slots = {now + c for c in slots}
         words.ready = now + ready
@@ -571,3 +562,58 @@ class WordFetch:
         words.early = early
         words.issued = now + issued
         return words
+
+
+class RegisteredWordFetch(WordFetch):
+    """M4-MEM-BUS with registered code reads (`fetch_registered`: the CC2652's SRAM, whose code
+    reads cross the bus matrix's registration buffer onto the System bus), as CMEmu models the
+    chip. Times below count from the cycle a read starts, as for WordFetch (the word arrives F
+    cycles later); the fetch unit asked for it two cycles before (address, register, data).
+
+    - Queue: 3 words, the decode register included. The fetch unit asks for a word once the
+      word three back is done with, or a cycle sooner, while the instruction taking that word's
+      last halfword is in decode and will issue next, unless a load is executing then (its
+      last cycle is not known in advance). So a read may start one cycle after that last
+      halfword's instruction issues, two when it issued straight after a load. (CMEmu-HW
+      `ldr_ldm_ldmdb_ldrd_deps`: `ldr.n; adds.n` runs cost 8, 8, 11, 12, 15, 16.)
+    - A read's bus cycle is the cycle before it starts (the register passes it on the cycle
+      after the fetch unit asked).
+    - A data access arbitrates each beat: a read that wants the same cycle goes first and the
+      beat waits (CMEmu's System-bus arbiter favours instruction fetch), so a beat after the
+      first can be held up too (CMEmu-HW `ldrd`: `ldrd.w` runs cost 4 each, one beat held).
+    - An unbuffered store's write keeps the bus a cycle after its beat (`str`: `str.w` runs
+      with the write buffer off cost 3 each).
+    - After a branch, reads of the old stream that the fetch unit asked for before the branch
+      left execute still happen (CMEmu-HW `ldr_pc`: `ldr.w pc` costs 8, not 10).
+    """
+
+    REGISTERED = True
+    LAG = -1
+    SPEC_LAG = 1
+
+    def _room(self, back: int) -> int:
+        return self.taken[back] + 1 + (back in self.after_load)
+
+    def _consumed(self, word: int, address: int, size: int) -> bool:
+        return word + 4 <= address + size  # its last halfword belongs to this instruction
+
+    def _restart_limit(self, limit: int, decoded: bool) -> int:
+        return min(limit, self.issued + 2)
+
+    def claim(self, t: int, beats: int, hold: int = 0) -> int:
+        cycle = t
+        for _ in range(beats):
+            self._read_until(cycle)
+            while cycle in self.slots:
+                cycle += 1
+                self._read_until(cycle)
+            self.busy.append((cycle, cycle + 1))
+            cycle += 1
+        if hold:
+            self.busy.append((cycle, cycle + hold))
+        return cycle - (t + beats)
+
+
+def word_fetch(region: Region) -> WordFetch:
+    """The word-by-word fetch model for `region`."""
+    return RegisteredWordFetch(region) if region.fetch_registered else WordFetch(region)

@@ -71,12 +71,6 @@ STORE_LOAD = "store->load (M4-LS-STLD)"
 ABSORBED = "absorbed (M4-LS-ABS)"
 FOLDED = "folded IT (M4-IT-FOLD)"
 AGU = "AGU stall (M4-LS-AGU)"
-import os
-STNOSPEC = bool(int(os.environ.get('STNOSPEC', '0')))
-PPBSW = int(os.environ.get('PPBSW', '0'))
-UBS = int(os.environ.get('UBS', '0'))
-NEW = bool(int(os.environ.get('NEW', '0')))
-AGU_HIDE = bool(int(os.environ.get('AGU_HIDE', '0')))
 UNALIGNED = "unaligned (M4-LS-UNAL)"
 WAIT_STATES = "wait states (M4-MEM-DATA)"
 DEVICE_STORE = "device store wait states (M4-LS-WB)"
@@ -89,6 +83,9 @@ BITBAND_STORE = 3
 # M4-MEM-BB: a bit-band access reaches the memory one cycle late, so a code read that starts
 # with it takes the bus first (CMEmu-HW bitbanding/ldr_str from SRAM: ldr.w 3, str.w 6).
 BITBAND_LAG = 1
+# M4-LS-WB: an unbuffered immediate-offset store's second cycle, with code read registered over
+# its bus (see Pipeline.issue)
+UNBUFFERED_SECOND_CYCLE = 1
 WRITE_BUFFER_OFF = "write buffer off (M4-LS-WB)"  # ACTLR.DISDEFWBUF: the store is not buffered
 BARRIER_DRAIN = "barrier drain (§2.8)"
 BUS_WAIT = "bus taken by a fetch (M4-MEM-BUS)"  # the access waits for a code read's cycle
@@ -337,9 +334,6 @@ class Step:
 NO_WIDE_RUN = (0, True, False)
 
 
-PPBSW_CLASSES = {1: frozenset({D.STORE}), 2: D.STORE_CLASS, 3: D.MEMORY_CLASS}.get(PPBSW, frozenset())
-
-
 class Pipeline:
     """Applies the Cortex-M4 rules to a stream of instructions in execution order.
 
@@ -421,17 +415,13 @@ class Pipeline:
                 mem.speculate(prev.t)
             early = restart and prev is not None and _decode_time_taken(prev)
             # M4-MEM-FETCH, M4-MEM-BUS
-            after_lsu = prev is not None and prev.executed and (prev.ins.klass in D.LOAD_CLASS or (STNOSPEC and prev.device_store))
-            stall = mem.fetch_stall(ins.address, ins.size, t, restart, early, after_lsu)
+            after_load = prev is not None and prev.executed and (
+                prev.ins.klass in D.LOAD_CLASS or prev.device_store
+            )
+            stall = mem.fetch_stall(ins.address, ins.size, t, restart, early, after_load)
             t += stall
-            if stall and step.agu and AGU_HIDE:
-                # M4-LS-AGU: the address register's value arrived while the code was fetched
-                hidden = min(stall, step.agu)
-                step.agu -= hidden
-                step.extra -= hidden
-                if why is not None:
-                    why[:] = [(r, c - hidden if r == AGU else c) for r, c in why]
-                    why[:] = [(r, c) for r, c in why if c]
+            if stall and step.agu:
+                self._hide_agu(step, min(stall, step.agu), why)
             if step.folded and not _in_queue_for(prev, mem.code_arrived()):
                 step.folded = False  # M4-IT-FOLD: the IT was not fetched in time to fold
             if why is not None:
@@ -452,15 +442,22 @@ class Pipeline:
             beats = read_beats(ins) if ins.klass in D.LOAD_CLASS else max(1, ins.nregs)
             # M4-MEM-BB: the bit-band unit reaches the memory a cycle after the core's address
             lag = BITBAND_LAG if mem.bitband(address) else 0
-            hold = int(step.device_store)
-            at = t + lag + (step.agu if AGU_HIDE else 0)
-            if UBS and step.unbuffered and ins.klass == D.STORE and not lag and mem.shares_registered_fetch(address):
-                step.extra += 1
-                at += UBS - 1
-            if PPBSW and prev is not None and prev.executed and prev.block == 'ppb' and prev.ins.klass in D.LOAD_CLASS and ins.klass in PPBSW_CLASSES and at <= prev.t + 2:
-                at = prev.t + 3
-            wait = mem.data_access(address, beats, at, hold)
-            wait += at - (t + lag + (step.agu if AGU_HIDE else 0))
+            if (
+                step.unbuffered
+                and ins.klass == D.STORE
+                and not lag
+                and mem.shares_registered_fetch(address)
+            ):
+                # M4-LS-WB: with code read registered over the same bus, an unbuffered
+                # immediate-offset store takes a second cycle, as a register-offset one does
+                # (CMEmu-HW `writes_pipelining`, `strb_strh`: a lone `str.w r5, [r7]` between
+                # CYCCNT reads costs 3, as `str.w r5, [r6, r7]` does)
+                step.extra += UNBUFFERED_SECOND_CYCLE
+                if why is not None:
+                    _note(why, WRITE_BUFFER_OFF, UNBUFFERED_SECOND_CYCLE)
+            # the address phase waits out the AGU stall left (M4-LS-AGU)
+            at = t + lag + step.agu
+            wait = mem.data_access(address, beats, at, int(step.device_store))
             if wait:
                 step.extra += wait
                 if why is not None:
@@ -469,6 +466,17 @@ class Pipeline:
         self.pending = step
         self.instructions += 1
         return t
+
+    @staticmethod
+    def _hide_agu(step: Step, hidden: int, why: list[Part] | None) -> None:
+        """M4-LS-AGU: an instruction that waited for its code had its address register by then;
+        the stall overlaps the fetch wait (CMEmu-HW `ldr_ldm_ldmdb_ldrd_deps`: `ldr.n r5, [r7]`
+        after `adds.n r7, r2` costs as after `adds.n r4, r2` when code streams from SRAM)."""
+        step.agu -= hidden
+        step.extra -= hidden
+        if why is not None:
+            why[:] = [(r, c - hidden if r == AGU else c) for r, c in why]
+            why[:] = [(r, c) for r, c in why if c]
 
     def _unaligned_wide_run(self, prev: Step | None, step: Step) -> int:
         """M4-FE-1: in a run of consecutive executed 32-bit instructions at addresses = 2 mod 4
