@@ -342,7 +342,6 @@ class WordFetch:
 
     REGISTERED = False
     LAG = 0  # a read's bus cycle, from the cycle it starts
-    SPEC_LAG = 0  # the same for a speculative read of a branch target
 
     def __init__(self, region: Region):
         self.region = region.name
@@ -506,10 +505,10 @@ class WordFetch:
             return  # (a read for the branch before it is under way as it issues)
         while self._read(self.next_word, t - 1):
             pass
-        start = self._start(max(self.free, t) + self.SPEC_LAG) - self.SPEC_LAG
+        start = self._start(max(self.free, t) + self.LAG) - self.LAG
         if start <= t + 1:
             self.free = self.spec_end = start + self.f
-            self.slots.add(start + self.SPEC_LAG)
+            self.slots.add(start + self.LAG)
 
     def _prune(self, now: int) -> None:
         low = (self.next_word or 0) - 4 * (QUEUE_WORDS + 2)
@@ -589,7 +588,6 @@ class RegisteredWordFetch(WordFetch):
 
     REGISTERED = True
     LAG = -1
-    SPEC_LAG = 1
 
     def _room(self, back: int) -> int:
         return self.taken[back] + 1 + (back in self.after_load)
