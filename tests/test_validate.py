@@ -31,6 +31,8 @@ LDR_PC = CORPUS / "instructions" / "control_flow" / "ldr_pc.tzst"
 POP_PC = CORPUS / "instructions" / "control_flow" / "pop_pc.tzst"
 CBZ_DEPS = CORPUS / "instructions" / "control_flow" / "cbz_deps.tzst"
 IT_SKIP = CORPUS / "instructions" / "control_flow" / "it_fold_after_skipped_branch.tzst"
+LDR_DEPS = CORPUS / "instructions" / "memory" / "ldr_ldm_ldmdb_ldrd_deps.tzst"
+STRB_STRH = CORPUS / "instructions" / "memory" / "strb_strh.tzst"
 
 pytestmark = pytest.mark.skipif(not MUL.exists(), reason="CMEmu corpus not beside the repository")
 
@@ -135,6 +137,31 @@ def test_unbuffered_stores_after_an_isb_share_the_bus_with_code_reads(index):
     chip, ours = chip_and_cmsim(STR, index, "times")
     assert ours == chip
     assert [b - a for a, b in zip(chip[:15], chip[1:16], strict=True)] == [3] * 15
+
+
+
+def test_code_reads_follow_the_prefetch_queue():
+    """ldr_ldm_ldmdb_ldrd_deps.tzst #0, code and data in SRAM, `isb; ldr.w [CYCCNT]; add.w;
+    n x (ldr.n r5, [r7]; adds.n); add.w; ldr.w [CYCCNT]`: 8, 8, 11, 12, 15, 16 (M4-MEM-BUS,
+    registered code reads). The fetch unit asks for a word a cycle before the instruction
+    freeing its queue place issues, except while a load executes; a load whose address phase
+    meets a code read waits. With `adds.n r7` (the load's base) the AGU stall hides in the
+    fetch wait: the same counts (M4-LS-AGU). The first 24 cases (LDR, LDR.W, writeback forms)
+    are byte-exact."""
+    chip, ours = chip_and_cmsim(LDR_DEPS, 0, "times")
+    assert chip[:6] == [8, 8, 11, 12, 15, 16]
+    assert chip[12:18] == chip[:6]  # case 2: `adds.n r7, r2` feeds the next load's address
+    assert ours[: 24 * 6] == chip[: 24 * 6]
+
+
+@pytest.mark.parametrize("index", [0, 4])
+def test_unbuffered_immediate_stores_take_a_second_cycle(index):
+    """strb_strh.tzst #0/#4, code and data in SRAM, write buffer off, `isb; ldr.w [CYCCNT];
+    n x strb.w/strh.w r5, [r6, #k]; ldr.w [CYCCNT]`: 5, 8, 11... (a lone store 3, as with a
+    register offset in str.tzst), every value byte-exact (M4-LS-WB)."""
+    chip, ours = chip_and_cmsim(STRB_STRH, index, "times")
+    assert chip[:3] == [5, 8, 11]
+    assert ours == chip
 
 
 @pytest.mark.parametrize(("index", "cycles"), [(0, 5), (1, 8), (2, 4), (3, 7)])
