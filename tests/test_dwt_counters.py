@@ -68,8 +68,10 @@ CASES = [
     (T.ABSORBED, False, [(T.BASE, 1), (T.ABSORBED, -1)], Counts(lsu=-1)),
     # folded IT: 1 - 1 = 0 cycles (M4-IT-FOLD)
     (T.FOLDED, False, [(T.BASE, 1), (T.FOLDED, -1)], Counts(fold=1)),
-    # LDR waiting for its base register: 2 + 1 (M4-LS-AGU)
-    (T.AGU, True, [(T.BASE, 2), (T.AGU, 1)], Counts(lsu=2)),
+    # LDR waiting for its base register: 2 + 1 (M4-LS-AGU), the wait held in decode is CPI:
+    # CMEmu-HW ldr_ldm_ldmdb_ldrd_deps (CC2652, code and data in SRAM), `ldr.n r5, [r7];
+    # adds.n r7, r2; ldr.n r5, [r7]`: CPICNT 2, LSUCNT 3 where `adds.n r4, r2` reads 1 and 4
+    (T.AGU, True, [(T.BASE, 2), (T.AGU, 1)], Counts(cpi=1, lsu=1)),
     # unaligned LDR: 2 + 1 (M4-LS-UNAL), pipelined away its data phase
     (T.UNALIGNED, True, [(T.BASE, 2), (T.UNALIGNED, 1), (T.PIPELINED, -1)], Counts(lsu=1)),
     # flash LDR with 5 wait states (M4-MEM-DATA)

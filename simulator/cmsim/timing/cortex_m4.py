@@ -608,7 +608,8 @@ class Pipeline:
         if why is None:
             why = []
             _note(why, WIDE_RUN, i.wide)  # kept apart: it is CPI even on a load (M4-DWT-2)
-            _note(why, EXTRA, i.extra - i.wide)
+            _note(why, AGU, i.agu)  # so is the wait for an address register
+            _note(why, EXTRA, i.extra - i.wide - i.agu)
         return why
 
     def _explain_absorbed(self, i: Step, parts: list[Part]) -> None:
@@ -843,6 +844,7 @@ _STEP_FIELDS = (
     "write_ws",
     "wide",
     "paired",
+    "agu",
 )
 
 

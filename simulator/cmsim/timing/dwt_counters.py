@@ -62,7 +62,10 @@ REASON_COUNTER: dict[str, Charge] = {
     T.WIDE_RUN: Charge(False, CPI),  # a fetch effect (M4-FE-1)
     T.PIPELINED: Charge(False, LSU),  # takes back the data phase charged with the base cost
     T.STORE_LOAD: Charge(False, LSU),
-    T.AGU: Charge(False, LSU),  # the load/store waits for its address register
+    # the load/store waits in decode for its address register: CPI (CMEmu-HW
+    # ldr_ldm_ldmdb_ldrd_deps: `adds.n r7, r2; ldr.n r5, [r7]` reads CPICNT 1 more, LSUCNT 1 less
+    # than `adds.n r4, r2; ldr.n r5, [r7]`, cycles equal)
+    T.AGU: Charge(False, CPI),
     T.UNALIGNED: Charge(False, LSU),
     T.WAIT_STATES: Charge(False, LSU),
     T.BUS_WAIT: Charge(False, LSU),
