@@ -217,20 +217,20 @@ class MemoryModel:
         unbuffered store's write completes); on the bus the code streams over, it waits for a
         fetch read that took its cycle, then keeps instruction fetches off the bus meanwhile.
         Returns the cycles it waited."""
-        if self.words is None:
-            return 0
-        region = self.place(address).region
-        if region is not None and region.bus and region.bus == self.words.bus:
+        if self._on_code_bus(address):
             return self.words.claim(t, beats, hold)
         return 0
 
     def shares_registered_fetch(self, address: int) -> bool:
         """Does a data access to `address` share its bus with registered code reads?"""
-        words = self.words
-        if words is None or not words.REGISTERED:
+        return self._on_code_bus(address) and self.words.REGISTERED
+
+    def _on_code_bus(self, address: int) -> bool:
+        """Is `address` on the named bus the word-by-word code stream is read over?"""
+        if self.words is None:
             return False
         region = self.place(address).region
-        return region is not None and bool(region.bus) and region.bus == words.bus
+        return region is not None and bool(region.bus) and region.bus == self.words.bus
 
     def speculate(self, t: int) -> None:
         """M4-MEM-BUS: the not-taken decode-time conditional branch issuing at t read its
@@ -384,8 +384,16 @@ class WordFetch:
 
     def _read_until(self, t: int) -> None:
         """Start every read whose bus cycle comes by t."""
-        while self.next_word is not None and self._read(self.next_word, t - self.LAG):
+        self._read_starting_by(t - self.LAG)
+
+    def _read_starting_by(self, limit: int) -> None:
+        """Start every read that can start by `limit`."""
+        while self.next_word is not None and self._read(self.next_word, limit):
             pass
+
+    def _bus_free_start(self, t: int) -> int:
+        """The first start at or after t whose bus cycle is free of data accesses."""
+        return self._start(t + self.LAG) - self.LAG
 
     def _start(self, t: int) -> int:
         """First cycle >= t with the bus free of data accesses."""
@@ -405,8 +413,7 @@ class WordFetch:
             if back not in self.taken:
                 return False  # the queue is full until an instruction takes that word
             room = self._room(back)
-        # the read's bus cycle must be free of data accesses
-        start = self._start(max(self.free, room) + self.LAG) - self.LAG
+        start = self._bus_free_start(max(self.free, room))
         if limit is not None and start > limit:
             return False
         self.free = start + self._cost(word)
@@ -423,7 +430,7 @@ class WordFetch:
         """Is `word` done with once the instruction at `address` issues?"""
         return True
 
-    def _restart_limit(self, limit: int, decoded: bool) -> int:
+    def _restart_limit(self, limit: int) -> int:
         """The last cycle a read of the old stream may start in after a branch."""
         return limit
 
@@ -461,9 +468,7 @@ class WordFetch:
             # branch to the next line costs 5 in `times`, not 6).
             if self.line_bytes and decoded and self.early:
                 resolve -= 1
-            limit = self._restart_limit(resolve - 1 if self.line_bytes else resolve, decoded)
-            while self.next_word is not None and self._read(self.next_word, limit):
-                pass
+            self._read_starting_by(self._restart_limit(resolve - 1 if self.line_bytes else resolve))
             self.free = max(self.free, resolve)
             self.arrival.clear()
             self.taken.clear()
@@ -503,9 +508,8 @@ class WordFetch:
             return  # (behind a line buffer the cost depends on the target's line: not modelled)
         if self.ready < self.spec_end >= t:
             return  # (a read for the branch before it is under way as it issues)
-        while self._read(self.next_word, t - 1):
-            pass
-        start = self._start(max(self.free, t) + self.LAG) - self.LAG
+        self._read_starting_by(t - 1)
+        start = self._bus_free_start(max(self.free, t))
         if start <= t + 1:
             self.free = self.spec_end = start + self.f
             self.slots.add(start + self.LAG)
@@ -595,7 +599,7 @@ class RegisteredWordFetch(WordFetch):
     def _consumed(self, word: int, address: int, size: int) -> bool:
         return word + 4 <= address + size  # its last halfword belongs to this instruction
 
-    def _restart_limit(self, limit: int, decoded: bool) -> int:
+    def _restart_limit(self, limit: int) -> int:
         return min(limit, self.issued + 2)
 
     def claim(self, t: int, beats: int, hold: int = 0) -> int:
