@@ -212,13 +212,16 @@ class MemoryModel:
             cache.log = log
 
     # -- instruction side (M4-MEM-FETCH, spec §9.3) ------------------------------------------------
-    def data_access(self, address: int, beats: int, t: int, hold: int = 0) -> int:
+    def data_access(
+        self, address: int, beats: int, t: int, hold: int = 0, after_agu: bool = False
+    ) -> int:
         """M4-MEM-BUS: a data access of `beats` bus cycles from t (`hold` more while an
-        unbuffered store's write completes); on the bus the code streams over, it waits for a
-        fetch read that took its cycle, then keeps instruction fetches off the bus meanwhile.
-        Returns the cycles it waited."""
+        unbuffered store's write completes; `after_agu` when its address phase followed an
+        AGU stall); on the bus the code streams over, it waits for a fetch read that took its
+        cycle, then keeps instruction fetches off the bus meanwhile. Returns the cycles it
+        waited."""
         if self._on_code_bus(address):
-            return self.words.claim(t, beats, hold)
+            return self.words.claim(t, beats, hold, after_agu)
         return 0
 
     def shares_registered_fetch(self, address: int) -> bool:
@@ -316,6 +319,12 @@ class MemoryModel:
 
 
 QUEUE_WORDS = 3  # the core's prefetch queue (spec §1.1; CMEMU fetch/piq.rs)
+# M4-MEM-BUS, registered reads: an LDRD/LDM whose address phase came after an AGU stall and whose
+# beat was denied for a code read leaves one idle cycle before its next beat (CMEmu-HW
+# `ldr_ldm_ldmdb_ldrd_deps`, code and data in SRAM: `movs.n r6, r5; ldrd.w r4, r5, [r6, #8]!`
+# costs 6, one more than a beat-by-beat wait gives; with no AGU stall, as in `adds.n r4, r2;
+# ldrd.w r4, r5, [r6]`, a denied first beat costs only its own wait: 4)
+DENIED_AFTER_AGU_GAP = 1
 
 
 class WordFetch:
@@ -369,10 +378,11 @@ class WordFetch:
         self.early = False  # the last instruction waited in decode with its code fetched
         self.issued = -(1 << 60)  # when the last instruction issued
 
-    def claim(self, t: int, beats: int, hold: int = 0) -> int:
+    def claim(self, t: int, beats: int, hold: int = 0, after_agu: bool = False) -> int:
         """A data access wanting the bus for `beats` cycles from t, then `hold` more while an
         unbuffered store's write completes: the reads that hold the bus up to t take their cycle
-        first (the access waits for them); returns the wait."""
+        first (the access waits for them); returns the wait. (`after_agu`: see
+        RegisteredWordFetch.claim.)"""
         if hold or beats > 1:
             beats += 1
         self._read_until(t)
@@ -588,6 +598,8 @@ class RegisteredWordFetch(WordFetch):
       with the write buffer off cost 3 each).
     - After a branch, reads of the old stream that the fetch unit asked for before the branch
       left execute still happen (CMEmu-HW `ldr_pc`: `ldr.w pc` costs 8, not 10).
+    - A multi-beat access whose address phase followed an AGU stall (M4-LS-AGU) and lost a beat
+      to a read issues its next beat a cycle late (DENIED_AFTER_AGU_GAP).
     """
 
     REGISTERED = True
@@ -602,15 +614,19 @@ class RegisteredWordFetch(WordFetch):
     def _restart_limit(self, limit: int) -> int:
         return min(limit, self.issued + 2)
 
-    def claim(self, t: int, beats: int, hold: int = 0) -> int:
+    def claim(self, t: int, beats: int, hold: int = 0, after_agu: bool = False) -> int:
         cycle = t
-        for _ in range(beats):
+        for beat in range(beats):
             self._read_until(cycle)
+            denied = False
             while cycle in self.slots:
                 cycle += 1
+                denied = True
                 self._read_until(cycle)
             self.busy.append((cycle, cycle + 1))
             cycle += 1
+            if denied and after_agu and beat < beats - 1:
+                cycle += DENIED_AFTER_AGU_GAP
         if hold:
             self.busy.append((cycle, cycle + hold))
         return cycle - (t + beats)
