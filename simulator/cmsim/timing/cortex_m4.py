@@ -71,7 +71,6 @@ STORE_LOAD = "store->load (M4-LS-STLD)"
 ABSORBED = "absorbed (M4-LS-ABS)"
 FOLDED = "folded IT (M4-IT-FOLD)"
 AGU = "AGU stall (M4-LS-AGU)"
-LOADED_ADDRESS = "address from a writeback load (M4-LS-AGU)"
 UNALIGNED = "unaligned (M4-LS-UNAL)"
 WAIT_STATES = "wait states (M4-MEM-DATA)"
 DEVICE_STORE = "device store wait states (M4-LS-WB)"
@@ -251,18 +250,6 @@ def agu_stall(i: Instr, j: Instr) -> int:
     return 1 if j.addr_regs & i.writes or _implicit_sp(j) & i.writes else 0
 
 
-def loaded_address_stall(i: Instr, j: Instr) -> int:
-    """M4-LS-AGU: +1 on the access j when an address register of j was loaded from memory by i,
-    a load that also wrote back its base. The address phase waits, and the cycle counts as the
-    access's (LSUCNT). CMEmu-HW `ldr_ldm_ldmdb_ldrd_deps` on the CC2652, code in SRAM or flash:
-    `ldr.w r5, [r7, #8]!; ldr.n r3, [r5]` costs 3 more than the writeback load alone and reads
-    LSUCNT 3 more; `ldr.n r5, [r7]; ldr.n r3, [r5]` (no writeback) and `linked_list`'s
-    `ldr r5, [r5]` chains do not wait."""
-    if i.klass not in D.LOAD_CLASS or not i.writeback or not j.memory:
-        return 0
-    return 1 if (j.addr_regs | _implicit_sp(j)) & loaded_registers(i) else 0
-
-
 def _implicit_sp(j: Instr) -> frozenset[int]:
     return frozenset({SP}) if j.mem is not None and j.mem.base == SP else frozenset()
 
@@ -342,7 +329,6 @@ class Step:
     wide: int = 0  # the M4-FE-1 penalty in `extra`
     paired: int = 0  # dual issued with its predecessor (other cores' rules, e.g. M33-PAIR)
     agu: int = 0  # the M4-LS-AGU stall in `extra`
-    loaded: int = 0  # the M4-LS-AGU wait for an address a writeback load loaded, in `extra`
 
 
 NO_WIDE_RUN = (0, True, False)
@@ -469,8 +455,8 @@ class Pipeline:
                 step.extra += UNBUFFERED_SECOND_CYCLE
                 if why is not None:
                     _note(why, WRITE_BUFFER_OFF, UNBUFFERED_SECOND_CYCLE)
-            # the address phase waits out the AGU stall left and a loaded address (M4-LS-AGU)
-            at = t + lag + step.agu + step.loaded
+            # the address phase waits out the AGU stall left (M4-LS-AGU)
+            at = t + lag + step.agu
             wait = mem.data_access(address, beats, at, int(step.device_store), step.agu > 0)
             if wait:
                 step.extra += wait
@@ -528,11 +514,6 @@ class Pipeline:
                 step.agu = stall
                 if why is not None:
                     _note(why, AGU, stall)
-                late = loaded_address_stall(before.ins, ins)
-                step.extra += late
-                step.loaded = late
-                if why is not None:
-                    _note(why, LOADED_ADDRESS, late)
             # M4-BR-LR
             step.lr_dirty = prev.executed and writes_lr(p)
             # §2.8 DMB/DSB: +1 after a single store (write buffer drain) [I]
@@ -864,7 +845,6 @@ _STEP_FIELDS = (
     "wide",
     "paired",
     "agu",
-    "loaded",
 )
 
 
@@ -898,7 +878,6 @@ __all__ = [
     "Pipeline",
     "Step",
     "agu_stall",
-    "loaded_address_stall",
     "base_cost",
     "it_folds",
     "not_taken_bubble",
