@@ -12,6 +12,8 @@ from cmsim.board import load_board
 from cmsim.decode import Decoder
 from cmsim.memory import LruLines, MemoryModel
 from cmsim.timing.cortex_m4 import (
+    agu_stall,
+    loaded_address_stall,
     not_taken_bubble,
     sdiv_cycles,
     target_misaligned,
@@ -107,6 +109,33 @@ def test_decoder_classes_by_instruction_id(tmp_path):
     assert instrs[0].writeback and instrs[0].mem.disp == 0  # post-index: address = base
     assert instrs[-5].it_conds == (1, 2, 1, 2)  # EQ, NE, EQ, NE in Capstone numbering
     assert instrs[15].cost == 3  # VLDR.64
+
+
+def test_addresses_a_load_loaded_m4_ls_agu(tmp_path):
+    """M4-LS-AGU: an access whose address an LDM or a writeback load loaded waits one cycle
+    (CMEmu-HW ldm_narrow, ldr_ldm_ldmdb_ldrd_deps); a plain LDR or LDRD forwards in time, and no
+    load gives the ordinary AGU stall. M4-LS-LDM1: `ldm r5, {r5}` (its own base) is an LDM."""
+    text = """
+    ldm r5, {r5}
+    ldm r6, {r0}
+    ldr r3, [r5]
+    ldr r5, [r7, #8]!
+    ldr r5, [r5]
+    ldrd r4, r5, [r6]
+    ldm r5, {r4, r5}
+    pop {r5, pc}
+    """
+    ldm_own, ldm_one, ldr, ldr_wb, ldr_chain, ldrd, ldm_two, pop_pc = decode_asm(tmp_path, text)
+    assert ldm_own.klass == D.LOAD_MULTI and ldm_one.klass == D.LOAD  # M4-LS-LDM1
+    assert loaded_address_stall(ldm_own, ldr) == 1  # r5 loaded by an LDM: 3, not 2
+    assert loaded_address_stall(ldm_two, ldr) == 1
+    assert loaded_address_stall(ldr_wb, ldr) == 1  # loaded by a writeback load
+    assert loaded_address_stall(ldr_chain, ldr) == 0  # plain LDR: `linked_list` chains cost 2
+    assert loaded_address_stall(ldrd, ldr) == 0
+    assert loaded_address_stall(ldr_wb, ldr_chain) == 1
+    assert loaded_address_stall(ldm_own, ldrd) == 0  # ldrd's base r6 was not loaded
+    assert loaded_address_stall(pop_pc, ldr) == 0  # a branch: its refill outlasts the data
+    assert agu_stall(ldm_own, ldr) == 0  # the ordinary AGU rule excludes loads
 
 
 def test_unaligned_and_branch_fetch_rules(tmp_path):

@@ -33,6 +33,7 @@ CBZ_DEPS = CORPUS / "instructions" / "control_flow" / "cbz_deps.tzst"
 IT_SKIP = CORPUS / "instructions" / "control_flow" / "it_fold_after_skipped_branch.tzst"
 LDR_DEPS = CORPUS / "instructions" / "memory" / "ldr_ldm_ldmdb_ldrd_deps.tzst"
 STRB_STRH = CORPUS / "instructions" / "memory" / "strb_strh.tzst"
+LDM_NARROW = CORPUS / "instructions" / "memory" / "ldm_narrow.tzst"
 
 pytestmark = pytest.mark.skipif(not MUL.exists(), reason="CMEmu corpus not beside the repository")
 
@@ -168,6 +169,31 @@ def test_a_beat_denied_after_an_agu_stall_leaves_a_gap(index):
     chip = [int.from_bytes(times[k : k + 4], "little") for k in range(start, start + 24, 4)]
     assert chip == [9, 10, 11 + index, 17, 18, 19]
     assert mismatches(config) == []
+
+
+@pytest.mark.parametrize("index", [0, 4])
+def test_an_ldm_of_its_own_base_is_no_ldr_and_loads_its_next_address_late(index):
+    """ldm_narrow.tzst #0 (code and data in SRAM) and #4 (code in flash, no line buffer): an
+    `ldm.n r5, {r5}` is no single LDR (M4-LS-LDM1: alternating with `ldm.n r6, {r6}` it costs
+    2 each, unpaired), and an access whose address an LDM loaded waits a cycle (M4-LS-AGU:
+    `ldm.n r5, {r5}` chains measure 8, 10, 13, 16... in SRAM, 3 each). Every array is
+    byte-exact."""
+    config = configurations(LDM_NARROW)[index]
+    times = next(a.content for a in config.arrays if a.name == "times")
+    chains = [int.from_bytes(times[k : k + 4], "little") for k in range(32, 64, 4)]  # case 1
+    if index == 0:
+        assert chains == [8, 10, 13, 16, 19, 22, 25, 28]
+    assert mismatches(config) == []
+
+
+def test_an_address_loaded_by_a_writeback_load_comes_late():
+    """ldr_ldm_ldmdb_ldrd_deps.tzst #13, code in flash, data in SRAM: `n x (ldr.w r5, [r7, #8]!;
+    ldr.n r3, [r5]; movs.n r7, r5)` measures 7, 10, 11, 13, 17, 17; the load after the
+    writeback load costs 3, not 2 (M4-LS-AGU, loaded_address_stall)."""
+    chip, ours = chip_and_cmsim(LDR_DEPS, 13, "times")
+    case = slice(33 * 6, 34 * 6)  # the case's six repetitions
+    assert chip[case] == [7, 10, 11, 13, 17, 17]
+    assert ours[case] == chip[case]
 
 
 @pytest.mark.parametrize("index", [0, 4])

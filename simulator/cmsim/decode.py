@@ -346,7 +346,9 @@ def _classify(insn) -> Instr:
             return Instr(klass=STORE_MULTI, **fields, **common)
         if writes_pc:
             return Instr(klass=POP_PC, **fields, **common)
-        if nregs == 1 and not (wb or implicit):  # M4-LS-LDM1: behaves as a single LDR
+        if nregs == 1 and not (wb or implicit) and base not in writes:
+            # M4-LS-LDM1: behaves as a single LDR, unless it loads its own base (CMEmu-HW
+            # ldm_narrow: `ldm.n r5, {r5}; ldm.n r6, {r6}` alternating cost 2 each, no pairing)
             return Instr(klass=LOAD, **{**fields, "nregs": 0}, **common)
         return Instr(klass=LOAD_MULTI, **fields, **common)
     if iid in (A.ARM_INS_VLDR, A.ARM_INS_VSTR):

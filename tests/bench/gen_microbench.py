@@ -444,7 +444,8 @@ vldr s6, [r2, #4]""",
 # Rules without a section-12 benchmark (spec 12.11 asks for unit tests of these).
 # M4-LS-LDM1: a one-register LDM without writeback needs the base in the list on ARMv7-M
 # (T1 `ldm r5, {r5}`; the 32-bit form with one register is UNPREDICTABLE and Unicorn faults),
-# so each load's address depends on the previous one: 2 each. With writeback: 2 each.
+# so each load's address depends on the previous one: 2, then 3 each (an LDM's data reaches the
+# next address a cycle late, M4-LS-AGU; CMEmu-HW ldm_narrow). With writeback: 2 each.
 b("LDM1", ".inst.n 0xCD20\n" * 3, pre="mov r5, r2")  # ldm r5, {r5}
 b("LDM1-WB", ".inst.n 0xCA20\n" * 3)  # ldm r2!, {r5}
 b(

@@ -71,6 +71,7 @@ STORE_LOAD = "store->load (M4-LS-STLD)"
 ABSORBED = "absorbed (M4-LS-ABS)"
 FOLDED = "folded IT (M4-IT-FOLD)"
 AGU = "AGU stall (M4-LS-AGU)"
+LOADED_ADDRESS = "address loaded late (M4-LS-AGU)"  # see loaded_address_stall
 UNALIGNED = "unaligned (M4-LS-UNAL)"
 WAIT_STATES = "wait states (M4-MEM-DATA)"
 DEVICE_STORE = "device store wait states (M4-LS-WB)"
@@ -248,6 +249,22 @@ def agu_stall(i: Instr, j: Instr) -> int:
     if i.klass in D.LOAD_CLASS or not j.memory:
         return 0
     return 1 if j.addr_regs & i.writes or _implicit_sp(j) & i.writes else 0
+
+
+def loaded_address_stall(i: Instr, j: Instr) -> int:
+    """M4-LS-AGU: +1 on the access j when one of its address registers was loaded from memory by
+    the load i, an LDM or a load that wrote back its base; a plain LDR or LDRD forwards its
+    data to the next address in time. The cycle counts as the access's (LSUCNT), and its bus
+    beats keep their place. CMEmu-HW on the CC2652, code in SRAM and in flash: `ldm_narrow`,
+    `ldm.n r5, {r5}` chains cost 3 each, `ldr.n r5, [r5]` chains 2 (also `linked_list`);
+    `ldr_ldm_ldmdb_ldrd_deps`, `ldr.w r5, [r7, #8]!; ldr.n r3, [r5]` and `ldm.n r5, {r4, r5};
+    ldr.n r3, [r5]` cost 1 more than with `ldr.n r3, [r4]` after the first, LSUCNT 1 more."""
+    if i.klass not in D.LOAD_CLASS or not j.memory:
+        return 0
+    if not (j.addr_regs | _implicit_sp(j)) & loaded_registers(i):
+        return 0
+    late_data = i.klass == D.LOAD_MULTI or (i.writeback and i.klass in (D.LOAD, D.LOAD_DOUBLE))
+    return 1 if late_data else 0
 
 
 def _implicit_sp(j: Instr) -> frozenset[int]:
@@ -514,6 +531,10 @@ class Pipeline:
                 step.agu = stall
                 if why is not None:
                     _note(why, AGU, stall)
+                late = loaded_address_stall(before.ins, ins)
+                step.extra += late
+                if why is not None:
+                    _note(why, LOADED_ADDRESS, late)
             # M4-BR-LR
             step.lr_dirty = prev.executed and writes_lr(p)
             # §2.8 DMB/DSB: +1 after a single store (write buffer drain) [I]
@@ -878,6 +899,7 @@ __all__ = [
     "Pipeline",
     "Step",
     "agu_stall",
+    "loaded_address_stall",
     "base_cost",
     "it_folds",
     "not_taken_bubble",

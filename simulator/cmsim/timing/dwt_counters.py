@@ -67,6 +67,7 @@ REASON_COUNTER: dict[str, Charge] = {
     # than `adds.n r4, r2; ldr.n r5, [r7]`, cycles equal)
     T.AGU: Charge(False, CPI),
     T.UNALIGNED: Charge(False, LSU),
+    T.LOADED_ADDRESS: Charge(False, LSU),  # the access's own wait (loaded_address_stall)
     T.WAIT_STATES: Charge(False, LSU),
     T.BUS_WAIT: Charge(False, LSU),
     T.DEVICE_STORE: Charge(False, LSU),
