@@ -105,7 +105,7 @@ def test_parts_sum_to_every_cost_and_timing_is_unchanged(board, program):
     if program == "microbench":  # the microbenchmarks exercise every core rule's part
         core = {T.BASE, T.FAILED, T.DIVIDE, T.REFILL, T.LR_DIRTY, T.MISALIGNED_TARGET}
         core |= {T.NOT_TAKEN, T.PIPELINED, T.STORE_LOAD, T.ABSORBED, T.FOLDED, T.AGU}
-        core |= {T.UNALIGNED, T.BARRIER_DRAIN}
+        core |= {T.UNALIGNED, T.BARRIER_DRAIN, T.LOADED_ADDRESS}
         memory = {T.WAIT_STATES, T.FETCH} if board == "stm32f4" else set()
         assert seen == core | memory
 

@@ -72,6 +72,10 @@ CASES = [
     # CMEmu-HW ldr_ldm_ldmdb_ldrd_deps (CC2652, code and data in SRAM), `ldr.n r5, [r7];
     # adds.n r7, r2; ldr.n r5, [r7]`: CPICNT 2, LSUCNT 3 where `adds.n r4, r2` reads 1 and 4
     (T.AGU, True, [(T.BASE, 2), (T.AGU, 1)], Counts(cpi=1, lsu=1)),
+    # LDR whose address an LDM loaded: 2 + 1 (M4-LS-AGU, loaded_address_stall), the access's
+    # own wait, LSU: CMEmu-HW ldm_narrow (CC2652, #0, #1, #2, #4) has its CPICNT and LSUCNT
+    # arrays byte-exact so, over chains of `ldm.n r5, {r5}` and `ldr.n r5, [r5]`
+    (T.LOADED_ADDRESS, True, [(T.BASE, 2), (T.LOADED_ADDRESS, 1)], Counts(lsu=2)),
     # unaligned LDR: 2 + 1 (M4-LS-UNAL), pipelined away its data phase
     (T.UNALIGNED, True, [(T.BASE, 2), (T.UNALIGNED, 1), (T.PIPELINED, -1)], Counts(lsu=1)),
     # flash LDR with 5 wait states (M4-MEM-DATA)

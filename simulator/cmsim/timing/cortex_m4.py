@@ -258,7 +258,8 @@ def loaded_address_stall(i: Instr, j: Instr) -> int:
     beats keep their place. CMEmu-HW on the CC2652, code in SRAM and in flash: `ldm_narrow`,
     `ldm.n r5, {r5}` chains cost 3 each, `ldr.n r5, [r5]` chains 2 (also `linked_list`);
     `ldr_ldm_ldmdb_ldrd_deps`, `ldr.w r5, [r7, #8]!; ldr.n r3, [r5]` and `ldm.n r5, {r4, r5};
-    ldr.n r3, [r5]` cost 1 more than with `ldr.n r3, [r4]` after the first, LSUCNT 1 more."""
+    ldr.n r3, [r5]` cost 3, not 2, for the dependent load (code in flash, data in SRAM). Counted
+    so, `ldm_narrow`'s CPICNT and LSUCNT arrays are byte-exact (#0, #1, #2, #4)."""
     if i.klass not in D.LOAD_CLASS or not j.memory:
         return 0
     if not (j.addr_regs | _implicit_sp(j)) & loaded_registers(i):
