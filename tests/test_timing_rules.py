@@ -124,11 +124,14 @@ def test_addresses_a_load_loaded_m4_ls_agu(tmp_path):
     ldrd r4, r5, [r6]
     ldm r5, {r4, r5}
     pop {r5, pc}
+    ldr r3, [r4]
     """
-    ldm_own, ldm_one, ldr, ldr_wb, ldr_chain, ldrd, ldm_two, pop_pc = decode_asm(tmp_path, text)
+    instrs = decode_asm(tmp_path, text)
+    ldm_own, ldm_one, ldr, ldr_wb, ldr_chain, ldrd, ldm_two, pop_pc, ldr_r4 = instrs
     assert ldm_own.klass == D.LOAD_MULTI and ldm_one.klass == D.LOAD  # M4-LS-LDM1
     assert loaded_address_stall(ldm_own, ldr) == 1  # r5 loaded by an LDM: 3, not 2
-    assert loaded_address_stall(ldm_two, ldr) == 1
+    assert loaded_address_stall(ldm_two, ldr) == 1  # r5: the last beat's register
+    assert loaded_address_stall(ldm_two, ldr_r4) == 0  # r4, the first beat's, is in time
     assert loaded_address_stall(ldr_wb, ldr) == 1  # loaded by a writeback load
     assert loaded_address_stall(ldr_chain, ldr) == 0  # plain LDR: `linked_list` chains cost 2
     assert loaded_address_stall(ldrd, ldr) == 0
