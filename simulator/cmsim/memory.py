@@ -528,7 +528,10 @@ class WordFetch:
         low = (self.next_word or 0) - 4 * (QUEUE_WORDS + 2)
         self.taken = {w: c for w, c in self.taken.items() if w >= low}
         self.after_load = {w for w in self.after_load if w >= low}
-        self.busy = [(s, e) for s, e in self.busy if e > now - 1]
+        # reads start lazily, in cycles before `now` too, but never before `free`: the data
+        # accesses they may still meet stay
+        keep = min(now - 1, self.free + self.LAG)
+        self.busy = [(s, e) for s, e in self.busy if e > keep]
         self.slots = {c for c in self.slots if c >= now - 1}
 
     # snapshots: every time relative to `now`, clamped where earlier values act alike

@@ -256,13 +256,13 @@ def loaded_address_stall(i: Instr, j: Instr) -> int:
     of the load i loaded, and i is an LDM or a load that wrote back its base; a plain LDR or
     LDRD forwards its data to the next address in time, and so does an earlier beat of an LDM
     or LDRD. An LDM loads its list in register order; for an LDRD the higher register is taken
-    as the second (as compilers write it). The cycle counts as the access's (LSUCNT), and its
-    bus beats keep their place. CMEmu-HW on the CC2652, code in SRAM and in flash:
-    `ldm_narrow`, `ldm.n r5, {r5}` chains cost 3 each, `ldr.n r5, [r5]` chains 2 (also
-    `linked_list`); `ldr_ldm_ldmdb_ldrd_deps`, `ldr.w r5, [r7, #8]!; ldr.n r3, [r5]` and
-    `ldm.n r5, {r4, r5}; ldr.n r3, [r5]` cost 3, not 2, for the dependent load, with `[r4]`
-    instead 2 (code in flash, data in SRAM). Counted so, `ldm_narrow`'s CPICNT and LSUCNT
-    arrays are byte-exact (#0, #1, #2, #4)."""
+    as the second (as compilers write it). The cycle counts as the access's (LSUCNT); its bus
+    beats keep their place and hold the bus that cycle longer. CMEmu-HW on the CC2652, code in
+    SRAM and in flash: `ldm_narrow`, `ldm.n r5, {r5}` chains cost 3 each, `ldr.n r5, [r5]`
+    chains 2 (also `linked_list`); `ldr_ldm_ldmdb_ldrd_deps`, `ldr.w r5, [r7, #8]!; ldr.n r3,
+    [r5]` and `ldm.n r5, {r4, r5}; ldr.n r3, [r5]` cost 3, not 2, for the dependent load, with
+    `[r4]` instead 2 (code in flash, data in SRAM). Counted so, `ldm_narrow`'s CPICNT and
+    LSUCNT arrays are byte-exact (#0, #1, #2, #4)."""
     if i.klass not in D.LOAD_CLASS or not j.memory:
         return 0
     loaded = loaded_registers(i)
@@ -351,6 +351,7 @@ class Step:
     wide: int = 0  # the M4-FE-1 penalty in `extra`
     paired: int = 0  # dual issued with its predecessor (other cores' rules, e.g. M33-PAIR)
     agu: int = 0  # the M4-LS-AGU stall in `extra`
+    loaded: int = 0  # the M4-LS-AGU wait for a late loaded address, in `extra`
 
 
 NO_WIDE_RUN = (0, True, False)
@@ -479,7 +480,9 @@ class Pipeline:
                     _note(why, WRITE_BUFFER_OFF, UNBUFFERED_SECOND_CYCLE)
             # the address phase waits out the AGU stall left (M4-LS-AGU)
             at = t + lag + step.agu
-            wait = mem.data_access(address, beats, at, int(step.device_store), step.agu > 0)
+            # an unbuffered store holds the bus for its write, a late address for its cycle
+            hold = int(step.device_store) + step.loaded
+            wait = mem.data_access(address, beats, at, hold, step.agu > 0)
             if wait:
                 step.extra += wait
                 if why is not None:
@@ -538,6 +541,7 @@ class Pipeline:
                     _note(why, AGU, stall)
                 late = loaded_address_stall(before.ins, ins)
                 step.extra += late
+                step.loaded = late
                 if why is not None:
                     _note(why, LOADED_ADDRESS, late)
             # M4-BR-LR
@@ -871,6 +875,7 @@ _STEP_FIELDS = (
     "wide",
     "paired",
     "agu",
+    "loaded",
 )
 
 
