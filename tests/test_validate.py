@@ -35,6 +35,7 @@ LDR_DEPS = CORPUS / "instructions" / "memory" / "ldr_ldm_ldmdb_ldrd_deps.tzst"
 STRB_STRH = CORPUS / "instructions" / "memory" / "strb_strh.tzst"
 LDM_NARROW = CORPUS / "instructions" / "memory" / "ldm_narrow.tzst"
 LDR_STR_TIMING = CORPUS / "instructions" / "memory" / "ldr_str_timing.tzst"
+UMLAL_AGU = CORPUS / "instructions" / "memory" / "umlal_mla_str_reg_agu_deps.tzst"
 
 pytestmark = pytest.mark.skipif(not MUL.exists(), reason="CMEmu corpus not beside the repository")
 
@@ -207,6 +208,18 @@ def test_a_code_read_started_late_still_meets_the_data_accesses_before_it():
     wide = [int.from_bytes(times[k : k + 4], "little") for k in range(64, 80, 4)]  # case 1
     assert wide == [2, 7, 12, 17]
     assert mismatches(config) == []
+
+
+def test_no_early_code_read_while_a_divide_executes():
+    """umlal_mla_str_reg_agu_deps.tzst #4, code and data in SRAM: an instruction of x cycles
+    (the template's `n_x_cycles`, a `udiv` for the long ones), `mla.w`, `ldr.n r6, [r5, #4]`
+    measures 8, 8, 8, 8, 11, 12 for x = 1..6. The fetch unit does not ask
+    ahead for the word after the `mla.w` while the divide runs (its end is not known in
+    advance, as with a load), so after a long divide that read meets the load (M4-MEM-BUS).
+    `times` is byte-exact."""
+    chip, ours = chip_and_cmsim(UMLAL_AGU, 4, "times")
+    assert chip[:6] == [8, 8, 8, 8, 11, 12]
+    assert ours == chip
 
 
 @pytest.mark.parametrize("index", [0, 4])

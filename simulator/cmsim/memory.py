@@ -258,7 +258,8 @@ class MemoryModel:
         """Cycles the instruction at `address` waits for its code when about to issue at t;
         `restart` after a taken branch, an ISB or an exception (the fetch starts afresh),
         `decoded` when that branch resolved in decode (M4-BR-1 decode-time branches),
-        `after_load` when it follows a load or an unbuffered store (see WordFetch.stall)."""
+        `after_load` when it follows a load, an unbuffered store or a divide (see
+        WordFetch.stall)."""
         place = self.place(address)
         region = place.region
         if region is not None and region.fetch_word_cycles > 1:
@@ -464,8 +465,8 @@ class WordFetch:
         after_load: bool = False,
     ) -> int:
         """Cycles the instruction at `address` waits for its words when about to issue at t;
-        `decoded`: the restart is a branch resolved in decode; `after_load`: it follows a load
-        or an unbuffered store that was executing until then."""
+        `decoded`: the restart is a branch resolved in decode; `after_load`: it follows a load,
+        an unbuffered store or a divide that was executing until then."""
         first, last = address & ~3, (address + size - 1) & ~3
         if restart or self.next_word is None:
             words = (last - first) // 4 + 1
@@ -588,10 +589,12 @@ class RegisteredWordFetch(WordFetch):
 
     - Queue: 3 words, the decode register included. The fetch unit asks for a word once the
       word three back is done with, or a cycle sooner, while the instruction taking that word's
-      last halfword is in decode and will issue next, unless a load is executing then (its
-      last cycle is not known in advance). So a read may start one cycle after that last
-      halfword's instruction issues, two when it issued straight after a load. (CMEmu-HW
-      `ldr_ldm_ldmdb_ldrd_deps`: `ldr.n; adds.n` runs cost 8, 8, 11, 12, 15, 16.)
+      last halfword is in decode and will issue next, unless a load, an unbuffered store or a
+      divide is executing then (its last cycle is not known in advance). So a read may start
+      one cycle after that last halfword's instruction issues, two when it issued straight
+      after one of those. (CMEmu-HW `ldr_ldm_ldmdb_ldrd_deps`: `ldr.n; adds.n` runs cost 8, 8,
+      11, 12, 15, 16; `umlal_mla_str_reg_agu_deps`: after a 5-cycle `udiv` and an `mla.w`, the
+      next `ldr.n` meets the later read and costs 3.)
     - A read's bus cycle is the cycle before it starts (the register passes it on the cycle
       after the fetch unit asked).
     - A data access arbitrates each beat: a read that wants the same cycle goes first and the

@@ -439,7 +439,7 @@ class Pipeline:
             early = restart and prev is not None and _decode_time_taken(prev)
             # M4-MEM-FETCH, M4-MEM-BUS
             after_load = prev is not None and prev.executed and (
-                prev.ins.klass in D.LOAD_CLASS or prev.device_store
+                prev.ins.klass in D.LOAD_CLASS or prev.device_store or prev.ins.klass == D.DIV
             )
             stall = mem.fetch_stall(ins.address, ins.size, t, restart, early, after_load)
             t += stall
