@@ -101,11 +101,17 @@ def chip_and_cmsim(test: Path, index: int, array: str) -> tuple[list[int], list[
     dumped = next(a for a in config.arrays if a.name == array)
     machine, error = cmemu.replay(config, cmemu.board_for(config))
     assert error is None
-
-    def words(raw: bytes) -> list[int]:
-        return [int.from_bytes(raw[k : k + 4], "little") for k in range(0, len(raw), 4)]
-
     return words(dumped.content), words(cmemu.simulated(machine, dumped))
+
+
+def words(raw: bytes) -> list[int]:
+    """Little-endian 32-bit words, as the chip's arrays hold them."""
+    return [int.from_bytes(raw[k : k + 4], "little") for k in range(0, len(raw), 4)]
+
+
+def chip_words(config: cmemu.Configuration, array: str) -> list[int]:
+    """One array of one configuration as the chip dumped it (no replay)."""
+    return words(next(a.content for a in config.arrays if a.name == array))
 
 
 @pytest.mark.parametrize(("index", "first"), [(1, [2, 8, 10, 14]), (2, [2, 8, 14, 20])])
@@ -165,10 +171,9 @@ def test_a_beat_denied_after_an_agu_stall_leaves_a_gap(index):
     cycle after the first one's (M4-MEM-BUS: 6 cycles, not 5). The LDM.N, LDM.W and LDMDB
     writeback forms time alike. Every array of both configurations is byte-exact."""
     config = configurations(LDR_DEPS)[index]
-    times = next(a.content for a in config.arrays if a.name == "times")
     first_failing_case = {0: 28, 1: 3}[index]  # before the gap: LDRD, LDM.N writeback forms
-    start = 4 * 6 * first_failing_case
-    chip = [int.from_bytes(times[k : k + 4], "little") for k in range(start, start + 24, 4)]
+    start = 6 * first_failing_case  # six repetitions per case
+    chip = chip_words(config, "times")[start : start + 6]
     assert chip == [9, 10, 11 + index, 17, 18, 19]
     assert mismatches(config) == []
 
@@ -181,8 +186,7 @@ def test_an_ldm_of_its_own_base_is_no_ldr_and_loads_its_next_address_late(index)
     `ldm.n r5, {r5}` chains measure 8, 10, 13, 16... in SRAM, 3 each). Every array is
     byte-exact."""
     config = configurations(LDM_NARROW)[index]
-    times = next(a.content for a in config.arrays if a.name == "times")
-    chains = [int.from_bytes(times[k : k + 4], "little") for k in range(32, 64, 4)]  # case 1
+    chains = chip_words(config, "times")[8:16]  # case 1, eight repetitions
     if index == 0:
         assert chains == [8, 10, 13, 16, 19, 22, 25, 28]
     assert mismatches(config) == []
@@ -204,8 +208,7 @@ def test_a_code_read_started_late_still_meets_the_data_accesses_before_it():
     its reads lazily, sometimes in cycles already passed; the stores' bus cycles before then
     must still keep those reads off the bus (M4-MEM-BUS). Every array is byte-exact."""
     config = configurations(LDR_STR_TIMING)[0]
-    times = next(a.content for a in config.arrays if a.name == "times")
-    wide = [int.from_bytes(times[k : k + 4], "little") for k in range(64, 80, 4)]  # case 1
+    wide = chip_words(config, "times")[16:20]  # case 1 (`.w`), its first repetitions
     assert wide == [2, 7, 12, 17]
     assert mismatches(config) == []
 
@@ -213,10 +216,9 @@ def test_a_code_read_started_late_still_meets_the_data_accesses_before_it():
 def test_no_early_code_read_while_a_divide_executes():
     """umlal_mla_str_reg_agu_deps.tzst #4, code and data in SRAM: an instruction of x cycles
     (the template's `n_x_cycles`, a `udiv` for the long ones), `mla.w`, `ldr.n r6, [r5, #4]`
-    measures 8, 8, 8, 8, 11, 12 for x = 1..6. The fetch unit does not ask
-    ahead for the word after the `mla.w` while the divide runs (its end is not known in
-    advance, as with a load), so after a long divide that read meets the load (M4-MEM-BUS).
-    `times` is byte-exact."""
+    measures 8, 8, 8, 8, 11, 12 for x = 1..6. The fetch unit does not ask ahead for the word
+    after the `mla.w` while the divide runs (its end is not known in advance, as with a load),
+    so after a long divide that read meets the load (M4-MEM-BUS). `times` is byte-exact."""
     chip, ours = chip_and_cmsim(UMLAL_AGU, 4, "times")
     assert chip[:6] == [8, 8, 8, 8, 11, 12]
     assert ours == chip
