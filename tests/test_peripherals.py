@@ -52,6 +52,27 @@ def test_cyccnt_stops_when_disabled():
     assert periph.read(p.DWT_CYCCNT) == 20
 
 
+def test_a_load_reads_after_waiting_for_its_address_register():
+    """M4-DWT-1 with M4-LS-AGU: a load that waits in decode for its address register reads
+    CYCCNT that much later, and CPICNT counts the wait (CMEmu-HW `str` on the CC2652: after
+    two `adds.n r1, r7`, `ldr.w r3, [r0, r1]` reads CYCCNT 5 cycles after the first load,
+    not 4, and CPICNT 1 higher)."""
+    clock = SteppedClock()
+    wait = [0]
+    periph = p.SystemPeripherals(
+        lambda: clock.now,
+        lambda: clock.now + 1,
+        profile_events=lambda after: (7, 3, 0),
+        read_cycle=lambda: clock.now + wait[0],
+    )
+    enable_cyccnt(periph)
+    periph.write(p.DWT_CTRL, periph.read(p.DWT_CTRL) | (1 << 17))  # CPIEVTENA
+    clock.now = 40
+    assert (periph.read(p.DWT_CYCCNT), periph.read(p.DWT_CPICNT)) == (39, 0)
+    wait[0] = 1
+    assert (periph.read(p.DWT_CYCCNT), periph.read(p.DWT_CPICNT)) == (40, 1)
+
+
 def test_cpuid_and_plain_registers():
     periph = SteppedClock().peripherals()
     assert periph.read(p.CPUID) == p.CPUID_CORTEX_M4_R0P1

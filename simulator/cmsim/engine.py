@@ -22,9 +22,9 @@ Without a C compiler (or with `native=False`) the fast path falls back to the re
 This module holds the Engine (the run, the reference path, the clock, exception and fault
 timing); `cmsim.fastpath` the hot path's driver.
 
-The machine's clock protocol (`issue_cycle`, `next_issue_cycle`) serves DWT CYCCNT, SysTick and
-region markers with the model's cycles (M4-DWT-1); `issue_cycle()` gives the issue cycle of the
-instruction executing now, from any hook or MMIO callback.
+The machine's clock protocol (`issue_cycle`, `next_issue_cycle`, `read_cycle`) serves DWT CYCCNT,
+SysTick and region markers with the model's cycles (M4-DWT-1); `issue_cycle()` gives the issue
+cycle of the instruction executing now, from any hook or MMIO callback.
 """
 
 from __future__ import annotations
@@ -321,6 +321,14 @@ class Engine:
     def issue_cycle(self) -> int:
         """Issue cycle of the instruction executing now."""
         return self._step_now()[0]
+
+    def read_cycle(self) -> int:
+        """The cycle the load executing now reads a peripheral register in: its issue cycle
+        after any wait in decode for its address register (M4-LS-AGU; CMEmu-HW `str`: after
+        `adds.n r1, r7; adds.n r1, r7`, `ldr.w r3, [r0, r1]` reads CYCCNT one cycle later and
+        CPICNT one higher than after no `adds.n`)."""
+        t, step = self._step_now()
+        return t if step is None else t + step.agu
 
     def on_run(self) -> None:
         """The machine starts (or resumes) running."""

@@ -83,6 +83,8 @@ class Clock(Protocol):
 
     def next_issue_cycle(self) -> int: ...
 
+    def read_cycle(self) -> int: ...
+
     def profile_events(self, after: bool) -> tuple[int, int, int]: ...
 
     def on_svc(self, next_address: int) -> None: ...
@@ -97,6 +99,9 @@ class _NoClock:
         return 0
 
     def next_issue_cycle(self) -> int:
+        return 0
+
+    def read_cycle(self) -> int:
         return 0
 
     def profile_events(self, after: bool) -> tuple[int, int, int]:
@@ -144,6 +149,7 @@ class Machine:
             lambda: self.clock.next_issue_cycle(),
             self._on_marker,
             lambda after: self.clock.profile_events(after),
+            lambda: self.clock.read_cycle(),
         )
         self.peripherals.has_cyccnt = board.core_spec.cyccnt  # none on ARMv6-M (timing/cores.py)
         self.marker_listeners: list[Callable[[str | None, int], None]] = []

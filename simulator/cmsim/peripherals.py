@@ -57,7 +57,8 @@ class SystemPeripherals:
 
     `issue_cycle()` gives the issue cycle of the instruction doing the access;
     `next_issue_cycle()` the issue cycle of the instruction after it (M4-DWT-1: a write to
-    CYCCNT sets the value seen at the next instruction's issue).
+    CYCCNT sets the value seen at the next instruction's issue); `read_cycle()` the cycle a
+    load reads a register in (its issue, after any wait in decode for its address register).
     """
 
     def __init__(
@@ -66,9 +67,11 @@ class SystemPeripherals:
         next_issue_cycle: Callable[[], int],
         on_marker: Callable[[int, int, int], None] | None = None,
         profile_events: Callable[[bool], tuple[int, int, int]] | None = None,
+        read_cycle: Callable[[], int] | None = None,
     ):
         self.issue_cycle = issue_cycle
         self.next_issue_cycle = next_issue_cycle
+        self.read_cycle = read_cycle or issue_cycle
         # on_marker(register, value, cycle): a begin is timed at the instruction after its
         # store and an end at its store's issue, so a region holds the code between the stores.
         self.on_marker = on_marker
@@ -186,14 +189,16 @@ class SystemPeripherals:
 
     # -- bus interface ---------------------------------------------------------------------
     def read(self, address: int) -> int:
-        """A 32-bit register read at the current instruction's issue cycle."""
-        now = self.issue_cycle()
+        """A 32-bit register read at the current instruction's read cycle."""
+        now = self.read_cycle()
         if self.nvic.owns(address):
             return self.nvic.read(address, now)
         if address == DWT_CYCCNT:
             return self.cyccnt(now)
         if address in PROFILE_COUNTERS:
-            return self.profile_counter(address, self.event_totals(False))
+            cpi, *others = self.event_totals(False)
+            waited = now - self.issue_cycle()  # in decode, for its address register: CPI
+            return self.profile_counter(address, (cpi + waited, *others))
         if address == SYST_CVR:
             return self.systick_value(now)
         if address == SYST_CSR:
