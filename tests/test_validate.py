@@ -224,6 +224,28 @@ def test_no_early_code_read_while_a_divide_executes():
     assert ours == chip
 
 
+@pytest.mark.parametrize("index", [7, 9])
+def test_a_load_reads_the_dwt_after_waiting_for_its_address_register(index):
+    """str.tzst #7/#9, code and data in SRAM: `ldr.w r2, [r0, r1]; k x adds.n r1, r7;
+    ldr.w r3, [r0, r1]` with no store between measures 5 (k = 2) or 7 (k = 4) cycles and
+    CPICNT 1: the second load waits in decode for r1 (M4-LS-AGU, a CPI event) and reads the
+    counters after that wait, not at its issue. Every array byte-exact (16 stores at most)."""
+    config = configurations(STR)[index]
+    chip = chip_words(config, "times")
+    assert (chip[0], chip[16]) == (5 + index - 7, 1)
+    assert not mismatches(config)
+
+
+def test_a_nop_fetched_after_the_loads_data_phase_is_not_absorbed():
+    """umlal_mla_str_reg_agu_deps.tzst #4, code in SRAM: `ldr.n r6, [r5, #4]; nop.w;
+    ldr.w r3, [DWT]` with the `nop.w` across two words reads CPICNT 3 and LSUCNT 2 after a
+    1-cycle instruction: the NOP's second word comes after the load's data phase, so the NOP
+    is not absorbed and the fetch stall after it is CPI (M4-LS-ABS). Every array byte-exact."""
+    config = configurations(UMLAL_AGU)[4]
+    assert chip_words(config, "cpicnts")[12] == 3 and chip_words(config, "lsucnts")[12] == 2
+    assert not mismatches(config)
+
+
 @pytest.mark.parametrize("index", [0, 4])
 def test_unbuffered_immediate_stores_take_a_second_cycle(index):
     """strb_strh.tzst #0/#4, code and data in SRAM, write buffer off, `isb; ldr.w [CYCCNT];

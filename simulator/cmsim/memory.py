@@ -246,6 +246,11 @@ class MemoryModel:
         queue, from a word-by-word region (None: earlier, or not such a region)."""
         return None if self.words is None else self.words.arrived
 
+    def code_ready(self) -> int | None:
+        """When the last word of the instruction `fetch_stall` last timed reached the fetch
+        queue, from a word-by-word region (None: not such a region)."""
+        return None if self.words is None else self.words.ready
+
     def fetch_stall(
         self,
         address: int,

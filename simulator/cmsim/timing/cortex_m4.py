@@ -447,6 +447,8 @@ class Pipeline:
                 self._hide_agu(step, min(stall, step.agu), why)
             if step.folded and not _in_queue_for(prev, mem.code_arrived()):
                 step.folded = False  # M4-IT-FOLD: the IT was not fetched in time to fold
+            if step.absorbed and not _fetched_for_data_phase(prev, mem.code_ready()):
+                step.absorbed = False  # M4-LS-ABS: it came too late to run in the data phase
             if why is not None:
                 if prev is not None:
                     _note(parts, FETCH, stall)  # the cycles before this issue are prev's (M4-ACC-1)
@@ -818,6 +820,15 @@ def _in_queue_for(prev: Step | None, arrived: int | None) -> bool:
     word-by-word region it may arrive later (CMEmu-HW it_and_blx_bx_mov_pc_lr, code in SRAM:
     `movs.n; it.n` in one word fold, across two words after a branch they do not)."""
     return prev is None or arrived is None or arrived <= prev.t
+
+
+def _fetched_for_data_phase(load: Step, ready: int | None) -> bool:
+    """M4-LS-ABS: an absorbable NOP (or failed instruction) runs in the data phase of the
+    access before it only if its code could issue then. From a word-by-word region it may
+    arrive later: it then takes its own cycle and a fetch stall after it is CPI (CMEmu-HW
+    umlal_mla_str_reg_agu_deps, code in SRAM: `ldr.n r6, [r5, #4]; nop.w; ldr.w r3, [CPICNT]`
+    with the `nop.w` across two words counts LSUCNT 2 and CPICNT 3, not 1 and 4)."""
+    return ready is None or ready <= load.t + 1
 
 
 def _flushes(prev: Step, ins: Instr) -> bool:
