@@ -246,6 +246,17 @@ def test_a_nop_fetched_after_the_loads_data_phase_is_not_absorbed():
     assert not mismatches(config)
 
 
+@pytest.mark.parametrize(("index", "first"), [(33, [2, 6, 10, 14]), (23, [2, 10, 12, 20])])
+def test_a_bx_takes_the_read_of_its_target_under_way(index, first):
+    """bx_seq.tzst #33/#23, code in SRAM: chained `bx.n` to the word after next (three or two
+    filler halfwords between) cost 4 each, or 8 and 2 alternating: the target's word is the
+    read the fetch unit has under way as the branch resolves, and the branch takes it instead
+    of reading it again (M4-MEM-BUS). `times` byte-exact."""
+    chip, ours = chip_and_cmsim(BX_SEQ, index, "times")
+    assert chip[:4] == first
+    assert ours == chip
+
+
 @pytest.mark.parametrize("index", [0, 4])
 def test_unbuffered_immediate_stores_take_a_second_cycle(index):
     """strb_strh.tzst #0/#4, code and data in SRAM, write buffer off, `isb; ldr.w [CYCCNT];

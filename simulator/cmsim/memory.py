@@ -450,6 +450,11 @@ class WordFetch:
         """The last cycle a read of the old stream may start in after a branch."""
         return limit
 
+    def _target_read(self, first: int, resolve: int, decoded: bool) -> int | None:
+        """After a branch resolving at `resolve`: the arrival of the old stream's read that
+        brings the target's first word, if the target may use it (None: read it anew)."""
+        return None
+
     def _cost(self, word: int) -> int:
         """Cycles of one word read: F, or from a line buffer 1 (buffered line) or a fill."""
         if not self.line_bytes:
@@ -485,11 +490,15 @@ class WordFetch:
             if self.line_bytes and decoded and self.early:
                 resolve -= 1
             self._read_starting_by(self._restart_limit(resolve - 1 if self.line_bytes else resolve))
+            kept = self._target_read(first, resolve, decoded)
             self.free = max(self.free, resolve)
             self.arrival.clear()
             self.taken.clear()
             self.after_load.clear()
             self.next_word = self.origin = first
+            if kept is not None:
+                self.arrival[first] = kept
+                self.next_word = first + 4
         while self.next_word <= last:
             if not self._read(self.next_word):
                 break
@@ -611,6 +620,10 @@ class RegisteredWordFetch(WordFetch):
       left execute still happen (CMEmu-HW `ldr_pc`: `ldr.w pc` costs 8, not 10).
     - A multi-beat access whose address phase followed an AGU stall (M4-LS-AGU) and lost a beat
       to a read issues its next beat a cycle late (DENIED_AFTER_AGU_GAP).
+    - An execute-time branch whose target's first word is the old stream's read still under way
+      as it resolves takes that read instead of asking again (CMEmu-HW `bx_seq`: `bx.n` to the
+      word after next, with the words between prefetched, costs 4, not 6). A decode-time
+      branch asks for its target before that read and does not (`b_seq`).
     """
 
     REGISTERED = True
@@ -624,6 +637,10 @@ class RegisteredWordFetch(WordFetch):
 
     def _restart_limit(self, limit: int) -> int:
         return min(limit, self.issued + 2)
+
+    def _target_read(self, first: int, resolve: int, decoded: bool) -> int | None:
+        under_way = self.next_word == first + 4 and self.arrival.get(first, resolve) > resolve
+        return self.arrival[first] if under_way and not decoded else None
 
     def claim(self, t: int, beats: int, hold: int = 0, after_agu: bool = False) -> int:
         cycle = t
