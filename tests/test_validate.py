@@ -257,6 +257,16 @@ def test_a_bx_takes_the_read_of_its_target_under_way(index, first):
     assert ours == chip
 
 
+def test_a_condition_failed_store_waiting_for_its_code_is_cpi():
+    """umlal_mla_str_reg_agu_deps.tzst #6, code in SRAM, inside `itet.n eq`: a 1-cycle
+    instruction, a condition-failed `strne.w r5, [r5, r8]` that waits a cycle for its second
+    halfword, `ldreq.n r6, [r5, #4]`: CPICNT 1, LSUCNT 2. A skipped store is no memory access,
+    so its fetch stall is CPI, not LSU (M4-DWT-2). Every array byte-exact."""
+    config = configurations(UMLAL_AGU)[6]
+    assert (chip_words(config, "cpicnts")[192], chip_words(config, "lsucnts")[192]) == (1, 2)
+    assert not mismatches(config)
+
+
 @pytest.mark.parametrize("index", [0, 4])
 def test_unbuffered_immediate_stores_take_a_second_cycle(index):
     """strb_strh.tzst #0/#4, code and data in SRAM, write buffer off, `isb; ldr.w [CYCCNT];

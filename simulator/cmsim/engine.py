@@ -385,7 +385,7 @@ class Engine:
         _t, step = self._step_now()
         if step is None:
             return totals
-        own = count_events(step.ins.memory, self.pipeline.parts_if_last(step))
+        own = count_events(step.ins.memory and step.executed, self.pipeline.parts_if_last(step))
         return (totals[0] + own.cpi, totals[1] + own.lsu, totals[2] + own.fold)
 
     # -- shared: issuing one instruction with its run-time facts ------------------------------

@@ -766,7 +766,7 @@ class Pipeline:
         """Hand a settled instruction to the explainer, with what an exception before it left,
         and count its parts (not what the exception left: the engine counts that itself)."""
         if self.tally is not None:
-            _tally(self.tally, i.ins.memory, parts)
+            _tally(self.tally, i.ins.memory and i.executed, parts)
         if self.explain is None:
             return
         carry = self._carry
