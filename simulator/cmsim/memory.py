@@ -450,9 +450,10 @@ class WordFetch:
         """The last cycle a read of the old stream may start in after a branch."""
         return limit
 
-    def _target_read(self, first: int, resolve: int, decoded: bool) -> int | None:
-        """After a branch resolving at `resolve`: the arrival of the old stream's read that
-        brings the target's first word, if the target may use it (None: read it anew)."""
+    def _target_read(self, first: int, decoded: bool, after_load: bool) -> int | None:
+        """After a branch (`decoded`: resolved in decode; `after_load`: a load to the PC): the
+        arrival of the old stream's read that brings the target's first word, if the target
+        may use it (None: read it anew)."""
         return None
 
     def _cost(self, word: int) -> int:
@@ -490,7 +491,7 @@ class WordFetch:
             if self.line_bytes and decoded and self.early:
                 resolve -= 1
             self._read_starting_by(self._restart_limit(resolve - 1 if self.line_bytes else resolve))
-            kept = self._target_read(first, resolve, decoded)
+            kept = self._target_read(first, decoded, after_load)
             self.free = max(self.free, resolve)
             self.arrival.clear()
             self.taken.clear()
@@ -620,10 +621,14 @@ class RegisteredWordFetch(WordFetch):
       left execute still happen (CMEmu-HW `ldr_pc`: `ldr.w pc` costs 8, not 10).
     - A multi-beat access whose address phase followed an AGU stall (M4-LS-AGU) and lost a beat
       to a read issues its next beat a cycle late (DENIED_AFTER_AGU_GAP).
-    - An execute-time branch whose target's first word is the old stream's read still under way
-      as it resolves takes that read instead of asking again (CMEmu-HW `bx_seq`: `bx.n` to the
-      word after next, with the words between prefetched, costs 4, not 6). A decode-time
-      branch asks for its target before that read and does not (`b_seq`).
+    - An execute-time branch (not a load to the PC) asks for its target the cycle after it
+      issues. If the old stream's last read is of the target's first word and is not on the
+      bus before that cycle (still in its address phase), the branch takes it over instead of
+      asking again (CMEmu-HW `bx_seq`: `bx.n` to the word after next, with the words between
+      prefetched, costs 4, not 6); a read already in its data phase is dropped
+      (`cbz_after_ldr`: `ldr.w r6, [r7]; nop.n; cbz.n` taken over one `nop.w` measures 10,
+      not 8). A decode-time branch asks before that read (`b_seq`), a load to the PC only once
+      its data arrives (`branch_distance_memory`).
     """
 
     REGISTERED = True
@@ -638,9 +643,14 @@ class RegisteredWordFetch(WordFetch):
     def _restart_limit(self, limit: int) -> int:
         return min(limit, self.issued + 2)
 
-    def _target_read(self, first: int, resolve: int, decoded: bool) -> int | None:
-        under_way = self.next_word == first + 4 and self.arrival.get(first, resolve) > resolve
-        return self.arrival[first] if under_way and not decoded else None
+    def _target_read(self, first: int, decoded: bool, after_load: bool) -> int | None:
+        if decoded or after_load or self.next_word != first + 4 or first not in self.arrival:
+            return None
+        arrival = self.arrival[first]
+        bus = arrival - self.f + self.LAG  # the read's bus cycle
+        # the branch asks for its target the cycle after it issues: a read not on the bus
+        # before then is still in its address phase and is taken over
+        return arrival if bus > self.issued else None
 
     def claim(self, t: int, beats: int, hold: int = 0, after_agu: bool = False) -> int:
         cycle = t
