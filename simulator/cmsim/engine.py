@@ -385,7 +385,8 @@ class Engine:
         _t, step = self._step_now()
         if step is None:
             return totals
-        own = count_events(step.ins.memory and step.executed, self.pipeline.parts_if_last(step))
+        access = step.ins.memory and step.executed  # a skipped load/store's stalls are CPI
+        own = count_events(access, self.pipeline.parts_if_last(step))
         return (totals[0] + own.cpi, totals[1] + own.lsu, totals[2] + own.fold)
 
     # -- shared: issuing one instruction with its run-time facts ------------------------------

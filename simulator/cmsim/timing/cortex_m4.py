@@ -766,6 +766,7 @@ class Pipeline:
         """Hand a settled instruction to the explainer, with what an exception before it left,
         and count its parts (not what the exception left: the engine counts that itself)."""
         if self.tally is not None:
+            # a condition-failed load/store makes no access: its stalls are CPI (M4-DWT-2)
             _tally(self.tally, i.ins.memory and i.executed, parts)
         if self.explain is None:
             return
