@@ -15,6 +15,7 @@ from cmsim.timing.cortex_m4 import (
     agu_stall,
     loaded_address_stall,
     not_taken_bubble,
+    pipelines,
     sdiv_cycles,
     target_misaligned,
     udiv_cycles,
@@ -139,6 +140,18 @@ def test_addresses_a_load_loaded_m4_ls_agu(tmp_path):
     assert loaded_address_stall(ldm_own, ldrd) == 0  # ldrd's base r6 was not loaded
     assert loaded_address_stall(pop_pc, ldr) == 0  # a branch: its refill outlasts the data
     assert agu_stall(ldm_own, ldr) == 0  # the ordinary AGU rule excludes loads
+
+
+def test_a_store_on_another_bus_overlaps_a_load_m4_mem_block(tmp_path):
+    """M4-MEM-BLOCK: accesses to different blocks do not pipeline, except a store on another
+    named bus than the load before it (CC2652: a flash load over D-Code, an SRAM store over the
+    System bus; CMEmu-HW ldr_str_timing 6 per pair, not 7). Unnamed buses keep the rule."""
+    ldr, store, load = decode_asm(tmp_path, "ldr r0, [r5]\nstr r1, [r6]\nldr r2, [r6]\n")
+    assert pipelines(ldr, "flash", store, "sram", "flash", "system")
+    assert not pipelines(ldr, "flash", store, "sram")  # boards that name no bus (stm32f4)
+    assert not pipelines(ldr, "gpram", store, "sram", "", "system")  # GPRAM: 4 per pair
+    assert not pipelines(ldr, "flash", load, "sram", "flash", "system")  # loads: no evidence
+    assert pipelines(ldr, "sram", store, "sram", "system", "system")
 
 
 def test_unaligned_and_branch_fetch_rules(tmp_path):

@@ -278,6 +278,16 @@ def test_a_condition_failed_store_waiting_for_its_code_is_cpi():
     assert not mismatches(config)
 
 
+def test_a_flash_load_overlaps_the_sram_store_after_it():
+    """ldr_str_timing.tzst #1, code in SRAM, `ldr.n r0, [r5]` from flash (line buffer off) and
+    `str.n r1, [r6]` to SRAM, write buffer off: n pairs between CYCCNT reads measure 2, 8, 14,
+    20...: the store on the System bus overlaps the load's data phase on the D-Code bus although
+    their blocks differ (M4-MEM-BLOCK). Every array byte-exact."""
+    config = configurations(LDR_STR_TIMING)[1]
+    assert chip_words(config, "times")[:4] == [2, 8, 14, 20]
+    assert not mismatches(config)
+
+
 @pytest.mark.parametrize("index", [0, 4])
 def test_unbuffered_immediate_stores_take_a_second_cycle(index):
     """strb_strh.tzst #0/#4, code and data in SRAM, write buffer off, `isb; ldr.w [CYCCNT];

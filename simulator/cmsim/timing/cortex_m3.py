@@ -73,7 +73,7 @@ class Pipeline(M4.Pipeline):
             and ins.writeback
             and ins.klass in D.SINGLE_LOAD
             and j.executed
-            and M4.pipelines(ins, i.block, j.ins, j.block)
+            and M4.pipelines(ins, i.block, j.ins, j.block, i.bus, j.bus)
         ):
             cost += 1  # M3-LS-WB: takes back M4-LS-PIPE's overlap
             if parts is not None:

@@ -223,18 +223,30 @@ def is_single_load(ins: Instr) -> bool:
     return ins.klass in D.SINGLE_LOAD
 
 
-def pipelines(i: Instr, i_block: str, j: Instr, j_block: str) -> bool:
-    """M4-LS-PIPE: the single load i overlaps its data phase with the executed access j."""
+def pipelines(
+    i: Instr, i_block: str, j: Instr, j_block: str, i_bus: str = "", j_bus: str = ""
+) -> bool:
+    """M4-LS-PIPE: the single load i overlaps its data phase with the executed access j (the
+    buses are the regions' named buses, where the board names them)."""
     if j.klass not in D.SINGLE_LOAD and j.klass not in D.SINGLE_STORE:
         return False
     if j.addr_regs & i.writes:  # condition 1: j's address needs i's result or writeback
         return False
-    if i_block != j_block:  # condition 2 (M4-MEM-BLOCK)
-        return False
+    if i_block != j_block and not _store_on_other_bus(j, i_bus, j_bus):
+        return False  # condition 2 (M4-MEM-BLOCK)
     # condition 3: i does not *load* SP (PC Rt is LDR_PC, not here). A writeback of SP as the
     # base does not count: `ldr r8, [sp], #4; ldr r0, [ip]` pairs to 3 on an STM32F407
     # (issue 13, spec M4-LS-PIPE silicon check).
     return SP not in loaded_registers(i)
+
+
+def _store_on_other_bus(j: Instr, i_bus: str, j_bus: str) -> bool:
+    """M4-MEM-BLOCK: a store on another bus than the load before it (both named) overlaps the
+    load's data phase although the blocks differ: the D-Code bus's load and the System bus's
+    store do not meet. CMEmu-HW `ldr_str_timing` on the CC2652, code in SRAM: `ldr.n r0, [r5]`
+    from flash, `str.n r1, [r6]` to SRAM, write buffer off, cost 6 per pair, not 7 (from GPRAM,
+    on the System bus as the SRAM, 4 per pair instead of 3: no overlap)."""
+    return j.klass in D.SINGLE_STORE and bool(i_bus) and bool(j_bus) and i_bus != j_bus
 
 
 def loaded_registers(ins: Instr) -> frozenset[int]:
@@ -339,6 +351,7 @@ class Step:
     executed: bool
     t: int  # issue cycle
     block: str = ""  # memory block of its access (executed memory instructions)
+    bus: str = ""  # the named bus of its access's region (M4-MEM-BLOCK)
     extra: int = 0  # wait states, unaligned penalty, AGU stall, barrier drain
     absorbed: bool = False  # M4-LS-ABS decided by the predecessor
     folded: bool = False  # M4-IT-FOLD: an IT that costs 0
@@ -400,6 +413,7 @@ class Pipeline:
         if executed and address is not None:
             place = mem.place(address)
             step.block = place.block
+            step.bus = place.region.bus if place.region is not None else ""
             k = ins.klass
             if k in D.LOAD_CLASS:
                 wait = mem.read_wait(address, access_bytes(ins), read_beats(ins))
@@ -616,7 +630,7 @@ class Pipeline:
                 return cost + bubble
             return cost
         jx = j.executed
-        if k in D.SINGLE_LOAD and jx and pipelines(ins, i.block, j.ins, j.block):
+        if k in D.SINGLE_LOAD and jx and pipelines(ins, i.block, j.ins, j.block, i.bus, j.bus):
             cost -= 1  # M4-LS-PIPE: the next access overlaps this load's data phase
             if parts is not None:
                 parts.append((PIPELINED, -1))
@@ -875,6 +889,7 @@ def _explain_taken(i: Step, misaligned: int, parts: list[Part]) -> None:
 _STEP_FIELDS = (
     "executed",
     "block",
+    "bus",
     "extra",
     "absorbed",
     "folded",
