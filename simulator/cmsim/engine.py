@@ -56,7 +56,6 @@ from cmsim.timing.cortex_m4 import (
     sdiv_cycles,
     udiv_cycles,
 )
-from cmsim.timing.dwt_counters import count_events
 
 DEFAULT_MAX_INSTRUCTIONS = 2_000_000_000
 DEFAULT_HANDLER = "Default_Handler"  # the startup's catch-all (CMSIS and firmware/common)
@@ -385,8 +384,7 @@ class Engine:
         _t, step = self._step_now()
         if step is None:
             return totals
-        access = step.ins.memory and step.executed  # a skipped load/store's stalls are CPI
-        own = count_events(access, self.pipeline.parts_if_last(step))
+        own = self.pipeline.events_if_last(step)
         return (totals[0] + own.cpi, totals[1] + own.lsu, totals[2] + own.fold)
 
     # -- shared: issuing one instruction with its run-time facts ------------------------------

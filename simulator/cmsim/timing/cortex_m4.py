@@ -763,11 +763,11 @@ class Pipeline:
             return self.time
         return self.time + self._final_cost(i)
 
-    def parts_if_last(self, i: Step) -> list[Part]:
-        """The parts of i's cost if nothing followed it (as `finish()` would settle it)."""
+    def events_if_last(self, i: Step) -> dwt_counters.Counts:
+        """i's profiling counter events if nothing followed it (as `finish()` would settle it)."""
         parts: list[Part] = []
         self._final_cost(i, parts)
-        return parts
+        return _events(i, parts)
 
     def _report_final(self) -> None:
         """Explain the pending instruction as the last before a stop or an exception entry."""
@@ -780,8 +780,7 @@ class Pipeline:
         """Hand a settled instruction to the explainer, with what an exception before it left,
         and count its parts (not what the exception left: the engine counts that itself)."""
         if self.tally is not None:
-            # a condition-failed load/store makes no access: its stalls are CPI (M4-DWT-2)
-            _tally(self.tally, i.ins.memory and i.executed, parts)
+            _tally(self.tally, _events(i, parts))
         if self.explain is None:
             return
         carry = self._carry
@@ -862,9 +861,14 @@ def _decode_time_taken(prev: Step) -> bool:
     return prev.executed and decode_time
 
 
-def _tally(totals: list[int], load_store: bool, parts: list[Part]) -> None:
-    """Add one settled instruction's CPI, LSU and FOLD counts (M4-DWT-2) to running totals."""
-    counts = dwt_counters.count_events(load_store, parts)
+def _events(i: Step, parts: list[Part]) -> dwt_counters.Counts:
+    """A settled instruction's profiling counter events (M4-DWT-2) from its cost parts. A
+    condition-failed load/store makes no access: its stalls count as CPI, not LSU."""
+    return dwt_counters.count_events(i.ins.memory and i.executed, parts)
+
+
+def _tally(totals: list[int], counts: dwt_counters.Counts) -> None:
+    """Add one settled instruction's CPI, LSU and FOLD counts to running totals."""
     totals[0] += counts.cpi
     totals[1] += counts.lsu
     totals[2] += counts.fold
