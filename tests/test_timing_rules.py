@@ -20,6 +20,7 @@ from cmsim.timing.cortex_m4 import (
     target_misaligned,
     udiv_cycles,
     unaligned_extra,
+    unbuffered_store_pipelined,
 )
 
 
@@ -152,6 +153,29 @@ def test_a_store_on_another_bus_overlaps_a_load_m4_mem_block(tmp_path):
     assert not pipelines(ldr, "gpram", store, "sram", "", "system")  # GPRAM: 4 per pair
     assert not pipelines(ldr, "flash", load, "sram", "flash", "system")  # loads: no evidence
     assert pipelines(ldr, "sram", store, "sram", "system", "system")
+
+
+def test_an_unbuffered_store_pipelines_after_another_when_queued_m4_ls_wb(tmp_path):
+    """M4-LS-WB: with the write buffer off an immediate-offset store whose code was queued when
+    the store before it issued overlaps that store's write and frees the bus for a code read
+    (CMEmu-HW str_imm: `str.n` runs 2 per store, `str.w` runs, each word just in time, 3)."""
+    from cmsim.timing.cortex_m4 import Step
+
+    imm, imm2, reg, wb = decode_asm(
+        tmp_path, "str r5, [r6]\nstr r5, [r6, #4]\nstr r5, [r6, r7]\nstr r5, [r6], #4\n"
+    )
+
+    def step(ins, t=10, unbuffered=True):
+        return Step(ins, True, t, unbuffered=unbuffered, device_store=True)
+
+    assert unbuffered_store_pipelined(step(imm), step(imm2, 12), code_ready=9)
+    assert unbuffered_store_pipelined(step(imm), step(imm2, 12), code_ready=None)
+    assert not unbuffered_store_pipelined(step(imm), step(imm2, 12), code_ready=11)  # late code
+    assert not unbuffered_store_pipelined(step(reg), step(imm2, 12), None)  # register offset
+    assert not unbuffered_store_pipelined(step(imm), step(reg, 12), None)
+    assert not unbuffered_store_pipelined(step(imm), step(wb, 12), None)  # writeback
+    assert not unbuffered_store_pipelined(step(imm, unbuffered=False), step(imm2, 12), None)
+    assert not unbuffered_store_pipelined(None, step(imm2, 12), None)
 
 
 def test_unaligned_and_branch_fetch_rules(tmp_path):

@@ -34,6 +34,7 @@ CBZ_DEPS = CORPUS / "instructions" / "control_flow" / "cbz_deps.tzst"
 IT_SKIP = CORPUS / "instructions" / "control_flow" / "it_fold_after_skipped_branch.tzst"
 LDR_DEPS = CORPUS / "instructions" / "memory" / "ldr_ldm_ldmdb_ldrd_deps.tzst"
 STRB_STRH = CORPUS / "instructions" / "memory" / "strb_strh.tzst"
+STR_IMM = CORPUS / "instructions" / "memory" / "str_imm.tzst"
 LDM_NARROW = CORPUS / "instructions" / "memory" / "ldm_narrow.tzst"
 LDR_STR_TIMING = CORPUS / "instructions" / "memory" / "ldr_str_timing.tzst"
 UMLAL_AGU = CORPUS / "instructions" / "memory" / "umlal_mla_str_reg_agu_deps.tzst"
@@ -295,6 +296,17 @@ def test_unbuffered_immediate_stores_take_a_second_cycle(index):
     register offset in str.tzst), every value byte-exact (M4-LS-WB)."""
     chip, ours = chip_and_cmsim(STRB_STRH, index, "times")
     assert chip[:3] == [5, 8, 11]
+    assert ours == chip
+
+
+@pytest.mark.parametrize(("index", "narrow"), [(0, True), (2, False)])
+def test_unbuffered_immediate_stores_pipeline_when_queued(index, narrow):
+    """str_imm.tzst #0 (`str.n r5, [r6, #k]`) and #2 (`str.w`), code and data in SRAM, write
+    buffer off, n stores between CYCCNT reads: narrow 2, 5, 8, 10, 12... (3, 3, then 2 per store:
+    the next store's code is queued, it pipelines and frees the bus for a code read), wide 2, 5,
+    8, 11... (each word arrives as its store issues: no pipelining). Byte-exact (M4-LS-WB)."""
+    chip, ours = chip_and_cmsim(STR_IMM, index, "times")
+    assert chip[:6] == ([2, 5, 8, 10, 12, 14] if narrow else [2, 5, 8, 11, 14, 17])
     assert ours == chip
 
 

@@ -249,6 +249,27 @@ def _store_on_other_bus(j: Instr, i_bus: str, j_bus: str) -> bool:
     return j.klass in D.SINGLE_STORE and bool(i_bus) and bool(j_bus) and i_bus != j_bus
 
 
+def unbuffered_store_pipelined(i: Step | None, j: Step, code_ready: int | None) -> bool:
+    """M4-LS-WB: the unbuffered immediate-offset store j follows the unbuffered one i and its
+    code was in the fetch queue when i issued (`code_ready`: when j's last code word arrived,
+    None or earlier when it was there before); its address phase then overlaps i's write and
+    j does not hold the bus for its own write, so a code read may take that cycle. Neither
+    writes back its base. CMEmu-HW on the CC2652, code and data in SRAM, write buffer off:
+    `str_imm` T1/T2, `str.n r5, [r6, #k]` runs cost 3, 3, then 2 per store (the code is
+    queued ahead); `str.w` runs cost 3 each (each store's word arrives as it issues);
+    `strb_strh`: `strb.n`/`strh.n` with an immediate offset as `str.n`."""
+    return (
+        i is not None
+        and i.executed
+        and i.unbuffered
+        and j.unbuffered
+        and i.ins.klass == D.STORE
+        and j.ins.klass == D.STORE
+        and not (i.ins.writeback or j.ins.writeback)
+        and (code_ready is None or code_ready <= i.t)
+    )
+
+
 def loaded_registers(ins: Instr) -> frozenset[int]:
     """The registers a load writes with data from memory (its writeback base excluded)."""
     if ins.writeback and ins.mem is not None:
@@ -496,8 +517,12 @@ class Pipeline:
                     _note(why, WRITE_BUFFER_OFF, UNBUFFERED_SECOND_CYCLE)
             # the address phase waits out the AGU stall left (M4-LS-AGU)
             at = t + lag + step.agu
-            # an unbuffered store holds the bus for its write, a late address for its cycle
-            hold = int(step.device_store) + step.loaded
+            # an unbuffered store holds the bus for its write (unless pipelined after another),
+            # a late address for its cycle
+            write = step.device_store and not unbuffered_store_pipelined(
+                prev, step, mem.code_ready()
+            )
+            hold = int(write) + step.loaded
             wait = mem.data_access(address, beats, at, hold, step.agu > 0)
             if wait:
                 step.extra += wait
