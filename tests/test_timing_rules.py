@@ -10,7 +10,7 @@ import pytest
 from cmsim import decode as D
 from cmsim.board import load_board
 from cmsim.decode import Decoder
-from cmsim.memory import LruLines, MemoryModel
+from cmsim.memory import LruLines, MemoryModel, word_fetch
 from cmsim.timing.cortex_m4 import (
     agu_stall,
     loaded_address_stall,
@@ -176,6 +176,20 @@ def test_an_unbuffered_store_pipelines_after_another_when_queued_m4_ls_wb(tmp_pa
     assert not unbuffered_store_pipelined(step(imm), step(wb, 12), None)  # writeback
     assert not unbuffered_store_pipelined(step(imm, unbuffered=False), step(imm2, 12), None)
     assert not unbuffered_store_pipelined(None, step(imm2, 12), None)
+
+
+@pytest.mark.parametrize(("loads_pc", "wait"), [(False, 2), (True, 1)])
+def test_a_load_to_pc_stops_the_code_reads_it_waits_for_m4_mem_bus(loads_pc, wait):
+    """M4-MEM-BUS, registered reads (CC2652 SRAM): a 3-beat POP right after `ldr.w [CYCCNT]`
+    loses one beat to the read asked as it issues and, as an LDM, a second one to the next word's
+    read; as `pop {..., pc}` the fetch unit asks for nothing more once it has issued (CMEmu-HW
+    pop_pc: `pop.w {r0, r8, pc}` 11 between CYCCNT reads, as `pop.n {r0, r1, pc}`)."""
+    sram = next(r for r in load_board("cc2652").regions if r.name == "sram")
+    words = word_fetch(sram)
+    t = words.stall(0x20000224, 4, 0, restart=True)  # ldr.w [CYCCNT] after an ISB
+    t += 2
+    t += words.stall(0x20000228, 4, t, restart=False, after_load=True)  # the POP
+    assert words.claim(t, 3, loads_pc=loads_pc) == wait
 
 
 def test_unaligned_and_branch_fetch_rules(tmp_path):

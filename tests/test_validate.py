@@ -370,6 +370,17 @@ def test_loads_to_pc_count_as_lsu(test, index):
     assert mismatches(config) == []
 
 
+def test_a_load_to_pc_asks_for_no_more_code_once_issued():
+    """pop_pc.tzst #0, code in SRAM: `isb; ldr.w [CYCCNT]; pop {..., pc}` to an aligned target
+    measures 8, 10, 10, 10, 11, 11, 11, 12, 13, 14 for 1..6 registers, narrow or wide alike:
+    `pop.w {r0, r8, pc}` costs as `pop.n {r0, r1, pc}`. After the pop issues the fetch unit asks
+    for no more words, so only the read asked as it issued takes a beat's cycle (M4-MEM-BUS).
+    Every array byte-exact."""
+    config = configurations(POP_PC)[0]
+    assert chip_words(config, "times")[:10] == [8, 10, 10, 10, 11, 11, 11, 12, 13, 14]
+    assert mismatches(config) == []
+
+
 @pytest.mark.parametrize("index", [5, 11, 14, 17, 38, 41])
 def test_b_seq_from_flash_reads_the_target_early_after_a_held_branch(index):
     """b_seq.tzst, code in flash behind the VIMS line buffer: the first `b.n`/`b.w` after

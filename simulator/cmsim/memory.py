@@ -213,15 +213,21 @@ class MemoryModel:
 
     # -- instruction side (M4-MEM-FETCH, spec §9.3) ------------------------------------------------
     def data_access(
-        self, address: int, beats: int, t: int, hold: int = 0, after_agu: bool = False
+        self,
+        address: int,
+        beats: int,
+        t: int,
+        hold: int = 0,
+        after_agu: bool = False,
+        loads_pc: bool = False,
     ) -> int:
         """M4-MEM-BUS: a data access of `beats` bus cycles from t (`hold` more while an
         unbuffered store's write completes; `after_agu` when its address phase followed an
-        AGU stall); on the bus the code streams over, it waits for a fetch read that took its
-        cycle, then keeps instruction fetches off the bus meanwhile. Returns the cycles it
-        waited."""
+        AGU stall; `loads_pc` for a load to the PC); on the bus the code streams over, it waits
+        for a fetch read that took its cycle, then keeps instruction fetches off the bus
+        meanwhile. Returns the cycles it waited."""
         if self._on_code_bus(address):
-            return self.words.claim(t, beats, hold, after_agu)
+            return self.words.claim(t, beats, hold, after_agu, loads_pc)
         return 0
 
     def shares_registered_fetch(self, address: int) -> bool:
@@ -331,6 +337,9 @@ QUEUE_WORDS = 3  # the core's prefetch queue (spec §1.1; CMEMU fetch/piq.rs)
 # costs 6, one more than a beat-by-beat wait gives; with no AGU stall, as in `adds.n r4, r2;
 # ldrd.w r4, r5, [r6]`, a denied first beat costs only its own wait: 4)
 DENIED_AFTER_AGU_GAP = 1
+# M4-MEM-BUS, registered reads: a read starts this many cycles after the fetch unit asked for it
+# (address, register, data; see RegisteredWordFetch)
+ASK_LEAD = 2
 
 
 class WordFetch:
@@ -384,10 +393,12 @@ class WordFetch:
         self.early = False  # the last instruction waited in decode with its code fetched
         self.issued = -(1 << 60)  # when the last instruction issued
 
-    def claim(self, t: int, beats: int, hold: int = 0, after_agu: bool = False) -> int:
+    def claim(
+        self, t: int, beats: int, hold: int = 0, after_agu: bool = False, loads_pc: bool = False
+    ) -> int:
         """A data access wanting the bus for `beats` cycles from t, then `hold` more while an
         unbuffered store's write completes: the reads that hold the bus up to t take their cycle
-        first (the access waits for them); returns the wait. (`after_agu`: see
+        first (the access waits for them); returns the wait. (`after_agu`, `loads_pc`: see
         RegisteredWordFetch.claim.)"""
         if hold or beats > 1:
             beats += 1
@@ -621,6 +632,11 @@ class RegisteredWordFetch(WordFetch):
       left execute still happen (CMEmu-HW `ldr_pc`: `ldr.w pc` costs 8, not 10).
     - A multi-beat access whose address phase followed an AGU stall (M4-LS-AGU) and lost a beat
       to a read issues its next beat a cycle late (DENIED_AFTER_AGU_GAP).
+    - Once a load to the PC has issued the fetch unit asks for no more words of the old
+      stream, so only reads asked by its issue cycle take its beats' cycles (CMEmu-HW `pop_pc`:
+      `pop.w {r0, r8, pc}` measures 11 between CYCCNT reads, as `pop.n {r0, r1, pc}` does: one
+      beat waits for the read asked as it issued; the next word's read, which its queue room
+      would allow two cycles later, never starts).
     - An execute-time branch (not a load to the PC) asks for its target the cycle after it
       issues. If the old stream's last read is of the target's first word and is not on the
       bus before that cycle (still in its address phase), the branch takes it over instead of
@@ -641,7 +657,7 @@ class RegisteredWordFetch(WordFetch):
         return word + 4 <= address + size  # its last halfword belongs to this instruction
 
     def _restart_limit(self, limit: int) -> int:
-        return min(limit, self.issued + 2)
+        return min(limit, self.issued + ASK_LEAD)
 
     def _target_read(self, first: int, decoded: bool, after_load: bool) -> int | None:
         if decoded or after_load or self.next_word != first + 4 or first not in self.arrival:
@@ -652,15 +668,19 @@ class RegisteredWordFetch(WordFetch):
         # before then is still in its address phase and is taken over
         return arrival if bus > self.issued else None
 
-    def claim(self, t: int, beats: int, hold: int = 0, after_agu: bool = False) -> int:
+    def claim(
+        self, t: int, beats: int, hold: int = 0, after_agu: bool = False, loads_pc: bool = False
+    ) -> int:
+        # a load to the PC: the fetch unit asks for no more words once it has issued
+        asked_by = self.issued + ASK_LEAD if loads_pc else None
         cycle = t
         for beat in range(beats):
-            self._read_until(cycle)
+            self._read_for(cycle, asked_by)
             denied = False
             while cycle in self.slots:
                 cycle += 1
                 denied = True
-                self._read_until(cycle)
+                self._read_for(cycle, asked_by)
             self.busy.append((cycle, cycle + 1))
             cycle += 1
             if denied and after_agu and beat < beats - 1:
@@ -668,6 +688,13 @@ class RegisteredWordFetch(WordFetch):
         if hold:
             self.busy.append((cycle, cycle + hold))
         return cycle - (t + beats)
+
+
+    def _read_for(self, cycle: int, asked_by: int | None) -> None:
+        """Start every read whose bus cycle comes by `cycle` (and, given `asked_by`, that
+        starts by it)."""
+        last = cycle - self.LAG
+        self._read_starting_by(last if asked_by is None else min(last, asked_by))
 
 
 def word_fetch(region: Region) -> WordFetch:

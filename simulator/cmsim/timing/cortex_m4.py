@@ -523,7 +523,8 @@ class Pipeline:
                 prev, step, mem.code_ready()
             )
             hold = int(write) + step.loaded
-            wait = mem.data_access(address, beats, at, hold, step.agu > 0)
+            loads_pc = ins.klass in (D.LDR_PC, D.POP_PC)
+            wait = mem.data_access(address, beats, at, hold, step.agu > 0, loads_pc)
             if wait:
                 step.extra += wait
                 if why is not None:
