@@ -259,6 +259,20 @@ def test_a_bx_takes_the_read_of_its_target_under_way(index, first):
     assert ours == chip
 
 
+@pytest.mark.parametrize(
+    ("index", "first"), [(2, [2, 6, 14, 18]), (14, [2, 8, 14, 20]), (24, [2, 6, 14, 16])]
+)
+def test_a_bx_held_in_decode_asks_for_its_target_early(index, first):
+    """bx_seq.tzst #2/#14/#24, code in SRAM, padded by one halfword: `ldr.w r2, [CYCCNT]` spans
+    two words and the first `bx.n` sits in the second halfword of its last word, so it waited in
+    decode through the load's two cycles; it asks for its target as it issues, a cycle sooner
+    than an execute-time branch does: one `bx.n` measures 6, 8, 6 (cmsim gave 8, 10, 8 when it
+    asked a cycle later) (M4-MEM-BUS). `times` byte-exact."""
+    chip, ours = chip_and_cmsim(BX_SEQ, index, "times")
+    assert chip[:4] == first
+    assert ours == chip
+
+
 def test_a_branch_drops_the_read_of_its_target_in_its_data_phase():
     """cbz_after_ldr.tzst #0, code and data in SRAM: `ldr.w r6, [r7]; nop.n; cbz.n r5` taken
     over one `nop.w` measures 10: the old stream's read of the target's word was on the bus

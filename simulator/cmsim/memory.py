@@ -461,6 +461,13 @@ class WordFetch:
         """The last cycle a read of the old stream may start in after a branch."""
         return limit
 
+    def _asks_early(self, decoded: bool, after_load: bool) -> bool:
+        """Did the branch just taken ask for its target a cycle sooner than its kind does? Behind
+        a line buffer, a decode-time branch held in decode (its code fetched, its predecessor
+        taking two cycles or more) does (CMEmu-HW b_seq from flash: one branch to the next line
+        costs 5 in `times`, not 6)."""
+        return bool(self.line_bytes) and decoded and self.early
+
     def _target_read(self, first: int, decoded: bool, after_load: bool) -> int | None:
         """After a branch (`decoded`: resolved in decode; `after_load`: a load to the PC): the
         arrival of the old stream's read that brings the target's first word, if the target
@@ -496,10 +503,9 @@ class WordFetch:
             # reads of the old stream that started before the branch resolved still finish; a
             # line fill that would start as it resolves is dropped and leaves the buffered line
             # (CMEmu-HW b_seq, bx_seq from flash with the VIMS line buffer: a branch to a word
-            # of the buffered line costs as from a 1-cycle memory). A decode-time branch held
-            # in decode asked for its target a cycle sooner (CMEmu-HW b_seq from flash: one
-            # branch to the next line costs 5 in `times`, not 6).
-            if self.line_bytes and decoded and self.early:
+            # of the buffered line costs as from a 1-cycle memory). A branch held in decode may
+            # ask for its target a cycle sooner (see _asks_early).
+            if self._asks_early(decoded, after_load):
                 resolve -= 1
             self._read_starting_by(self._restart_limit(resolve - 1 if self.line_bytes else resolve))
             kept = self._target_read(first, decoded, after_load)
@@ -632,6 +638,11 @@ class RegisteredWordFetch(WordFetch):
       left execute still happen (CMEmu-HW `ldr_pc`: `ldr.w pc` costs 8, not 10).
     - A multi-beat access whose address phase followed an AGU stall (M4-LS-AGU) and lost a beat
       to a read issues its next beat a cycle late (DENIED_AFTER_AGU_GAP).
+    - An execute-time branch held in decode (its code fetched while its predecessor took two
+      cycles or more) asks for its target in the cycle it issues, not the cycle after, and the
+      read the fetch unit would have asked for then is not made (CMEmu-HW `bx_seq` #2/#14/#24:
+      `bx.n` in the second halfword of an unaligned `ldr.w r2, [CYCCNT]`'s last word issues its
+      target in SRAM 4 cycles later, not 6; after an `adds.n` instead, held no longer, 5).
     - Once a load to the PC has issued the fetch unit asks for no more words of the old
       stream, so only reads asked by its issue cycle take its beats' cycles (CMEmu-HW `pop_pc`:
       `pop.w {r0, r8, pc}` measures 11 between CYCCNT reads, as `pop.n {r0, r1, pc}` does: one
@@ -658,6 +669,10 @@ class RegisteredWordFetch(WordFetch):
 
     def _restart_limit(self, limit: int) -> int:
         return min(limit, self.issued + ASK_LEAD)
+
+    def _asks_early(self, decoded: bool, after_load: bool) -> bool:
+        held = self.early and not decoded and not after_load
+        return held or super()._asks_early(decoded, after_load)
 
     def _target_read(self, first: int, decoded: bool, after_load: bool) -> int | None:
         if decoded or after_load or self.next_word != first + 4 or first not in self.arrival:
