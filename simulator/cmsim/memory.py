@@ -265,12 +265,13 @@ class MemoryModel:
         restart: bool = False,
         decoded: bool = False,
         after_load: bool = False,
+        branch: bool = False,
     ) -> int:
         """Cycles the instruction at `address` waits for its code when about to issue at t;
         `restart` after a taken branch, an ISB or an exception (the fetch starts afresh),
         `decoded` when that branch resolved in decode (M4-BR-1 decode-time branches),
-        `after_load` when it follows a load, an unbuffered store or a divide (see
-        WordFetch.stall)."""
+        `after_load` when it follows a load, an unbuffered store or a divide, `branch` when the
+        restart is a taken branch (see WordFetch.stall)."""
         place = self.place(address)
         region = place.region
         if region is not None and region.fetch_word_cycles > 1:
@@ -281,7 +282,7 @@ class MemoryModel:
             if words is None or words.region != region.name:
                 words = self.words = word_fetch(region)
                 restart = True
-            return words.stall(address, size, t, restart, decoded, after_load)
+            return words.stall(address, size, t, restart, decoded, after_load, branch)
         self.words = None
         if region is None or region.fetch_ws == 0:
             self.cur_line = None  # leaving flash: coming back needs the line again
@@ -461,7 +462,7 @@ class WordFetch:
         """The last cycle a read of the old stream may start in after a branch."""
         return limit
 
-    def _asks_early(self, decoded: bool, after_load: bool) -> bool:
+    def _asks_early(self, decoded: bool, after_load: bool, branch: bool) -> bool:
         """Did the branch just taken ask for its target a cycle sooner than its kind does? Behind
         a line buffer, a decode-time branch held in decode (its code fetched, its predecessor
         taking two cycles or more) does (CMEmu-HW b_seq from flash: one branch to the next line
@@ -492,10 +493,12 @@ class WordFetch:
         restart: bool,
         decoded: bool = False,
         after_load: bool = False,
+        branch: bool = False,
     ) -> int:
         """Cycles the instruction at `address` waits for its words when about to issue at t;
         `decoded`: the restart is a branch resolved in decode; `after_load`: it follows a load,
-        an unbuffered store or a divide that was executing until then."""
+        an unbuffered store or a divide that was executing until then; `branch`: the restart is
+        a taken branch (not an ISB or an exception)."""
         first, last = address & ~3, (address + size - 1) & ~3
         if restart or self.next_word is None:
             words = (last - first) // 4 + 1
@@ -505,7 +508,7 @@ class WordFetch:
             # (CMEmu-HW b_seq, bx_seq from flash with the VIMS line buffer: a branch to a word
             # of the buffered line costs as from a 1-cycle memory). A branch held in decode may
             # ask for its target a cycle sooner (see _asks_early).
-            if self._asks_early(decoded, after_load):
+            if self._asks_early(decoded, after_load, branch):
                 resolve -= 1
             self._read_starting_by(self._restart_limit(resolve - 1 if self.line_bytes else resolve))
             kept = self._target_read(first, decoded, after_load)
@@ -670,9 +673,9 @@ class RegisteredWordFetch(WordFetch):
     def _restart_limit(self, limit: int) -> int:
         return min(limit, self.issued + ASK_LEAD)
 
-    def _asks_early(self, decoded: bool, after_load: bool) -> bool:
-        held = self.early and not decoded and not after_load
-        return held or super()._asks_early(decoded, after_load)
+    def _asks_early(self, decoded: bool, after_load: bool, branch: bool) -> bool:
+        held = self.early and branch and not decoded and not after_load
+        return held or super()._asks_early(decoded, after_load, branch)
 
     def _target_read(self, first: int, decoded: bool, after_load: bool) -> int | None:
         if decoded or after_load or self.next_word != first + 4 or first not in self.arrival:
@@ -703,7 +706,6 @@ class RegisteredWordFetch(WordFetch):
         if hold:
             self.busy.append((cycle, cycle + hold))
         return cycle - (t + beats)
-
 
     def _read_for(self, cycle: int, asked_by: int | None) -> None:
         """Start every read whose bus cycle comes by `cycle` (and, given `asked_by`, that

@@ -476,7 +476,8 @@ class Pipeline:
             after_load = prev is not None and prev.executed and (
                 prev.ins.klass in D.LOAD_CLASS or prev.device_store or prev.ins.klass == D.DIV
             )
-            stall = mem.fetch_stall(ins.address, ins.size, t, restart, early, after_load)
+            branch = restart and prev is not None and prev.ins.klass in D.BRANCH_CLASS
+            stall = mem.fetch_stall(ins.address, ins.size, t, restart, early, after_load, branch)
             t += stall
             if stall and step.agu:
                 self._hide_agu(step, min(stall, step.agu), why)
