@@ -114,9 +114,10 @@ def test_decoder_classes_by_instruction_id(tmp_path):
 
 
 def test_addresses_a_load_loaded_m4_ls_agu(tmp_path):
-    """M4-LS-AGU: an access whose address an LDM or a writeback load loaded waits one cycle
-    (CMEmu-HW ldm_narrow, ldr_ldm_ldmdb_ldrd_deps); a plain LDR or LDRD forwards in time, and no
-    load gives the ordinary AGU stall. M4-LS-LDM1: `ldm r5, {r5}` (its own base) is an LDM."""
+    """M4-LS-AGU: an access whose address a 16-bit LDM or a writeback load loaded waits one cycle
+    (CMEmu-HW ldm_narrow, ldr_ldm_ldmdb_ldrd_deps); a plain LDR or LDRD, or a 32-bit LDM without
+    writeback, forwards in time, and no load gives the ordinary AGU stall. M4-LS-LDM1:
+    `ldm r5, {r5}` (its own base) is an LDM."""
     text = """
     ldm r5, {r5}
     ldm r6, {r0}
@@ -141,6 +142,19 @@ def test_addresses_a_load_loaded_m4_ls_agu(tmp_path):
     assert loaded_address_stall(ldm_own, ldrd) == 0  # ldrd's base r6 was not loaded
     assert loaded_address_stall(pop_pc, ldr) == 0  # a branch: its refill outlasts the data
     assert agu_stall(ldm_own, ldr) == 0  # the ordinary AGU rule excludes loads
+    # a 32-bit LDM forwards its last beat in time unless it writes back its base
+    # (ldr_ldm_ldmdb_ldrd_deps: `ldm.w r5, {r4, r5}; ldr.n r3, [r5]` 2, `ldm.w r5!, {r6, r7};
+    # ldr.n r3, [r7]` 3)
+    wide, wide_db, wide_wb, pop, ldr_r7 = decode_asm(
+        tmp_path,
+        "ldm.w r5, {r4, r5}\nldmdb r6, {r4, r5}\nldm.w r5!, {r6, r7}\npop {r4, r5}\n"
+        "ldr r3, [r7]\n",
+    )
+    assert (wide.size, wide_db.size, wide_wb.size, ldm_two.size) == (4, 4, 4, 2)
+    assert loaded_address_stall(wide, ldr) == 0
+    assert loaded_address_stall(wide_db, ldr) == 0
+    assert loaded_address_stall(wide_wb, ldr_r7) == 1
+    assert loaded_address_stall(pop, ldr) == 1  # POP writes back SP
 
 
 def test_a_store_on_another_bus_overlaps_a_load_m4_mem_block(tmp_path):

@@ -273,6 +273,19 @@ def test_a_bx_held_in_decode_asks_for_its_target_early(index, first):
     assert ours == chip
 
 
+def test_a_wide_ldm_without_writeback_forwards_its_last_register_in_time():
+    """ldr_ldm_ldmdb_ldrd_deps.tzst #3 (part 3), code and data in SRAM: `ldm.w r5, {r4, r5}` and
+    `ldr.n r3, [r5]` alternating measure 9, 11, 15, 17, 21, 23 (the load 2, as after
+    `ldm.w r5, {r4, r5}; ldr.n r3, [r4]`), while `ldm.w r5!, {r6, r7}; ldr.n r3, [r7]` pays a
+    cycle (9, 12): only a writeback or a 16-bit LDM delivers its last register late
+    (M4-LS-AGU). Every array byte-exact."""
+    config = configurations(LDR_DEPS)[3]
+    times = chip_words(config, "times")
+    assert times[6 * 11 : 6 * 11 + 6] == [9, 11, 15, 17, 21, 23]
+    assert times[6 * 20 : 6 * 20 + 2] == [9, 12]
+    assert mismatches(config) == []
+
+
 def test_a_branch_drops_the_read_of_its_target_in_its_data_phase():
     """cbz_after_ldr.tzst #0, code and data in SRAM: `ldr.w r6, [r7]; nop.n; cbz.n r5` taken
     over one `nop.w` measures 10: the old stream's read of the target's word was on the bus

@@ -286,22 +286,26 @@ def agu_stall(i: Instr, j: Instr) -> int:
 
 def loaded_address_stall(i: Instr, j: Instr) -> int:
     """M4-LS-AGU: +1 on the access j when one of its address registers is the one the last beat
-    of the load i loaded, and i is an LDM or a load that wrote back its base; a plain LDR or
-    LDRD forwards its data to the next address in time, and so does an earlier beat of an LDM
-    or LDRD. An LDM loads its list in register order; for an LDRD the higher register is taken
-    as the second (as compilers write it). The cycle counts as the access's (LSUCNT); its bus
-    beats keep their place and hold the bus that cycle longer. CMEmu-HW on the CC2652, code in
-    SRAM and in flash: `ldm_narrow`, `ldm.n r5, {r5}` chains cost 3 each, `ldr.n r5, [r5]`
-    chains 2 (also `linked_list`); `ldr_ldm_ldmdb_ldrd_deps`, `ldr.w r5, [r7, #8]!; ldr.n r3,
-    [r5]` and `ldm.n r5, {r4, r5}; ldr.n r3, [r5]` cost 3, not 2, for the dependent load, with
-    `[r4]` instead 2 (code in flash, data in SRAM). Counted so, `ldm_narrow`'s CPICNT and
+    of the load i loaded, and i wrote back its base (LDR, LDRD or LDM with writeback, POP) or is
+    a 16-bit LDM (its encoding writes the base back unless the list holds it, and a loaded base
+    comes as late). A plain LDR or LDRD, or a 32-bit LDM/LDMDB without writeback, forwards its
+    data to the next address in time, and so does an earlier beat of an LDM or LDRD. An LDM
+    loads its list in register order; for an LDRD the higher register is taken as the second
+    (as compilers write it). The cycle counts as the access's (LSUCNT); its bus beats keep their
+    place and hold the bus that cycle longer. CMEmu-HW on the CC2652, code in SRAM and in flash:
+    `ldm_narrow`, `ldm.n r5, {r5}` chains cost 3 each, `ldr.n r5, [r5]` chains 2 (also
+    `linked_list`); `ldr_ldm_ldmdb_ldrd_deps`, `ldr.w r5, [r7, #8]!; ldr.n r3, [r5]`,
+    `ldm.n r5, {r4, r5}; ldr.n r3, [r5]` and `ldm.w r5!, {r6, r7}; ldr.n r3, [r7]` cost 3,
+    not 2, for the dependent load, with `[r4]` instead 2; `ldm.w r5, {r4, r5}` and
+    `ldmdb.w r6, {r4, r5}` then `ldr.n r3, [r5]` cost 2. Counted so, `ldm_narrow`'s CPICNT and
     LSUCNT arrays are byte-exact (#0, #1, #2, #4)."""
     if i.klass not in D.LOAD_CLASS or not j.memory:
         return 0
     loaded = loaded_registers(i)
     if not loaded or max(loaded) not in j.addr_regs | _implicit_sp(j):
         return 0
-    late_data = i.klass == D.LOAD_MULTI or (i.writeback and i.klass in (D.LOAD, D.LOAD_DOUBLE))
+    wrote_back = i.writeback and i.klass in (D.LOAD, D.LOAD_DOUBLE, D.LOAD_MULTI)
+    late_data = wrote_back or (i.klass == D.LOAD_MULTI and i.size == 2)
     return 1 if late_data else 0
 
 
