@@ -12,6 +12,7 @@ from cmsim.board import load_board
 from cmsim.decode import Decoder
 from cmsim.memory import LruLines, MemoryModel, word_fetch
 from cmsim.timing.cortex_m4 import (
+    Step,
     agu_stall,
     loaded_address_stall,
     not_taken_bubble,
@@ -173,8 +174,6 @@ def test_an_unbuffered_store_pipelines_after_another_when_queued_m4_ls_wb(tmp_pa
     """M4-LS-WB: with the write buffer off an immediate-offset store whose code was queued when
     the store before it issued overlaps that store's write and frees the bus for a code read
     (CMEmu-HW str_imm: `str.n` runs 2 per store, `str.w` runs, each word just in time, 3)."""
-    from cmsim.timing.cortex_m4 import Step
-
     imm, imm2, reg, wb = decode_asm(
         tmp_path, "str r5, [r6]\nstr r5, [r6, #4]\nstr r5, [r6, r7]\nstr r5, [r6], #4\n"
     )
