@@ -410,9 +410,11 @@ class WordFetch:
         self.busy.append((start, start + beats))
         return start - t
 
-    def _read_until(self, t: int) -> None:
-        """Start every read whose bus cycle comes by t."""
-        self._read_starting_by(t - self.LAG)
+    def _read_until(self, t: int, asked_by: int | None = None) -> None:
+        """Start every read whose bus cycle comes by t (and, given `asked_by`, that starts by
+        it)."""
+        last = t - self.LAG
+        self._read_starting_by(last if asked_by is None else min(last, asked_by))
 
     def _read_starting_by(self, limit: int) -> None:
         """Start every read that can start by `limit`."""
@@ -671,7 +673,11 @@ class RegisteredWordFetch(WordFetch):
         return word + 4 <= address + size  # its last halfword belongs to this instruction
 
     def _restart_limit(self, limit: int) -> int:
-        return min(limit, self.issued + ASK_LEAD)
+        return min(limit, self._asked_by_issue())
+
+    def _asked_by_issue(self) -> int:
+        """The last start of a read the fetch unit asked for by the last instruction's issue."""
+        return self.issued + ASK_LEAD
 
     def _asks_early(self, decoded: bool, after_load: bool, branch: bool) -> bool:
         held = self.early and branch and not decoded and not after_load
@@ -690,15 +696,15 @@ class RegisteredWordFetch(WordFetch):
         self, t: int, beats: int, hold: int = 0, after_agu: bool = False, loads_pc: bool = False
     ) -> int:
         # a load to the PC: the fetch unit asks for no more words once it has issued
-        asked_by = self.issued + ASK_LEAD if loads_pc else None
+        asked_by = self._asked_by_issue() if loads_pc else None
         cycle = t
         for beat in range(beats):
-            self._read_for(cycle, asked_by)
+            self._read_until(cycle, asked_by)
             denied = False
             while cycle in self.slots:
                 cycle += 1
                 denied = True
-                self._read_for(cycle, asked_by)
+                self._read_until(cycle, asked_by)
             self.busy.append((cycle, cycle + 1))
             cycle += 1
             if denied and after_agu and beat < beats - 1:
@@ -706,12 +712,6 @@ class RegisteredWordFetch(WordFetch):
         if hold:
             self.busy.append((cycle, cycle + hold))
         return cycle - (t + beats)
-
-    def _read_for(self, cycle: int, asked_by: int | None) -> None:
-        """Start every read whose bus cycle comes by `cycle` (and, given `asked_by`, that
-        starts by it)."""
-        last = cycle - self.LAG
-        self._read_starting_by(last if asked_by is None else min(last, asked_by))
 
 
 def word_fetch(region: Region) -> WordFetch:
